@@ -1,0 +1,296 @@
+//! Loading and checking: parse errors and invalid values with line numbers, unknown keys as
+//! warnings with line numbers.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::Config;
+
+/// One message about the configuration, located when possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// 1-based line of the key or error, when known.
+    pub line: Option<usize>,
+    /// The dotted key path, when the message is about one key (`server.listen`).
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "line {l}: ")?,
+            None => {}
+        }
+        if let Some(k) = &self.key {
+            write!(f, "{k}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// A configuration that loaded, with the warnings to show.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The effective configuration.
+    pub config: Config,
+    /// Unknown keys and dubious values; the configuration is usable.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid; every problem found is listed.
+    #[error("{origin}: invalid configuration:\n{}", list(.errors))]
+    Invalid {
+        /// Where the text came from (a path or `<string>`).
+        origin: String,
+        /// The problems, each with its line.
+        errors: Vec<Diagnostic>,
+    },
+}
+
+fn list(d: &[Diagnostic]) -> String {
+    d.iter()
+        .map(|d| format!("  {d}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Reads and checks a configuration file.
+pub fn load_file(path: &Path) -> Result<Loaded, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_str(&text, &path.display().to_string())
+}
+
+/// Parses and checks configuration text; `origin` names it in messages.
+pub fn load_str(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
+    let invalid = |errors| ConfigError::Invalid {
+        origin: origin.to_string(),
+        errors,
+    };
+    let mut unknown = Vec::new();
+    let de = toml::Deserializer::new(text);
+    let config: Config = match serde_ignored::deserialize(de, |path| unknown.push(path.to_string()))
+    {
+        Ok(c) => c,
+        Err(e) => {
+            let line = e.span().map(|s| line_of(text, s.start));
+            return Err(invalid(vec![Diagnostic {
+                line,
+                key: None,
+                message: e.message().trim().to_string(),
+            }]));
+        }
+    };
+    let doc = toml_edit::ImDocument::parse(text).ok();
+    let locate = |key: &str| doc.as_ref().and_then(|d| key_line(d, text, key));
+    let warnings = unknown
+        .into_iter()
+        .map(|k| Diagnostic {
+            line: locate(&k),
+            message: "unknown key (ignored)".into(),
+            key: Some(k),
+        })
+        .collect();
+    let mut errors = Vec::new();
+    let mut warnings: Vec<Diagnostic> = warnings;
+    validate(&config, &mut |key: &str, message: String, fatal: bool| {
+        let d = Diagnostic {
+            line: locate(key),
+            key: Some(key.to_string()),
+            message,
+        };
+        if fatal {
+            errors.push(d)
+        } else {
+            warnings.push(d)
+        }
+    });
+    if errors.is_empty() {
+        Ok(Loaded { config, warnings })
+    } else {
+        Err(invalid(errors))
+    }
+}
+
+/// Semantic checks; `report(key, message, fatal)`.
+fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
+    let s = &c.server;
+    if s.listen.is_empty() {
+        report(
+            "server.listen",
+            "at least one address is needed".into(),
+            true,
+        );
+    }
+    for (key, paths) in [
+        ("server.respmod_paths", &s.respmod_paths),
+        ("server.reqmod_paths", &s.reqmod_paths),
+    ] {
+        if paths.is_empty() {
+            report(key, "at least one service path is needed".into(), true);
+        }
+        for p in paths {
+            if !p.starts_with('/') || p.contains(char::is_whitespace) {
+                report(
+                    key,
+                    format!("`{p}` must start with / and hold no spaces"),
+                    true,
+                );
+            }
+        }
+    }
+    if let Some(p) = s.respmod_paths.iter().find(|p| s.reqmod_paths.contains(p)) {
+        report(
+            "server.reqmod_paths",
+            format!("`{p}` is also a RESPMOD path"),
+            true,
+        );
+    }
+    if s.max_connections == 0 {
+        report("server.max_connections", "must be at least 1".into(), true);
+    }
+    if s.max_header_bytes < 1024 {
+        report(
+            "server.max_header_bytes",
+            "must be at least 1024".into(),
+            true,
+        );
+    }
+    for (key, v) in [
+        ("server.read_timeout_secs", s.read_timeout_secs),
+        ("server.idle_timeout_secs", s.idle_timeout_secs),
+    ] {
+        if v == 0 {
+            report(key, "must be at least 1".into(), true);
+        }
+    }
+    let a = &c.answer;
+    if a.holdback_bytes < 4096 {
+        report(
+            "answer.holdback_bytes",
+            "must be at least 4096 (an infected object is never delivered whole)".into(),
+            true,
+        );
+    }
+    if a.max_hold_bytes == 0 {
+        report("answer.max_hold_bytes", "must be at least 1".into(), true);
+    } else if a.max_hold_bytes + a.holdback_bytes >= 64 * 1024 {
+        report(
+            "answer.max_hold_bytes",
+            "with holdback_bytes it reaches 64 KiB: Squid 5.7 (Debian 12) stalls such bodies (bug 5352)".into(),
+            false,
+        );
+    }
+    if !["error", "warn", "info", "debug", "trace"].contains(&c.log.level.as_str()) {
+        report(
+            "log.level",
+            format!(
+                "`{}`: expected error, warn, info, debug or trace",
+                c.log.level
+            ),
+            true,
+        );
+    }
+    if !["text", "json"].contains(&c.log.format.as_str()) {
+        report(
+            "log.format",
+            format!("`{}`: expected text or json", c.log.format),
+            true,
+        );
+    }
+}
+
+/// The 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The line where a dotted key (`server.listen`, `a.b.0.c`) is written, if it is.
+fn key_line(doc: &toml_edit::ImDocument<&str>, text: &str, dotted: &str) -> Option<usize> {
+    let mut table: &dyn toml_edit::TableLike = doc.as_table();
+    let mut line = None;
+    for seg in dotted.split('.') {
+        let (key, item) = table.get_key_value(seg)?;
+        line = key.span().map(|s| line_of(text, s.start)).or(line);
+        match item.as_table_like() {
+            Some(t) => table = t,
+            None => break,
+        }
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_text_is_the_default() {
+        let l = load_str("", "t").expect("loads");
+        assert_eq!(l.config, Config::default());
+        assert!(l.warnings.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_warn_with_their_line() {
+        let text = "[server]\nlisten = [\"127.0.0.1:2000\"]\nlistn = 3\n\n[nosuch]\nx = 1\n";
+        let l = load_str(text, "t").expect("loads");
+        assert_eq!(l.config.server.listen[0].port(), 2000);
+        let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
+        assert!(
+            w.contains(&"line 3: server.listn: unknown key (ignored)".to_string()),
+            "{w:?}"
+        );
+        assert!(w.iter().any(|s| s.starts_with("line 5: nosuch")), "{w:?}");
+    }
+
+    #[test]
+    fn syntax_and_type_errors_have_lines() {
+        let e = load_str("[server]\nmax_connections = \"many\"\n", "f.toml").unwrap_err();
+        let s = e.to_string();
+        assert!(s.contains("f.toml") && s.contains("line 2"), "{s}");
+        let e = load_str("[server\nx=1\n", "f.toml").unwrap_err();
+        assert!(e.to_string().contains("line 1"), "{e}");
+        let e = load_str("[server]\nlisten = [\"nowhere\"]\n", "f.toml").unwrap_err();
+        assert!(e.to_string().contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn invalid_values_are_errors_with_lines() {
+        let text = "[answer]\nholdback_bytes = 100\n[log]\nlevel = \"loud\"\n";
+        let e = load_str(text, "f").unwrap_err();
+        let ConfigError::Invalid { errors, .. } = e else {
+            panic!("not invalid")
+        };
+        let lines: Vec<_> = errors.iter().map(|d| d.line).collect();
+        assert_eq!(lines, vec![Some(2), Some(4)]);
+    }
+
+    #[test]
+    fn default_round_trips_through_toml() {
+        let text = toml::to_string(&Config::default()).expect("serialises");
+        let l = load_str(&text, "t").expect("loads");
+        assert_eq!(l.config, Config::default());
+        assert!(l.warnings.is_empty());
+    }
+}

@@ -1,0 +1,176 @@
+//! The configuration schema. Every field has a default; the doc comment of each field is what
+//! the configuration reference says about it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// `[server]`: listeners, services, limits.
+    pub server: ServerConfig,
+    /// `[identity]`: where the client's address and user name come from.
+    pub identity: IdentityConfig,
+    /// `[answer]`: how answers are streamed while the object is scanned.
+    pub answer: AnswerConfig,
+    /// `[engine]`: signature databases.
+    pub engine: EngineConfig,
+    /// `[log]`: logging.
+    pub log: LogConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            identity: IdentityConfig::default(),
+            answer: AnswerConfig::default(),
+            engine: EngineConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+/// `[server]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Addresses to listen on (IPv4 and IPv6), e.g. `["127.0.0.1:1344", "[::1]:1344"]`.
+    pub listen: Vec<SocketAddr>,
+    /// Service paths answering RESPMOD (the first is the canonical one; others are aliases).
+    pub respmod_paths: Vec<String>,
+    /// Service paths answering REQMOD.
+    pub reqmod_paths: Vec<String>,
+    /// Maximum concurrent ICAP connections; advertised as `Max-Connections`. Connections beyond
+    /// it get `503 Service Unavailable` and are closed.
+    pub max_connections: usize,
+    /// Maximum size of an ICAP head plus its encapsulated HTTP heads, in bytes.
+    pub max_header_bytes: usize,
+    /// Seconds to wait for the next bytes while a request is in progress.
+    pub read_timeout_secs: u64,
+    /// Seconds an idle persistent connection is kept open.
+    pub idle_timeout_secs: u64,
+    /// Seconds to let in-flight transactions finish on shutdown before they are cut.
+    pub shutdown_grace_secs: u64,
+    /// `Preview` size advertised in OPTIONS, in bytes (0 disables preview).
+    pub preview_bytes: usize,
+    /// `Options-TTL` advertised in OPTIONS, in seconds.
+    pub options_ttl_secs: u64,
+    /// Directory for temporary files (bodies spilled to disk).
+    pub temp_path: PathBuf,
+    /// Extensions for which the whole object is sent at once (`Transfer-Complete`).
+    pub transfer_complete: Vec<String>,
+    /// Extensions that need not be scanned (`Transfer-Ignore`); empty by default.
+    pub transfer_ignore: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: vec![SocketAddr::from(([127, 0, 0, 1], 1344))],
+            respmod_paths: vec!["/av/respmod".into()],
+            reqmod_paths: vec!["/av/reqmod".into()],
+            max_connections: 1024,
+            max_header_bytes: 64 * 1024,
+            read_timeout_secs: 120,
+            idle_timeout_secs: 600,
+            shutdown_grace_secs: 30,
+            preview_bytes: 4096,
+            options_ttl_secs: 3600,
+            temp_path: std::env::temp_dir(),
+            transfer_complete: Vec::new(),
+            transfer_ignore: Vec::new(),
+        }
+    }
+}
+
+/// `[identity]`: client identity headers (SPEC F-ICAP-4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IdentityConfig {
+    /// ICAP header carrying the client's address (Squid: `icap_send_client_ip on`).
+    pub client_ip_header: String,
+    /// ICAP header carrying the user name in plain text (Squid's default).
+    pub username_header: String,
+    /// ICAP header carrying the user name base64-encoded (c-icap's default).
+    pub username_base64_header: String,
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            client_ip_header: "X-Client-IP".into(),
+            username_header: "X-Client-Username".into(),
+            username_base64_header: "X-Authenticated-User".into(),
+        }
+    }
+}
+
+/// How the answer is sent while a long object is scanned (SPEC F-ICAP-3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnswerMode {
+    /// Stream the object back as it is scanned, holding back a tail until the verdict.
+    Partial,
+    /// Answer only after the whole object is scanned (bodies spill to `temp_path`).
+    Complete,
+}
+
+/// `[answer]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AnswerConfig {
+    /// `partial` (default) or `complete`.
+    pub mode: AnswerMode,
+    /// Bytes held back until the verdict in `partial` mode (at least 4096).
+    pub holdback_bytes: usize,
+    /// In `partial` mode, streaming starts once this many bytes wait to be sent (keep it under
+    /// 64 KiB: Squid 5.7 stalls bodies above that when the server holds them, Squid bug 5352).
+    pub max_hold_bytes: usize,
+    /// In `partial` mode, streaming also starts after this many milliseconds.
+    pub max_send_delay_ms: u64,
+    /// Bytes of a held body kept in memory before it spills to a file in `temp_path`.
+    pub spool_memory_bytes: usize,
+}
+
+impl Default for AnswerConfig {
+    fn default() -> Self {
+        Self {
+            mode: AnswerMode::Partial,
+            holdback_bytes: 4096,
+            max_hold_bytes: 32 * 1024,
+            max_send_delay_ms: 2000,
+            spool_memory_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// `[engine]`
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct EngineConfig {
+    /// Signature files or directories (ClamAV formats). Empty: the built-in EICAR signature only.
+    pub database: Vec<PathBuf>,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug` or `trace` (overridden by `RUST_LOG`).
+    pub level: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: "text".into(),
+        }
+    }
+}
