@@ -1,1 +1,18 @@
-//! Server.
+//! Bulwark's ICAP server: tokio I/O around the sans-I/O codec and the engine.
+//!
+//! The way of one request: [`listener`] accepts (connection limit, shutdown), [`connection`]
+//! owns the socket (timeouts, decoding, errors), [`transaction`] runs the phases of one ICAP
+//! request (route, identify, scan while streaming, decide, answer), [`answer`] frames what goes
+//! back, [`pages`] renders block pages. Every transaction works on one [`Snapshot`] taken at its
+//! start.
+
+pub mod answer;
+mod connection;
+mod listener;
+pub mod pages;
+mod snapshot;
+mod spool;
+mod transaction;
+
+pub use listener::{bind, serve, Listeners, ServeError};
+pub use snapshot::{Shared, Snapshot};

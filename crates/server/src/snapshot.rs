@@ -1,0 +1,76 @@
+//! The configuration and database every transaction works on, swapped whole on reload.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use bulwark_config::Config;
+use bulwark_engine::Database;
+
+/// One consistent view: configuration, database and the ISTag that names them.
+#[derive(Debug)]
+pub struct Snapshot {
+    /// The effective configuration.
+    pub config: Arc<Config>,
+    /// The compiled signature database.
+    pub database: Arc<Database>,
+    /// The ISTag value, quoted, at most 32 characters inside the quotes.
+    pub istag: String,
+}
+
+impl Snapshot {
+    /// Builds a snapshot and derives its ISTag from the product version, the database version
+    /// and the configuration, so the tag changes exactly when one of them does.
+    pub fn new(config: Arc<Config>, database: Arc<Database>) -> Self {
+        let cfg_text = toml::to_string(&*config).unwrap_or_default();
+        let mut h = Fnv::default();
+        h.write(env!("CARGO_PKG_VERSION").as_bytes());
+        h.write(database.version().as_bytes());
+        h.write(cfg_text.as_bytes());
+        let istag = format!("\"BW-{:016x}\"", h.0);
+        Self {
+            config,
+            database,
+            istag,
+        }
+    }
+}
+
+/// The live snapshot, shared by every connection; reload swaps in a new one.
+pub type Shared = Arc<ArcSwap<Snapshot>>;
+
+/// FNV-1a, 64 bits: a stable (across runs and builds) fingerprint for the ISTag.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn write(&mut self, data: &[u8]) {
+        for &b in data {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn istag_is_quoted_short_and_follows_the_config() {
+        let db = Arc::new(Database::builtin());
+        let a = Snapshot::new(Arc::new(Config::default()), db.clone());
+        let b = Snapshot::new(Arc::new(Config::default()), db.clone());
+        assert_eq!(a.istag, b.istag);
+        assert!(a.istag.starts_with('"') && a.istag.ends_with('"'));
+        assert!(a.istag.len() - 2 <= 32);
+        let mut c = Config::default();
+        c.answer.holdback_bytes = 8192;
+        let c = Snapshot::new(Arc::new(c), db);
+        assert_ne!(a.istag, c.istag);
+    }
+}

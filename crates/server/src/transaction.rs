@@ -1,0 +1,412 @@
+//! One ICAP transaction, in phases: route, identify, scan while the body streams, decide,
+//! answer, log.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bulwark_config::AnswerMode;
+use bulwark_engine::{ScanOptions, Scanner, Status, Verdict};
+use bulwark_icap::{encode, Method, Request, RequestEvent};
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tracing::{info, warn};
+
+use crate::answer;
+use crate::connection::{Conn, ConnError};
+use crate::pages::PageInfo;
+use crate::snapshot::Snapshot;
+use crate::spool::Spool;
+
+/// What the connection does after a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Read the next request.
+    KeepAlive,
+    /// Close the connection.
+    Close,
+}
+
+/// Where a request goes (phase 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// OPTIONS for a service of this mode.
+    Options(Method),
+    /// REQMOD or RESPMOD to a matching service.
+    Scan(Method),
+    /// No such service.
+    NotFound,
+    /// The service exists but handles the other method.
+    WrongMethod,
+}
+
+fn route(snap: &Snapshot, req: &Request) -> Route {
+    let s = &snap.config.server;
+    let mode = if s.respmod_paths.iter().any(|p| *p == req.service) {
+        Method::Respmod
+    } else if s.reqmod_paths.iter().any(|p| *p == req.service) {
+        Method::Reqmod
+    } else {
+        return Route::NotFound;
+    };
+    match req.method {
+        Method::Options => Route::Options(mode),
+        m if m == mode => Route::Scan(mode),
+        _ => Route::WrongMethod,
+    }
+}
+
+/// Who asked (phase 2), from the proxy's identity headers (SPEC F-ICAP-4). Never falls back
+/// to the proxy's own address.
+#[derive(Debug, Clone, Default)]
+struct Identity {
+    client: Option<String>,
+    user: Option<String>,
+}
+
+fn identify(snap: &Snapshot, req: &Request) -> Identity {
+    let id = &snap.config.identity;
+    let client = req
+        .headers
+        .get(&id.client_ip_header)
+        .map(str::trim)
+        .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
+        .map(str::to_string);
+    let user = req
+        .headers
+        .get(&id.username_header)
+        .map(|v| v.trim().to_string())
+        .or_else(|| {
+            use base64::Engine;
+            let v = req.headers.get(&id.username_base64_header)?;
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(v.trim())
+                .ok()?;
+            String::from_utf8(raw).ok()
+        })
+        .filter(|u| !u.is_empty());
+    Identity { client, user }
+}
+
+/// Runs one transaction whose head was just decoded.
+pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<S>,
+    snap: &Arc<Snapshot>,
+    req: Request,
+) -> Result<Next, ConnError> {
+    let close_after = req.wants_close();
+    let next = match route(snap, &req) {
+        Route::Options(mode) => {
+            skip_body(conn).await?;
+            let s = &snap.config.server;
+            answer::options(
+                &answer::OptionsInfo {
+                    method: mode.as_str(),
+                    istag: &snap.istag,
+                    max_connections: s.max_connections,
+                    ttl_secs: s.options_ttl_secs,
+                    preview: s.preview_bytes,
+                    transfer_complete: &s.transfer_complete,
+                    transfer_ignore: &s.transfer_ignore,
+                },
+                &mut conn.out,
+            );
+            conn.flush().await?;
+            Next::KeepAlive
+        }
+        Route::NotFound | Route::WrongMethod => {
+            let (status, reason) = if route(snap, &req) == Route::NotFound {
+                (404, "ICAP Service Not Found")
+            } else {
+                (405, "Method Not Allowed For Service")
+            };
+            warn!(peer = %conn.peer, service = %req.service, method = req.method.as_str(), status, "refused");
+            answer::error(status, reason, &snap.istag, true, &mut conn.out);
+            conn.flush().await?;
+            Next::Close
+        }
+        Route::Scan(_) => scan(conn, snap, &req).await?,
+    };
+    Ok(if close_after { Next::Close } else { next })
+}
+
+/// Reads and discards a body up to its end (OPTIONS bodies, bodies after an early answer).
+async fn skip_body<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>) -> Result<(), ConnError> {
+    loop {
+        match conn.next_event().await? {
+            RequestEvent::End { .. } => return Ok(()),
+            RequestEvent::PreviewEnd => {
+                // We answer without wanting the rest.
+                conn.decoder.abandon_body();
+                return Ok(());
+            }
+            RequestEvent::Body(_) => {}
+            RequestEvent::Head(_) => return Err(framing_lost()),
+        }
+    }
+}
+
+fn framing_lost() -> ConnError {
+    ConnError::Decode(bulwark_icap::Error::new(
+        bulwark_icap::ErrorKind::BadRequest,
+        "a new request head inside a body",
+    ))
+}
+
+/// The decision for a verdict (phase 4). Everything but `clean` is blocked: errors fail
+/// closed.
+fn allowed(v: &Verdict) -> bool {
+    v.status == Status::Clean
+}
+
+/// What happened to the object, for the log line.
+struct Report<'a> {
+    req: &'a Request,
+    id: &'a Identity,
+    url: &'a str,
+    started: Instant,
+    size: u64,
+    verdict: &'a Verdict,
+    answer: &'static str,
+}
+
+fn log(r: &Report<'_>) {
+    let threats: Vec<&str> = r.verdict.threats.iter().map(|t| t.name.as_str()).collect();
+    info!(
+        target: "bulwark::access",
+        method = r.req.method.as_str(),
+        client = r.id.client.as_deref().unwrap_or("-"),
+        user = r.id.user.as_deref().unwrap_or("-"),
+        url = r.url,
+        size = r.size,
+        status = r.verdict.status.as_str(),
+        threats = %threats.join(","),
+        answer = r.answer,
+        ms = r.started.elapsed().as_millis() as u64,
+        "scanned"
+    );
+}
+
+/// Phases 3 to 6 for a REQMOD or RESPMOD.
+async fn scan<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<S>,
+    snap: &Arc<Snapshot>,
+    req: &Request,
+) -> Result<Next, ConnError> {
+    let started = Instant::now();
+    let id = identify(snap, req);
+    let url = req
+        .http_request
+        .as_ref()
+        .map(|h| h.url())
+        .unwrap_or_default();
+    let report = |size, verdict: &Verdict, answer| {
+        log(&Report {
+            req,
+            id: &id,
+            url: &url,
+            started,
+            size,
+            verdict,
+            answer,
+        })
+    };
+
+    if !req.has_body {
+        skip_body(conn).await?;
+        let v = Verdict::clean();
+        if req.preview.is_some() || req.allows_204() {
+            answer::no_content(&snap.istag, &mut conn.out);
+            report(0, &v, "204");
+        } else {
+            answer::echo_head(req, &snap.istag, &mut conn.out);
+            report(0, &v, "200-echo");
+        }
+        conn.flush().await?;
+        return Ok(Next::KeepAlive);
+    }
+
+    let cfg = &snap.config;
+    let mut scanner = Scanner::new(snap.database.clone(), &ScanOptions::default());
+    let mut body = Body::new(cfg.answer.mode, cfg.answer.spool_memory_bytes);
+    let block = |conn: &mut Conn<S>, v: &Verdict| {
+        answer::block_page(
+            &snap.istag,
+            &PageInfo {
+                url: &url,
+                client: id.client.as_deref(),
+                verdict: v,
+            },
+            false,
+            &mut conn.out,
+        );
+    };
+
+    // Preview: collect and scan; answer at ieof, or ask for the rest.
+    if req.preview.is_some() {
+        loop {
+            match conn.next_event().await? {
+                RequestEvent::Body(b) => {
+                    scanner.feed(&b);
+                    body.push(&b, &cfg.server.temp_path)?;
+                }
+                RequestEvent::End { .. } => {
+                    // `ieof`: the preview held the whole body. Never a 100 here.
+                    let size = scanner.bytes_scanned();
+                    let v = scanner.finish();
+                    if allowed(&v) {
+                        answer::no_content(&snap.istag, &mut conn.out);
+                        report(size, &v, "204");
+                    } else {
+                        block(conn, &v);
+                        report(size, &v, "block");
+                    }
+                    conn.flush().await?;
+                    return Ok(Next::KeepAlive);
+                }
+                RequestEvent::PreviewEnd => {
+                    if scanner.early_detection().is_some() {
+                        conn.decoder.abandon_body();
+                        let size = scanner.bytes_scanned();
+                        let v = scanner.finish();
+                        block(conn, &v);
+                        report(size, &v, "block");
+                        conn.flush().await?;
+                        return Ok(Next::KeepAlive);
+                    }
+                    answer::continue_100(&mut conn.out);
+                    conn.flush().await?;
+                    conn.answered = false;
+                    conn.decoder.continue_body();
+                    break;
+                }
+                RequestEvent::Head(_) => return Err(framing_lost()),
+            }
+        }
+    }
+
+    // The body: scan as it arrives; in partial mode stream it back, holding back a tail.
+    let holdback = cfg.answer.holdback_bytes;
+    // A client that allows 204 outside preview can buffer the whole body (Squid: under 64 KiB),
+    // so holding more lets a clean object end in a cheap 204; the bound still holds memory.
+    let start_after = if req.allows_204() {
+        holdback + cfg.answer.max_hold_bytes.max(128 * 1024)
+    } else {
+        holdback + cfg.answer.max_hold_bytes
+    };
+    let delay = std::time::Duration::from_millis(cfg.answer.max_send_delay_ms);
+    let mut streaming = false;
+    loop {
+        match conn.next_event().await? {
+            RequestEvent::Body(b) => {
+                scanner.feed(&b);
+                if scanner.early_detection().is_some() {
+                    let size = scanner.bytes_scanned();
+                    let v = scanner.finish();
+                    if streaming {
+                        // Part of the object is out: abort so the client never gets it whole.
+                        report(size, &v, "abort");
+                        return Ok(Next::Close);
+                    }
+                    block(conn, &v);
+                    report(size, &v, "block");
+                    conn.flush().await?;
+                    skip_body(conn).await?;
+                    return Ok(Next::KeepAlive);
+                }
+                body.push(&b, &cfg.server.temp_path)?;
+                if let Body::Pending(pending) = &mut body {
+                    if !streaming
+                        && (pending.len() > start_after || started.elapsed() >= delay)
+                        && pending.len() > holdback
+                    {
+                        streaming = true;
+                        answer::echo_head(req, &snap.istag, &mut conn.out);
+                    }
+                    if streaming && pending.len() > holdback {
+                        let n = pending.len() - holdback;
+                        encode::chunk(&pending.split_to(n), &mut conn.out);
+                        conn.flush().await?;
+                    }
+                }
+            }
+            RequestEvent::End { .. } => break,
+            RequestEvent::PreviewEnd | RequestEvent::Head(_) => return Err(framing_lost()),
+        }
+    }
+
+    let size = scanner.bytes_scanned();
+    let v = scanner.finish();
+    if !allowed(&v) {
+        if streaming {
+            report(size, &v, "abort");
+            return Ok(Next::Close);
+        }
+        block(conn, &v);
+        report(size, &v, "block");
+        conn.flush().await?;
+        return Ok(Next::KeepAlive);
+    }
+    if streaming {
+        body.write_rest(conn).await?;
+        encode::last_chunk(&mut conn.out);
+        report(size, &v, "200-stream");
+    } else if req.allows_204() {
+        answer::no_content(&snap.istag, &mut conn.out);
+        report(size, &v, "204");
+    } else {
+        answer::echo_head(req, &snap.istag, &mut conn.out);
+        body.write_rest(conn).await?;
+        encode::last_chunk(&mut conn.out);
+        report(size, &v, "200-echo");
+    }
+    conn.flush().await?;
+    Ok(Next::KeepAlive)
+}
+
+/// The body bytes received and not yet sent.
+enum Body {
+    /// `partial` mode: a small window in memory.
+    Pending(BytesMut),
+    /// `complete` mode: the whole body, spilling to disk.
+    Spooled(Spool),
+}
+
+impl Body {
+    fn new(mode: AnswerMode, spool_memory: usize) -> Self {
+        match mode {
+            AnswerMode::Partial => Body::Pending(BytesMut::new()),
+            AnswerMode::Complete => Body::Spooled(Spool::new(spool_memory)),
+        }
+    }
+
+    fn push(&mut self, data: &[u8], temp: &std::path::Path) -> std::io::Result<()> {
+        match self {
+            Body::Pending(p) => {
+                p.extend_from_slice(data);
+                Ok(())
+            }
+            Body::Spooled(s) => s.push(data, temp),
+        }
+    }
+
+    /// Writes everything held as chunks (the caller writes the last chunk).
+    async fn write_rest<S: AsyncRead + AsyncWrite + Unpin>(
+        self,
+        conn: &mut Conn<S>,
+    ) -> Result<(), ConnError> {
+        match self {
+            Body::Pending(p) => {
+                encode::chunk(&p, &mut conn.out);
+                Ok(())
+            }
+            Body::Spooled(s) => {
+                let mut r = s.into_reader()?;
+                while let Some(piece) = r.next_piece(64 * 1024)? {
+                    encode::chunk(&piece, &mut conn.out);
+                    conn.flush().await?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
