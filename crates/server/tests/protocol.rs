@@ -1,0 +1,467 @@
+//! The server's ICAP behaviour, in process, over real loopback sockets: OPTIONS, preview,
+//! 204/200, streaming with a held-back tail, block pages, errors, limits.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bulwark_config::Config;
+use bulwark_engine::Database;
+use bulwark_icap::{Limits, ResponseDecoder, ResponseEvent, Response};
+use bulwark_server::Snapshot;
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+
+fn eicar() -> Vec<u8> {
+    [&b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$"[..], b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"].concat()
+}
+
+struct Server {
+    addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start(mut cfg: Config) -> Server {
+    cfg.server.listen = vec!["127.0.0.1:0".parse().expect("addr")];
+    let snap = Snapshot::new(Arc::new(cfg), Arc::new(Database::builtin()));
+    let listeners = bulwark_server::bind(&snap.config.server.listen).await.expect("bind");
+    let addr = listeners.local_addrs()[0];
+    let shared = Arc::new(ArcSwap::from_pointee(snap));
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(async move {
+        bulwark_server::serve(listeners, shared, rx).await.expect("serve");
+    });
+    Server { addr, stop, task }
+}
+
+/// A decoded answer: head, body, end marker.
+#[derive(Debug)]
+struct Answer {
+    head: Response,
+    body: Vec<u8>,
+    complete: bool,
+}
+
+struct Client {
+    s: TcpStream,
+    buf: BytesMut,
+    dec: ResponseDecoder,
+}
+
+impl Client {
+    async fn connect(addr: SocketAddr) -> Self {
+        Self {
+            s: TcpStream::connect(addr).await.expect("connect"),
+            buf: BytesMut::new(),
+            dec: ResponseDecoder::new(Limits::default()),
+        }
+    }
+
+    async fn send(&mut self, data: &[u8]) {
+        self.s.write_all(data).await.expect("write");
+    }
+
+    async fn event(&mut self) -> Option<ResponseEvent> {
+        loop {
+            if let Some(ev) = self.dec.decode(&mut self.buf).expect("valid response") {
+                return Some(ev);
+            }
+            let n = tokio::time::timeout(Duration::from_secs(10), self.s.read_buf(&mut self.buf))
+                .await
+                .expect("answer within 10 s")
+                .expect("read");
+            if n == 0 {
+                return None;
+            }
+        }
+    }
+
+    /// Reads one whole answer; `complete` is false when the connection closed mid-body.
+    async fn answer(&mut self) -> Answer {
+        let head = match self.event().await {
+            Some(ResponseEvent::Head(h)) => *h,
+            other => panic!("expected a head, got {other:?}"),
+        };
+        let mut body = Vec::new();
+        loop {
+            match self.event().await {
+                Some(ResponseEvent::Body(b)) => body.extend_from_slice(&b),
+                Some(ResponseEvent::End { .. }) => {
+                    return Answer { head, body, complete: true };
+                }
+                Some(ResponseEvent::Head(_)) => panic!("head inside a body"),
+                None => return Answer { head, body, complete: false },
+            }
+        }
+    }
+
+    /// True when the server closed the connection (EOF with nothing more).
+    async fn closed(&mut self) -> bool {
+        let mut b = [0u8; 1];
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), self.s.read(&mut b)).await,
+            Ok(Ok(0)) | Ok(Err(_))
+        )
+    }
+}
+
+const REQ_HDR: &str = "GET http://origin.test/file HTTP/1.1\r\nHost: origin.test\r\n\r\n";
+
+fn res_hdr(len: Option<usize>) -> String {
+    match len {
+        Some(n) => format!("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {n}\r\n\r\n"),
+        None => "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n".to_string(),
+    }
+}
+
+/// A Squid-shaped RESPMOD head; `extra` holds extra ICAP header lines.
+fn respmod_head(extra: &str, body_len: Option<usize>) -> Vec<u8> {
+    let res = res_hdr(body_len);
+    format!(
+        "RESPMOD icap://127.0.0.1/av/respmod ICAP/1.0\r\nHost: 127.0.0.1\r\n{extra}Encapsulated: req-hdr=0, res-hdr={}, res-body={}\r\n\r\n{REQ_HDR}{res}",
+        REQ_HDR.len(),
+        REQ_HDR.len() + res.len()
+    )
+    .into_bytes()
+}
+
+fn chunked(data: &[u8], piece: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in data.chunks(piece.max(1)) {
+        out.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        out.extend_from_slice(c);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+fn body_of(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i * 7 % 251) as u8).collect()
+}
+
+#[tokio::test]
+async fn options_advertises_the_service() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    c.send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\nHost: x\r\n\r\n").await;
+    let a = c.answer().await;
+    assert_eq!(a.head.status, 200);
+    let h = &a.head.headers;
+    assert_eq!(h.get("Methods"), Some("RESPMOD"));
+    assert!(h.has_token("Allow", "204"));
+    assert_eq!(h.get("Preview"), Some("4096"));
+    assert_eq!(h.get("Max-Connections"), Some("1024"));
+    let istag = h.get("ISTag").expect("ISTag");
+    assert!(istag.starts_with('"') && istag.len() <= 34);
+    // Persistent: a second request on the same connection.
+    c.send(b"OPTIONS icap://127.0.0.1/av/reqmod ICAP/1.0\r\nHost: x\r\n\r\n").await;
+    let a = c.answer().await;
+    assert_eq!(a.head.headers.get("Methods"), Some("REQMOD"));
+    let _ = srv.stop.send(true);
+}
+
+#[tokio::test]
+async fn preview_with_ieof_gets_204_and_never_100() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let body = body_of(100);
+    let mut msg = respmod_head("Allow: 204, trailers\r\nPreview: 4096\r\n", Some(100));
+    msg.extend(chunked(&body, 60));
+    msg.extend_from_slice(b"0; ieof\r\n\r\n");
+    c.send(&msg).await;
+    let a = c.answer().await;
+    assert_eq!(a.head.status, 204, "{:?}", a.head);
+}
+
+#[tokio::test]
+async fn preview_then_continue_then_echo_byte_exact() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let body = body_of(20_000);
+    let mut msg = respmod_head("Preview: 1024\r\n", None);
+    msg.extend(chunked(&body[..1024], 1024));
+    msg.extend_from_slice(b"0\r\n\r\n");
+    c.send(&msg).await;
+    let a = c.answer().await;
+    assert_eq!(a.head.status, 100);
+    c.send(&chunked(&body[1024..], 3000)).await;
+    c.send(b"0\r\n\r\n").await;
+    let a = c.answer().await;
+    assert_eq!(a.head.status, 200);
+    assert!(a.complete);
+    assert_eq!(a.head.http_response.as_ref().map(|h| h.status), Some(200));
+    assert_eq!(a.body, body);
+}
+
+#[tokio::test]
+async fn eicar_in_preview_is_blocked_without_100() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let mut body = body_of(50);
+    body.extend(eicar());
+    let mut msg = respmod_head("Allow: 204\r\nPreview: 4096\r\n", Some(body.len()));
+    msg.extend(chunked(&body, 10));
+    msg.extend_from_slice(b"0; ieof\r\n\r\n");
+    c.send(&msg).await;
+    let a = c.answer().await;
+    assert_eq!(a.head.status, 200);
+    let http = a.head.http_response.expect("block page head");
+    assert_eq!(http.status, 403);
+    assert_eq!(http.headers.get("Cache-Control"), Some("no-store"));
+    assert!(a.head.headers.get("X-Infection-Found").expect("header").contains("Threat=Eicar"));
+    assert!(a.head.headers.get("X-Virus-ID").is_some());
+    assert!(String::from_utf8_lossy(&a.body).contains("blocked"));
+    // The connection stays usable.
+    c.send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n").await;
+    assert_eq!(c.answer().await.head.status, 200);
+}
+
+#[tokio::test]
+async fn large_clean_body_streams_before_the_end_and_arrives_whole() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let body = body_of(1_000_000);
+    c.send(&respmod_head("", None)).await;
+    // Send the first 200 KB only: the answer must start before the body ends.
+    c.send(&chunked(&body[..200_000], 8192)).await;
+    let head = match c.event().await {
+        Some(ResponseEvent::Head(h)) => h,
+        other => panic!("no early answer: {other:?}"),
+    };
+    assert_eq!(head.status, 200);
+    let mut got = Vec::new();
+    while got.len() < 200_000 - 4096 {
+        match c.event().await {
+            Some(ResponseEvent::Body(b)) => got.extend_from_slice(&b),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // The held-back tail is at least 4 KB.
+    assert!(got.len() <= 200_000 - 4096, "sent {} of 200000 before the end", got.len());
+    c.send(&chunked(&body[200_000..], 65536)).await;
+    c.send(b"0\r\n\r\n").await;
+    loop {
+        match c.event().await {
+            Some(ResponseEvent::Body(b)) => got.extend_from_slice(&b),
+            Some(ResponseEvent::End { .. }) => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(got.len(), body.len());
+    assert!(got == body, "body differs");
+}
+
+#[tokio::test]
+async fn late_eicar_aborts_a_streamed_answer() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let mut body = body_of(1_000_000);
+    body.extend(eicar());
+    c.send(&respmod_head("", None)).await;
+    c.send(&chunked(&body, 16384)).await;
+    c.send(b"0\r\n\r\n").await;
+    let a = c.answer().await;
+    assert_eq!(a.head.status, 200);
+    assert!(!a.complete, "an infected object must not be delivered whole");
+    assert!(a.body.len() < body.len());
+}
+
+#[tokio::test]
+async fn eicar_split_across_chunks_small_body_is_blocked() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let mut body = body_of(3000);
+    body.extend(eicar());
+    body.extend(body_of(100));
+    c.send(&respmod_head("Allow: 204\r\n", Some(body.len()))).await;
+    c.send(&chunked(&body, 7)).await;
+    c.send(b"0\r\n\r\n").await;
+    let a = c.answer().await;
+    assert_eq!(a.head.http_response.map(|h| h.status), Some(403));
+    assert!(a.complete);
+}
+
+#[tokio::test]
+async fn small_clean_body_with_allow_204_gets_204() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let body = body_of(50_000);
+    c.send(&respmod_head("Allow: 204\r\n", Some(body.len()))).await;
+    c.send(&chunked(&body, 4000)).await;
+    c.send(b"0\r\n\r\n").await;
+    assert_eq!(c.answer().await.head.status, 204);
+}
+
+#[tokio::test]
+async fn reqmod_upload_with_eicar_gets_a_403_response() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let mut body = b"field=".to_vec();
+    body.extend(eicar());
+    let req = format!(
+        "POST http://origin.test/upload HTTP/1.1\r\nHost: origin.test\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut msg = format!(
+        "REQMOD icap://127.0.0.1/av/reqmod ICAP/1.0\r\nHost: x\r\nAllow: 204\r\nEncapsulated: req-hdr=0, req-body={}\r\n\r\n{req}",
+        req.len()
+    )
+    .into_bytes();
+    msg.extend(chunked(&body, 20));
+    msg.extend_from_slice(b"0\r\n\r\n");
+    c.send(&msg).await;
+    let a = c.answer().await;
+    assert_eq!(a.head.http_response.map(|h| h.status), Some(403));
+    assert!(a.head.http_request.is_none());
+}
+
+#[tokio::test]
+async fn clean_reqmod_is_echoed_without_allow_204() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let body = body_of(1000);
+    let req = format!(
+        "POST http://origin.test/upload HTTP/1.1\r\nHost: origin.test\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut msg = format!(
+        "REQMOD icap://127.0.0.1/av/reqmod ICAP/1.0\r\nHost: x\r\nEncapsulated: req-hdr=0, req-body={}\r\n\r\n{req}",
+        req.len()
+    )
+    .into_bytes();
+    msg.extend(chunked(&body, 100));
+    msg.extend_from_slice(b"0\r\n\r\n");
+    c.send(&msg).await;
+    let a = c.answer().await;
+    assert_eq!(a.head.status, 200);
+    assert_eq!(a.head.http_request.map(|h| h.method), Some("POST".to_string()));
+    assert_eq!(a.body, body);
+}
+
+#[tokio::test]
+async fn bodyless_requests_get_204_at_once() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let req = "CONNECT origin.test:443 HTTP/1.1\r\nHost: origin.test:443\r\n\r\n";
+    let msg = format!(
+        "REQMOD icap://127.0.0.1/av/reqmod ICAP/1.0\r\nHost: x\r\nAllow: 204\r\nEncapsulated: req-hdr=0, null-body={}\r\n\r\n{req}",
+        req.len()
+    );
+    c.send(msg.as_bytes()).await;
+    assert_eq!(c.answer().await.head.status, 204);
+}
+
+#[tokio::test]
+async fn errors_get_their_status_and_close() {
+    let srv = start(Config::default()).await;
+    for (msg, status) in [
+        (&b"OPTIONS icap://127.0.0.1/nosuch ICAP/1.0\r\n\r\n"[..], 404),
+        (b"REQMOD icap://127.0.0.1/av/respmod ICAP/1.0\r\nEncapsulated: req-hdr=0, null-body=20\r\n\r\nGET / HTTP/1.1\r\n\r\n", 405),
+        (b"BREW icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n", 501),
+        (b"OPTIONS icap://127.0.0.1/av/respmod ICAP/2.0\r\n\r\n", 505),
+        (b"RESPMOD icap://127.0.0.1/av/respmod ICAP/1.0\r\nEncapsulated: res-hdr=0, res-body=999\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", 400),
+        (b"\x00\x01garbage\r\n\r\n", 400),
+    ] {
+        let mut c = Client::connect(srv.addr).await;
+        c.send(msg).await;
+        let a = c.answer().await;
+        assert_eq!(a.head.status, status, "for {:?}", String::from_utf8_lossy(msg));
+        assert!(a.head.headers.get("ISTag").is_some());
+        assert!(c.closed().await, "connection left open after {status}");
+    }
+}
+
+#[tokio::test]
+async fn oversized_head_is_refused() {
+    let mut cfg = Config::default();
+    cfg.server.max_header_bytes = 2048;
+    let srv = start(cfg).await;
+    let mut c = Client::connect(srv.addr).await;
+    let big = format!("OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\nX-Big: {}\r\n\r\n", "a".repeat(5000));
+    c.send(big.as_bytes()).await;
+    assert_eq!(c.answer().await.head.status, 400);
+}
+
+#[tokio::test]
+async fn read_timeout_answers_408_and_closes() {
+    let mut cfg = Config::default();
+    cfg.server.read_timeout_secs = 1;
+    let srv = start(cfg).await;
+    let mut c = Client::connect(srv.addr).await;
+    c.send(&respmod_head("", None)).await;
+    c.send(b"10\r\nonly part").await;
+    let a = c.answer().await;
+    assert_eq!(a.head.status, 408);
+    assert!(c.closed().await);
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_get_503() {
+    let mut cfg = Config::default();
+    cfg.server.max_connections = 2;
+    let srv = start(cfg).await;
+    let mut a = Client::connect(srv.addr).await;
+    let mut b = Client::connect(srv.addr).await;
+    // Make sure both are accepted before the third arrives.
+    for c in [&mut a, &mut b] {
+        c.send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n").await;
+        assert_eq!(c.answer().await.head.status, 200);
+    }
+    let mut third = Client::connect(srv.addr).await;
+    assert_eq!(third.answer().await.head.status, 503);
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fourth = Client::connect(srv.addr).await;
+    fourth.send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n").await;
+    assert_eq!(fourth.answer().await.head.status, 200);
+}
+
+#[tokio::test]
+async fn shutdown_drains_in_flight_transactions() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let body = body_of(10_000);
+    c.send(&respmod_head("", None)).await;
+    c.send(&chunked(&body[..5000], 5000)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = srv.stop.send(true);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // New connections are refused once shutdown began.
+    assert!(TcpStream::connect(srv.addr).await.is_err());
+    c.send(&chunked(&body[5000..], 5000)).await;
+    c.send(b"0\r\n\r\n").await;
+    let a = c.answer().await;
+    assert_eq!(a.head.status, 200);
+    assert_eq!(a.body, body);
+    tokio::time::timeout(Duration::from_secs(5), srv.task).await.expect("server stops").expect("join");
+}
+
+#[tokio::test]
+async fn complete_mode_spools_and_echoes() {
+    let mut cfg = Config::default();
+    cfg.answer.mode = bulwark_config::AnswerMode::Complete;
+    cfg.answer.spool_memory_bytes = 10_000;
+    let srv = start(cfg).await;
+    let mut c = Client::connect(srv.addr).await;
+    let body = body_of(300_000);
+    c.send(&respmod_head("", None)).await;
+    c.send(&chunked(&body, 30_000)).await;
+    c.send(b"0\r\n\r\n").await;
+    let a = c.answer().await;
+    assert!(a.complete);
+    assert!(a.body == body);
+}
+
+#[tokio::test]
+async fn client_identity_is_accepted() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let mut msg = respmod_head("X-Client-IP: 192.0.2.7\r\nX-Authenticated-User: dXNlcg==\r\nPreview: 0\r\n", Some(0));
+    msg.extend_from_slice(b"0; ieof\r\n\r\n");
+    c.send(&msg).await;
+    assert_eq!(c.answer().await.head.status, 204);
+}
