@@ -6,6 +6,7 @@
 //! Nothing here touches a socket, a clock or a thread.
 
 pub mod decode;
+pub mod encapsulated;
 pub mod encode;
 mod error;
 mod headers;
@@ -13,6 +14,7 @@ mod http;
 mod message;
 
 pub use decode::{RequestDecoder, RequestEvent, ResponseDecoder, ResponseEvent};
+pub use encapsulated::{Encapsulated, Section};
 pub use error::{Error, ErrorKind};
 pub use headers::Headers;
 pub use http::{HttpRequestHead, HttpResponseHead};
