@@ -1,0 +1,145 @@
+//! Launches clamd with its own configuration and a small signature database in a temporary
+//! directory (the benchmark peer behind c-icap's virus_scan service).
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::proc::ChildGuard;
+use crate::{eicar, find_program, tail_of_file};
+
+/// Which signatures clamd loads.
+#[derive(Debug, Clone, Default)]
+pub enum ClamdDb {
+    /// One `.ndb` signature matching the EICAR test string (the same thing Bulwark's built-in
+    /// database detects): `Bulwark.Test.EICAR`.
+    #[default]
+    Eicar,
+    /// The EICAR signature plus these database files, referenced by path (a `.gz` file is
+    /// decompressed into the temporary directory with `gzip -dc`; others are symlinked).
+    EicarPlus(Vec<PathBuf>),
+}
+
+/// A running clamd, listening on a Unix socket in its temporary directory; killed on drop.
+#[derive(Debug)]
+pub struct Clamd {
+    child: ChildGuard,
+    dir: tempfile::TempDir,
+    socket: PathBuf,
+}
+
+impl Clamd {
+    /// Starts clamd and waits (bounded: 120 s, loading big databases takes time) until it
+    /// answers `PING` with `PONG`.
+    pub fn start(db: ClamdDb) -> Result<Self, String> {
+        let clamd = find_program("clamd", "clamav-daemon")?;
+        let dir = crate::shared_tempdir("clamd-e2e-").map_err(|e| e.to_string())?;
+        let dbdir = dir.path().join("db");
+        std::fs::create_dir(&dbdir).map_err(|e| e.to_string())?;
+        write_database(&dbdir, &db)?;
+        let socket = dir.path().join("clamd.sock");
+        let conf = dir.path().join("clamd.conf");
+        let d = dir.path().display();
+        let text = format!(
+            "Foreground yes\nLocalSocket {}\nDatabaseDirectory {}\nLogFile {d}/clamd.log\n\
+             PidFile {d}/clamd.pid\nTemporaryDirectory {d}\nUser root\nMaxThreads 16\n\
+             SelfCheck 0\nMaxConnectionQueueLength 200\n",
+            socket.display(),
+            dbdir.display()
+        );
+        std::fs::write(&conf, text).map_err(|e| e.to_string())?;
+        let out = File::create(dir.path().join("stdout.log")).map_err(|e| e.to_string())?;
+        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let mut cmd = Command::new(clamd);
+        cmd.arg("-c").arg(&conf);
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        let mut child =
+            ChildGuard::spawn(cmd, "clamd", Duration::from_secs(3)).map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Err(e) = child.check_running() {
+                return Err(format!(
+                    "{e}\n--- clamd output ---\n{}",
+                    tail_of_file(&dir.path().join("stdout.log"), 6000)
+                ));
+            }
+            if ping(&socket).is_ok() {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "clamd did not answer PING within 120 s\n{}",
+                    tail_of_file(&dir.path().join("stdout.log"), 6000)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(Self { child, dir, socket })
+    }
+
+    /// The clamd Unix socket.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.pid()
+    }
+
+    /// The temporary directory (config, database, logs).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn write_database(dbdir: &Path, db: &ClamdDb) -> Result<(), String> {
+    let sig: String = eicar().iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(
+        dbdir.join("bulwark-test.ndb"),
+        format!("Bulwark.Test.EICAR:0:*:{sig}\n"),
+    )
+    .map_err(|e| e.to_string())?;
+    if let ClamdDb::EicarPlus(files) = db {
+        for f in files {
+            let name = f
+                .file_name()
+                .ok_or_else(|| format!("{} has no file name", f.display()))?
+                .to_string_lossy()
+                .into_owned();
+            if let Some(plain) = name.strip_suffix(".gz") {
+                let out = File::create(dbdir.join(plain)).map_err(|e| e.to_string())?;
+                let st = Command::new("gzip")
+                    .arg("-dc")
+                    .arg(f)
+                    .stdout(out)
+                    .status()
+                    .map_err(|e| format!("gzip: {e}"))?;
+                if !st.success() {
+                    return Err(format!("gzip -dc {} failed: {st}", f.display()));
+                }
+            } else {
+                std::os::unix::fs::symlink(f, dbdir.join(&name)).map_err(|e| e.to_string())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends `zPING\0` to clamd and expects `PONG`.
+pub fn ping(socket: &Path) -> Result<(), String> {
+    let mut s = UnixStream::connect(socket).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(b"zPING\0").map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 16];
+    let n = s.read(&mut buf).map_err(|e| e.to_string())?;
+    if buf[..n].starts_with(b"PONG") {
+        Ok(())
+    } else {
+        Err(format!("unexpected PING answer {:?}", &buf[..n]))
+    }
+}

@@ -1,0 +1,120 @@
+//! Bulwark's end-to-end test harness.
+//!
+//! Every helper here starts a REAL process (or an in-process tokio server) on a loopback port
+//! chosen at run time, and stops it on `Drop`:
+//!
+//! * [`origin::Origin`]: an HTTP/1.1 origin server (in-process, tokio) with deterministic bodies,
+//!   chunked answers, EICAR at chosen offsets, slow bodies and an upload sink;
+//! * [`squid::Squid`]: Squid with its own `squid.conf` in a temporary directory, wired to an ICAP
+//!   server for RESPMOD and REQMOD (or without ICAP, for benchmarks);
+//! * [`bulwark::Bulwark`]: the `bulwark serve` binary;
+//! * [`cicap::CIcap`] and [`clamd::Clamd`]: the peer c-icap (echo and virus_scan services) and
+//!   clamd with a small test database, for benchmarks and for validating the harness;
+//! * [`client`]: a minimal blocking HTTP client that goes through a proxy and tolerates
+//!   truncated bodies.
+//!
+//! Nothing here ever contacts an address outside `127.0.0.0/8` or `::1`: every address passes
+//! through [`net::ensure_loopback`]. Every wait is bounded by a timeout.
+
+pub mod bulwark;
+pub mod cicap;
+pub mod clamd;
+pub mod client;
+pub mod icap;
+pub mod net;
+pub mod origin;
+pub mod proc;
+pub mod squid;
+
+use std::path::PathBuf;
+
+/// The EICAR anti-virus test string (68 bytes), assembled at run time from two halves so that
+/// this source file is not itself flagged by scanners.
+pub fn eicar() -> Vec<u8> {
+    let mut v = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$".to_vec();
+    v.extend_from_slice(b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*");
+    v
+}
+
+/// Deterministic filler bytes: `pattern(n)[i]` depends only on `i`. The bytes are printable
+/// ASCII, so they never form an EICAR string by accident (no `$`, `!`, `*`, `+`).
+pub fn pattern(n: usize) -> Vec<u8> {
+    (0..n).map(pattern_byte).collect()
+}
+
+/// The `i`-th byte of [`pattern`].
+pub fn pattern_byte(i: usize) -> u8 {
+    const ALPHABET: &[u8; 62] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    // Mix the position so that the bytes do not repeat with a short period.
+    let x = i.wrapping_mul(2_654_435_761) ^ (i >> 7);
+    ALPHABET[x % ALPHABET.len()]
+}
+
+/// Lowercase hex SHA-256 of `data`.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(data);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Finds an executable by name in `PATH`, then in the given fallback directories.
+///
+/// Returns a clear error naming the Debian package to install when it is missing, so that an
+/// e2e test FAILS with a useful message instead of skipping silently.
+pub fn find_program(name: &str, debian_package: &str) -> Result<PathBuf, String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    for d in [
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+        "/usr/local/sbin",
+        "/usr/local/bin",
+    ] {
+        dirs.push(PathBuf::from(d));
+    }
+    for d in dirs {
+        let candidate = d.join(name);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(format!(
+        "`{name}` not found in PATH or /usr/sbin: install the Debian package `{debian_package}` \
+         (apt-get install -y {debian_package}; .ci/run does this)"
+    ))
+}
+
+/// A temporary directory that other users can write to (Squid drops privileges to `proxy`
+/// when started as root, and c-icap/clamd may too), removed on drop.
+pub fn shared_tempdir(prefix: &str) -> std::io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))?;
+    Ok(dir)
+}
+
+/// Reads a log file for an error message, keeping at most its last `max` bytes.
+pub fn tail_of_file(path: &std::path::Path, max: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let start = bytes.len().saturating_sub(max);
+            String::from_utf8_lossy(&bytes[start..]).into_owned()
+        }
+        Err(e) => format!("(cannot read {}: {e})", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eicar_is_68_bytes_and_pattern_is_deterministic() {
+        assert_eq!(eicar().len(), 68);
+        assert_eq!(pattern(1000), pattern(1000));
+        let p = pattern(100_000);
+        assert!(!p.windows(4).any(|w| w == b"X5O!"));
+    }
+}
