@@ -237,7 +237,7 @@ fn parse_chunk_line(line: &[u8]) -> Result<ChunkLine, Error> {
         } else if name.eq_ignore_ascii_case(b"use-original-body") {
             let v = value
                 .as_deref()
-                .filter(|v| !v.is_empty() && v.len() <= 19 && v.iter().all(u8::is_ascii_digit))
+                .filter(|v| !v.is_empty() && v.len() <= 20 && v.iter().all(u8::is_ascii_digit))
                 .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok())
                 .ok_or_else(|| bad("invalid use-original-body value"))?;
             out.use_original_body = Some(v);

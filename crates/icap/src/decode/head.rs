@@ -17,13 +17,9 @@ pub(crate) fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
     let mut pos = from.min(buf.len());
     while let Some(i) = memchr::memchr(b'\n', &buf[pos..]) {
         let nl = pos + i;
-        match buf.get(nl + 1) {
-            Some(b'\n') => return Some(nl + 2),
-            Some(b'\r') => {
-                if buf.get(nl + 2) == Some(&b'\n') {
-                    return Some(nl + 3);
-                }
-            }
+        match (buf.get(nl + 1), buf.get(nl + 2)) {
+            (Some(b'\n'), _) => return Some(nl + 2),
+            (Some(b'\r'), Some(b'\n')) => return Some(nl + 3),
             _ => {}
         }
         pos = nl + 1;
@@ -248,7 +244,7 @@ fn parse_icap_uri(uri: &[u8]) -> Result<String, Error> {
             .iter()
             .position(|&b| b == b'/' || b == b'?' || b == b'#')
             .unwrap_or(after.len());
-        check_authority(&after[..auth_end]).map_err(|why| invalid(why))?;
+        check_authority(&after[..auth_end]).map_err(invalid)?;
         &after[auth_end..]
     };
     let path_end = rest
