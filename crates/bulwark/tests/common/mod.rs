@@ -1,0 +1,93 @@
+//! Shared setup for the end-to-end tests: an origin, a real `bulwark serve`, and a real Squid
+//! wired to it for RESPMOD and REQMOD.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use bulwark_testkit::bulwark::Bulwark;
+use bulwark_testkit::client::{HttpResponse, ProxyClient};
+use bulwark_testkit::origin::Origin;
+use bulwark_testkit::squid::Squid;
+
+/// The `bulwark` binary cargo built for these tests.
+pub fn bulwark_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_bulwark"))
+}
+
+/// Origin + Bulwark + Squid. Dropped in reverse order of fields: Squid first.
+pub struct Stack {
+    pub squid: Squid,
+    pub bulwark: Bulwark,
+    pub origin: Origin,
+    pub client: ProxyClient,
+}
+
+impl Stack {
+    /// Starts everything with Bulwark's embedded defaults (Bulwark first: Squid checks its
+    /// ICAP service at startup).
+    pub fn start() -> Stack {
+        Self::start_with_config(None)
+    }
+
+    /// Starts everything, Bulwark with `config` (TOML) when given.
+    pub fn start_with_config(config: Option<&str>) -> Stack {
+        let origin = Origin::start().expect("origin server");
+        let bulwark = Bulwark::start_with_config(bulwark_bin(), config)
+            .unwrap_or_else(|e| panic!("starting bulwark: {e}"));
+        let squid = Squid::start(bulwark.port()).unwrap_or_else(|e| panic!("starting squid: {e}"));
+        let client = ProxyClient::new(squid.addr());
+        Stack {
+            squid,
+            bulwark,
+            origin,
+            client,
+        }
+    }
+
+    /// GET `path` from the origin through Squid.
+    pub fn get(&self, path: &str) -> HttpResponse {
+        self.client
+            .get(&self.origin.url(path))
+            .unwrap_or_else(|e| panic!("GET {path} through squid: {e}\n{}", self.diagnostics()))
+    }
+
+    /// POST `body` to `path` on the origin through Squid.
+    pub fn post(&self, path: &str, body: &[u8]) -> HttpResponse {
+        self.client
+            .post(&self.origin.url(path), "application/octet-stream", body)
+            .unwrap_or_else(|e| panic!("POST {path} through squid: {e}\n{}", self.diagnostics()))
+    }
+
+    /// Logs of Squid and Bulwark, for failure messages.
+    pub fn diagnostics(&self) -> String {
+        let log = self.bulwark.log();
+        let start = log.len().saturating_sub(6000);
+        format!(
+            "{}\n--- bulwark log ---\n{}",
+            self.squid.logs(),
+            log.get(start..).unwrap_or(&log)
+        )
+    }
+}
+
+/// Describes a response briefly (status, framing, length, head of the body) for assertions.
+pub fn describe(r: &HttpResponse) -> String {
+    let text = r.body_text();
+    let head: String = text.chars().take(300).collect();
+    format!(
+        "status {} {}, complete {}, error {:?}, {} body bytes, content-type {:?}; body starts {:?}",
+        r.status,
+        r.reason,
+        r.complete,
+        r.error,
+        r.body.len(),
+        r.header("content-type"),
+        head
+    )
+}
+
+/// True if `hay` contains `needle`.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}

@@ -1,0 +1,205 @@
+//! End-to-end: a real Squid 5 (Debian) uses a real `bulwark serve` as its essential RESPMOD and
+//! REQMOD service; objects come from an in-process origin. Everything listens on loopback ports
+//! chosen at run time.
+
+mod common;
+
+use std::time::Duration;
+
+use bulwark_testkit::{eicar, pattern, sha256_hex};
+use common::{contains, describe, Stack};
+
+/// Asserts the answer is Bulwark's block page: HTTP 403, HTML, no EICAR bytes.
+fn assert_block_page(stack: &Stack, what: &str, r: &bulwark_testkit::client::HttpResponse) {
+    assert_eq!(
+        r.status,
+        403,
+        "{what}: expected the 403 block page, got {}\n{}",
+        describe(r),
+        stack.diagnostics()
+    );
+    let ct = r.header("content-type").unwrap_or("");
+    assert!(ct.starts_with("text/html"), "{what}: content-type {ct:?}");
+    assert!(
+        !contains(&r.body, &eicar()),
+        "{what}: the block page carries the EICAR string"
+    );
+}
+
+#[test]
+fn clean_objects_arrive_byte_exact() {
+    let stack = Stack::start();
+    for (path, n) in [
+        ("/bytes/1024", 1024usize),
+        ("/bytes/102400", 102_400),
+        ("/bytes/10485760", 10_485_760),
+        ("/chunked/300000?chunk=7000", 300_000),
+        ("/chunked/3000000", 3_000_000),
+        ("/bytes/0", 0),
+    ] {
+        let r = stack.get(path);
+        assert_eq!(
+            r.status,
+            200,
+            "{path}: {}\n{}",
+            describe(&r),
+            stack.diagnostics()
+        );
+        assert!(
+            r.complete,
+            "{path}: {}\n{}",
+            describe(&r),
+            stack.diagnostics()
+        );
+        assert_eq!(r.body.len(), n, "{path}: length");
+        assert!(
+            r.body == pattern(n),
+            "{path}: body differs from the origin's"
+        );
+    }
+}
+
+#[test]
+fn many_small_objects_in_a_row_are_exact() {
+    // Squid reuses its ICAP connection: exercises persistent connections and preview.
+    let stack = Stack::start();
+    for i in 0..40usize {
+        let n = 15 * 1024 + i * 97;
+        let r = stack.get(&format!("/bytes/{n}"));
+        assert_eq!(r.status, 200, "request {i}: {}", describe(&r));
+        assert!(
+            r.complete && r.body == pattern(n),
+            "request {i}: body differs"
+        );
+    }
+}
+
+#[test]
+fn eicar_plain_gets_block_page() {
+    let stack = Stack::start();
+    let r = stack.get("/eicar");
+    assert_block_page(&stack, "EICAR alone", &r);
+    let r = stack.get("/eicar?pad=5000&tail=5000");
+    assert_block_page(&stack, "EICAR in the middle of 10 KB", &r);
+    let r = stack.get("/eicar?pad=100&chunked=1");
+    assert_block_page(&stack, "EICAR, chunked response", &r);
+}
+
+#[test]
+fn eicar_split_across_chunks_gets_block_page() {
+    let stack = Stack::start();
+    for at in [1usize, 34, 67] {
+        let r = stack.get(&format!("/eicar-split?pad=1000&at={at}"));
+        assert_block_page(&stack, &format!("EICAR split at {at}"), &r);
+    }
+}
+
+/// EICAR after 1 MB: the server may already be streaming; then the answer must be cut short.
+/// Either way the client never gets the whole infected body.
+fn assert_never_whole(stack: &Stack, path: &str, full_len: usize) {
+    let r = stack.get(path);
+    eprintln!("{path}: {}", describe(&r));
+    if r.status == 403 {
+        assert_block_page(stack, path, &r);
+        return;
+    }
+    let whole = r.complete && r.body.len() == full_len;
+    assert!(
+        !whole,
+        "{path}: the client received the WHOLE infected body: {}\n{}",
+        describe(&r),
+        stack.diagnostics()
+    );
+    assert!(
+        !contains(&r.body, &eicar()),
+        "{path}: the client received the EICAR bytes ({})",
+        describe(&r)
+    );
+}
+
+#[test]
+fn eicar_after_1mb_padding_never_delivered_whole() {
+    let stack = Stack::start();
+    let pad = 1024 * 1024;
+    assert_never_whole(&stack, &format!("/eicar?pad={pad}"), pad + 68);
+    assert_never_whole(&stack, &format!("/eicar?pad={pad}&tail=1000"), pad + 1068);
+    assert_never_whole(
+        &stack,
+        &format!("/eicar?pad={pad}&tail=200000&chunked=1"),
+        pad + 200_068,
+    );
+}
+
+#[test]
+fn eicar_late_in_a_slow_download_never_delivered_whole() {
+    // About 3 s of trickling: longer than the default max_send_delay, so the server starts
+    // streaming before it sees the EICAR string and must abort the answer.
+    let stack = Stack::start();
+    let pad = 1024 * 1024;
+    assert_never_whole(
+        &stack,
+        &format!("/eicar?pad={pad}&tail=100&slow_ms=100&slice=40000"),
+        pad + 168,
+    );
+    // And a clean slow download arrives whole.
+    let r = stack.get("/bytes/600000?slow_ms=100&slice=30000");
+    assert_eq!(r.status, 200, "{}", describe(&r));
+    assert!(
+        r.complete && r.body == pattern(600_000),
+        "slow clean body differs"
+    );
+}
+
+#[test]
+fn upload_with_eicar_is_blocked_by_reqmod() {
+    let stack = Stack::start();
+    // A clean upload passes unchanged.
+    let clean = pattern(200_000);
+    let r = stack.post("/upload", &clean);
+    assert_eq!(r.status, 200, "{}\n{}", describe(&r), stack.diagnostics());
+    assert_eq!(
+        r.header("x-received-sha256"),
+        Some(sha256_hex(&clean).as_str()),
+        "the clean upload reached the origin altered"
+    );
+    // An infected one is refused, and never reaches the origin.
+    let mut infected = pattern(3000);
+    infected.extend_from_slice(&eicar());
+    infected.extend_from_slice(&pattern(3000));
+    let sha = sha256_hex(&infected);
+    let r = stack.post("/upload-infected", &infected);
+    assert_block_page(&stack, "POST with EICAR", &r);
+    let leaked = stack
+        .origin
+        .requests()
+        .iter()
+        .any(|q| q.body_sha256 == sha || q.target.contains("upload-infected"));
+    assert!(!leaked, "the infected upload reached the origin");
+}
+
+#[test]
+fn with_bulwark_stopped_squid_fails_closed() {
+    let mut stack = Stack::start();
+    let r = stack.get("/bytes/2048");
+    assert_eq!(r.status, 200, "{}", describe(&r));
+    let status = stack.bulwark.stop(Duration::from_secs(10));
+    assert!(status.is_some(), "bulwark did not exit after SIGTERM");
+    let r = stack.get("/bytes/2048");
+    assert!(
+        r.status >= 500,
+        "with Bulwark stopped Squid answered {} (expected its ICAP error page)",
+        describe(&r)
+    );
+    assert!(r.body != pattern(2048), "the object passed unscanned");
+    let before = stack.origin.requests().len();
+    let r = stack.post("/upload-while-down", &pattern(1000));
+    assert!(
+        r.status >= 500,
+        "POST with Bulwark stopped: {}",
+        describe(&r)
+    );
+    let reached = stack.origin.requests()[before..]
+        .iter()
+        .any(|q| q.target.contains("upload-while-down"));
+    assert!(!reached, "an unscanned upload reached the origin");
+}
