@@ -147,17 +147,21 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the async runtime")?;
     runtime.block_on(async move {
-        let listeners = bulwark_server::bind(&snapshot.config.server.listen).await?;
+        let listeners = bulwark_server::bind(&snapshot.config).await?;
         for addr in listeners.local_addrs() {
             info!(istag = %snapshot.istag, "listening on {addr}");
         }
+        for addr in listeners.tls_addrs() {
+            info!(istag = %snapshot.istag, "listening on {addr} (TLS)");
+        }
+        let stats = Arc::new(bulwark_server::Stats::default());
         let shared = Arc::new(ArcSwap::from_pointee(snapshot));
         let (tx, rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             wait_for_stop_signal().await;
             let _ = tx.send(true);
         });
-        bulwark_server::serve(listeners, shared, rx).await?;
+        bulwark_server::serve(listeners, shared, stats, rx).await?;
         Ok::<_, anyhow::Error>(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -19,9 +19,8 @@ pub struct Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.line {
-            Some(l) => write!(f, "line {l}: ")?,
-            None => {}
+        if let Some(l) = self.line {
+            write!(f, "line {l}: ")?;
         }
         if let Some(k) = &self.key {
             write!(f, "{k}: ")?;
@@ -196,6 +195,32 @@ fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
             false,
         );
     }
+    let t = &c.tls;
+    if !t.listen.is_empty() {
+        if t.cert.is_none() {
+            report(
+                "tls.cert",
+                "a certificate is needed when tls.listen is set".into(),
+                true,
+            );
+        }
+        if t.key.is_none() {
+            report(
+                "tls.key",
+                "a private key is needed when tls.listen is set".into(),
+                true,
+            );
+        }
+    }
+    for n in &c.access.allow {
+        if parse_net(n).is_none() {
+            report(
+                "access.allow",
+                format!("`{n}` is not an address or network (e.g. 10.0.0.0/8, ::1)"),
+                true,
+            );
+        }
+    }
     if !["error", "warn", "info", "debug", "trace"].contains(&c.log.level.as_str()) {
         report(
             "log.level",
@@ -213,6 +238,14 @@ fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
             true,
         );
     }
+}
+
+/// Parses an allowed network: CIDR (`10.0.0.0/8`) or a single address.
+pub fn parse_net(s: &str) -> Option<ipnet::IpNet> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 /// The 1-based line of a byte offset.

@@ -7,7 +7,8 @@
 mod check;
 mod schema;
 
-pub use check::{load_file, load_str, ConfigError, Diagnostic, Loaded};
+pub use check::{load_file, load_str, parse_net, ConfigError, Diagnostic, Loaded};
 pub use schema::{
-    AnswerConfig, AnswerMode, Config, EngineConfig, IdentityConfig, LogConfig, ServerConfig,
+    AccessConfig, AnswerConfig, AnswerMode, Config, EngineConfig, IdentityConfig, LogConfig,
+    ServerConfig, TlsConfig,
 };

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 /// The whole configuration file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
     /// `[server]`: listeners, services, limits.
@@ -18,20 +18,12 @@ pub struct Config {
     pub answer: AnswerConfig,
     /// `[engine]`: signature databases.
     pub engine: EngineConfig,
+    /// `[tls]`: ICAP over TLS (`icaps://`), optionally with client certificates.
+    pub tls: TlsConfig,
+    /// `[access]`: which client networks may use the service.
+    pub access: AccessConfig,
     /// `[log]`: logging.
     pub log: LogConfig,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            identity: IdentityConfig::default(),
-            answer: AnswerConfig::default(),
-            engine: EngineConfig::default(),
-            log: LogConfig::default(),
-        }
-    }
 }
 
 /// `[server]`
@@ -173,4 +165,41 @@ impl Default for LogConfig {
             format: "text".into(),
         }
     }
+}
+
+/// `[tls]`: a TLS listener beside (or instead of) the plain one (SPEC F-ICAP-6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TlsConfig {
+    /// Addresses for ICAP over TLS (Squid: `icaps://host:11344/...`); empty disables TLS.
+    pub listen: Vec<SocketAddr>,
+    /// Server certificate chain (PEM).
+    pub cert: Option<PathBuf>,
+    /// Server private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    pub key: Option<PathBuf>,
+    /// CA certificates (PEM) that client certificates must chain to. Set: every TLS client
+    /// must present a valid certificate (mutual TLS). Unset: no client certificate is asked.
+    pub client_ca: Option<PathBuf>,
+    /// Seconds a client may take to complete the TLS handshake.
+    pub handshake_timeout_secs: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            cert: None,
+            key: None,
+            client_ca: None,
+            handshake_timeout_secs: 10,
+        }
+    }
+}
+
+/// `[access]`: client networks allowed to connect, checked before any ICAP is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AccessConfig {
+    /// Allowed networks (`10.0.0.0/8`, `192.168.1.7`, `::1`); empty allows every address.
+    pub allow: Vec<String>,
 }

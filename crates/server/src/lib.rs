@@ -12,7 +12,10 @@ mod listener;
 pub mod pages;
 mod snapshot;
 mod spool;
+pub mod stats;
+pub mod tls;
 mod transaction;
 
-pub use listener::{bind, serve, Listeners, ServeError};
+pub use listener::{bind, serve, Listeners, ServeError, TlsHandle};
 pub use snapshot::{Shared, Snapshot};
+pub use stats::Stats;

@@ -1,15 +1,21 @@
-//! Listening sockets, the connection limit, and graceful shutdown.
+//! Listening sockets (plain and TLS), the access list, the connection limit, and graceful
+//! shutdown.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
+use bulwark_config::{Config, TlsConfig};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use crate::snapshot::Shared;
+use crate::stats::Stats;
+use crate::tls::{self, TlsError};
 use crate::{answer, connection};
 
 /// Why the server could not start or run.
@@ -23,34 +29,122 @@ pub enum ServeError {
         /// The cause (e.g. address in use, permission denied).
         source: std::io::Error,
     },
+    /// The TLS listener could not be set up.
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
+    /// An `[access] allow` entry is not a network.
+    #[error("access.allow: `{0}` is not an address or network")]
+    Access(String),
+}
+
+/// The TLS acceptor in use; [`TlsHandle::reload`] swaps in new certificates without touching
+/// established connections.
+#[derive(Clone)]
+pub struct TlsHandle(Arc<ArcSwap<TlsAcceptor>>);
+
+impl std::fmt::Debug for TlsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsHandle")
+    }
+}
+
+impl TlsHandle {
+    /// Rebuilds the acceptor from `cfg`; on error the old one stays.
+    pub fn reload(&self, cfg: &TlsConfig) -> Result<(), TlsError> {
+        let acceptor = tls::acceptor(cfg)?;
+        self.0.store(Arc::new(acceptor));
+        Ok(())
+    }
 }
 
 /// Bound listening sockets, ready to serve.
-#[derive(Debug)]
 pub struct Listeners {
-    listeners: Vec<TcpListener>,
+    plain: Vec<TcpListener>,
+    tls: Vec<TcpListener>,
+    acceptor: Option<TlsHandle>,
+}
+
+impl std::fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listeners")
+            .field("plain", &self.plain)
+            .field("tls", &self.tls)
+            .finish()
+    }
 }
 
 impl Listeners {
-    /// The addresses actually bound (with the ports chosen when 0 was asked for).
+    /// The plain addresses actually bound (with the ports chosen when 0 was asked for).
     pub fn local_addrs(&self) -> Vec<SocketAddr> {
-        self.listeners
+        self.plain
             .iter()
             .filter_map(|l| l.local_addr().ok())
             .collect()
     }
+
+    /// The TLS addresses actually bound.
+    pub fn tls_addrs(&self) -> Vec<SocketAddr> {
+        self.tls
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// The handle to reload TLS certificates, when TLS is on.
+    pub fn tls_handle(&self) -> Option<TlsHandle> {
+        self.acceptor.clone()
+    }
 }
 
-/// Binds every address; fails on the first that cannot be bound.
-pub async fn bind(addrs: &[SocketAddr]) -> Result<Listeners, ServeError> {
-    let mut listeners = Vec::with_capacity(addrs.len());
+async fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<TcpListener>, ServeError> {
+    let mut out = Vec::with_capacity(addrs.len());
     for &addr in addrs {
         let l = TcpListener::bind(addr)
             .await
             .map_err(|source| ServeError::Bind { addr, source })?;
-        listeners.push(l);
+        out.push(l);
     }
-    Ok(Listeners { listeners })
+    Ok(out)
+}
+
+/// Binds every plain and TLS address of `cfg` and loads the TLS certificates; fails on the
+/// first problem, so the server never starts half-configured.
+pub async fn bind(cfg: &Config) -> Result<Listeners, ServeError> {
+    let acceptor = if cfg.tls.listen.is_empty() {
+        None
+    } else {
+        Some(TlsHandle(Arc::new(ArcSwap::from_pointee(tls::acceptor(
+            &cfg.tls,
+        )?))))
+    };
+    Ok(Listeners {
+        plain: bind_all(&cfg.server.listen).await?,
+        tls: bind_all(&cfg.tls.listen).await?,
+        acceptor,
+    })
+}
+
+/// Compiled `[access] allow`.
+#[derive(Debug, Clone)]
+struct AccessList(Vec<ipnet::IpNet>);
+
+impl AccessList {
+    fn new(cfg: &Config) -> Result<Self, ServeError> {
+        cfg.access
+            .allow
+            .iter()
+            .map(|s| bulwark_config::parse_net(s).ok_or_else(|| ServeError::Access(s.clone())))
+            .collect::<Result<_, _>>()
+            .map(AccessList)
+    }
+
+    fn allows(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.0.is_empty() || self.0.iter().any(|n| n.contains(&ip))
+    }
 }
 
 /// Serves connections until `shutdown` becomes true, then stops accepting, lets in-flight
@@ -58,19 +152,31 @@ pub async fn bind(addrs: &[SocketAddr]) -> Result<Listeners, ServeError> {
 pub async fn serve(
     listeners: Listeners,
     shared: Shared,
+    stats: Arc<Stats>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
-    let max = shared.load().config.server.max_connections;
+    let (max, handshake) = {
+        let snap = shared.load();
+        (
+            snap.config.server.max_connections,
+            Duration::from_secs(snap.config.tls.handshake_timeout_secs.max(1)),
+        )
+    };
     let permits = Arc::new(Semaphore::new(max));
-    let (conn_tx, mut conn_rx) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr)>(64);
+    let (conn_tx, mut conn_rx) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, bool)>(64);
     let mut acceptors = JoinSet::new();
-    for l in listeners.listeners {
+    let tagged = listeners
+        .plain
+        .into_iter()
+        .map(|l| (l, false))
+        .chain(listeners.tls.into_iter().map(|l| (l, true)));
+    for (l, is_tls) in tagged {
         let tx = conn_tx.clone();
         acceptors.spawn(async move {
             loop {
                 match l.accept().await {
-                    Ok(c) => {
-                        if tx.send(c).await.is_err() {
+                    Ok((s, peer)) => {
+                        if tx.send((s, peer, is_tls)).await.is_err() {
                             return;
                         }
                     }
@@ -84,27 +190,57 @@ pub async fn serve(
         });
     }
     drop(conn_tx);
+    let tls = listeners.acceptor;
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             _ = shutdown.changed() => break,
-            Some((stream, peer)) = conn_rx.recv() => {
-                let _ = stream.set_nodelay(true);
-                match permits.clone().try_acquire_owned() {
-                    Ok(permit) => {
-                        let shared = shared.clone();
-                        let rx = shutdown.clone();
-                        conns.spawn(async move {
-                            connection::serve(stream, peer, shared, rx).await;
-                            drop(permit);
-                        });
-                    }
-                    Err(_) => {
-                        warn!(%peer, max, "connection limit reached; refusing");
-                        let istag = shared.load().istag.clone();
-                        tokio::spawn(refuse(stream, istag));
-                    }
+            Some((stream, peer, is_tls)) = conn_rx.recv() => {
+                // The access list applies before a single byte is read. It is taken from the
+                // live snapshot, so a reload changes it for new connections.
+                let access = AccessList::new(&shared.load().config);
+                if !access.map(|a| a.allows(peer.ip())).unwrap_or(false) {
+                    Stats::inc(&stats.connections_refused_access);
+                    warn!(%peer, "client address not in access.allow; connection refused");
+                    drop(stream);
+                    continue;
                 }
+                let _ = stream.set_nodelay(true);
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    Stats::inc(&stats.connections_refused_limit);
+                    warn!(%peer, max, "connection limit reached; refusing");
+                    let istag = shared.load().istag.clone();
+                    tokio::spawn(refuse(stream, istag));
+                    continue;
+                };
+                Stats::inc(&stats.connections_accepted);
+                let shared = shared.clone();
+                let rx = shutdown.clone();
+                let stats = stats.clone();
+                let acceptor = tls.as_ref().map(|h| h.0.load_full());
+                conns.spawn(async move {
+                    stats.connections_open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    match (is_tls, acceptor) {
+                        (true, Some(acceptor)) => {
+                            match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
+                                Ok(Ok(tls_stream)) => {
+                                    connection::serve(tls_stream, peer, shared, rx).await
+                                }
+                                Ok(Err(e)) => {
+                                    Stats::inc(&stats.tls_handshake_failures);
+                                    warn!(%peer, "TLS handshake failed: {e}");
+                                }
+                                Err(_) => {
+                                    Stats::inc(&stats.tls_handshake_failures);
+                                    warn!(%peer, "TLS handshake timed out");
+                                }
+                            }
+                        }
+                        _ => connection::serve(stream, peer, shared, rx).await,
+                    }
+                    stats.connections_open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    drop(permit);
+                });
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
@@ -136,4 +272,23 @@ async fn refuse(mut stream: TcpStream, istag: String) {
     answer::error(503, "Service Unavailable", &istag, true, &mut out);
     let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(&out)).await;
     let _ = stream.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_list_matches_networks_and_mapped_addresses() {
+        let mut cfg = Config::default();
+        let open = AccessList::new(&cfg).expect("empty list");
+        assert!(open.allows("203.0.113.9".parse().expect("ip")));
+        cfg.access.allow = vec!["127.0.0.2".into(), "10.0.0.0/8".into(), "::1".into()];
+        let a = AccessList::new(&cfg).expect("list");
+        assert!(a.allows("127.0.0.2".parse().expect("ip")));
+        assert!(!a.allows("127.0.0.3".parse().expect("ip")));
+        assert!(a.allows("10.200.1.1".parse().expect("ip")));
+        assert!(a.allows("::ffff:10.1.2.3".parse().expect("ip")));
+        assert!(a.allows("::1".parse().expect("ip")));
+    }
 }

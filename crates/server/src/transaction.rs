@@ -41,9 +41,9 @@ enum Route {
 
 fn route(snap: &Snapshot, req: &Request) -> Route {
     let s = &snap.config.server;
-    let mode = if s.respmod_paths.iter().any(|p| *p == req.service) {
+    let mode = if s.respmod_paths.contains(&req.service) {
         Method::Respmod
-    } else if s.reqmod_paths.iter().any(|p| *p == req.service) {
+    } else if s.reqmod_paths.contains(&req.service) {
         Method::Reqmod
     } else {
         return Route::NotFound;

@@ -1,113 +1,14 @@
 //! The server's ICAP behaviour, in process, over real loopback sockets: OPTIONS, preview,
 //! 204/200, streaming with a held-back tail, block pages, errors, limits.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+mod common;
+
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use bulwark_config::Config;
-use bulwark_engine::Database;
-use bulwark_icap::{Limits, ResponseDecoder, ResponseEvent, Response};
-use bulwark_server::Snapshot;
-use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bulwark_icap::ResponseEvent;
+use common::{eicar, start, Client};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
-
-fn eicar() -> Vec<u8> {
-    [&b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$"[..], b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"].concat()
-}
-
-struct Server {
-    addr: SocketAddr,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn start(mut cfg: Config) -> Server {
-    cfg.server.listen = vec!["127.0.0.1:0".parse().expect("addr")];
-    let snap = Snapshot::new(Arc::new(cfg), Arc::new(Database::builtin()));
-    let listeners = bulwark_server::bind(&snap.config.server.listen).await.expect("bind");
-    let addr = listeners.local_addrs()[0];
-    let shared = Arc::new(ArcSwap::from_pointee(snap));
-    let (stop, rx) = watch::channel(false);
-    let task = tokio::spawn(async move {
-        bulwark_server::serve(listeners, shared, rx).await.expect("serve");
-    });
-    Server { addr, stop, task }
-}
-
-/// A decoded answer: head, body, end marker.
-#[derive(Debug)]
-struct Answer {
-    head: Response,
-    body: Vec<u8>,
-    complete: bool,
-}
-
-struct Client {
-    s: TcpStream,
-    buf: BytesMut,
-    dec: ResponseDecoder,
-}
-
-impl Client {
-    async fn connect(addr: SocketAddr) -> Self {
-        Self {
-            s: TcpStream::connect(addr).await.expect("connect"),
-            buf: BytesMut::new(),
-            dec: ResponseDecoder::new(Limits::default()),
-        }
-    }
-
-    async fn send(&mut self, data: &[u8]) {
-        self.s.write_all(data).await.expect("write");
-    }
-
-    async fn event(&mut self) -> Option<ResponseEvent> {
-        loop {
-            if let Some(ev) = self.dec.decode(&mut self.buf).expect("valid response") {
-                return Some(ev);
-            }
-            let n = tokio::time::timeout(Duration::from_secs(10), self.s.read_buf(&mut self.buf))
-                .await
-                .expect("answer within 10 s")
-                .expect("read");
-            if n == 0 {
-                return None;
-            }
-        }
-    }
-
-    /// Reads one whole answer; `complete` is false when the connection closed mid-body.
-    async fn answer(&mut self) -> Answer {
-        let head = match self.event().await {
-            Some(ResponseEvent::Head(h)) => *h,
-            other => panic!("expected a head, got {other:?}"),
-        };
-        let mut body = Vec::new();
-        loop {
-            match self.event().await {
-                Some(ResponseEvent::Body(b)) => body.extend_from_slice(&b),
-                Some(ResponseEvent::End { .. }) => {
-                    return Answer { head, body, complete: true };
-                }
-                Some(ResponseEvent::Head(_)) => panic!("head inside a body"),
-                None => return Answer { head, body, complete: false },
-            }
-        }
-    }
-
-    /// True when the server closed the connection (EOF with nothing more).
-    async fn closed(&mut self) -> bool {
-        let mut b = [0u8; 1];
-        matches!(
-            tokio::time::timeout(Duration::from_secs(5), self.s.read(&mut b)).await,
-            Ok(Ok(0)) | Ok(Err(_))
-        )
-    }
-}
 
 const REQ_HDR: &str = "GET http://origin.test/file HTTP/1.1\r\nHost: origin.test\r\n\r\n";
 
@@ -147,7 +48,8 @@ fn body_of(n: usize) -> Vec<u8> {
 async fn options_advertises_the_service() {
     let srv = start(Config::default()).await;
     let mut c = Client::connect(srv.addr).await;
-    c.send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\nHost: x\r\n\r\n").await;
+    c.send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\nHost: x\r\n\r\n")
+        .await;
     let a = c.answer().await;
     assert_eq!(a.head.status, 200);
     let h = &a.head.headers;
@@ -158,7 +60,8 @@ async fn options_advertises_the_service() {
     let istag = h.get("ISTag").expect("ISTag");
     assert!(istag.starts_with('"') && istag.len() <= 34);
     // Persistent: a second request on the same connection.
-    c.send(b"OPTIONS icap://127.0.0.1/av/reqmod ICAP/1.0\r\nHost: x\r\n\r\n").await;
+    c.send(b"OPTIONS icap://127.0.0.1/av/reqmod ICAP/1.0\r\nHost: x\r\n\r\n")
+        .await;
     let a = c.answer().await;
     assert_eq!(a.head.headers.get("Methods"), Some("REQMOD"));
     let _ = srv.stop.send(true);
@@ -212,11 +115,17 @@ async fn eicar_in_preview_is_blocked_without_100() {
     let http = a.head.http_response.expect("block page head");
     assert_eq!(http.status, 403);
     assert_eq!(http.headers.get("Cache-Control"), Some("no-store"));
-    assert!(a.head.headers.get("X-Infection-Found").expect("header").contains("Threat=Eicar"));
+    assert!(a
+        .head
+        .headers
+        .get("X-Infection-Found")
+        .expect("header")
+        .contains("Threat=Eicar"));
     assert!(a.head.headers.get("X-Virus-ID").is_some());
     assert!(String::from_utf8_lossy(&a.body).contains("blocked"));
     // The connection stays usable.
-    c.send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n").await;
+    c.send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n")
+        .await;
     assert_eq!(c.answer().await.head.status, 200);
 }
 
@@ -241,7 +150,11 @@ async fn large_clean_body_streams_before_the_end_and_arrives_whole() {
         }
     }
     // The held-back tail is at least 4 KB.
-    assert!(got.len() <= 200_000 - 4096, "sent {} of 200000 before the end", got.len());
+    assert!(
+        got.len() <= 200_000 - 4096,
+        "sent {} of 200000 before the end",
+        got.len()
+    );
     c.send(&chunked(&body[200_000..], 65536)).await;
     c.send(b"0\r\n\r\n").await;
     loop {
@@ -266,7 +179,10 @@ async fn late_eicar_aborts_a_streamed_answer() {
     c.send(b"0\r\n\r\n").await;
     let a = c.answer().await;
     assert_eq!(a.head.status, 200);
-    assert!(!a.complete, "an infected object must not be delivered whole");
+    assert!(
+        !a.complete,
+        "an infected object must not be delivered whole"
+    );
     assert!(a.body.len() < body.len());
 }
 
@@ -277,7 +193,8 @@ async fn eicar_split_across_chunks_small_body_is_blocked() {
     let mut body = body_of(3000);
     body.extend(eicar());
     body.extend(body_of(100));
-    c.send(&respmod_head("Allow: 204\r\n", Some(body.len()))).await;
+    c.send(&respmod_head("Allow: 204\r\n", Some(body.len())))
+        .await;
     c.send(&chunked(&body, 7)).await;
     c.send(b"0\r\n\r\n").await;
     let a = c.answer().await;
@@ -290,7 +207,8 @@ async fn small_clean_body_with_allow_204_gets_204() {
     let srv = start(Config::default()).await;
     let mut c = Client::connect(srv.addr).await;
     let body = body_of(50_000);
-    c.send(&respmod_head("Allow: 204\r\n", Some(body.len()))).await;
+    c.send(&respmod_head("Allow: 204\r\n", Some(body.len())))
+        .await;
     c.send(&chunked(&body, 4000)).await;
     c.send(b"0\r\n\r\n").await;
     assert_eq!(c.answer().await.head.status, 204);
@@ -338,7 +256,10 @@ async fn clean_reqmod_is_echoed_without_allow_204() {
     c.send(&msg).await;
     let a = c.answer().await;
     assert_eq!(a.head.status, 200);
-    assert_eq!(a.head.http_request.map(|h| h.method), Some("POST".to_string()));
+    assert_eq!(
+        a.head.http_request.map(|h| h.method),
+        Some("POST".to_string())
+    );
     assert_eq!(a.body, body);
 }
 
@@ -360,10 +281,10 @@ async fn errors_get_their_status_and_close() {
     let srv = start(Config::default()).await;
     for (msg, status) in [
         (&b"OPTIONS icap://127.0.0.1/nosuch ICAP/1.0\r\n\r\n"[..], 404),
-        (b"REQMOD icap://127.0.0.1/av/respmod ICAP/1.0\r\nEncapsulated: req-hdr=0, null-body=20\r\n\r\nGET / HTTP/1.1\r\n\r\n", 405),
+        (b"REQMOD icap://127.0.0.1/av/respmod ICAP/1.0\r\nEncapsulated: req-hdr=0, null-body=18\r\n\r\nGET / HTTP/1.1\r\n\r\n", 405),
         (b"BREW icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n", 501),
         (b"OPTIONS icap://127.0.0.1/av/respmod ICAP/2.0\r\n\r\n", 505),
-        (b"RESPMOD icap://127.0.0.1/av/respmod ICAP/1.0\r\nEncapsulated: res-hdr=0, res-body=999\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", 400),
+        (b"RESPMOD icap://127.0.0.1/av/respmod ICAP/1.0\r\nEncapsulated: res-body=19, res-hdr=0\r\n\r\nHTTP/1.1 200 OK\r\n\r\n", 400),
         (b"\x00\x01garbage\r\n\r\n", 400),
     ] {
         let mut c = Client::connect(srv.addr).await;
@@ -381,7 +302,10 @@ async fn oversized_head_is_refused() {
     cfg.server.max_header_bytes = 2048;
     let srv = start(cfg).await;
     let mut c = Client::connect(srv.addr).await;
-    let big = format!("OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\nX-Big: {}\r\n\r\n", "a".repeat(5000));
+    let big = format!(
+        "OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(5000)
+    );
     c.send(big.as_bytes()).await;
     assert_eq!(c.answer().await.head.status, 400);
 }
@@ -408,7 +332,8 @@ async fn connections_over_the_limit_get_503() {
     let mut b = Client::connect(srv.addr).await;
     // Make sure both are accepted before the third arrives.
     for c in [&mut a, &mut b] {
-        c.send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n").await;
+        c.send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n")
+            .await;
         assert_eq!(c.answer().await.head.status, 200);
     }
     let mut third = Client::connect(srv.addr).await;
@@ -416,7 +341,9 @@ async fn connections_over_the_limit_get_503() {
     drop(a);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut fourth = Client::connect(srv.addr).await;
-    fourth.send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n").await;
+    fourth
+        .send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n")
+        .await;
     assert_eq!(fourth.answer().await.head.status, 200);
 }
 
@@ -437,7 +364,10 @@ async fn shutdown_drains_in_flight_transactions() {
     let a = c.answer().await;
     assert_eq!(a.head.status, 200);
     assert_eq!(a.body, body);
-    tokio::time::timeout(Duration::from_secs(5), srv.task).await.expect("server stops").expect("join");
+    tokio::time::timeout(Duration::from_secs(5), srv.task)
+        .await
+        .expect("server stops")
+        .expect("join");
 }
 
 #[tokio::test]
@@ -460,7 +390,10 @@ async fn complete_mode_spools_and_echoes() {
 async fn client_identity_is_accepted() {
     let srv = start(Config::default()).await;
     let mut c = Client::connect(srv.addr).await;
-    let mut msg = respmod_head("X-Client-IP: 192.0.2.7\r\nX-Authenticated-User: dXNlcg==\r\nPreview: 0\r\n", Some(0));
+    let mut msg = respmod_head(
+        "X-Client-IP: 192.0.2.7\r\nX-Authenticated-User: dXNlcg==\r\nPreview: 0\r\n",
+        Some(0),
+    );
     msg.extend_from_slice(b"0; ieof\r\n\r\n");
     c.send(&msg).await;
     assert_eq!(c.answer().await.head.status, 204);

@@ -62,6 +62,9 @@ pub(crate) fn is_token(s: &[u8]) -> bool {
 pub(crate) enum Values {
     /// ICAP heads: no control characters except HTAB.
     Strict,
+    /// ICAP response heads: strict values, but obsolete line folding is unfolded, since
+    /// servers such as c-icap fold `X-Violations-Found` (Squid accepts it too).
+    StrictFolded,
     /// Encapsulated HTTP heads and trailers (third-party traffic): only NUL and CR are
     /// refused (both already by [`split_lines`]); bytes that are not UTF-8 become U+FFFD.
     Lenient,
@@ -83,12 +86,25 @@ pub(crate) fn parse_fields(
             ),
         ));
     }
-    let mut headers = Headers::new();
+    let mut fields: Vec<(String, String)> = Vec::with_capacity(lines.len());
     for line in lines {
         if matches!(line.first(), Some(b' ' | b'\t')) {
-            return Err(bad(format!(
-                "{what}: folded header lines are not supported"
-            )));
+            match fields.last_mut() {
+                Some((_, v)) if values == Values::StrictFolded => {
+                    let more = trim_ows(line);
+                    if more.iter().any(|&b| b != b'\t' && b.is_ascii_control()) {
+                        return Err(bad(format!("{what}: control character in a folded line")));
+                    }
+                    v.push(' ');
+                    v.push_str(&String::from_utf8_lossy(more));
+                    continue;
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "{what}: folded header lines are not supported"
+                    )))
+                }
+            }
         }
         let Some(colon) = memchr::memchr(b':', line) else {
             return Err(bad(format!(
@@ -104,16 +120,20 @@ pub(crate) fn parse_fields(
             )));
         }
         let value = trim_ows(&line[colon + 1..]);
-        if values == Values::Strict && value.iter().any(|&b| b != b'\t' && b.is_ascii_control()) {
+        if values != Values::Lenient && value.iter().any(|&b| b != b'\t' && b.is_ascii_control()) {
             return Err(bad(format!(
                 "{what}: control character in the value of {}",
                 String::from_utf8_lossy(name)
             )));
         }
-        headers.append(
+        fields.push((
             String::from_utf8_lossy(name).into_owned(),
             String::from_utf8_lossy(value).into_owned(),
-        );
+        ));
+    }
+    let mut headers = Headers::new();
+    for (n, v) in fields {
+        headers.append(n, v);
     }
     Ok(headers)
 }
@@ -429,6 +449,16 @@ mod tests {
         assert!(parse_fields(&[b"H: a\x01b"], 10, Values::Strict, "x").is_err());
         let h = parse_fields(&[b"H: a\x01b\xff"], 10, Values::Lenient, "x").unwrap();
         assert_eq!(h.get("h"), Some("a\u{1}b\u{fffd}"));
+    }
+
+    #[test]
+    fn response_heads_unfold_obsolete_folding() {
+        let lines: [&[u8]; 3] = [b"X-Violations-Found: 1", b"\tfile", b"\tEicar"];
+        let h = parse_fields(&lines, 10, Values::StrictFolded, "ICAP head").unwrap();
+        assert_eq!(h.get("X-Violations-Found"), Some("1 file Eicar"));
+        assert!(parse_fields(&lines, 10, Values::Strict, "ICAP head").is_err());
+        assert!(parse_fields(&[b" x"], 10, Values::StrictFolded, "ICAP head").is_err());
+        assert!(parse_fields(&[b"A: b", b" \x01"], 10, Values::StrictFolded, "x").is_err());
     }
 
     #[test]

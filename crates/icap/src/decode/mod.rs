@@ -26,7 +26,8 @@ mod tests;
 pub use request::RequestDecoder;
 pub use response::ResponseDecoder;
 
-use head::{bad, find_head_end, parse_fields, split_lines, Values};
+pub(crate) use head::Values;
+use head::{bad, find_head_end, parse_fields, split_lines};
 
 /// What a [`RequestDecoder`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,17 +103,16 @@ fn too_large(max: usize) -> Error {
 }
 
 /// Parses the ICAP head's lines: the start line (returned raw) and the header fields.
-fn icap_lines<'a>(head: &'a [u8], limits: &Limits) -> Result<(&'a [u8], Headers), Error> {
+fn icap_lines<'a>(
+    head: &'a [u8],
+    limits: &Limits,
+    values: Values,
+) -> Result<(&'a [u8], Headers), Error> {
     let lines = split_lines(head)?;
     let Some((&start, fields)) = lines.split_first() else {
         return Err(bad("empty ICAP head"));
     };
-    let headers = parse_fields(
-        fields,
-        limits.max_header_fields,
-        Values::Strict,
-        "ICAP head",
-    )?;
+    let headers = parse_fields(fields, limits.max_header_fields, values, "ICAP head")?;
     Ok((start, headers))
 }
 

@@ -183,7 +183,7 @@ impl RequestDecoder {
 /// Parses the ICAP request head (start line, fields, `Encapsulated`, `Preview`) and checks the
 /// `Encapsulated` entries against the method.
 fn parse_request_head(head: &[u8], limits: &Limits) -> Result<(Box<Request>, Encapsulated), Error> {
-    let (start, headers) = icap_lines(head, limits)?;
+    let (start, headers) = icap_lines(head, limits, super::Values::Strict)?;
     let line = parse_icap_request_line(start)?;
     let method = line.method;
     let encap = match (encapsulated(&headers)?, method) {

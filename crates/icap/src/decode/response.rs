@@ -134,7 +134,7 @@ fn parse_response_head(
     head: &[u8],
     limits: &Limits,
 ) -> Result<(Box<Response>, Encapsulated), Error> {
-    let (start, mut headers) = icap_lines(head, limits)?;
+    let (start, mut headers) = icap_lines(head, limits, super::Values::StrictFolded)?;
     let (status, reason) = parse_icap_status_line(start)?;
     let encap = encapsulated(&headers)?.unwrap_or(Encapsulated::NULL);
     // `Response::headers` holds the fields other than Encapsulated, as for encoding.
