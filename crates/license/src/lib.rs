@@ -1,0 +1,28 @@
+//! Bulwark's licence keys (issue #8, SPEC F-LIC).
+//!
+//! - [`keys`]: Ed25519 issuer key-pair files (shared with database updates).
+//! - [`LicenseKey`] / [`SignedKey`]: the signed key-file format (see README.md).
+//! - [`LicenseDir`]: the licence directory (`active.key`, `backup.key`, `traffic`).
+//! - [`LicenseState`]: enforcement logic with an explicit `now`; [`Licensing`]: the handle
+//!   the server holds; [`LicenseConfig`]: the `[license]` table.
+//! - [`cli_ops`]: the `bulwark license …` commands, returning their output as text.
+
+pub mod cli_ops;
+mod error;
+mod handle;
+mod keyfile;
+pub mod keys;
+mod state;
+mod status;
+mod store;
+mod traffic;
+
+pub use error::{KeyError, LicenseError};
+pub use handle::{load_trusted, Clock, LicenseConfig, Licensing, SystemClock};
+pub use keyfile::{
+    format_date, parse_date, LicenseKey, LicenseType, SignedKey, DEFAULT_PRODUCT, FORMAT_LINE,
+};
+pub use state::{Installed, LicenseState, Promotion};
+pub use status::{LicenseStatus, WARN_DAYS};
+pub use store::{LicenseDir, Slot, ACTIVE_FILE, BACKUP_FILE, DEFAULT_DIR, TRAFFIC_FILE};
+pub use traffic::TrafficCounter;
