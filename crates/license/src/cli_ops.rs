@@ -209,10 +209,14 @@ pub fn show(
             p.new_serial
         );
     }
-    if let Some(days) = state.expiring_soon(now) {
+    if let (Some(days), Some(k)) = (
+        state.expiring_soon(now),
+        state.active().and_then(Installed::key),
+    ) {
         let _ = writeln!(
             out,
-            "Warning: the licence expires in {days} days and no backup key is installed."
+            "Warning: the licence expires on {} ({days} days left) and no backup key is installed.",
+            format_date(k.expires)
         );
     }
     for (title, slot) in [("Active", state.active()), ("Backup", state.backup())] {
