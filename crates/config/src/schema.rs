@@ -24,6 +24,9 @@ pub struct Config {
     pub access: AccessConfig,
     /// `[log]`: logging.
     pub log: LogConfig,
+    /// `[policy]`: groups (`[policy.default]`, `[[policy.group]]`), filters, actions per
+    /// status and block pages (see the `bulwark-policy` crate).
+    pub policy: bulwark_policy::PolicyConfig,
 }
 
 /// `[server]`
