@@ -100,6 +100,10 @@ fn info_and_add_refuse_bad_keys() {
     assert!(!f.licdir().join(ACTIVE_FILE).exists());
     let e = cli_ops::info(&f.path("missing.key"), &f.trusted, NOW).unwrap_err();
     assert!(matches!(e, LicenseError::Io { .. }));
+    let huge = f.path("huge.key");
+    std::fs::write(&huge, vec![b'a'; 100_000]).unwrap();
+    let e = cli_ops::info(&huge, &f.trusted, NOW).unwrap_err();
+    assert!(e.to_string().contains("not a licence file"), "{e}");
     let e = cli_ops::info(&f.path("good.key"), &[], NOW).unwrap_err();
     assert!(matches!(e, LicenseError::NoTrustedKeys));
 }
