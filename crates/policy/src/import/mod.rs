@@ -71,6 +71,8 @@ struct Scope {
 /// A `[icapserver.groups:NAME]` group.
 #[derive(Debug, Clone, Default)]
 struct GroupDef {
+    /// Line of its first `[icapserver.groups:NAME]` header.
+    line: usize,
     priority: Option<i64>,
     clients: Vec<String>,
     urls: Vec<String>,
@@ -83,6 +85,7 @@ struct State {
     server: Table,
     identity: Table,
     answer: Table,
+    log: Table,
     /// `NotifyTemplateDir`, written as a comment.
     templates_dir: Option<String>,
     scopes: BTreeMap<Option<String>, Scope>,
@@ -99,13 +102,18 @@ pub fn kav4proxy(text: &str) -> Result<Imported, ImportError> {
         server: Table::new("[server]"),
         identity: Table::new("[identity]"),
         answer: Table::new("[answer]"),
+        log: Table::new("[log]"),
         ..State::default()
     };
     for h in &headers {
         if let (true, Some(g)) = (h.section == "icapserver.groups", &h.group) {
             if !st.groups.contains_key(g) {
                 st.order.push(g.clone());
-                st.groups.insert(g.clone(), GroupDef::default());
+                let def = GroupDef {
+                    line: h.line,
+                    ..GroupDef::default()
+                };
+                st.groups.insert(g.clone(), def);
             }
         }
     }
@@ -176,6 +184,16 @@ fn convert(st: &mut State, e: &Entry) {
         "icapserver.process" => note(st, e, "no equivalent: Bulwark serves every connection from one process with async tasks; see server.max_connections"),
         "icapserver.path" => note(st, e, "no equivalent: Bulwark runs in the foreground under a service manager (no PID file, no core path)"),
         s if s.starts_with("updater") => note(st, e, "no equivalent: signature updates are not part of the converted configuration"),
+        "icapserver.report" if key == "reportlevel" => {
+            let level = match e.value.trim() {
+                "0" | "1" => "error",
+                "2" => "warn",
+                "3" | "4" => "info",
+                "9" => "debug",
+                _ => return note(st, e, format!("`{}`: expected 0, 1, 2, 3, 4 or 9", e.value)),
+            };
+            st.log.set("level", Value::Str(level.into()));
+        }
         "icapserver.statistics" | "icapserver.report" | "locale" => {
             note(st, e, "no equivalent: logs go to stderr ([log] level and format)")
         }
@@ -465,6 +483,7 @@ fn render(st: &mut State) -> String {
     st.server.write(&mut out, true);
     st.identity.write(&mut out, true);
     st.answer.write(&mut out, true);
+    st.log.write(&mut out, true);
     if let Some(dir) = &st.templates_dir {
         out.push_str(&format!(
             "\n[policy]\n# templates_dir = {}\n",
@@ -490,7 +509,7 @@ fn render(st: &mut State) -> String {
         if let Some(why) = &g.broken {
             st.notes.push(ImportNote {
                 key: format!("icapserver.groups:{name}"),
-                line: 0,
+                line: g.line,
                 why: format!("group not converted: {why}"),
             });
             continue;

@@ -21,6 +21,8 @@ struct File {
     answer: toml::Table,
     #[serde(default)]
     identity: toml::Table,
+    #[serde(default)]
+    log: toml::Table,
 }
 
 fn load(text: &str) -> (File, Policy, Vec<ImportNote>) {
@@ -56,6 +58,7 @@ fn common_settings_example() {
     assert_eq!(f.answer["mode"].as_str(), Some("partial"));
     assert_eq!(f.answer["max_send_delay_ms"].as_integer(), Some(10_000));
     assert_eq!(f.identity["client_ip_header"].as_str(), Some("X-Client-IP"));
+    assert_eq!(f.log["level"].as_str(), Some("info"));
     assert!(f.policy.groups.is_empty());
     let g = p.select(ip("10.1.2.3"), None, "http://a.test/");
     assert!(g.is_default());
@@ -89,7 +92,7 @@ fn common_settings_example() {
         "icapserver.process.MaxChildren",
         "icapserver.protocol.Allow204",
         "icapserver.path.PidFile",
-        "icapserver.report.ReportLevel",
+        "icapserver.report.ReportFileName",
     ] {
         assert!(keys.contains(&k), "{k} not in {keys:?}");
     }
@@ -205,6 +208,7 @@ fn unconvertible_group_criteria_drop_the_group() {
             "icapserver.groups:odd"
         ]
     );
+    assert_eq!(imp.notes[2].line, 1);
 }
 
 #[test]
