@@ -18,6 +18,7 @@ IDLE_CONNS=${IDLE_CONNS:-1000}
 root=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-$root/docs/benchmarks.md}
 cd "$root"
+mkdir -p "$(dirname "$OUT")"
 
 target_dir=${CARGO_TARGET_DIR:-$root/target}
 echo "== building (release)" >&2
