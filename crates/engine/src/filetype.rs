@@ -1,0 +1,208 @@
+//! File-type detection (magic numbers) mapped to ClamAV target types, and executable layout
+//! (entry point and sections) for PE (goblin) and ELF.
+
+use crate::sigs::offset::ExeInfo;
+
+/// ClamAV target types.
+pub mod target {
+    /// Any file.
+    pub const ANY: u8 = 0;
+    /// PE executable.
+    pub const PE: u8 = 1;
+    /// OLE2 compound document.
+    pub const OLE2: u8 = 2;
+    /// HTML (normalised).
+    pub const HTML: u8 = 3;
+    /// Mail.
+    pub const MAIL: u8 = 4;
+    /// Graphics.
+    pub const GRAPHICS: u8 = 5;
+    /// ELF executable.
+    pub const ELF: u8 = 6;
+    /// ASCII text (normalised).
+    pub const TEXT: u8 = 7;
+    /// Mach-O executable.
+    pub const MACHO: u8 = 9;
+    /// PDF.
+    pub const PDF: u8 = 10;
+    /// Flash.
+    pub const FLASH: u8 = 11;
+    /// Java class.
+    pub const JAVA: u8 = 12;
+    /// Number of target slots.
+    pub const COUNT: usize = 13;
+}
+
+/// Bytes of the object's head used for detection.
+pub const DETECT_LEN: usize = 4096;
+
+fn contains_nocase(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Detects the target type of an object from its first bytes.
+pub fn detect(head: &[u8]) -> u8 {
+    use target::*;
+    let h = |m: &[u8]| head.starts_with(m);
+    if h(b"MZ") {
+        return if pe_layout(head).is_some() { PE } else { ANY };
+    }
+    if h(b"\x7fELF") {
+        return ELF;
+    }
+    if h(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1") {
+        return OLE2;
+    }
+    if h(b"\xfe\xed\xfa\xce") || h(b"\xfe\xed\xfa\xcf") || h(b"\xce\xfa\xed\xfe") || h(b"\xcf\xfa\xed\xfe") {
+        return MACHO;
+    }
+    if h(b"\xca\xfe\xba\xbe") {
+        let v = head.get(4..8).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0);
+        return if v > 30 { JAVA } else { MACHO };
+    }
+    if h(b"FWS") || h(b"CWS") || h(b"ZWS") {
+        return FLASH;
+    }
+    if head[..head.len().min(1024)].windows(5).any(|w| w == b"%PDF-") {
+        return PDF;
+    }
+    if h(b"GIF8") || h(b"\x89PNG") || h(b"\xff\xd8\xff") || h(b"BM") || h(b"II*\0") || h(b"MM\0*") {
+        return GRAPHICS;
+    }
+    let text = head.iter().all(|&b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b));
+    if text {
+        let mail_hdrs: [&[u8]; 6] = [b"From ", b"Received:", b"Return-Path:", b"Delivered-To:", b"X-Mailer:", b"Message-ID:"];
+        if mail_hdrs.iter().any(|m| h(m)) {
+            return MAIL;
+        }
+        let tags: [&[u8]; 6] = [b"<html", b"<script", b"<body", b"<iframe", b"<head", b"<!doctype html"];
+        if tags.iter().any(|t| contains_nocase(head, t)) {
+            return HTML;
+        }
+        return TEXT;
+    }
+    ANY
+}
+
+fn u16le(d: &[u8], o: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(d.get(o..o + 2)?.try_into().ok()?))
+}
+fn u32le(d: &[u8], o: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(d.get(o..o + 4)?.try_into().ok()?))
+}
+
+/// PE layout from the headers alone (works on a truncated head): entry point file offset and
+/// section raw ranges.
+pub fn pe_layout(d: &[u8]) -> Option<ExeInfo> {
+    let pe = u32le(d, 0x3c)? as usize;
+    if d.get(pe..pe + 4)? != b"PE\0\0" {
+        return None;
+    }
+    let nsec = u16le(d, pe + 6)? as usize;
+    let opt_size = u16le(d, pe + 20)? as usize;
+    let opt = pe + 24;
+    let ep_rva = u32le(d, opt + 16)?;
+    let sec0 = opt + opt_size;
+    let mut sections = Vec::with_capacity(nsec.min(96));
+    let mut ep = None;
+    for i in 0..nsec.min(96) {
+        let s = sec0 + i * 40;
+        let vsize = u32le(d, s + 8)?;
+        let va = u32le(d, s + 12)?;
+        let raw_size = u32le(d, s + 16)?;
+        let raw_ptr = u32le(d, s + 20)?;
+        if ep.is_none() && ep_rva >= va && ep_rva < va.saturating_add(vsize.max(raw_size)) {
+            ep = Some(u64::from(raw_ptr) + u64::from(ep_rva - va));
+        }
+        sections.push((u64::from(raw_ptr), u64::from(raw_size)));
+    }
+    Some(ExeInfo { ep: ep.unwrap_or(u64::from(ep_rva)), sections })
+}
+
+/// ELF layout via goblin's header parsers: entry point mapped through the program headers.
+pub fn elf_layout(d: &[u8]) -> Option<ExeInfo> {
+    use goblin::elf::{header::Header, program_header::ProgramHeader, section_header::SectionHeader};
+    let hdr: Header = goblin::elf::Elf::parse_header(d).ok()?;
+    let ctx = goblin::container::Ctx::new(
+        if hdr.e_ident[4] == 2 { goblin::container::Container::Big } else { goblin::container::Container::Little },
+        if hdr.e_ident[5] == 2 { goblin::container::Endian::Big } else { goblin::container::Endian::Little },
+    );
+    let phs = ProgramHeader::parse(d, hdr.e_phoff as usize, (hdr.e_phnum as usize).min(256), ctx).ok()?;
+    let ep = phs
+        .iter()
+        .find(|p| p.p_type == goblin::elf::program_header::PT_LOAD && hdr.e_entry >= p.p_vaddr && hdr.e_entry < p.p_vaddr + p.p_filesz)
+        .map(|p| p.p_offset + (hdr.e_entry - p.p_vaddr))
+        .unwrap_or(hdr.e_entry);
+    let sections = SectionHeader::parse(d, hdr.e_shoff as usize, (hdr.e_shnum as usize).min(256), ctx)
+        .map(|v| v.iter().map(|s| (s.sh_offset, s.sh_size)).collect())
+        .unwrap_or_default();
+    Some(ExeInfo { ep, sections })
+}
+
+/// PE sections' raw data ranges for `.mdb` section hashes (goblin full parse).
+pub fn pe_sections(d: &[u8]) -> Vec<(u64, u64)> {
+    match goblin::pe::PE::parse(d) {
+        Ok(pe) => pe.sections.iter().map(|s| (u64::from(s.pointer_to_raw_data), u64::from(s.size_of_raw_data))).collect(),
+        Err(_) => pe_layout(d).map(|e| e.sections).unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A minimal PE32 image: headers, one section `.text` at file offset 0x200 holding `code`,
+    /// entry point at the section start.
+    pub(crate) fn tiny_pe(code: &[u8]) -> Vec<u8> {
+        let mut d = vec![0u8; 0x200];
+        d[0..2].copy_from_slice(b"MZ");
+        d[0x3c..0x40].copy_from_slice(&0x80u32.to_le_bytes());
+        d[0x80..0x84].copy_from_slice(b"PE\0\0");
+        let c = 0x84;
+        d[c..c + 2].copy_from_slice(&0x14cu16.to_le_bytes());
+        d[c + 2..c + 4].copy_from_slice(&1u16.to_le_bytes());
+        d[c + 16..c + 18].copy_from_slice(&0xe0u16.to_le_bytes());
+        d[c + 18..c + 20].copy_from_slice(&0x0102u16.to_le_bytes());
+        let o = c + 20;
+        d[o..o + 2].copy_from_slice(&0x10bu16.to_le_bytes());
+        d[o + 16..o + 20].copy_from_slice(&0x1000u32.to_le_bytes());
+        d[o + 28..o + 32].copy_from_slice(&0x400000u32.to_le_bytes());
+        d[o + 32..o + 36].copy_from_slice(&0x1000u32.to_le_bytes());
+        d[o + 36..o + 40].copy_from_slice(&0x200u32.to_le_bytes());
+        d[o + 40..o + 42].copy_from_slice(&4u16.to_le_bytes());
+        d[o + 48..o + 50].copy_from_slice(&4u16.to_le_bytes());
+        let raw = code.len().div_ceil(0x200) * 0x200;
+        d[o + 56..o + 60].copy_from_slice(&(0x1000u32 + (raw as u32).next_multiple_of(0x1000)).to_le_bytes());
+        d[o + 60..o + 64].copy_from_slice(&0x200u32.to_le_bytes());
+        d[o + 68..o + 70].copy_from_slice(&2u16.to_le_bytes());
+        d[o + 92..o + 96].copy_from_slice(&16u32.to_le_bytes());
+        let s = o + 0xe0;
+        d[s..s + 5].copy_from_slice(b".text");
+        d[s + 8..s + 12].copy_from_slice(&(raw as u32).to_le_bytes());
+        d[s + 12..s + 16].copy_from_slice(&0x1000u32.to_le_bytes());
+        d[s + 16..s + 20].copy_from_slice(&(raw as u32).to_le_bytes());
+        d[s + 20..s + 24].copy_from_slice(&0x200u32.to_le_bytes());
+        d[s + 36..s + 40].copy_from_slice(&0x6000_0020u32.to_le_bytes());
+        let mut sec = code.to_vec();
+        sec.resize(raw, 0);
+        d.extend_from_slice(&sec);
+        d
+    }
+
+    #[test]
+    fn detects_types_and_pe_layout() {
+        let pe = tiny_pe(b"\x55\x8b\xec");
+        assert_eq!(detect(&pe), target::PE);
+        let l = pe_layout(&pe).unwrap();
+        assert_eq!(l.ep, 0x200);
+        assert_eq!(l.sections, vec![(0x200, 0x200)]);
+        assert_eq!(pe_sections(&pe), vec![(0x200, 0x200)]);
+        assert_eq!(detect(b"\x7fELF\x02\x01"), target::ELF);
+        assert_eq!(detect(b"%PDF-1.4\n"), target::PDF);
+        assert_eq!(detect(b"<HTML><body>x"), target::HTML);
+        assert_eq!(detect(b"hello world\n"), target::TEXT);
+        assert_eq!(detect(b"From a@b\nSubject: x\n"), target::MAIL);
+        assert_eq!(detect(b"\x00\x01\x02\xff"), target::ANY);
+        assert_eq!(detect(b"\xca\xfe\xba\xbe\x00\x00\x00\x34"), target::JAVA);
+    }
+}

@@ -1,0 +1,305 @@
+//! Loading signature files: a directory (or list of files) in any mix of ClamAV formats, plain or
+//! gzip'd, and `.cvd`/`.cld` containers; per-file report of what loaded and what did not, by reason.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use crate::db::Builder;
+use crate::sigs::hash::{self, Layout};
+use crate::sigs::logical;
+use crate::sigs::LineError;
+
+/// How to load.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Set name per file stem (e.g. `"daily" -> "daily"`); files not listed use their stem.
+    pub set_names: HashMap<String, String>,
+    /// Load PUA databases (`.hdu .hsu .ndu .ldu .mdu .msu`).
+    pub pua: bool,
+}
+
+/// A loading failure (I/O or a broken container); signature-level problems are only counted.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A file could not be read.
+    #[error("reading {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A container is malformed.
+    #[error("{path}: {reason}")]
+    Container {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The atom matcher failed to compile.
+    #[error("compiling the matcher: {0}")]
+    Matcher(#[from] crate::matcher::MatchError),
+    /// More than 64 signature sets.
+    #[error("more than 64 signature sets")]
+    TooManySets,
+}
+
+/// What happened to one signature file.
+#[derive(Debug, Clone, Default)]
+pub struct FileReport {
+    /// Path (for container members: `container/member`).
+    pub path: String,
+    /// The signature set it belongs to.
+    pub set: String,
+    /// Signatures loaded with full semantics.
+    pub loaded: u64,
+    /// Signatures not loaded, by reason.
+    pub unsupported: BTreeMap<String, u64>,
+    /// Malformed lines, by reason.
+    pub malformed: BTreeMap<String, u64>,
+    /// Skipped because their functionality level excludes this engine (ClamAV skips them too).
+    pub flevel_skipped: u64,
+    /// Dropped by an `.ign2` ignore list.
+    pub ignored: u64,
+    /// Parse time.
+    pub time: Duration,
+}
+
+impl FileReport {
+    /// Signatures in the file that are not comments or blank.
+    pub fn total(&self) -> u64 {
+        self.loaded
+            + self.unsupported.values().sum::<u64>()
+            + self.malformed.values().sum::<u64>()
+            + self.flevel_skipped
+            + self.ignored
+    }
+}
+
+/// The report of a load.
+#[derive(Debug, Clone, Default)]
+pub struct LoadReport {
+    /// One entry per signature file.
+    pub files: Vec<FileReport>,
+    /// Total load time (reading, parsing, compiling).
+    pub total_time: Duration,
+    /// Time spent compiling the atom matchers.
+    pub compile_time: Duration,
+    /// Bytes used by compiled atom matchers.
+    pub matcher_bytes: usize,
+    /// Number of distinct atoms over all target groups.
+    pub atoms: usize,
+    /// Atoms shorter than 4 bytes (more false hits).
+    pub weak_atoms: u64,
+}
+
+/// Known extensions.
+fn kind_of(name: &str) -> Option<&'static str> {
+    let ext = name.rsplit('.').next()?;
+    Some(match ext {
+        "hdb" | "hsb" | "hdu" | "hsu" | "mdb" | "msb" | "mdu" | "msu" | "imp" | "fp" | "sfp" | "ndb" | "ndu" | "ldb" | "ldu"
+        | "ign" | "ign2" | "cvd" | "cld" | "cud" => match ext {
+            "hdb" => "hdb",
+            "hsb" => "hsb",
+            "hdu" => "hdu",
+            "hsu" => "hsu",
+            "mdb" => "mdb",
+            "msb" => "msb",
+            "mdu" => "mdu",
+            "msu" => "msu",
+            "imp" => "imp",
+            "fp" => "fp",
+            "sfp" => "sfp",
+            "ndb" => "ndb",
+            "ndu" => "ndu",
+            "ldb" => "ldb",
+            "ldu" => "ldu",
+            "ign" => "ign",
+            "ign2" => "ign2",
+            "cvd" => "cvd",
+            "cld" => "cld",
+            _ => "cud",
+        },
+        _ => return None,
+    })
+}
+
+struct Source {
+    path: String,
+    name: String,
+    set: String,
+    data: Vec<u8>,
+}
+
+fn gunzip(path: &str, data: &[u8]) -> Result<Vec<u8>, LoadError> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(data)
+        .read_to_end(&mut out)
+        .map_err(|e| LoadError::Container { path: path.into(), reason: format!("gzip: {e}") })?;
+    Ok(out)
+}
+
+/// Expands a `.cvd`/`.cld`/`.cud`: 512-byte header, then a tar (gzip'd unless it starts with
+/// `COPYING`).
+fn expand_cvd(path: &str, set: &str, data: &[u8], out: &mut Vec<Source>) -> Result<(), LoadError> {
+    let bad = |r: &str| LoadError::Container { path: path.into(), reason: r.into() };
+    if data.len() < 512 || !data.starts_with(b"ClamAV-VDB:") {
+        return Err(bad("not a CVD (missing ClamAV-VDB header)"));
+    }
+    let body = &data[512..];
+    let tar_bytes = if body.starts_with(b"COPYING") { body.to_vec() } else { gunzip(path, body)? };
+    let mut ar = tar::Archive::new(tar_bytes.as_slice());
+    let entries = ar.entries().map_err(|e| bad(&format!("tar: {e}")))?;
+    for e in entries {
+        let mut e = e.map_err(|e| bad(&format!("tar: {e}")))?;
+        let name = e.path().map_err(|e| bad(&format!("tar: {e}")))?.to_string_lossy().into_owned();
+        if kind_of(&name).is_none() {
+            continue;
+        }
+        let mut d = Vec::new();
+        e.read_to_end(&mut d).map_err(|e| bad(&format!("tar: {e}")))?;
+        out.push(Source { path: format!("{path}/{name}"), name, set: set.to_string(), data: d });
+    }
+    Ok(())
+}
+
+fn stem(name: &str) -> String {
+    name.split('.').next().unwrap_or(name).to_string()
+}
+
+fn collect(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Source>, LoadError> {
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let rd = std::fs::read_dir(p).map_err(|e| LoadError::Io { path: p.display().to_string(), source: e })?;
+            let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+            v.sort();
+            files.extend(v);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    let mut out = Vec::new();
+    for f in files {
+        let fname = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let (inner, gz) = match fname.strip_suffix(".gz") {
+            Some(i) => (i.to_string(), true),
+            None => (fname.clone(), false),
+        };
+        let Some(kind) = kind_of(&inner) else { continue };
+        let path = f.display().to_string();
+        let raw = std::fs::read(&f).map_err(|e| LoadError::Io { path: path.clone(), source: e })?;
+        let data = if gz { gunzip(&path, &raw)? } else { raw };
+        let st = stem(&inner);
+        let set = opts.set_names.get(&st).cloned().unwrap_or(st);
+        if matches!(kind, "cvd" | "cld" | "cud") {
+            expand_cvd(&path, &set, &data, &mut out)?;
+        } else {
+            out.push(Source { path, name: inner, set, data });
+        }
+    }
+    Ok(out)
+}
+
+fn reason(r: &mut FileReport, e: LineError) {
+    match e {
+        LineError::Unsupported(s) => *r.unsupported.entry(s.to_string()).or_default() += 1,
+        LineError::Malformed(s) => *r.malformed.entry(s.to_string()).or_default() += 1,
+        LineError::Flevel => r.flevel_skipped += 1,
+    }
+}
+
+fn lines(data: &[u8]) -> impl Iterator<Item = &str> {
+    data.split(|&b| b == b'\n').filter_map(|l| {
+        let l = std::str::from_utf8(l).ok()?.trim_end_matches('\r');
+        (!l.is_empty() && !l.starts_with('#')).then_some(l)
+    })
+}
+
+/// Loads signature files into a builder; returns the report and the content digest.
+pub(crate) fn load_into(
+    paths: &[PathBuf],
+    opts: &LoadOptions,
+    b: &mut Builder,
+    sets: &mut Vec<String>,
+) -> Result<(Vec<FileReport>, String), LoadError> {
+    let sources = collect(paths, opts)?;
+    let mut digest = Sha256::new();
+    let mut ignored: HashSet<String> = HashSet::new();
+    for s in &sources {
+        if matches!(kind_of(&s.name), Some("ign" | "ign2")) {
+            for l in lines(&s.data) {
+                ignored.insert(l.split(':').next().unwrap_or(l).to_string());
+            }
+        }
+    }
+    let mut reports = Vec::new();
+    for s in sources {
+        let t0 = Instant::now();
+        let kind = kind_of(&s.name).unwrap_or("");
+        digest.update(s.name.as_bytes());
+        digest.update(s.set.as_bytes());
+        digest.update(&s.data);
+        let set_id = match sets.iter().position(|x| *x == s.set) {
+            Some(i) => i,
+            None => {
+                sets.push(s.set.clone());
+                sets.len() - 1
+            }
+        };
+        if set_id >= 64 {
+            return Err(LoadError::TooManySets);
+        }
+        let set_id = set_id as u16;
+        let mut r = FileReport { path: s.path.clone(), set: s.set.clone(), ..Default::default() };
+        let pua = matches!(kind, "hdu" | "hsu" | "ndu" | "ldu" | "mdu" | "msu");
+        for l in lines(&s.data) {
+            if pua && !opts.pua {
+                *r.unsupported.entry("PUA database (disabled)".into()).or_default() += 1;
+                continue;
+            }
+            let name_of = |l: &str| -> String {
+                match kind {
+                    "ldb" | "ldu" => l.split(';').next().unwrap_or("").to_string(),
+                    "ndb" | "ndu" => l.split(':').next().unwrap_or("").to_string(),
+                    _ => l.split(':').nth(2).unwrap_or("").to_string(),
+                }
+            };
+            if !ignored.is_empty() && ignored.contains(&name_of(l)) {
+                r.ignored += 1;
+                continue;
+            }
+            let res = match kind {
+                "hdb" | "hsb" | "hdu" | "hsu" => hash::parse(l, Layout::HashFirst).map(|h| b.c.hashes.insert(h, set_id)),
+                "fp" | "sfp" => hash::parse(l, Layout::HashFirst).map(|h| b.c.fp.insert(h, set_id)),
+                "mdb" | "msb" | "mdu" | "msu" => hash::parse(l, Layout::SizeFirst).map(|h| b.c.sections.insert(h, set_id)),
+                "imp" => Err(LineError::Unsupported("import-table hash (.imp) not implemented")),
+                "ndb" | "ndu" => logical::parse_ndb(l).and_then(|ls| b.add_logical(ls, set_id)),
+                "ldb" | "ldu" => logical::parse_ldb(l).and_then(|ls| b.add_logical(ls, set_id)),
+                "ign" | "ign2" => continue,
+                _ => continue,
+            };
+            match res {
+                Ok(()) => r.loaded += 1,
+                Err(e) => reason(&mut r, e),
+            }
+        }
+        r.time = t0.elapsed();
+        tracing::debug!(file = %r.path, loaded = r.loaded, "signature file loaded");
+        reports.push(r);
+    }
+    let d = digest.finalize();
+    let hex: String = d.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    Ok((reports, hex))
+}
+
+/// True when `p` looks like a signature file this loader reads.
+pub fn is_signature_file(p: &Path) -> bool {
+    let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    kind_of(n.strip_suffix(".gz").unwrap_or(&n)).is_some()
+}

@@ -1,0 +1,530 @@
+//! The streaming scanner: type detection on the first bytes, atom matching as bytes arrive,
+//! verification of atom hits in a bounded window, then at the end offset-anchored signatures,
+//! PCRE, logical expressions, size-gated hashes and allow lists.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use md5::Md5;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use crate::db::{CBody, Compiled, Group};
+use crate::filetype::{self, target};
+use crate::matcher::{self, AtomStreamImpl, Hit};
+use crate::sigs::hash::Algo;
+use crate::sigs::hex::{match_part_at, verify_split, Window};
+use crate::sigs::offset::{self, ExeInfo};
+use crate::store::{Hashers, Store};
+use crate::{eicar, Database, ScanOptions, Threat, Verdict};
+
+/// Default bytes kept in memory per object before spilling (executables) or keeping head+tail.
+pub const DEFAULT_MEMORY_LIMIT: usize = 16 << 20;
+/// Default maximum spill size per object.
+pub const DEFAULT_SPILL_LIMIT: u64 = 512 << 20;
+/// Largest object PCRE subsignatures run on (ClamAV's PCREMaxFileSize is 100 MB).
+const PCRE_MAX: u64 = 64 << 20;
+
+#[derive(Debug, Default)]
+struct LState {
+    counts: Vec<u32>,
+    last_end: Vec<u64>,
+}
+
+/// One scan of one object (see [`crate::Scanner`]).
+#[derive(Debug)]
+pub(crate) struct Inner {
+    db: Arc<Database>,
+    set_mask: u64,
+    size: u64,
+    size_hint: Option<u64>,
+    started: bool,
+    finished: bool,
+    ftype: u8,
+    group: usize,
+    stream: Option<AtomStreamImpl>,
+    hits: Vec<Hit>,
+    pending: VecDeque<Hit>,
+    win: Vec<u8>,
+    win_base: u64,
+    store: Store,
+    mem_limit: usize,
+    spill_limit: u64,
+    hashers: Option<Hashers>,
+    state: HashMap<u32, LState>,
+    chains: HashMap<u32, Vec<Vec<(u64, u64)>>>,
+    detected: HashSet<u32>,
+    found: Vec<String>,
+    error: Option<String>,
+}
+
+fn mask_for(db: &Database, opts: &ScanOptions) -> u64 {
+    match &opts.sets {
+        None => u64::MAX,
+        Some(names) => db
+            .sets
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| names.iter().any(|n| n == *s))
+            .fold(0u64, |m, (i, _)| m | (1 << i)),
+    }
+}
+
+impl Inner {
+    pub fn new(db: Arc<Database>, opts: &ScanOptions) -> Self {
+        let set_mask = mask_for(&db, opts);
+        Inner {
+            set_mask,
+            size: 0,
+            size_hint: None,
+            started: false,
+            finished: false,
+            ftype: 0,
+            group: 0,
+            stream: None,
+            hits: Vec::new(),
+            pending: VecDeque::new(),
+            win: Vec::new(),
+            win_base: 0,
+            store: Store::Mem(Vec::new()),
+            mem_limit: opts.memory_limit.unwrap_or(DEFAULT_MEMORY_LIMIT).max(filetype::DETECT_LEN),
+            spill_limit: opts.spill_limit.unwrap_or(DEFAULT_SPILL_LIMIT),
+            hashers: None,
+            state: HashMap::new(),
+            chains: HashMap::new(),
+            detected: HashSet::new(),
+            found: Vec::new(),
+            error: None,
+            db,
+        }
+    }
+
+    pub fn set_size_hint(&mut self, n: u64) {
+        self.size_hint = Some(n);
+    }
+
+    fn c(&self) -> &Compiled {
+        &self.db.c
+    }
+
+    pub fn early(&self) -> Option<&str> {
+        self.found.first().map(String::as_str)
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub fn feed(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        self.size += data.len() as u64;
+        let was_complete = self.store.complete() && matches!(self.store, Store::Mem(_));
+        let spill = matches!(self.ftype, target::PE | target::ELF | target::MACHO);
+        self.store.append(data, self.mem_limit, spill, self.spill_limit);
+        if was_complete && !matches!(self.store, Store::Mem(_)) {
+            self.start_hashers(data.len());
+        } else if let Some(h) = &mut self.hashers {
+            h.update(data);
+            self.gate_hashers();
+        }
+        if self.started {
+            self.scan_chunk(data);
+        } else if self.size >= filetype::DETECT_LEN as u64 {
+            self.start();
+        }
+    }
+
+    /// The object left memory: hash what was there (if a hash signature could still match).
+    fn start_hashers(&mut self, last: usize) {
+        let c = &self.db.c;
+        let want = |a: Algo| {
+            let t = &c.hashes;
+            let i = crate::db::algo_idx(a);
+            t.wild[i] || self.size_hint.map_or(t.max_size(a) >= self.size, |h| t.sizes[i].contains(&h))
+        };
+        let mut h = Hashers {
+            md5: want(Algo::Md5).then(Md5::new),
+            sha1: want(Algo::Sha1).then(Sha1::new),
+            sha256: want(Algo::Sha256).then(Sha256::new),
+        };
+        if h.is_empty() {
+            return;
+        }
+        let before = (self.size - last as u64) as usize;
+        // Re-read what was in memory (now in the store) plus the last chunk.
+        if let Some(d) = self.store.read(0, self.size as usize) {
+            h.update(&d[..before.min(d.len())]);
+            h.update(&d[before.min(d.len())..]);
+            self.hashers = Some(h);
+        } else {
+            tracing::debug!("object not retained; hashes of objects this large are not checked");
+        }
+    }
+
+    fn gate_hashers(&mut self) {
+        let c = &self.db.c.hashes;
+        if let Some(h) = &mut self.hashers {
+            if !c.wild[0] && c.max_size(Algo::Md5) < self.size {
+                h.md5 = None;
+            }
+            if !c.wild[1] && c.max_size(Algo::Sha1) < self.size {
+                h.sha1 = None;
+            }
+            if !c.wild[2] && c.max_size(Algo::Sha256) < self.size {
+                h.sha256 = None;
+            }
+        }
+    }
+
+    fn start(&mut self) {
+        self.started = true;
+        let n = (self.size as usize).min(filetype::DETECT_LEN);
+        let head = self.store.read(0, n).map(|c| c.into_owned()).unwrap_or_default();
+        self.ftype = filetype::detect(&head);
+        self.group = self.c().group_of[self.ftype as usize];
+        if let Some(db) = &self.db.c.groups[self.group].db {
+            match matcher::open(db) {
+                Ok(s) => self.stream = Some(s),
+                Err(e) => self.error = Some(e.to_string()),
+            }
+        }
+        if let Some(all) = self.store.read(0, self.size as usize).map(|c| c.into_owned()) {
+            self.scan_chunk(&all);
+        }
+    }
+
+    fn scan_chunk(&mut self, data: &[u8]) {
+        let Some(stream) = &mut self.stream else { return };
+        self.win.extend_from_slice(data);
+        if let Err(e) = stream.scan(data, &mut self.hits) {
+            self.error = Some(e.to_string());
+        }
+        self.pending.extend(self.hits.drain(..));
+        self.process(false);
+        let keep = self.db.c.groups[self.group].keep;
+        if self.win.len() > 2 * keep + (64 << 10) {
+            let cut = self.win.len() - keep;
+            let cut = match self.pending.front() {
+                Some(h) => cut.min(h.end.saturating_sub(keep as u64).saturating_sub(self.win_base) as usize),
+                None => cut,
+            };
+            self.win.drain(..cut);
+            self.win_base += cut as u64;
+        }
+    }
+
+    fn process(&mut self, last: bool) {
+        let db = Arc::clone(&self.db);
+        let g = &db.c.groups[self.group];
+        let mut matches: Vec<(u32, u16, u64, u64)> = Vec::new();
+        while let Some(&h) = self.pending.front() {
+            if !last && h.end + u64::from(g.need_after[h.atom as usize]) > self.size {
+                break;
+            }
+            self.pending.pop_front();
+            self.verify(&db.c, g, h, &mut matches);
+        }
+        for (body, part, st, en) in matches {
+            self.on_part(&db.c, body, part, st, en);
+        }
+    }
+
+    fn verify(&self, c: &Compiled, g: &Group, h: Hit, out: &mut Vec<(u32, u16, u64, u64)>) {
+        let alen = u64::from(g.atom_len[h.atom as usize]);
+        let Some(rel_s) = (h.end - alen).checked_sub(self.win_base) else { return };
+        let rel_s = rel_s as usize;
+        let w = Window { data: &self.win, at_start: self.win_base == 0, at_end: self.finished };
+        for r in &g.refs[h.atom as usize] {
+            let b = &c.bodies[r.body as usize];
+            let ls = &c.lsigs[b.lsig as usize];
+            if self.set_mask & (1 << ls.set) == 0 || self.detected.contains(&b.lsig) {
+                continue;
+            }
+            let sp = &b.splits[r.part as usize];
+            if let Some((s, e)) = verify_split(sp, w, rel_s, rel_s + alen as usize, b.nocase) {
+                if b.fullword && !fullword_ok(&w, s, e) {
+                    continue;
+                }
+                out.push((r.body, r.part, self.win_base + s as u64, self.win_base + e as u64));
+            }
+        }
+    }
+
+    fn on_part(&mut self, c: &Compiled, body: u32, part: u16, st: u64, en: u64) {
+        let b = &c.bodies[body as usize];
+        let n = b.pattern.parts.len();
+        if n == 1 {
+            self.on_sub(c, b.lsig, b.sub, st, en);
+            return;
+        }
+        let ch = self.chains.entry(body).or_insert_with(|| vec![Vec::new(); n]);
+        let p = part as usize;
+        let entry = if p == 0 {
+            Some((st, en))
+        } else {
+            let (min, max) = b.pattern.gaps[p - 1];
+            ch[p - 1]
+                .iter()
+                .find(|&&(_, e)| st >= e + u64::from(min) && max.is_none_or(|m| st <= e + u64::from(m)))
+                .map(|&(cs, _)| (cs, en))
+        };
+        let Some(entry) = entry else { return };
+        if p + 1 == n {
+            self.on_sub(c, b.lsig, b.sub, entry.0, entry.1);
+        } else {
+            let v = &mut ch[p];
+            if v.len() >= 16 {
+                v.remove(1);
+            }
+            v.push(entry);
+        }
+    }
+
+    fn on_sub(&mut self, c: &Compiled, lsig: u32, sub: u8, _st: u64, en: u64) {
+        let ls = &c.lsigs[lsig as usize];
+        let s = self.state.entry(lsig).or_insert_with(|| LState {
+            counts: vec![0; ls.nsubs as usize],
+            last_end: vec![0; ls.nsubs as usize],
+        });
+        let i = sub as usize;
+        if i >= s.counts.len() || s.last_end[i] == en + 1 {
+            return;
+        }
+        s.last_end[i] = en + 1;
+        s.counts[i] += 1;
+        if ls.early && ls.expr.eval(&s.counts) {
+            self.detect(c, lsig);
+        }
+    }
+
+    fn detect(&mut self, c: &Compiled, lsig: u32) {
+        if self.detected.insert(lsig) {
+            self.found.push(c.lsigs[lsig as usize].name.clone());
+        }
+    }
+
+    fn exe_info(&mut self) -> Option<ExeInfo> {
+        let head = self.store.read(0, (self.size as usize).min(1 << 20))?.into_owned();
+        match self.ftype {
+            target::PE => filetype::pe_layout(&head),
+            target::ELF => filetype::elf_layout(&head),
+            _ => None,
+        }
+    }
+
+    pub fn finish(mut self, eicar_found: bool) -> Verdict {
+        if !self.started {
+            self.start();
+        }
+        self.finished = true;
+        self.process(true);
+        let db = Arc::clone(&self.db);
+        let c = &db.c;
+        let g = &c.groups[self.group];
+        let exe = if matches!(self.ftype, target::PE | target::ELF) { self.exe_info() } else { None };
+        for &bi in &g.anchored {
+            let b = &c.bodies[bi as usize];
+            let ls = &c.lsigs[b.lsig as usize];
+            if self.set_mask & (1 << ls.set) == 0 || self.detected.contains(&b.lsig) {
+                continue;
+            }
+            if let Some((st, en)) = self.eval_anchored(b, exe.as_ref()) {
+                self.on_sub(c, b.lsig, b.sub, st, en);
+            }
+        }
+        for &li in &g.pcre {
+            self.eval_pcre(c, li);
+        }
+        let keys: Vec<u32> = self.state.keys().copied().collect();
+        for li in keys {
+            let ls = &c.lsigs[li as usize];
+            if self.detected.contains(&li) || self.set_mask & (1 << ls.set) == 0 {
+                continue;
+            }
+            let in_range = |r: Option<(u64, u64)>, v: Option<u64>| r.is_none_or(|(a, b)| v.is_some_and(|v| v >= a && v <= b));
+            if !in_range(ls.tdb.file_size, Some(self.size))
+                || !in_range(ls.tdb.entry_point, exe.as_ref().map(|e| e.ep))
+                || !in_range(ls.tdb.sections, exe.as_ref().map(|e| e.sections.len() as u64))
+            {
+                continue;
+            }
+            if self.state.get(&li).is_some_and(|s| ls.expr.eval(&s.counts)) {
+                self.detect(c, li);
+            }
+        }
+        let mut names: Vec<String> = Vec::new();
+        if eicar_found {
+            names.push(eicar::NAME.to_string());
+        }
+        names.extend(self.hash_hits(c));
+        names.append(&mut self.found);
+        if !names.is_empty() && self.allow_listed(c) {
+            tracing::debug!("detection suppressed by the allow list");
+            names.clear();
+        }
+        let mut seen = HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        if names.is_empty() {
+            if let Some(e) = &self.error {
+                tracing::warn!(error = %e, "scan error");
+                return Verdict::of(crate::Status::Error);
+            }
+            return Verdict::clean();
+        }
+        Verdict::infected(names.into_iter().map(|n| Threat::new(n, "")).collect())
+    }
+
+    fn eval_anchored(&mut self, b: &CBody, exe: Option<&ExeInfo>) -> Option<(u64, u64)> {
+        let (lo, hi) = offset::resolve(&b.offset, self.size, exe)?;
+        if lo >= self.size {
+            return None;
+        }
+        let hi = hi.min(self.size - 1);
+        let span: u64 = if b.pattern.parts.len() == 1 {
+            u64::from(b.pattern.parts[0].max_len()) + 1
+        } else {
+            self.size
+        };
+        let len = (hi - lo + span).min(64 << 20) as usize;
+        let size = self.size;
+        let data = self.store.read(lo, len)?;
+        let w = Window { data: &data, at_start: lo == 0, at_end: lo + data.len() as u64 >= size };
+        for s in 0..=(hi - lo) as usize {
+            let Some(mut end) = match_part_at(&b.pattern.parts[0], w, s, b.nocase) else { continue };
+            if b.fullword && !fullword_ok(&w, s, end) {
+                continue;
+            }
+            let mut ok = true;
+            for (pi, part) in b.pattern.parts.iter().enumerate().skip(1) {
+                let (min, max) = b.pattern.gaps[pi - 1];
+                let from = end + min as usize;
+                let to = max.map_or(data.len(), |m| (end + m as usize).min(data.len()));
+                match (from..=to).find_map(|p| match_part_at(part, w, p, b.nocase)) {
+                    Some(e) => end = e,
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if ok {
+                return Some((lo + s as u64, lo + end as u64));
+            }
+        }
+        None
+    }
+
+    fn eval_pcre(&mut self, c: &Compiled, li: u32) {
+        let ls = &c.lsigs[li as usize];
+        if self.detected.contains(&li) || self.set_mask & (1 << ls.set) == 0 || self.size > PCRE_MAX {
+            return;
+        }
+        let mut counts = self.state.get(&li).map(|s| s.counts.clone()).unwrap_or_else(|| vec![0; ls.nsubs as usize]);
+        let size = self.size;
+        let mut any = false;
+        for p in &ls.pcre {
+            if !p.trigger.eval(&counts) {
+                continue;
+            }
+            let range = offset::resolve(&p.offset, size, None);
+            let Some(data) = self.store.read(0, size as usize) else { return };
+            let mut n = 0u32;
+            for m in p.re.find_iter(&data) {
+                let Ok(m) = m else { break };
+                let st = m.start() as u64;
+                if range.is_none_or(|(a, b)| st >= a && st <= b) {
+                    n += 1;
+                    if !p.global || n >= 1000 {
+                        break;
+                    }
+                }
+            }
+            if let Some(slot) = counts.get_mut(p.sub as usize) {
+                *slot = n;
+                any |= n > 0;
+            }
+        }
+        if any {
+            let s = self.state.entry(li).or_default();
+            s.last_end.resize(counts.len(), 0);
+            s.counts = counts;
+        }
+    }
+
+    fn digests(&mut self, want: impl Fn(Algo) -> bool) -> Vec<(Algo, Vec<u8>)> {
+        let mut out = Vec::new();
+        let size = self.size;
+        if self.store.complete() {
+            let Some(d) = self.store.read(0, size as usize) else { return out };
+            if want(Algo::Md5) {
+                out.push((Algo::Md5, Md5::digest(&d).to_vec()));
+            }
+            if want(Algo::Sha1) {
+                out.push((Algo::Sha1, Sha1::digest(&d).to_vec()));
+            }
+            if want(Algo::Sha256) {
+                out.push((Algo::Sha256, Sha256::digest(&d).to_vec()));
+            }
+        } else if let Some(h) = self.hashers.clone() {
+            if let Some(x) = h.md5.filter(|_| want(Algo::Md5)) {
+                out.push((Algo::Md5, x.finalize().to_vec()));
+            }
+            if let Some(x) = h.sha1.filter(|_| want(Algo::Sha1)) {
+                out.push((Algo::Sha1, x.finalize().to_vec()));
+            }
+            if let Some(x) = h.sha256.filter(|_| want(Algo::Sha256)) {
+                out.push((Algo::Sha256, x.finalize().to_vec()));
+            }
+        }
+        out
+    }
+
+    fn hash_hits(&mut self, c: &Compiled) -> Vec<String> {
+        let size = self.size;
+        let mut names = Vec::new();
+        for (a, d) in self.digests(|a| c.hashes.wants(a, size)) {
+            if let Some(id) = c.hashes.lookup(a, &d, size, self.set_mask) {
+                names.push(c.hashes.names[id as usize].0.clone());
+            }
+        }
+        if self.ftype == target::PE && c.sections.count > 0 && self.store.complete() {
+            if let Some(d) = self.store.read(0, size as usize).map(|d| d.into_owned()) {
+                for (off, len) in filetype::pe_sections(&d) {
+                    let Some(sec) = d.get(off as usize..(off + len) as usize) else { continue };
+                    for a in [Algo::Md5, Algo::Sha1, Algo::Sha256] {
+                        if !c.sections.wants(a, len) {
+                            continue;
+                        }
+                        let dg = match a {
+                            Algo::Md5 => Md5::digest(sec).to_vec(),
+                            Algo::Sha1 => Sha1::digest(sec).to_vec(),
+                            Algo::Sha256 => Sha256::digest(sec).to_vec(),
+                        };
+                        if let Some(id) = c.sections.lookup(a, &dg, len, self.set_mask) {
+                            names.push(c.sections.names[id as usize].0.clone());
+                        }
+                    }
+                }
+            }
+        }
+        names
+    }
+
+    fn allow_listed(&mut self, c: &Compiled) -> bool {
+        if c.fp.count == 0 {
+            return false;
+        }
+        let size = self.size;
+        self.digests(|a| c.fp.wants(a, size))
+            .iter()
+            .any(|(a, d)| c.fp.lookup(*a, d, size, u64::MAX).is_some())
+    }
+}
+
+fn fullword_ok(w: &Window<'_>, s: usize, e: usize) -> bool {
+    let before = s.checked_sub(1).and_then(|p| w.data.get(p)).is_none_or(|b| !b.is_ascii_alphanumeric());
+    let after = w.data.get(e).is_none_or(|b| !b.is_ascii_alphanumeric());
+    before && after
+}

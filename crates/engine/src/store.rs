@@ -1,0 +1,206 @@
+//! What a scanner keeps of an object: all of it in memory up to a limit; above it, executables
+//! (whose entry point, sections and section hashes need random access) spill to an unlinked temp
+//! file up to a second limit, other objects keep only a head and a tail. Plus streaming hashers for
+//! objects too large to hash at the end.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
+
+use md5::Md5;
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+/// Head bytes kept for objects beyond the limits (absolute offsets are evaluated there).
+pub const HEAD_KEEP: usize = 1 << 20;
+/// Tail bytes kept for objects beyond the limits (`EOF-n` offsets).
+pub const TAIL_KEEP: usize = 64 << 10;
+
+/// Retained object data.
+#[derive(Debug)]
+pub enum Store {
+    /// Everything, in memory.
+    Mem(Vec<u8>),
+    /// Everything, in an unlinked temp file.
+    Spill(File, u64),
+    /// Only the head and the last [`TAIL_KEEP`] bytes (a ring).
+    Partial {
+        /// First bytes.
+        head: Vec<u8>,
+        /// Ring of the last bytes.
+        tail: Vec<u8>,
+        /// Total length.
+        len: u64,
+    },
+}
+
+impl Store {
+    /// Appends bytes. `spill` says whether to spill (vs drop to head+tail) above `mem_limit`;
+    /// spilling stops at `spill_limit`.
+    pub fn append(&mut self, data: &[u8], mem_limit: usize, spill: bool, spill_limit: u64) {
+        match self {
+            Store::Mem(v) => {
+                if v.len() + data.len() <= mem_limit {
+                    v.extend_from_slice(data);
+                    return;
+                }
+                let v = std::mem::take(v);
+                *self = if spill && (v.len() + data.len()) as u64 <= spill_limit {
+                    match tempfile::tempfile().and_then(|mut f| f.write_all(&v).map(|_| f)) {
+                        Ok(f) => Store::Spill(f, v.len() as u64),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "spill file failed; keeping head and tail only");
+                            Self::partial(v)
+                        }
+                    }
+                } else {
+                    Self::partial(v)
+                };
+                self.append(data, mem_limit, spill, spill_limit);
+            }
+            Store::Spill(f, len) => {
+                if *len + data.len() as u64 > spill_limit || f.write_all(data).is_err() {
+                    let head = Self::read_file(f, 0, HEAD_KEEP.min(*len as usize)).unwrap_or_default();
+                    let tail_len = TAIL_KEEP.min(*len as usize);
+                    let tail = Self::read_file(f, *len - tail_len as u64, tail_len).unwrap_or_default();
+                    *self = Store::Partial { head, tail, len: *len };
+                    self.append(data, mem_limit, spill, spill_limit);
+                } else {
+                    *len += data.len() as u64;
+                }
+            }
+            Store::Partial { tail, len, .. } => {
+                push_tail(tail, data);
+                *len += data.len() as u64;
+            }
+        }
+    }
+
+    fn partial(v: Vec<u8>) -> Store {
+        let len = v.len() as u64;
+        let mut tail = Vec::new();
+        push_tail(&mut tail, &v);
+        let mut head = v;
+        head.truncate(HEAD_KEEP);
+        Store::Partial { head, tail, len }
+    }
+
+    fn read_file(f: &mut File, off: u64, len: usize) -> Option<Vec<u8>> {
+        f.seek(SeekFrom::Start(off)).ok()?;
+        let mut v = vec![0u8; len];
+        f.read_exact(&mut v).ok()?;
+        f.seek(SeekFrom::End(0)).ok()?;
+        Some(v)
+    }
+
+    /// Total bytes appended.
+    pub fn len(&self) -> u64 {
+        match self {
+            Store::Mem(v) => v.len() as u64,
+            Store::Spill(_, l) => *l,
+            Store::Partial { len, .. } => *len,
+        }
+    }
+
+    /// True when every byte is available.
+    pub fn complete(&self) -> bool {
+        !matches!(self, Store::Partial { .. })
+    }
+
+    /// Reads `[off, off + len)` clipped to the object; `None` when not retained.
+    pub fn read(&mut self, off: u64, len: usize) -> Option<Cow<'_, [u8]>> {
+        let total = self.len();
+        if off > total {
+            return None;
+        }
+        let len = len.min((total - off) as usize);
+        match self {
+            Store::Mem(v) => Some(Cow::Borrowed(&v[off as usize..off as usize + len])),
+            Store::Spill(f, _) => Self::read_file(f, off, len).map(Cow::Owned),
+            Store::Partial { head, tail, len: tl } => {
+                let end = off + len as u64;
+                if end <= head.len() as u64 {
+                    return Some(Cow::Borrowed(&head[off as usize..end as usize]));
+                }
+                let tail_start = *tl - tail.len() as u64;
+                if off >= tail_start {
+                    let s = (off - tail_start) as usize;
+                    return Some(Cow::Borrowed(&tail[s..s + len]));
+                }
+                None
+            }
+        }
+    }
+}
+
+fn push_tail(tail: &mut Vec<u8>, data: &[u8]) {
+    if data.len() >= TAIL_KEEP {
+        tail.clear();
+        tail.extend_from_slice(&data[data.len() - TAIL_KEEP..]);
+    } else {
+        let over = (tail.len() + data.len()).saturating_sub(TAIL_KEEP);
+        if over > 0 {
+            tail.drain(..over);
+        }
+        tail.extend_from_slice(data);
+    }
+}
+
+/// Streaming MD5/SHA-1/SHA-256, each optional.
+#[derive(Debug, Default, Clone)]
+pub struct Hashers {
+    /// MD5.
+    pub md5: Option<Md5>,
+    /// SHA-1.
+    pub sha1: Option<Sha1>,
+    /// SHA-256.
+    pub sha256: Option<Sha256>,
+}
+
+impl Hashers {
+    /// Feeds bytes to every active hasher.
+    pub fn update(&mut self, d: &[u8]) {
+        if let Some(h) = &mut self.md5 {
+            h.update(d);
+        }
+        if let Some(h) = &mut self.sha1 {
+            h.update(d);
+        }
+        if let Some(h) = &mut self.sha256 {
+            h.update(d);
+        }
+    }
+    /// True when no hasher is active.
+    pub fn is_empty(&self) -> bool {
+        self.md5.is_none() && self.sha1.is_none() && self.sha256.is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_spill_and_partial() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut s = Store::Mem(Vec::new());
+        for c in data.chunks(7000) {
+            s.append(c, 100_000, true, 1 << 30);
+        }
+        assert!(matches!(s, Store::Spill(..)));
+        assert_eq!(s.read(123_456, 10).unwrap().as_ref(), &data[123_456..123_466]);
+        let mut s = Store::Mem(Vec::new());
+        for c in data.chunks(7000) {
+            s.append(c, 100_000, false, 0);
+        }
+        assert!(!s.complete());
+        assert_eq!(s.read(10, 10).unwrap().as_ref(), &data[10..20]);
+        assert_eq!(s.read(299_990, 10).unwrap().as_ref(), &data[299_990..]);
+        let mut s = Store::Mem(Vec::new());
+        for c in data.chunks(7000) {
+            s.append(c, 100_000, true, 200_000);
+        }
+        assert!(!s.complete());
+        assert_eq!(s.read(299_000, 1000).unwrap().as_ref(), &data[299_000..]);
+    }
+}

@@ -1,0 +1,149 @@
+//! End-to-end tests of the public interface with small hand-written databases.
+
+use super::*;
+use std::io::Write;
+
+fn db_from(files: &[(&str, &str)]) -> (Arc<Database>, LoadReport, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body) in files {
+        let mut f = std::fs::File::create(dir.path().join(name)).unwrap();
+        f.write_all(body.as_bytes()).unwrap();
+    }
+    let (db, r) = Database::load(&[dir.path().to_path_buf()], &LoadOptions::default()).unwrap();
+    (Arc::new(db), r, dir)
+}
+
+fn scan(db: &Arc<Database>, data: &[u8], chunk: usize) -> Verdict {
+    let mut s = Scanner::new(Arc::clone(db), &ScanOptions::default());
+    for c in data.chunks(chunk.max(1)) {
+        s.feed(c);
+    }
+    s.finish()
+}
+
+fn names(v: &Verdict) -> Vec<String> {
+    v.threats.iter().map(|t| t.name.clone()).collect()
+}
+
+#[test]
+fn scanner_is_send_and_builtin_finds_eicar() {
+    fn is_send<T: Send>() {}
+    is_send::<Scanner>();
+    fn is_sync<T: Send + Sync>() {}
+    is_sync::<Database>();
+    let db = Arc::new(Database::builtin());
+    let e = [&b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$"[..], b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"].concat();
+    assert_eq!(names(&scan(&db, &e, 5)), vec!["Eicar-Test-Signature"]);
+    assert_eq!(scan(&db, b"hello", 5).status, Status::Clean);
+}
+
+#[test]
+fn ndb_body_signature_across_chunks() {
+    let (db, r, _d) = db_from(&[("t.ndb", "Test.Body-1:0:*:68656c6c6f{2-4}776f726c64\nTest.Off-1:0:3:4142434445\nTest.Eof-1:0:EOF-5:5a5a5a5a5a\n")]);
+    assert_eq!(r.files[0].loaded, 3);
+    let mut data = vec![b'.'; 10_000];
+    data.extend_from_slice(b"hello, world");
+    data.extend(vec![b'.'; 10_000]);
+    for chunk in [1, 7, 4096, 65536] {
+        assert_eq!(names(&scan(&db, &data, chunk)), vec!["Test.Body-1"], "chunk {chunk}");
+    }
+    assert_eq!(names(&scan(&db, b"xxxABCDEyyy", 3)), vec!["Test.Off-1"]);
+    assert_eq!(scan(&db, b"xxxxABCDEyyy", 3).status, Status::Clean);
+    assert_eq!(names(&scan(&db, b"..........ZZZZZ", 3)), vec!["Test.Eof-1"]);
+    assert_eq!(scan(&db, b"..........ZZZZZ.", 3).status, Status::Clean);
+    assert_eq!(scan(&db, b"hello,    world", 3).status, Status::Clean);
+}
+
+#[test]
+fn multipart_star_signature() {
+    let (db, _r, _d) = db_from(&[("t.ndb", "Test.Star-1:0:*:4142434445*464748494a{10-}4b4c4d4e4f\n")]);
+    let mut d = b"ABCDE".to_vec();
+    d.extend(vec![0u8; 100_000]);
+    d.extend_from_slice(b"FGHIJ0123456789KLMNO");
+    assert_eq!(names(&scan(&db, &d, 4096)), vec!["Test.Star-1"]);
+    let mut d = b"FGHIJ0123456789KLMNO".to_vec();
+    d.extend_from_slice(b"ABCDE");
+    assert_eq!(scan(&db, &d, 4096).status, Status::Clean);
+    assert_eq!(scan(&db, b"ABCDEFGHIJ01KLMNO", 4096).status, Status::Clean);
+}
+
+#[test]
+fn logical_signatures_counts_modifiers_and_pcre() {
+    let (db, r, _d) = db_from(&[(
+        "t.ldb",
+        "Test.L1;Engine:51-255,Target:0;0&1;6576696c5f6f6e65;73656375726974795f74776f\n\
+         Test.L2;Engine:51-255,Target:0;0>2;636f756e746d65\n\
+         Test.L3;Engine:51-255,Target:0;0&1=0;616c7068615f7878;626574615f7979\n\
+         Test.L4;Engine:51-255,Target:0;0;6e6f63617365::i\n\
+         Test.L5;Engine:51-255,Target:0;0;77696465::w\n\
+         Test.L6;Engine:51-255,Target:0;0&1;7472696767657230;0/ab[0-9]{3}cd/\n\
+         Test.L7;Engine:51-255,Target:0,FileSize:10-20;0;73697a6564\n\
+         Test.L8;Engine:51-255,Target:0;0;776f7264::f\n",
+    )]);
+    assert_eq!(r.files[0].loaded, 8, "{:?}", r.files[0]);
+    assert_eq!(names(&scan(&db, b"..evil_one....security_two..", 4)), vec!["Test.L1"]);
+    assert_eq!(scan(&db, b"..evil_one....", 4).status, Status::Clean);
+    assert_eq!(names(&scan(&db, b"countme countme countme", 4)), vec!["Test.L2"]);
+    assert_eq!(scan(&db, b"countme countme", 4).status, Status::Clean);
+    assert_eq!(names(&scan(&db, b"alpha_xx", 4)), vec!["Test.L3"]);
+    assert_eq!(scan(&db, b"alpha_xx beta_yy", 4).status, Status::Clean);
+    assert_eq!(names(&scan(&db, b"..NoCaSe..", 4)), vec!["Test.L4"]);
+    assert_eq!(names(&scan(&db, b"..w\0i\0d\0e\0..", 4)), vec!["Test.L5"]);
+    assert_eq!(scan(&db, b"..wide..", 4).status, Status::Clean);
+    assert_eq!(names(&scan(&db, b"trigger0 xx ab123cd", 4)), vec!["Test.L6"]);
+    assert_eq!(scan(&db, b"trigger0 xx ab12cd", 4).status, Status::Clean);
+    assert_eq!(names(&scan(&db, b"....sized..", 4)), vec!["Test.L7"]);
+    assert_eq!(scan(&db, b"....sized..............", 4).status, Status::Clean);
+    assert_eq!(names(&scan(&db, b"a word.", 4)), vec!["Test.L8"]);
+    assert_eq!(scan(&db, b"a words.", 4).status, Status::Clean);
+}
+
+#[test]
+fn hashes_allow_list_sets_and_ignore() {
+    // md5("hello world\n") = 6f5902ac237024bdd0c176cb93063dc4 (12 bytes)
+    let (db, r, _d) = db_from(&[
+        ("a.hdb", "6f5902ac237024bdd0c176cb93063dc4:12:Test.Hash-1\n"),
+        ("b.ndb", "Test.Body-2:0:*:776f726c64\nTest.Ign-1:0:*:68656c6c6f\n"),
+        ("b.ign2", "Test.Ign-1\n"),
+    ]);
+    assert_eq!(r.files.iter().map(|f| f.ignored).sum::<u64>(), 1);
+    let v = scan(&db, b"hello world\n", 3);
+    assert_eq!(names(&v), vec!["Test.Hash-1", "Test.Body-2"]);
+    let mut s = Scanner::new(Arc::clone(&db), &ScanOptions { sets: Some(vec!["a".into()]), ..Default::default() });
+    s.feed(b"hello world\n");
+    assert_eq!(names(&s.finish()), vec!["Test.Hash-1"]);
+    let (db, _r, _d) = db_from(&[
+        ("a.ndb", "Test.Body-2:0:*:776f726c64\n"),
+        ("a.fp", "6f5902ac237024bdd0c176cb93063dc4:12:allowed\n"),
+    ]);
+    assert_eq!(scan(&db, b"hello world\n", 3).status, Status::Clean);
+    assert_eq!(scan(&db, b"hello world!\n", 3).status, Status::Infected);
+}
+
+#[test]
+fn pe_entry_point_and_sections() {
+    let (db, _r, _d) = db_from(&[(
+        "t.ndb",
+        "Test.EP-1:1:EP+0:558bec6aff68\nTest.S0-1:1:S0+3:6aff68\nTest.PE-1:1:*:deadbeefcafe\n",
+    )]);
+    let pe = filetype::tests::tiny_pe(b"\x55\x8b\xec\x6a\xff\x68\x00\x00");
+    assert_eq!(names(&scan(&db, &pe, 100)), vec!["Test.EP-1", "Test.S0-1"]);
+    let pe = filetype::tests::tiny_pe(b"\x90\x55\x8b\xec\x6a\xff\x68\xde\xad\xbe\xef\xca\xfe");
+    assert_eq!(names(&scan(&db, &pe, 100)), vec!["Test.PE-1"]);
+    // Not a PE: target 1 signatures do not apply.
+    assert_eq!(scan(&db, b"\x55\x8b\xec\x6a\xff\x68\xde\xad\xbe\xef\xca\xfe", 100).status, Status::Clean);
+}
+
+#[test]
+fn large_objects_keep_bounded_memory() {
+    let (db, _r, _d) = db_from(&[("t.ndb", "Test.Late-1:0:*:6c6174656d61726b6572\nTest.Eof-2:0:EOF-4:656e6421\n")]);
+    let opts = ScanOptions { memory_limit: Some(1 << 20), ..Default::default() };
+    let mut s = Scanner::new(Arc::clone(&db), &opts);
+    let chunk = vec![b'x'; 65536];
+    for _ in 0..64 {
+        s.feed(&chunk);
+    }
+    s.feed(b"latemarker....end!");
+    assert_eq!(s.bytes_scanned(), 64 * 65536 + 18);
+    assert_eq!(names(&s.finish()), vec!["Test.Late-1", "Test.Eof-2"]);
+}
