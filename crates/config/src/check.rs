@@ -238,6 +238,14 @@ fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
             true,
         );
     }
+    if let Err(errors) = bulwark_policy::Policy::compile(&c.policy) {
+        for e in errors {
+            report(&e.key, e.message, true);
+        }
+    }
+    for w in bulwark_policy::cache_safety_warnings(&c.policy) {
+        report(&w.key, w.message, false);
+    }
 }
 
 /// Parses an allowed network: CIDR (`10.0.0.0/8`) or a single address.
@@ -262,10 +270,27 @@ fn line_of(text: &str, offset: usize) -> usize {
 fn key_line(doc: &toml_edit::ImDocument<&str>, text: &str, dotted: &str) -> Option<usize> {
     let mut table: &dyn toml_edit::TableLike = doc.as_table();
     let mut line = None;
-    for seg in dotted.split('.') {
-        let (key, item) = table.get_key_value(seg)?;
+    let mut segs = dotted.split('.');
+    while let Some(seg) = segs.next() {
+        let Some((key, item)) = table.get_key_value(seg) else {
+            break;
+        };
         line = key.span().map(|s| line_of(text, s.start)).or(line);
-        match item.as_table_like() {
+        // `[[a.b]]` tables are addressed by index: `a.b.1.c`.
+        let next = match item {
+            toml_edit::Item::ArrayOfTables(a) => {
+                let t = segs
+                    .next()
+                    .and_then(|i| i.parse::<usize>().ok())
+                    .and_then(|i| a.get(i));
+                if let Some(t) = t {
+                    line = t.span().map(|s| line_of(text, s.start)).or(line);
+                }
+                t.map(|t| t as &dyn toml_edit::TableLike)
+            }
+            _ => item.as_table_like(),
+        };
+        match next {
             Some(t) => table = t,
             None => break,
         }
@@ -317,6 +342,39 @@ mod tests {
         };
         let lines: Vec<_> = errors.iter().map(|d| d.line).collect();
         assert_eq!(lines, vec![Some(2), Some(4)]);
+    }
+
+    #[test]
+    fn policy_errors_and_cache_warnings_have_lines() {
+        let text = "[policy.default]\nurls = []\n\n[[policy.group]]\nname = \"a\"\n\n[[policy.group]]\nname = \"b\"\nclients = [\"10.0.0.0/33\"]\n";
+        let e = load_str(text, "f").unwrap_err();
+        let ConfigError::Invalid { errors, .. } = e else {
+            panic!("not invalid")
+        };
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, Some(9));
+        assert_eq!(errors[0].key.as_deref(), Some("policy.group.1.clients"));
+        let text = "[[policy.group]]\nname = \"lax\"\nclients = [\"10.0.0.0/8\"]\n[policy.group.actions]\nerror = \"skip\"\n";
+        let l = load_str(text, "f").expect("loads");
+        assert_eq!(l.warnings.len(), 1, "{:?}", l.warnings);
+        assert_eq!(l.warnings[0].line, Some(3));
+    }
+
+    #[test]
+    fn imported_kav4proxy_examples_load() {
+        for text in [
+            include_str!("../../policy/tests/data/kav4proxy-common.conf"),
+            include_str!("../../policy/tests/data/kav4proxy-groups.conf"),
+        ] {
+            let imp = bulwark_policy::import::kav4proxy(text).expect("imports");
+            let l = load_str(&imp.toml, "imported").unwrap_or_else(|e| panic!("{e}\n{}", imp.toml));
+            let unknown: Vec<_> = l
+                .warnings
+                .iter()
+                .filter(|w| w.message.contains("unknown key"))
+                .collect();
+            assert!(unknown.is_empty(), "{unknown:?}\n{}", imp.toml);
+        }
     }
 
     #[test]

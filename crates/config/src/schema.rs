@@ -28,6 +28,9 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[control]`: pid file, control socket, privileges.
     pub control: ControlConfig,
+    /// `[policy]`: groups (`[policy.default]`, `[[policy.group]]`), filters, actions per
+    /// status and block pages (see the `bulwark-policy` crate).
+    pub policy: bulwark_policy::PolicyConfig,
 }
 
 /// `[server]`

@@ -4,6 +4,7 @@
 //! cheap, made per object, fed bytes as they arrive, and finished into a [`Verdict`].
 
 mod eicar;
+pub mod sigs;
 mod verdict;
 
 use std::sync::Arc;

@@ -6,12 +6,15 @@
 //! * `icap-load http`: the same through an HTTP proxy (absolute-URI GETs, keep-alive), to compare
 //!   Squid alone with Squid + an ICAP server;
 //! * `icap-load idle`: opens many idle ICAP connections and reports the server's RSS growth per
-//!   connection, read from `/proc/<pid>/status`.
+//!   connection, read from `/proc/<pid>/status`;
+//! * `icap-load harness`: starts the benchmark stack (origin, Bulwark, clamd, c-icap, Squid) with
+//!   the e2e harness's launchers and keeps it up until SIGTERM.
 //!
 //! It writes raw ICAP/HTTP itself and only ever connects to loopback addresses. Every loop is
 //! bounded by the run's duration and every read by a timeout. The last line of every run is a
 //! machine-readable `RESULT key=value ...` line.
 
+mod harness;
 mod icap;
 mod stats;
 
@@ -41,6 +44,9 @@ enum Mode {
     Http(HttpArgs),
     /// Idle connections: RSS growth of the server process per connection.
     Idle(IdleArgs),
+    /// Start the benchmark stack (origin, Bulwark, clamd, c-icap, Squid alone, Squid+Bulwark)
+    /// and keep it up until SIGTERM; prints a `HARNESS` line with the addresses.
+    Harness(harness::HarnessArgs),
 }
 
 /// Options common to the load modes.
@@ -129,6 +135,7 @@ fn main() -> anyhow::Result<()> {
             Mode::Respmod(a) => respmod(a).await,
             Mode::Http(a) => http(a).await,
             Mode::Idle(a) => idle(a).await,
+            Mode::Harness(a) => harness::run(a).await,
         }
     })
 }

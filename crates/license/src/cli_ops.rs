@@ -11,7 +11,7 @@ use crate::error::{KeyError, LicenseError};
 use crate::keyfile::{format_date, LicenseKey, LicenseType, SignedKey, DEFAULT_PRODUCT};
 use crate::keys;
 use crate::state::{Installed, LicenseState};
-use crate::store::{write_atomic, LicenseDir, Slot};
+use crate::store::{read_required, write_atomic, LicenseDir, Slot};
 
 /// Options of `bulwark license issue`.
 #[derive(Debug, Clone)]
@@ -209,10 +209,14 @@ pub fn show(
             p.new_serial
         );
     }
-    if let Some(days) = state.expiring_soon(now) {
+    if let (Some(days), Some(k)) = (
+        state.expiring_soon(now),
+        state.active().and_then(Installed::key),
+    ) {
         let _ = writeln!(
             out,
-            "Warning: the licence expires in {days} days and no backup key is installed."
+            "Warning: the licence expires on {} ({days} days left) and no backup key is installed.",
+            format_date(k.expires)
         );
     }
     for (title, slot) in [("Active", state.active()), ("Backup", state.backup())] {
@@ -268,7 +272,7 @@ fn read_key_file(
     trusted: &[VerifyingKey],
     now: OffsetDateTime,
 ) -> Result<SignedKey, LicenseError> {
-    let bytes = std::fs::read(file).map_err(|e| LicenseError::io(file, e))?;
+    let bytes = read_required(file)?;
     let signed = SignedKey::load(&bytes, trusted)?;
     signed.key().check_dates(now)?;
     Ok(signed)

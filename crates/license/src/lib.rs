@@ -24,5 +24,9 @@ pub use keyfile::{
 };
 pub use state::{Installed, LicenseState, Promotion};
 pub use status::{LicenseStatus, WARN_DAYS};
-pub use store::{LicenseDir, Slot, ACTIVE_FILE, BACKUP_FILE, DEFAULT_DIR, TRAFFIC_FILE};
+pub use store::{
+    LicenseDir, Slot, ACTIVE_FILE, BACKUP_FILE, DEFAULT_DIR, MAX_FILE_BYTES, TRAFFIC_FILE,
+};
+/// The date and time types of the API (from the `time` crate), re-exported for callers.
+pub use time::{Date, OffsetDateTime};
 pub use traffic::TrafficCounter;

@@ -2,7 +2,7 @@
 //! atomically (temporary file in the same directory, fsync, rename).
 
 use std::fs;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::LicenseError;
@@ -96,13 +96,34 @@ impl LicenseDir {
     }
 }
 
-/// Reads a file, `None` when it does not exist.
+/// Largest key or counter file read (a key file is well under 1 KiB).
+pub const MAX_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads a file of at most [`MAX_FILE_BYTES`], `None` when it does not exist.
 pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, LicenseError> {
-    match fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(LicenseError::io(path, e)),
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(LicenseError::io(path, e)),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| LicenseError::io(path, e))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        let e = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {MAX_FILE_BYTES} bytes: not a licence file"),
+        );
+        return Err(LicenseError::io(path, e));
     }
+    Ok(Some(bytes))
+}
+
+/// Reads a file that must exist, of at most [`MAX_FILE_BYTES`].
+pub(crate) fn read_required(path: &Path) -> Result<Vec<u8>, LicenseError> {
+    read_optional(path)?
+        .ok_or_else(|| LicenseError::io(path, std::io::Error::from(std::io::ErrorKind::NotFound)))
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory (created if

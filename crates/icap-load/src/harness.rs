@@ -1,0 +1,112 @@
+//! `icap-load harness`: starts the benchmark stack with the e2e harness's launchers and keeps it
+//! running until SIGTERM/SIGINT or the time limit, so a shell script can drive the load runs.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use bulwark_testkit::bulwark::Bulwark;
+use bulwark_testkit::cicap::{CIcap, CIcapOptions};
+use bulwark_testkit::clamd::{Clamd, ClamdDb};
+use bulwark_testkit::origin::Origin;
+use bulwark_testkit::squid::{Squid, SquidOptions};
+use clap::Args;
+
+/// Arguments of `icap-load harness`.
+#[derive(Debug, Args)]
+pub struct HarnessArgs {
+    /// The `bulwark` binary (a release build for benchmarks).
+    #[arg(long)]
+    pub bulwark: PathBuf,
+    /// Optional Bulwark configuration file (TOML).
+    #[arg(long)]
+    pub bulwark_config: Option<PathBuf>,
+    /// Extra signature files for clamd (e.g. ../shared/clamav-sigs/daily.ndb.gz); by default
+    /// clamd gets only the EICAR signature, like Bulwark's built-in database.
+    #[arg(long)]
+    pub clamd_db: Vec<PathBuf>,
+    /// Stop by itself after this many seconds.
+    #[arg(long, default_value_t = 3600)]
+    pub max_seconds: u64,
+}
+
+/// Starts everything, prints one `HARNESS key=value ...` line, waits for a signal or the limit.
+pub async fn run(a: HarnessArgs) -> anyhow::Result<()> {
+    let config = match &a.bulwark_config {
+        Some(p) => Some(std::fs::read_to_string(p).with_context(|| p.display().to_string())?),
+        None => None,
+    };
+    let started = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let origin = Origin::start().context("origin")?;
+        let bulwark =
+            Bulwark::start_with_config(&a.bulwark, config.as_deref()).map_err(|e| anyhow!(e))?;
+        let db = if a.clamd_db.is_empty() {
+            ClamdDb::Eicar
+        } else {
+            ClamdDb::EicarPlus(a.clamd_db.clone())
+        };
+        let clamd = Clamd::start(db).map_err(|e| anyhow!(e))?;
+        let cicap = CIcap::start(CIcapOptions {
+            clamd_socket: Some(clamd.socket().to_path_buf()),
+            ..CIcapOptions::default()
+        })
+        .map_err(|e| anyhow!(e))?;
+        let squid_plain = Squid::start_with(SquidOptions::default()).map_err(|e| anyhow!(e))?;
+        let squid_bulwark = Squid::start(bulwark.port()).map_err(|e| anyhow!(e))?;
+        let squid_echo = Squid::start_with(SquidOptions {
+            icap_port: Some(cicap.port()),
+            services: Some(("echo".into(), "echo".into())),
+            ..SquidOptions::default()
+        })
+        .map_err(|e| anyhow!(e))?;
+        Ok((
+            origin,
+            bulwark,
+            clamd,
+            cicap,
+            squid_plain,
+            squid_bulwark,
+            squid_echo,
+        ))
+    })
+    .await
+    .context("harness start task")??;
+    let (origin, bulwark, clamd, cicap, squid_plain, squid_bulwark, squid_echo) = started;
+    println!(
+        "HARNESS origin={} bulwark={} bulwark_pid={} cicap={} cicap_pid={} clamd_pid={} squid_plain={} squid_plain_pid={} squid_bulwark={} squid_bulwark_pid={} squid_echo={}",
+        origin.addr(),
+        bulwark.addr(),
+        bulwark.pid(),
+        cicap.addr(),
+        cicap.pid(),
+        clamd.pid(),
+        squid_plain.addr(),
+        squid_plain.pid(),
+        squid_bulwark.addr(),
+        squid_bulwark.pid(),
+        squid_echo.addr(),
+    );
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        _ = tokio::time::sleep(Duration::from_secs(a.max_seconds)) => {
+            eprintln!("harness: time limit reached, stopping");
+        }
+    }
+    // Stop in dependency order, off the async threads (the drops wait for the processes).
+    tokio::task::spawn_blocking(move || {
+        drop(squid_echo);
+        drop(squid_bulwark);
+        drop(squid_plain);
+        drop(cicap);
+        drop(clamd);
+        drop(bulwark);
+        drop(origin);
+    })
+    .await
+    .context("harness stop task")?;
+    Ok(())
+}
