@@ -11,8 +11,8 @@ use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::context::Context;
-use std::sync::Arc;
 use crate::{answer, transaction};
+use std::sync::Arc;
 
 /// Read buffer kept by an idle connection; grown while a body streams, shrunk after.
 const IDLE_BUFFER: usize = 4 * 1024;

@@ -109,7 +109,9 @@ impl Controller {
         self.overrides.apply(&mut config);
         let old = self.ctx.snapshot.load_full();
         let mut notes = Vec::new();
-        if config.server.listen != old.config.server.listen || config.tls.listen != old.config.tls.listen {
+        if config.server.listen != old.config.server.listen
+            || config.tls.listen != old.config.tls.listen
+        {
             notes.push("listen addresses changed: they apply after a restart");
         }
         if config.server.max_connections != old.config.server.max_connections {
@@ -182,7 +184,8 @@ impl Controller {
             .reopen()
             .map_err(|e| format!("reopening the AV statistics log: {e}"))?;
         if let Some(r) = &self.report_log {
-            r.reopen().map_err(|e| format!("reopening the report log: {e}"))?;
+            r.reopen()
+                .map_err(|e| format!("reopening the report log: {e}"))?;
         }
         done.push("log files reopened".into());
         let msg = done.join("; ");
@@ -223,7 +226,9 @@ impl Controller {
                 Ok("stopping".into())
             }
             "metrics" => Ok(self.ctx.stats.prometheus()),
-            other => Err(format!("unknown command `{other}` (status, reload, reload-db, stats, stop, metrics)")),
+            other => Err(format!(
+                "unknown command `{other}` (status, reload, reload-db, stats, stop, metrics)"
+            )),
         };
         match reply {
             Ok(m) => format!("OK\n{}{}", m, if m.ends_with('\n') { "" } else { "\n" }),
@@ -262,7 +267,11 @@ pub async fn bind_control(path: &Path) -> std::io::Result<UnixListener> {
 }
 
 /// Serves control commands, one line each, until the listener fails or the stop flag is set.
-pub async fn serve_control(listener: UnixListener, ctl: Arc<Controller>, mut stop: watch::Receiver<bool>) {
+pub async fn serve_control(
+    listener: UnixListener,
+    ctl: Arc<Controller>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let (stream, _) = tokio::select! {
             r = listener.accept() => match r {
@@ -278,7 +287,8 @@ pub async fn serve_control(listener: UnixListener, ctl: Arc<Controller>, mut sto
         tokio::spawn(async move {
             let (r, mut w) = stream.into_split();
             let mut lines = BufReader::new(r).lines();
-            let read = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line()).await;
+            let read =
+                tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line()).await;
             if let Ok(Ok(Some(line))) = read {
                 let reply = ctl.command(&line).await;
                 let _ = w.write_all(reply.as_bytes()).await;

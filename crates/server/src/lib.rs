@@ -8,20 +8,20 @@
 
 pub mod answer;
 mod connection;
-mod listener;
-pub mod pages;
 mod context;
 pub mod control;
-pub mod metrics;
+mod listener;
 pub mod logfile;
+pub mod metrics;
+pub mod pages;
 mod snapshot;
 mod spool;
 pub mod stats;
 pub mod tls;
 mod transaction;
 
-pub use listener::{bind, serve, Listeners, ServeError, TlsHandle};
 pub use context::Context;
+pub use listener::{bind, serve, Listeners, ServeError, TlsHandle};
 pub use logfile::LogFile;
 pub use snapshot::Snapshot;
 pub use stats::Stats;

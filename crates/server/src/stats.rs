@@ -69,9 +69,10 @@ impl Stats {
         let bytes = Family::<Labels, Counter>::default();
         let groups = Family::<Labels, Counter>::default();
         let excluded = Family::<Labels, Counter>::default();
-        let scan_seconds = Histogram::new(
-            [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 120.0],
-        );
+        let scan_seconds = Histogram::new([
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            30.0, 120.0,
+        ]);
         let connections_total = Counter::default();
         let connections_refused = Family::<Labels, Counter>::default();
         let connections_open = Gauge::default();
@@ -82,21 +83,53 @@ impl Stats {
         let database_loaded = Gauge::default();
         registry.register("icap_requests", "ICAP requests by method", requests.clone());
         registry.register("objects", "Scanned objects by status", objects.clone());
-        registry.register("object_bytes", "Bytes of scanned objects by status", bytes.clone());
+        registry.register(
+            "object_bytes",
+            "Bytes of scanned objects by status",
+            bytes.clone(),
+        );
         registry.register("group_objects", "Objects by policy group", groups.clone());
-        registry.register("excluded_objects", "Objects not scanned, by reason", excluded.clone());
-        registry.register("scan_seconds", "Time from request head to verdict", scan_seconds.clone());
-        registry.register("connections", "ICAP connections accepted", connections_total.clone());
+        registry.register(
+            "excluded_objects",
+            "Objects not scanned, by reason",
+            excluded.clone(),
+        );
+        registry.register(
+            "scan_seconds",
+            "Time from request head to verdict",
+            scan_seconds.clone(),
+        );
+        registry.register(
+            "connections",
+            "ICAP connections accepted",
+            connections_total.clone(),
+        );
         registry.register(
             "connections_refused",
             "ICAP connections refused, by reason",
             connections_refused.clone(),
         );
-        registry.register("connections_open", "ICAP connections open", connections_open.clone());
-        registry.register("transactions_in_flight", "Transactions being processed", in_flight.clone());
-        registry.register("engine_errors", "Scans that ended in an engine error", engine_errors.clone());
+        registry.register(
+            "connections_open",
+            "ICAP connections open",
+            connections_open.clone(),
+        );
+        registry.register(
+            "transactions_in_flight",
+            "Transactions being processed",
+            in_flight.clone(),
+        );
+        registry.register(
+            "engine_errors",
+            "Scans that ended in an engine error",
+            engine_errors.clone(),
+        );
         registry.register("reloads", "Reloads by kind and result", reloads.clone());
-        registry.register("database_info", "The loaded signature database (version label)", database.clone());
+        registry.register(
+            "database_info",
+            "The loaded signature database (version label)",
+            database.clone(),
+        );
         registry.register(
             "database_loaded_timestamp_seconds",
             "When the signature database in use was loaded (Unix time)",
@@ -137,7 +170,9 @@ impl Stats {
     /// One scanned object: its status label (see [`STATUSES`]), size, group, scan time.
     pub fn object(&self, status: &str, size: u64, group: &str, seconds: f64) {
         self.objects.get_or_create(&label("status", status)).inc();
-        self.bytes.get_or_create(&label("status", status)).inc_by(size);
+        self.bytes
+            .get_or_create(&label("status", status))
+            .inc_by(size);
         self.groups.get_or_create(&label("group", group)).inc();
         self.scan_seconds.observe(seconds);
         if status == "error" {
@@ -163,7 +198,9 @@ impl Stats {
 
     /// A connection was refused (`access`, `limit`, `tls`).
     pub fn connection_refused(&self, reason: &str) {
-        self.connections_refused.get_or_create(&label("reason", reason)).inc();
+        self.connections_refused
+            .get_or_create(&label("reason", reason))
+            .inc();
     }
 
     /// A transaction started; the guard counts it as in flight until dropped.
@@ -177,7 +214,10 @@ impl Stats {
         self.reloads
             .get_or_create(&vec![
                 ("kind".to_string(), kind.to_string()),
-                ("result".to_string(), if ok { "ok" } else { "failed" }.to_string()),
+                (
+                    "result".to_string(),
+                    if ok { "ok" } else { "failed" }.to_string(),
+                ),
             ])
             .inc();
     }
@@ -185,7 +225,9 @@ impl Stats {
     /// Records the database now in use.
     pub fn database(&self, version: &str) {
         self.database.clear();
-        self.database.get_or_create(&label("version", version)).set(1);
+        self.database
+            .get_or_create(&label("version", version))
+            .set(1);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -218,8 +260,12 @@ impl Stats {
 
     /// `counter.stats`: kav4proxy's `name value` lines (plus ours, after theirs).
     pub fn counter_stats(&self) -> String {
-        let get = |f: &Family<Labels, Counter>, k: &str, v: &str| f.get_or_create(&label(k, v)).get();
-        let total: u64 = STATUSES.iter().map(|s| get(&self.objects, "status", s)).sum();
+        let get =
+            |f: &Family<Labels, Counter>, k: &str, v: &str| f.get_or_create(&label(k, v)).get();
+        let total: u64 = STATUSES
+            .iter()
+            .map(|s| get(&self.objects, "status", s))
+            .sum();
         let traffic: u64 = STATUSES.iter().map(|s| get(&self.bytes, "status", s)).sum();
         let minutes = (self.started.elapsed().as_secs_f64() / 60.0).max(1.0 / 60.0);
         let infected = get(&self.objects, "status", "infected");
@@ -229,25 +275,55 @@ impl Stats {
         };
         line("total_requests", total.to_string());
         line("infected_requests", infected.to_string());
-        line("protected_requests", get(&self.objects, "status", "protected").to_string());
-        line("error_requests", get(&self.objects, "status", "error").to_string());
+        line(
+            "protected_requests",
+            get(&self.objects, "status", "protected").to_string(),
+        );
+        line(
+            "error_requests",
+            get(&self.objects, "status", "error").to_string(),
+        );
         line("requests_per_min", format!("{:.2}", total as f64 / minutes));
         line("processed_traffic", traffic.to_string());
-        line("clean_traffic", get(&self.bytes, "status", "clean").to_string());
-        line("infected_traffic", get(&self.bytes, "status", "infected").to_string());
-        line("traffic_per_min", format!("{:.2}", traffic as f64 / minutes));
+        line(
+            "clean_traffic",
+            get(&self.bytes, "status", "clean").to_string(),
+        );
+        line(
+            "infected_traffic",
+            get(&self.bytes, "status", "infected").to_string(),
+        );
+        line(
+            "traffic_per_min",
+            format!("{:.2}", traffic as f64 / minutes),
+        );
         line("engine_errors", self.engine_errors.get().to_string());
-        line("total_connections", self.connections_total.get().to_string());
+        line(
+            "total_connections",
+            self.connections_total.get().to_string(),
+        );
         line("total_processes", "1".into());
-        line("idle_processes", if self.in_flight.get() == 0 { "1" } else { "0" }.into());
+        line(
+            "idle_processes",
+            if self.in_flight.get() == 0 { "1" } else { "0" }.into(),
+        );
         for s in STATUSES {
-            line(&format!("{s}_objects"), get(&self.objects, "status", s).to_string());
+            line(
+                &format!("{s}_objects"),
+                get(&self.objects, "status", s).to_string(),
+            );
         }
         for m in ["options", "reqmod", "respmod"] {
-            line(&format!("{m}_requests"), get(&self.requests, "method", m).to_string());
+            line(
+                &format!("{m}_requests"),
+                get(&self.requests, "method", m).to_string(),
+            );
         }
         line("open_connections", self.connections_open.get().to_string());
-        line("uptime_seconds", self.started.elapsed().as_secs().to_string());
+        line(
+            "uptime_seconds",
+            self.started.elapsed().as_secs().to_string(),
+        );
         out
     }
 }
@@ -281,7 +357,10 @@ mod tests {
         assert!(cs.contains("infected_traffic 168\n"));
         assert!(cs.contains("total_connections 1\n"));
         let p = s.prometheus();
-        assert!(p.contains("bulwark_objects_total{status=\"infected\"} 2"), "{p}");
+        assert!(
+            p.contains("bulwark_objects_total{status=\"infected\"} 2"),
+            "{p}"
+        );
         assert!(p.contains("bulwark_group_objects_total{group=\"sales\"} 1"));
         assert!(p.contains("bulwark_scan_seconds_count 3"));
     }

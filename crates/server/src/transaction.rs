@@ -283,15 +283,15 @@ async fn scan<S: AsyncRead + AsyncWrite + Unpin>(
         record(
             ctx,
             &Report {
-            req,
-            id: &id,
-            url: &url,
-            group,
-            started,
-            size,
-            verdict,
-            answer,
-        },
+                req,
+                id: &id,
+                url: &url,
+                group,
+                started,
+                size,
+                verdict,
+                answer,
+            },
         )
     };
 
