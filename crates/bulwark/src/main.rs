@@ -1,18 +1,16 @@
 //! `bulwark`: the command-line binary. It parses arguments and wires the crates together; the
 //! logic lives in the libraries.
 
-use std::net::SocketAddr;
+mod ctl_cmd;
+mod import_cmd;
+mod license_cmd;
+mod serve_cmd;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
-use arc_swap::ArcSwap;
-use bulwark_config::{Config, Loaded};
-use bulwark_engine::Database;
-use bulwark_server::Snapshot;
-use clap::{Args, Parser, Subcommand};
-use tracing::{info, warn};
+use clap::{Parser, Subcommand};
 
 /// Bulwark: an anti-virus ICAP server for HTTP proxies.
 #[derive(Debug, Parser)]
@@ -25,20 +23,14 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the ICAP server.
-    Serve(ServeArgs),
-    /// Check or print configuration.
+    Serve(serve_cmd::ServeArgs),
+    /// Control a running server: status, reload, reload-db, stats, stop.
+    Ctl(ctl_cmd::CtlArgs),
+    /// Check, print or import configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
-}
-
-#[derive(Debug, Args)]
-struct ServeArgs {
-    /// Configuration file (TOML). Without it the embedded defaults apply.
-    #[arg(short, long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Listen address, replacing `server.listen` (repeatable).
-    #[arg(short, long, value_name = "ADDR:PORT")]
-    listen: Vec<SocketAddr>,
+    /// Manage licence keys (the seed's licensemanager flags -s -k -a -da -dr -i work too).
+    License(license_cmd::LicenseArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,13 +46,20 @@ enum ConfigCommand {
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Convert a kav4proxy.conf to Bulwark's TOML (printed; notes on standard error).
+    Import {
+        /// The kav4proxy.conf to convert.
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve_cmd::run(args),
+        Command::Ctl(args) => ctl_cmd::run(args).map(code),
         Command::Config(c) => config_command(c),
+        Command::License(args) => license_cmd::run(args).map(code),
     };
     match result {
         Ok(code) => code,
@@ -71,15 +70,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Loads the configuration file, or the embedded defaults without one.
-fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Loaded> {
-    match path {
-        Some(p) => Ok(bulwark_config::load_file(p)?),
-        None => Ok(Loaded {
-            config: Config::default(),
-            warnings: Vec::new(),
-        }),
-    }
+fn code(c: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(c).unwrap_or(1))
 }
 
 fn config_command(c: ConfigCommand) -> anyhow::Result<ExitCode> {
@@ -98,7 +90,7 @@ fn config_command(c: ConfigCommand) -> anyhow::Result<ExitCode> {
             }
         },
         ConfigCommand::Show { config } => {
-            let l = load_config(config.as_ref())?;
+            let l = serve_cmd::load_config(config.as_ref())?;
             for w in &l.warnings {
                 eprintln!("warning: {w}");
             }
@@ -108,80 +100,6 @@ fn config_command(c: ConfigCommand) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-    }
-}
-
-fn init_logging(cfg: &Config) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{},bulwark=info", cfg.log.level)));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if cfg.log.format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
-fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let loaded = load_config(args.config.as_ref())?;
-    let mut config = loaded.config;
-    if !args.listen.is_empty() {
-        config.server.listen = args.listen.clone();
-    }
-    init_logging(&config);
-    match &args.config {
-        Some(p) => info!(file = %p.display(), "configuration loaded"),
-        None => info!("no --config: using the embedded defaults"),
-    }
-    for w in &loaded.warnings {
-        warn!("configuration: {w}");
-    }
-    let database = Arc::new(Database::builtin());
-    info!(version = database.version(), "signature database loaded");
-    let snapshot = Snapshot::new(Arc::new(config), database);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
-    runtime.block_on(async move {
-        let listeners = bulwark_server::bind(&snapshot.config).await?;
-        for addr in listeners.local_addrs() {
-            info!(istag = %snapshot.istag, "listening on {addr}");
-        }
-        for addr in listeners.tls_addrs() {
-            info!(istag = %snapshot.istag, "listening on {addr} (TLS)");
-        }
-        let stats = Arc::new(bulwark_server::Stats::default());
-        let shared = Arc::new(ArcSwap::from_pointee(snapshot));
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            wait_for_stop_signal().await;
-            let _ = tx.send(true);
-        });
-        bulwark_server::serve(listeners, shared, stats, rx).await?;
-        Ok::<_, anyhow::Error>(())
-    })?;
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Resolves on SIGTERM or SIGINT.
-async fn wait_for_stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let term = signal(SignalKind::terminate());
-    let int = signal(SignalKind::interrupt());
-    match (term, int) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => info!("SIGTERM received"),
-                _ = int.recv() => info!("SIGINT received"),
-            }
-        }
-        _ => {
-            warn!("cannot install signal handlers; stop with SIGKILL");
-            std::future::pending::<()>().await;
-        }
+        ConfigCommand::Import { file } => import_cmd::run(&file).map(code),
     }
 }

@@ -9,6 +9,6 @@ mod schema;
 
 pub use check::{load_file, load_str, parse_net, ConfigError, Diagnostic, Loaded};
 pub use schema::{
-    AccessConfig, AnswerConfig, AnswerMode, Config, EngineConfig, IdentityConfig, LogConfig,
-    ServerConfig, TlsConfig,
+    AccessConfig, AnswerConfig, AnswerMode, Config, ControlConfig, EngineConfig, IdentityConfig,
+    LogConfig, MetricsConfig, ServerConfig, TlsConfig,
 };

@@ -24,6 +24,10 @@ pub struct Config {
     pub access: AccessConfig,
     /// `[log]`: logging.
     pub log: LogConfig,
+    /// `[metrics]`: the Prometheus endpoint.
+    pub metrics: MetricsConfig,
+    /// `[control]`: pid file, control socket, privileges.
+    pub control: ControlConfig,
     /// `[policy]`: groups (`[policy.default]`, `[[policy.group]]`), filters, actions per
     /// status and block pages (see the `bulwark-policy` crate).
     pub policy: bulwark_policy::PolicyConfig,
@@ -151,14 +155,25 @@ pub struct EngineConfig {
     pub database: Vec<PathBuf>,
 }
 
-/// `[log]`
+/// `[log]`: the report log (the daemon's own messages) and the statistics files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LogConfig {
-    /// `error`, `warn`, `info`, `debug` or `trace` (overridden by `RUST_LOG`).
+    /// `error`, `warn`, `info`, `debug` or `trace` (overridden by `RUST_LOG`). kav4proxy's
+    /// ReportLevel maps as 0-1 → error, 2 → warn, 3-4 → info, 9 → debug.
     pub level: String,
     /// `text` or `json`.
     pub format: String,
+    /// Report log file; unset: standard error (journald picks it up under systemd).
+    pub report_file: Option<PathBuf>,
+    /// Append to the report log at start (false truncates it).
+    pub append: bool,
+    /// Also log clean objects in the report log (every object is always in `av_stats_file`).
+    pub show_ok: bool,
+    /// AV statistics log: one line per scanned object (kav4proxy's `av.stats`); unset: off.
+    pub av_stats_file: Option<PathBuf>,
+    /// Counter file written on SIGUSR2 or `bulwark ctl stats` (kav4proxy's `counter.stats`).
+    pub counter_stats_file: Option<PathBuf>,
 }
 
 impl Default for LogConfig {
@@ -166,6 +181,42 @@ impl Default for LogConfig {
         Self {
             level: "info".into(),
             format: "text".into(),
+            report_file: None,
+            append: true,
+            show_ok: false,
+            av_stats_file: None,
+            counter_stats_file: None,
+        }
+    }
+}
+
+/// `[metrics]`: Prometheus text exposition at `http://<listen>/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsConfig {
+    /// Addresses for the metrics endpoint; empty (default) turns it off. Keep it on loopback or
+    /// an admin network.
+    pub listen: Vec<SocketAddr>,
+}
+
+/// `[control]`: how `bulwark ctl` and init systems reach the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ControlConfig {
+    /// Unix socket for `bulwark ctl`; unset turns it off.
+    pub socket: Option<PathBuf>,
+    /// Pid file written at start and removed at exit; unset: none.
+    pub pid_file: Option<PathBuf>,
+    /// User to switch to after binding the listeners (when started as root); unset: stay.
+    pub user: Option<String>,
+}
+
+impl Default for ControlConfig {
+    fn default() -> Self {
+        Self {
+            socket: Some(PathBuf::from("/run/bulwark/control.sock")),
+            pid_file: Some(PathBuf::from("/run/bulwark/bulwark.pid")),
+            user: None,
         }
     }
 }

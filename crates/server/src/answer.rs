@@ -30,15 +30,29 @@ pub fn httpdate_now() -> String {
     httpdate(secs)
 }
 
-/// Formats seconds since the epoch as an IMF-fixdate.
-pub fn httpdate(secs: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+/// A UTC date and time split into fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Civil {
+    /// Year, e.g. 2026.
+    pub year: i64,
+    /// Month, 1 to 12.
+    pub month: u32,
+    /// Day of the month, 1 to 31.
+    pub day: u32,
+    /// Hour, 0 to 23.
+    pub hour: u32,
+    /// Minute.
+    pub minute: u32,
+    /// Second.
+    pub second: u32,
+    /// Day of the week, 0 = Thursday (1 Jan 1970) to 6.
+    weekday: usize,
+}
+
+/// Splits seconds since the epoch into a UTC date and time.
+pub fn civil(secs: u64) -> Civil {
     let days = secs / 86_400;
     let rem = secs % 86_400;
-    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
     // Civil-from-days (Howard Hinnant), valid for every date after 1970.
     let z = days as i64 + 719_468;
     let era = z.div_euclid(146_097);
@@ -48,16 +62,33 @@ pub fn httpdate(secs: u64) -> String {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
+    Civil {
+        year: yoe + era * 400 + i64::from(mo <= 2),
+        month: mo as u32,
+        day: d as u32,
+        hour: (rem / 3600) as u32,
+        minute: ((rem % 3600) / 60) as u32,
+        second: (rem % 60) as u32,
+        weekday: (days % 7) as usize,
+    }
+}
+
+/// Formats seconds since the epoch as an IMF-fixdate.
+pub fn httpdate(secs: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let c = civil(secs);
     format!(
         "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[(days % 7) as usize],
-        d,
-        MONTHS[(mo - 1) as usize],
-        y,
-        h,
-        m,
-        s
+        DAYS[c.weekday],
+        c.day,
+        MONTHS[(c.month - 1) as usize],
+        c.year,
+        c.hour,
+        c.minute,
+        c.second
     )
 }
 

@@ -10,8 +10,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::snapshot::Shared;
+use crate::context::Context;
 use crate::{answer, transaction};
+use std::sync::Arc;
 
 /// Read buffer kept by an idle connection; grown while a body streams, shrunk after.
 const IDLE_BUFFER: usize = 4 * 1024;
@@ -159,10 +160,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     peer: SocketAddr,
-    shared: Shared,
+    ctx: Arc<Context>,
     shutdown: watch::Receiver<bool>,
 ) {
-    let snap = shared.load_full();
+    let snap = ctx.snapshot.load_full();
     let cfg = &snap.config.server;
     let limits = Limits {
         max_header_bytes: cfg.max_header_bytes,
@@ -182,7 +183,7 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         let ev = match conn.next_event().await {
             Ok(ev) => ev,
             Err(e) => {
-                finish_with_error(&mut conn, &shared, e).await;
+                finish_with_error(&mut conn, &ctx, e).await;
                 break;
             }
         };
@@ -192,15 +193,15 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
             break;
         };
         // Every transaction runs on the snapshot current at its start.
-        let snap = shared.load_full();
-        match transaction::run(&mut conn, &snap, *req).await {
+        let snap = ctx.snapshot.load_full();
+        match transaction::run(&mut conn, &ctx, &snap, *req).await {
             Ok(transaction::Next::KeepAlive) => conn.settle(),
             Ok(transaction::Next::Close) => {
                 conn.close().await;
                 break;
             }
             Err(e) => {
-                finish_with_error(&mut conn, &shared, e).await;
+                finish_with_error(&mut conn, &ctx, e).await;
                 break;
             }
         }
@@ -211,7 +212,7 @@ pub(crate) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
 /// Answers an error when no answer was started yet, logs it, and closes.
 async fn finish_with_error<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<S>,
-    shared: &Shared,
+    ctx: &Context,
     e: ConnError,
 ) {
     let peer = conn.peer;
@@ -236,7 +237,7 @@ async fn finish_with_error<S: AsyncRead + AsyncWrite + Unpin>(
     };
     if let Some((status, reason)) = reply {
         if !conn.answered {
-            let istag = shared.load().istag.clone();
+            let istag = ctx.snapshot.load().istag.clone();
             answer::error(status, reason, &istag, true, &mut conn.out);
             let _ = conn.flush().await;
         }

@@ -8,7 +8,11 @@
 
 pub mod answer;
 mod connection;
+mod context;
+pub mod control;
 mod listener;
+pub mod logfile;
+pub mod metrics;
 pub mod pages;
 mod snapshot;
 mod spool;
@@ -16,6 +20,8 @@ pub mod stats;
 pub mod tls;
 mod transaction;
 
+pub use context::Context;
 pub use listener::{bind, serve, Listeners, ServeError, TlsHandle};
-pub use snapshot::{Shared, Snapshot};
+pub use logfile::LogFile;
+pub use snapshot::Snapshot;
 pub use stats::Stats;

@@ -13,8 +13,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
-use crate::snapshot::Shared;
-use crate::stats::Stats;
+use crate::context::Context;
 use crate::tls::{self, TlsError};
 use crate::{answer, connection};
 
@@ -151,12 +150,11 @@ impl AccessList {
 /// transactions finish for up to the configured grace period, and returns.
 pub async fn serve(
     listeners: Listeners,
-    shared: Shared,
-    stats: Arc<Stats>,
+    ctx: Arc<Context>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
     let (max, handshake) = {
-        let snap = shared.load();
+        let snap = ctx.snapshot.load();
         (
             snap.config.server.max_connections,
             Duration::from_secs(snap.config.tls.handshake_timeout_secs.max(1)),
@@ -198,47 +196,45 @@ pub async fn serve(
             Some((stream, peer, is_tls)) = conn_rx.recv() => {
                 // The access list applies before a single byte is read. It is taken from the
                 // live snapshot, so a reload changes it for new connections.
-                let access = AccessList::new(&shared.load().config);
+                let access = AccessList::new(&ctx.snapshot.load().config);
                 if !access.map(|a| a.allows(peer.ip())).unwrap_or(false) {
-                    Stats::inc(&stats.connections_refused_access);
+                    ctx.stats.connection_refused("access");
                     warn!(%peer, "client address not in access.allow; connection refused");
                     drop(stream);
                     continue;
                 }
                 let _ = stream.set_nodelay(true);
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    Stats::inc(&stats.connections_refused_limit);
+                    ctx.stats.connection_refused("limit");
                     warn!(%peer, max, "connection limit reached; refusing");
-                    let istag = shared.load().istag.clone();
+                    let istag = ctx.snapshot.load().istag.clone();
                     tokio::spawn(refuse(stream, istag));
                     continue;
                 };
-                Stats::inc(&stats.connections_accepted);
-                let shared = shared.clone();
+                let ctx = ctx.clone();
                 let rx = shutdown.clone();
-                let stats = stats.clone();
                 let acceptor = tls.as_ref().map(|h| h.0.load_full());
                 conns.spawn(async move {
-                    stats.connections_open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    ctx.stats.connection_opened();
                     match (is_tls, acceptor) {
                         (true, Some(acceptor)) => {
                             match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
                                 Ok(Ok(tls_stream)) => {
-                                    connection::serve(tls_stream, peer, shared, rx).await
+                                    connection::serve(tls_stream, peer, ctx.clone(), rx).await
                                 }
                                 Ok(Err(e)) => {
-                                    Stats::inc(&stats.tls_handshake_failures);
+                                    ctx.stats.connection_refused("tls");
                                     warn!(%peer, "TLS handshake failed: {e}");
                                 }
                                 Err(_) => {
-                                    Stats::inc(&stats.tls_handshake_failures);
+                                    ctx.stats.connection_refused("tls");
                                     warn!(%peer, "TLS handshake timed out");
                                 }
                             }
                         }
-                        _ => connection::serve(stream, peer, shared, rx).await,
+                        _ => connection::serve(stream, peer, ctx.clone(), rx).await,
                     }
-                    stats.connections_open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    ctx.stats.connection_closed();
                     drop(permit);
                 });
             }
@@ -246,7 +242,7 @@ pub async fn serve(
         }
     }
     acceptors.shutdown().await;
-    let grace = Duration::from_secs(shared.load().config.server.shutdown_grace_secs);
+    let grace = Duration::from_secs(ctx.snapshot.load().config.server.shutdown_grace_secs);
     info!(
         in_flight = conns.len(),
         ?grace,

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use bulwark_config::Config;
 use bulwark_engine::Database;
 
@@ -34,9 +33,6 @@ impl Snapshot {
         }
     }
 }
-
-/// The live snapshot, shared by every connection; reload swaps in a new one.
-pub type Shared = Arc<ArcSwap<Snapshot>>;
 
 /// FNV-1a, 64 bits: a stable (across runs and builds) fingerprint for the ISTag.
 struct Fnv(u64);

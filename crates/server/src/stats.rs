@@ -1,30 +1,367 @@
-//! Process-wide counters (atomics), read by the statistics writers and the metrics endpoint.
+//! Counters and histograms of everything the server does, in one Prometheus registry. The
+//! `/metrics` endpoint and the kav4proxy-style `counter.stats` file read the same values.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fmt::Write as _;
+use std::time::Instant;
 
-/// Connection-level counters.
-#[derive(Debug, Default)]
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+fn label(k: &str, v: &str) -> Labels {
+    vec![(k.to_string(), v.to_string())]
+}
+
+/// Statuses counted, in `counter.stats` order, with their label value.
+pub const STATUSES: [&str; 12] = [
+    "clean",
+    "infected",
+    "suspicious",
+    "warning",
+    "cured",
+    "protected",
+    "corrupted",
+    "error",
+    "too_large",
+    "limits_exceeded",
+    "license_error",
+    "bases_error",
+];
+
+/// Every metric of the process.
+#[derive(Debug)]
 pub struct Stats {
-    /// Connections accepted and served.
-    pub connections_accepted: AtomicU64,
-    /// Connections refused because the client address is not in `[access] allow`.
-    pub connections_refused_access: AtomicU64,
-    /// Connections refused because `max_connections` was reached.
-    pub connections_refused_limit: AtomicU64,
-    /// TLS handshakes that failed or timed out.
-    pub tls_handshake_failures: AtomicU64,
-    /// Connections currently open.
-    pub connections_open: AtomicU64,
+    registry: Registry,
+    requests: Family<Labels, Counter>,
+    objects: Family<Labels, Counter>,
+    bytes: Family<Labels, Counter>,
+    groups: Family<Labels, Counter>,
+    excluded: Family<Labels, Counter>,
+    scan_seconds: Histogram,
+    connections_total: Counter,
+    connections_refused: Family<Labels, Counter>,
+    connections_open: Gauge,
+    in_flight: Gauge,
+    engine_errors: Counter,
+    reloads: Family<Labels, Counter>,
+    database: Family<Labels, Gauge>,
+    database_loaded: Gauge,
+    started: Instant,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Stats {
-    /// Adds one to a counter.
-    pub fn inc(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    /// A registry with every metric registered at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("bulwark");
+        let requests = Family::<Labels, Counter>::default();
+        let objects = Family::<Labels, Counter>::default();
+        let bytes = Family::<Labels, Counter>::default();
+        let groups = Family::<Labels, Counter>::default();
+        let excluded = Family::<Labels, Counter>::default();
+        let scan_seconds = Histogram::new([
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            30.0, 120.0,
+        ]);
+        let connections_total = Counter::default();
+        let connections_refused = Family::<Labels, Counter>::default();
+        let connections_open = Gauge::default();
+        let in_flight = Gauge::default();
+        let engine_errors = Counter::default();
+        let reloads = Family::<Labels, Counter>::default();
+        let database = Family::<Labels, Gauge>::default();
+        let database_loaded = Gauge::default();
+        registry.register("icap_requests", "ICAP requests by method", requests.clone());
+        registry.register("objects", "Scanned objects by status", objects.clone());
+        registry.register(
+            "object_bytes",
+            "Bytes of scanned objects by status",
+            bytes.clone(),
+        );
+        registry.register("group_objects", "Objects by policy group", groups.clone());
+        registry.register(
+            "excluded_objects",
+            "Objects not scanned, by reason",
+            excluded.clone(),
+        );
+        registry.register(
+            "scan_seconds",
+            "Time from request head to verdict",
+            scan_seconds.clone(),
+        );
+        registry.register(
+            "connections",
+            "ICAP connections accepted",
+            connections_total.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "ICAP connections refused, by reason",
+            connections_refused.clone(),
+        );
+        registry.register(
+            "connections_open",
+            "ICAP connections open",
+            connections_open.clone(),
+        );
+        registry.register(
+            "transactions_in_flight",
+            "Transactions being processed",
+            in_flight.clone(),
+        );
+        registry.register(
+            "engine_errors",
+            "Scans that ended in an engine error",
+            engine_errors.clone(),
+        );
+        registry.register("reloads", "Reloads by kind and result", reloads.clone());
+        registry.register(
+            "database_info",
+            "The loaded signature database (version label)",
+            database.clone(),
+        );
+        registry.register(
+            "database_loaded_timestamp_seconds",
+            "When the signature database in use was loaded (Unix time)",
+            database_loaded.clone(),
+        );
+        for s in STATUSES {
+            let _ = objects.get_or_create(&label("status", s));
+            let _ = bytes.get_or_create(&label("status", s));
+        }
+        for m in ["options", "reqmod", "respmod"] {
+            let _ = requests.get_or_create(&label("method", m));
+        }
+        Self {
+            registry,
+            requests,
+            objects,
+            bytes,
+            groups,
+            excluded,
+            scan_seconds,
+            connections_total,
+            connections_refused,
+            connections_open,
+            in_flight,
+            engine_errors,
+            reloads,
+            database,
+            database_loaded,
+            started: Instant::now(),
+        }
     }
 
-    /// Reads a counter.
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
+    /// One ICAP request of `method` (`options`, `reqmod`, `respmod`).
+    pub fn request(&self, method: &str) {
+        self.requests.get_or_create(&label("method", method)).inc();
+    }
+
+    /// One scanned object: its status label (see [`STATUSES`]), size, group, scan time.
+    pub fn object(&self, status: &str, size: u64, group: &str, seconds: f64) {
+        self.objects.get_or_create(&label("status", status)).inc();
+        self.bytes
+            .get_or_create(&label("status", status))
+            .inc_by(size);
+        self.groups.get_or_create(&label("group", group)).inc();
+        self.scan_seconds.observe(seconds);
+        if status == "error" {
+            self.engine_errors.inc();
+        }
+    }
+
+    /// One object passed without scanning, and why.
+    pub fn excluded(&self, reason: &str) {
+        self.excluded.get_or_create(&label("reason", reason)).inc();
+    }
+
+    /// A connection was accepted.
+    pub fn connection_opened(&self) {
+        self.connections_total.inc();
+        self.connections_open.inc();
+    }
+
+    /// An accepted connection ended.
+    pub fn connection_closed(&self) {
+        self.connections_open.dec();
+    }
+
+    /// A connection was refused (`access`, `limit`, `tls`).
+    pub fn connection_refused(&self, reason: &str) {
+        self.connections_refused
+            .get_or_create(&label("reason", reason))
+            .inc();
+    }
+
+    /// A transaction started; the guard counts it as in flight until dropped.
+    pub fn transaction(&self) -> InFlight<'_> {
+        self.in_flight.inc();
+        InFlight(&self.in_flight)
+    }
+
+    /// A reload of `kind` (`config`, `database`, `tls`) ended with `ok`.
+    pub fn reload(&self, kind: &str, ok: bool) {
+        self.reloads
+            .get_or_create(&vec![
+                ("kind".to_string(), kind.to_string()),
+                (
+                    "result".to_string(),
+                    if ok { "ok" } else { "failed" }.to_string(),
+                ),
+            ])
+            .inc();
+    }
+
+    /// Records the database now in use.
+    pub fn database(&self, version: &str) {
+        self.database.clear();
+        self.database
+            .get_or_create(&label("version", version))
+            .set(1);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        self.database_loaded.set(now);
+    }
+
+    /// Connections open now.
+    pub fn open_connections(&self) -> i64 {
+        self.connections_open.get()
+    }
+
+    /// Objects of a status so far.
+    pub fn objects_of(&self, status: &str) -> u64 {
+        self.objects.get_or_create(&label("status", status)).get()
+    }
+
+    /// Seconds since start.
+    pub fn uptime_secs(&self) -> u64 {
+        self.started.elapsed().as_secs()
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn prometheus(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+
+    /// `counter.stats`: kav4proxy's `name value` lines (plus ours, after theirs).
+    pub fn counter_stats(&self) -> String {
+        let get =
+            |f: &Family<Labels, Counter>, k: &str, v: &str| f.get_or_create(&label(k, v)).get();
+        let total: u64 = STATUSES
+            .iter()
+            .map(|s| get(&self.objects, "status", s))
+            .sum();
+        let traffic: u64 = STATUSES.iter().map(|s| get(&self.bytes, "status", s)).sum();
+        let minutes = (self.started.elapsed().as_secs_f64() / 60.0).max(1.0 / 60.0);
+        let infected = get(&self.objects, "status", "infected");
+        let mut out = String::new();
+        let mut line = |name: &str, value: String| {
+            let _ = writeln!(out, "{name} {value}");
+        };
+        line("total_requests", total.to_string());
+        line("infected_requests", infected.to_string());
+        line(
+            "protected_requests",
+            get(&self.objects, "status", "protected").to_string(),
+        );
+        line(
+            "error_requests",
+            get(&self.objects, "status", "error").to_string(),
+        );
+        line("requests_per_min", format!("{:.2}", total as f64 / minutes));
+        line("processed_traffic", traffic.to_string());
+        line(
+            "clean_traffic",
+            get(&self.bytes, "status", "clean").to_string(),
+        );
+        line(
+            "infected_traffic",
+            get(&self.bytes, "status", "infected").to_string(),
+        );
+        line(
+            "traffic_per_min",
+            format!("{:.2}", traffic as f64 / minutes),
+        );
+        line("engine_errors", self.engine_errors.get().to_string());
+        line(
+            "total_connections",
+            self.connections_total.get().to_string(),
+        );
+        line("total_processes", "1".into());
+        line(
+            "idle_processes",
+            if self.in_flight.get() == 0 { "1" } else { "0" }.into(),
+        );
+        for s in STATUSES {
+            line(
+                &format!("{s}_objects"),
+                get(&self.objects, "status", s).to_string(),
+            );
+        }
+        for m in ["options", "reqmod", "respmod"] {
+            line(
+                &format!("{m}_requests"),
+                get(&self.requests, "method", m).to_string(),
+            );
+        }
+        line("open_connections", self.connections_open.get().to_string());
+        line(
+            "uptime_seconds",
+            self.started.elapsed().as_secs().to_string(),
+        );
+        out
+    }
+}
+
+/// Counts a transaction as in flight while alive.
+#[derive(Debug)]
+pub struct InFlight<'a>(&'a Gauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_feed_both_outputs() {
+        let s = Stats::new();
+        s.request("respmod");
+        s.object("clean", 1000, "default", 0.001);
+        s.object("infected", 68, "default", 0.002);
+        s.object("infected", 100, "sales", 0.002);
+        s.connection_opened();
+        let cs = s.counter_stats();
+        assert!(cs.contains("total_requests 3\n"), "{cs}");
+        assert!(cs.contains("infected_requests 2\n"));
+        assert!(cs.contains("processed_traffic 1168\n"));
+        assert!(cs.contains("infected_traffic 168\n"));
+        assert!(cs.contains("total_connections 1\n"));
+        let p = s.prometheus();
+        assert!(
+            p.contains("bulwark_objects_total{status=\"infected\"} 2"),
+            "{p}"
+        );
+        assert!(p.contains("bulwark_group_objects_total{group=\"sales\"} 1"));
+        assert!(p.contains("bulwark_scan_seconds_count 3"));
     }
 }

@@ -13,6 +13,7 @@ use tracing::{info, warn};
 
 use crate::answer;
 use crate::connection::{Conn, ConnError};
+use crate::context::Context;
 use crate::pages::PageInfo;
 use crate::snapshot::Snapshot;
 use crate::spool::Spool;
@@ -90,10 +91,13 @@ fn identify(snap: &Snapshot, req: &Request) -> Identity {
 /// Runs one transaction whose head was just decoded.
 pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<S>,
+    ctx: &Context,
     snap: &Arc<Snapshot>,
     req: Request,
 ) -> Result<Next, ConnError> {
     let close_after = req.wants_close();
+    let _in_flight = ctx.stats.transaction();
+    ctx.stats.request(&req.method.as_str().to_ascii_lowercase());
     let next = match route(snap, &req) {
         Route::Options(mode) => {
             skip_body(conn).await?;
@@ -124,7 +128,7 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             conn.flush().await?;
             Next::Close
         }
-        Route::Scan(_) => scan(conn, snap, &req).await?,
+        Route::Scan(_) => scan(conn, ctx, snap, &req).await?,
     };
     Ok(if close_after { Next::Close } else { next })
 }
@@ -158,30 +162,104 @@ fn allowed(v: &Verdict) -> bool {
     v.status == Status::Clean
 }
 
-/// What happened to the object, for the log line.
+/// What happened to the object, for the logs and counters (phase 6).
 struct Report<'a> {
     req: &'a Request,
     id: &'a Identity,
     url: &'a str,
+    group: &'a str,
     started: Instant,
     size: u64,
     verdict: &'a Verdict,
     answer: &'static str,
 }
 
-fn log(r: &Report<'_>) {
+/// The statistics label of a status.
+fn status_label(s: Status) -> &'static str {
+    match s {
+        Status::Clean => "clean",
+        Status::Infected => "infected",
+        Status::Suspicious => "suspicious",
+        Status::Warning => "warning",
+        Status::Cured => "cured",
+        Status::Protected => "protected",
+        Status::Corrupted => "corrupted",
+        Status::Error => "error",
+        Status::TooLarge => "too_large",
+        Status::LimitsExceeded => "limits_exceeded",
+        Status::LicenseError => "license_error",
+        Status::BasesError => "bases_error",
+    }
+}
+
+/// One `av.stats` line: kav4proxy's fields (date, time, size, status and threat, mode, group,
+/// user, client, URL) with the scan time appended.
+fn av_stats_line(r: &Report<'_>, now: std::time::SystemTime) -> String {
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let date = answer::civil(secs);
+    let mut status = r.verdict.status.as_str().to_string();
+    if let Some(t) = r.verdict.threats.first() {
+        status.push(' ');
+        status.push_str(&t.name.replace(char::is_whitespace, "_"));
+    }
+    let field = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
+        } else {
+            s.replace(char::is_whitespace, "%20")
+        }
+    };
+    format!(
+        "{:02}-{:02}-{:04} {:02}:{:02}:{:02} {} {} {} {} {} {} {} {}ms\n",
+        date.day,
+        date.month,
+        date.year,
+        date.hour,
+        date.minute,
+        date.second,
+        r.size,
+        status,
+        r.req.method.as_str(),
+        field(r.group),
+        field(r.id.user.as_deref().unwrap_or("")),
+        field(r.id.client.as_deref().unwrap_or("")),
+        field(r.url),
+        r.started.elapsed().as_millis()
+    )
+}
+
+fn record(ctx: &Context, r: &Report<'_>) {
     let threats: Vec<&str> = r.verdict.threats.iter().map(|t| t.name.as_str()).collect();
+    let elapsed = r.started.elapsed();
+    ctx.stats.object(
+        status_label(r.verdict.status),
+        r.size,
+        r.group,
+        elapsed.as_secs_f64(),
+    );
+    let av = ctx.av_log.load();
+    if av.enabled() {
+        av.write(av_stats_line(r, std::time::SystemTime::now()).as_bytes());
+    }
+    let show_ok = ctx.snapshot.load().config.log.show_ok;
+    if r.verdict.status == Status::Clean && !show_ok {
+        return;
+    }
     info!(
         target: "bulwark::access",
         method = r.req.method.as_str(),
         client = r.id.client.as_deref().unwrap_or("-"),
         user = r.id.user.as_deref().unwrap_or("-"),
+        group = r.group,
         url = r.url,
         size = r.size,
         status = r.verdict.status.as_str(),
         threats = %threats.join(","),
         answer = r.answer,
-        ms = r.started.elapsed().as_millis() as u64,
+        ms = elapsed.as_millis() as u64,
         "scanned"
     );
 }
@@ -189,6 +267,7 @@ fn log(r: &Report<'_>) {
 /// Phases 3 to 6 for a REQMOD or RESPMOD.
 async fn scan<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<S>,
+    ctx: &Context,
     snap: &Arc<Snapshot>,
     req: &Request,
 ) -> Result<Next, ConnError> {
@@ -199,27 +278,31 @@ async fn scan<S: AsyncRead + AsyncWrite + Unpin>(
         .as_ref()
         .map(|h| h.url())
         .unwrap_or_default();
+    let group = "default";
     let report = |size, verdict: &Verdict, answer| {
-        log(&Report {
-            req,
-            id: &id,
-            url: &url,
-            started,
-            size,
-            verdict,
-            answer,
-        })
+        record(
+            ctx,
+            &Report {
+                req,
+                id: &id,
+                url: &url,
+                group,
+                started,
+                size,
+                verdict,
+                answer,
+            },
+        )
     };
 
     if !req.has_body {
+        // Nothing to scan (CONNECT, HEAD, GET in REQMOD, bodiless answers): pass at once.
         skip_body(conn).await?;
-        let v = Verdict::clean();
+        ctx.stats.excluded("no_body");
         if req.preview.is_some() || req.allows_204() {
             answer::no_content(&snap.istag, &mut conn.out);
-            report(0, &v, "204");
         } else {
             answer::echo_head(req, &snap.istag, &mut conn.out);
-            report(0, &v, "200-echo");
         }
         conn.flush().await?;
         return Ok(Next::KeepAlive);

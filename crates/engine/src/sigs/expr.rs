@@ -59,7 +59,11 @@ impl P<'_> {
             self.i += 1;
             v.push(self.and()?);
         }
-        Ok(if v.len() == 1 { v.remove(0) } else { Expr::Or(v) })
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Expr::Or(v)
+        })
     }
     fn and(&mut self) -> Result<Expr, &'static str> {
         let mut v = vec![self.unary()?];
@@ -67,7 +71,11 @@ impl P<'_> {
             self.i += 1;
             v.push(self.unary()?);
         }
-        Ok(if v.len() == 1 { v.remove(0) } else { Expr::And(v) })
+        Ok(if v.len() == 1 {
+            v.remove(0)
+        } else {
+            Expr::And(v)
+        })
     }
     fn unary(&mut self) -> Result<Expr, &'static str> {
         let prim = if self.peek() == Some(b'(') {
@@ -96,14 +104,22 @@ impl P<'_> {
         } else {
             None
         };
-        Ok(Expr::Count { inner: Box::new(prim), cmp, n, distinct })
+        Ok(Expr::Count {
+            inner: Box::new(prim),
+            cmp,
+            n,
+            distinct,
+        })
     }
 }
 
 /// Parses a logical expression.
 pub fn parse(s: &str) -> Result<Expr, &'static str> {
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    let mut p = P { s: s.as_bytes(), i: 0 };
+    let mut p = P {
+        s: s.as_bytes(),
+        i: 0,
+    };
     let e = p.or()?;
     if p.i != p.s.len() {
         return Err("malformed logical expression");
@@ -151,7 +167,12 @@ impl Expr {
             Expr::Sub(n) => counts.get(*n as usize).copied().unwrap_or(0) > 0,
             Expr::And(v) => v.iter().all(|e| e.eval(counts)),
             Expr::Or(v) => v.iter().any(|e| e.eval(counts)),
-            Expr::Count { inner, cmp, n, distinct } => {
+            Expr::Count {
+                inner,
+                cmp,
+                n,
+                distinct,
+            } => {
                 let (total, uniq) = inner.sum(counts);
                 let n = u64::from(*n);
                 let ok = match cmp {

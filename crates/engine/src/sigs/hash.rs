@@ -67,16 +67,26 @@ pub fn parse(line: &str, layout: Layout) -> Result<HashSig, LineError> {
     let size = if sz == "*" {
         let min: u32 = f.get(3).and_then(|s| s.parse().ok()).unwrap_or(0);
         if min < 73 {
-            return Err(LineError::Malformed("size * without minimum functionality level 73"));
+            return Err(LineError::Malformed(
+                "size * without minimum functionality level 73",
+            ));
         }
         None
     } else {
-        Some(sz.parse::<u64>().map_err(|_| LineError::Malformed("bad size"))?)
+        Some(
+            sz.parse::<u64>()
+                .map_err(|_| LineError::Malformed("bad size"))?,
+        )
     };
     if f[2].is_empty() {
         return Err(LineError::Malformed("empty name"));
     }
-    Ok(HashSig { algo, digest, size, name: f[2].to_string() })
+    Ok(HashSig {
+        algo,
+        digest,
+        size,
+        name: f[2].to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -85,16 +95,32 @@ mod tests {
 
     #[test]
     fn parses_layouts_and_wildcards() {
-        let s = parse("44d88612fea8a8f36de82e1278abb02f:68:Win.Test.EICAR_HDB-1", Layout::HashFirst).unwrap();
+        let s = parse(
+            "44d88612fea8a8f36de82e1278abb02f:68:Win.Test.EICAR_HDB-1",
+            Layout::HashFirst,
+        )
+        .unwrap();
         assert_eq!((s.algo, s.size, s.digest.len()), (Algo::Md5, Some(68), 16));
-        let s = parse("68:44d88612fea8a8f36de82e1278abb02f:Sect", Layout::SizeFirst).unwrap();
+        let s = parse(
+            "68:44d88612fea8a8f36de82e1278abb02f:Sect",
+            Layout::SizeFirst,
+        )
+        .unwrap();
         assert_eq!(s.size, Some(68));
         let h = "a".repeat(64);
         let s = parse(&format!("{h}:*:Any:73"), Layout::HashFirst).unwrap();
         assert_eq!((s.algo, s.size), (Algo::Sha256, None));
         assert!(parse(&format!("{h}:*:Any"), Layout::HashFirst).is_err());
-        assert_eq!(parse(&format!("{}:5:X", "b".repeat(40)), Layout::HashFirst).unwrap().algo, Algo::Sha1);
-        assert_eq!(parse(&format!("{h}:5:X:999"), Layout::HashFirst), Err(LineError::Flevel));
+        assert_eq!(
+            parse(&format!("{}:5:X", "b".repeat(40)), Layout::HashFirst)
+                .unwrap()
+                .algo,
+            Algo::Sha1
+        );
+        assert_eq!(
+            parse(&format!("{h}:5:X:999"), Layout::HashFirst),
+            Err(LineError::Flevel)
+        );
         assert!(parse("abc:5:X", Layout::HashFirst).is_err());
         assert!(parse(&format!("{h}:x:X"), Layout::HashFirst).is_err());
     }

@@ -140,7 +140,9 @@ fn hexval(c: u8) -> Option<u8> {
 }
 
 fn num(s: &str) -> Result<u32, HexError> {
-    s.trim().parse::<u32>().map_err(|_| HexError("bad number in gap"))
+    s.trim()
+        .parse::<u32>()
+        .map_err(|_| HexError("bad number in gap"))
 }
 
 /// Parses one byte token at `s[i..i+2]`.
@@ -160,7 +162,8 @@ fn byte_tok(s: &[u8], i: usize) -> Result<Elem, HexError> {
             mask: 0xf0,
         },
         (x, y) => Elem::Byte(
-            (hexval(x).ok_or(HexError("bad hex digit"))? << 4) | hexval(y).ok_or(HexError("bad hex digit"))?,
+            (hexval(x).ok_or(HexError("bad hex digit"))? << 4)
+                | hexval(y).ok_or(HexError("bad hex digit"))?,
         ),
     })
 }
@@ -171,14 +174,33 @@ fn parse_seq(s: &str) -> Result<Vec<Elem>, HexError> {
     if p.parts.len() != 1 {
         return Err(HexError("unbounded gap inside alternative"));
     }
-    Ok(p.parts.into_iter().next().map(|p| p.elems).unwrap_or_default())
+    Ok(p.parts
+        .into_iter()
+        .next()
+        .map(|p| p.elems)
+        .unwrap_or_default())
 }
 
 fn parse_group(body: &str, negated: bool, first: bool) -> Result<Elem, HexError> {
     match body {
-        "B" => return Ok(Elem::Boundary { kind: BoundaryKind::Word, before: first }),
-        "L" => return Ok(Elem::Boundary { kind: BoundaryKind::Line, before: first }),
-        "W" => return Ok(Elem::Boundary { kind: BoundaryKind::NonAlnum, before: first }),
+        "B" => {
+            return Ok(Elem::Boundary {
+                kind: BoundaryKind::Word,
+                before: first,
+            })
+        }
+        "L" => {
+            return Ok(Elem::Boundary {
+                kind: BoundaryKind::Line,
+                before: first,
+            })
+        }
+        "W" => {
+            return Ok(Elem::Boundary {
+                kind: BoundaryKind::NonAlnum,
+                before: first,
+            })
+        }
         _ => {}
     }
     let alts: Vec<Vec<Elem>> = body.split('|').map(parse_seq).collect::<Result<_, _>>()?;
@@ -188,7 +210,9 @@ fn parse_group(body: &str, negated: bool, first: bool) -> Result<Elem, HexError>
     if alts.iter().any(|a| a.is_empty()) {
         return Err(HexError("empty alternative"));
     }
-    let single = alts.iter().all(|a| a.len() == 1 && matches!(a[0], Elem::Byte(_)));
+    let single = alts
+        .iter()
+        .all(|a| a.len() == 1 && matches!(a[0], Elem::Byte(_)));
     if single {
         let mut set = [0u64; 4];
         for a in &alts {
@@ -203,7 +227,9 @@ fn parse_group(body: &str, negated: bool, first: bool) -> Result<Elem, HexError>
         }
         return Ok(Elem::Class(Box::new(set)));
     }
-    let fixed = alts.iter().all(|a| a.iter().all(|e| e.min_len() == e.max_len()));
+    let fixed = alts
+        .iter()
+        .all(|a| a.iter().all(|e| e.min_len() == e.max_len()));
     let len0 = seq_min(&alts[0]);
     if negated {
         if !fixed || alts.iter().any(|a| seq_min(a) != len0) {
@@ -222,7 +248,9 @@ pub fn parse(sig: &str) -> Result<Pattern, HexError> {
     let mut cur: Vec<Elem> = Vec::new();
     let mut i = 0;
     let split = |cur: &mut Vec<Elem>, parts: &mut Vec<Part>, gaps: &mut Vec<_>, g| {
-        parts.push(Part { elems: std::mem::take(cur) });
+        parts.push(Part {
+            elems: std::mem::take(cur),
+        });
         gaps.push(g);
     };
     while i < s.len() {
@@ -260,7 +288,9 @@ pub fn parse(sig: &str) -> Result<Pattern, HexError> {
             }
             b'[' => {
                 let end = sig[i..].find(']').ok_or(HexError("unclosed ["))? + i;
-                let (a, b) = sig[i + 1..end].split_once('-').ok_or(HexError("bad [n-m]"))?;
+                let (a, b) = sig[i + 1..end]
+                    .split_once('-')
+                    .ok_or(HexError("bad [n-m]"))?;
                 let (min, max) = (num(a)?, num(b)?);
                 if max < min || max > 32 {
                     return Err(HexError("bad [n-m] range"));
@@ -286,7 +316,10 @@ pub fn parse(sig: &str) -> Result<Pattern, HexError> {
         }
     }
     parts.push(Part { elems: cur });
-    if parts.iter().any(|p| p.elems.iter().all(|e| matches!(e, Elem::Boundary { .. }))) {
+    if parts
+        .iter()
+        .any(|p| p.elems.iter().all(|e| matches!(e, Elem::Boundary { .. })))
+    {
         return Err(HexError("empty part"));
     }
     Ok(Pattern { parts, gaps })
@@ -302,17 +335,32 @@ pub fn widen(p: &Pattern) -> Pattern {
                     out.push(e.clone());
                     out.push(Elem::Byte(0));
                 }
-                Elem::Gap { min, max } => out.push(Elem::Gap { min: min * 2, max: max * 2 }),
+                Elem::Gap { min, max } => out.push(Elem::Gap {
+                    min: min * 2,
+                    max: max * 2,
+                }),
                 Elem::Alt(a) => out.push(Elem::Alt(a.iter().map(|s| w(s)).collect())),
-                Elem::NegAlt(a, n) => out.push(Elem::NegAlt(a.iter().map(|s| w(s)).collect(), n * 2)),
+                Elem::NegAlt(a, n) => {
+                    out.push(Elem::NegAlt(a.iter().map(|s| w(s)).collect(), n * 2))
+                }
                 Elem::Boundary { .. } => out.push(e.clone()),
             }
         }
         out
     }
     Pattern {
-        parts: p.parts.iter().map(|pt| Part { elems: w(&pt.elems) }).collect(),
-        gaps: p.gaps.iter().map(|&(a, b)| (a * 2, b.map(|b| b * 2))).collect(),
+        parts: p
+            .parts
+            .iter()
+            .map(|pt| Part {
+                elems: w(&pt.elems),
+            })
+            .collect(),
+        gaps: p
+            .gaps
+            .iter()
+            .map(|&(a, b)| (a * 2, b.map(|b| b * 2)))
+            .collect(),
     }
 }
 
@@ -451,7 +499,10 @@ pub fn match_seq(elems: &[Elem], ctx: &Ctx<'_>, pos: usize, budget: &mut u32) ->
             }
             Elem::NegAlt(alts, n) => {
                 let np = advance(ctx, pos, *n as usize)?;
-                if alts.iter().any(|a| match_seq(a, ctx, pos, budget).is_some()) {
+                if alts
+                    .iter()
+                    .any(|a| match_seq(a, ctx, pos, budget).is_some())
+                {
                     return None;
                 }
                 pos = np;
@@ -479,23 +530,46 @@ impl Split {
     pub fn new(part: &Part, at: usize, len: usize) -> Self {
         let pre = &part.elems[..at];
         let post = part.elems[at + len..].to_vec();
-        Split { pre_rev: rev_seq(pre), pre_max: seq_max(pre), post_max: seq_max(&post), post }
+        Split {
+            pre_rev: rev_seq(pre),
+            pre_max: seq_max(pre),
+            post_max: seq_max(&post),
+            post,
+        }
     }
 }
 
 /// Matches a whole part forward from `pos`; returns its end.
 pub fn match_part_at(part: &Part, w: Window<'_>, pos: usize, nocase: bool) -> Option<usize> {
-    let ctx = Ctx { w, nocase, dir: Dir::Fwd };
+    let ctx = Ctx {
+        w,
+        nocase,
+        dir: Dir::Fwd,
+    };
     let mut budget = 100_000;
     match_seq(&part.elems, &ctx, pos, &mut budget)
 }
 
 /// Verifies a part around an atom found at `data[s..e]`; returns `(start, end)` in window terms.
-pub fn verify_split(split: &Split, w: Window<'_>, s: usize, e: usize, nocase: bool) -> Option<(usize, usize)> {
+pub fn verify_split(
+    split: &Split,
+    w: Window<'_>,
+    s: usize,
+    e: usize,
+    nocase: bool,
+) -> Option<(usize, usize)> {
     let mut budget = 100_000;
-    let fwd = Ctx { w, nocase, dir: Dir::Fwd };
+    let fwd = Ctx {
+        w,
+        nocase,
+        dir: Dir::Fwd,
+    };
     let end = match_seq(&split.post, &fwd, e, &mut budget)?;
-    let back = Ctx { w, nocase, dir: Dir::Back };
+    let back = Ctx {
+        w,
+        nocase,
+        dir: Dir::Back,
+    };
     let start = match_seq(&split.pre_rev, &back, s, &mut budget)?;
     Some((start, end))
 }

@@ -86,13 +86,22 @@ pub fn parse_ndb(line: &str) -> Result<LogicalSig, LineError> {
         return Err(M("ndb line with fewer than 4 fields"));
     }
     flevel_ok(f.get(4).copied(), f.get(5).copied())?;
-    let offset = offset::parse(f[2]).map_err(|r| if r == "malformed offset" { M(r) } else { U(r) })?;
+    let offset =
+        offset::parse(f[2]).map_err(|r| if r == "malformed offset" { M(r) } else { U(r) })?;
     let pattern = hex::parse(f[3]).map_err(|e| M(e.0))?;
     Ok(LogicalSig {
         name: f[0].to_string(),
-        tdb: Tdb { target: target(f[1])?, ..Tdb::default() },
+        tdb: Tdb {
+            target: target(f[1])?,
+            ..Tdb::default()
+        },
         expr: Expr::Sub(0),
-        subs: vec![Sub::Body(BodySub { offset, variants: vec![pattern], nocase: false, fullword: false })],
+        subs: vec![Sub::Body(BodySub {
+            offset,
+            variants: vec![pattern],
+            nocase: false,
+            fullword: false,
+        })],
     })
 }
 
@@ -150,7 +159,10 @@ fn parse_sub(s: &str) -> Result<Sub, LineError> {
         None => (s, ""),
     };
     let (off, hexs) = match body.split_once(':') {
-        Some((o, h)) => (offset::parse(o).map_err(|r| if r == "malformed offset" { M(r) } else { U(r) })?, h),
+        Some((o, h)) => (
+            offset::parse(o).map_err(|r| if r == "malformed offset" { M(r) } else { U(r) })?,
+            h,
+        ),
         None => (Offset::ANY, body),
     };
     if hexs.contains("(>>") || hexs.contains("(<<") || (hexs.contains('#') && hexs.contains('(')) {
@@ -172,7 +184,12 @@ fn parse_sub(s: &str) -> Result<Sub, LineError> {
         (true, false) => vec![hex::widen(&p)],
         _ => vec![p],
     };
-    Ok(Sub::Body(BodySub { offset: off, variants, nocase, fullword }))
+    Ok(Sub::Body(BodySub {
+        offset: off,
+        variants,
+        nocase,
+        fullword,
+    }))
 }
 
 fn parse_pcre(s: &str) -> Result<Sub, LineError> {
@@ -183,7 +200,10 @@ fn parse_pcre(s: &str) -> Result<Sub, LineError> {
     }
     let head = &s[..first];
     let (off, trig) = match head.rsplit_once(':') {
-        Some((o, t)) => (offset::parse(o).map_err(|r| if r == "malformed offset" { M(r) } else { U(r) })?, t),
+        Some((o, t)) => (
+            offset::parse(o).map_err(|r| if r == "malformed offset" { M(r) } else { U(r) })?,
+            t,
+        ),
         None => (Offset::ANY, head),
     };
     let trigger = expr::parse(trig).map_err(M)?;
@@ -191,7 +211,12 @@ fn parse_pcre(s: &str) -> Result<Sub, LineError> {
     if flags.chars().any(|c| !"gresimxAEU".contains(c)) {
         return Err(M("unknown pcre flag"));
     }
-    Ok(Sub::Pcre(PcreSub { offset: off, trigger, regex: s[first + 1..last].to_string(), flags }))
+    Ok(Sub::Pcre(PcreSub {
+        offset: off,
+        trigger,
+        regex: s[first + 1..last].to_string(),
+        flags,
+    }))
 }
 
 /// Parses an `.ldb` line `Name;TDB;Expr;Sub0;Sub1…`.
@@ -202,7 +227,10 @@ pub fn parse_ldb(line: &str) -> Result<LogicalSig, LineError> {
     }
     let tdb = parse_tdb(f[1])?;
     let expr = expr::parse(f[2]).map_err(M)?;
-    let subs: Vec<Sub> = f[3..].iter().map(|s| parse_sub(s)).collect::<Result<_, _>>()?;
+    let subs: Vec<Sub> = f[3..]
+        .iter()
+        .map(|s| parse_sub(s))
+        .collect::<Result<_, _>>()?;
     if subs.len() > 64 {
         return Err(M("more than 64 subsignatures"));
     }
@@ -216,7 +244,12 @@ pub fn parse_ldb(line: &str) -> Result<LogicalSig, LineError> {
             }
         }
     }
-    Ok(LogicalSig { name: f[0].to_string(), tdb, expr, subs })
+    Ok(LogicalSig {
+        name: f[0].to_string(),
+        tdb,
+        expr,
+        subs,
+    })
 }
 
 #[cfg(test)]
@@ -229,7 +262,10 @@ mod tests {
         assert_eq!(s.tdb.target, 1);
         assert_eq!(s.expr, Expr::Sub(0));
         assert!(parse_ndb("Test.A:0:*:41424344:999").is_err());
-        assert_eq!(parse_ndb("Test.A:0:VI:41424344"), Err(U("offset VI (PE version info) not supported")));
+        assert_eq!(
+            parse_ndb("Test.A:0:VI:41424344"),
+            Err(U("offset VI (PE version info) not supported"))
+        );
         assert!(parse_ndb("Test.A:0:*:4142434").is_err());
         assert!(parse_ndb("Test.A:8:*:41424344").is_err());
     }
@@ -246,8 +282,14 @@ mod tests {
             Sub::Pcre(p) => assert_eq!((p.regex.as_str(), p.flags.as_str()), ("abc[0-9]+", "si")),
             _ => panic!(),
         }
-        assert_eq!(parse_ldb("T;Engine:300-400,Target:0;0;4142"), Err(LineError::Flevel));
-        assert_eq!(parse_ldb("T;Engine:51-255,Container:CL_TYPE_ZIP,Target:0;0;4142"), Err(U("Container (needs archive unpacking)")));
+        assert_eq!(
+            parse_ldb("T;Engine:300-400,Target:0;0;4142"),
+            Err(LineError::Flevel)
+        );
+        assert_eq!(
+            parse_ldb("T;Engine:51-255,Container:CL_TYPE_ZIP,Target:0;0;4142"),
+            Err(U("Container (needs archive unpacking)"))
+        );
         assert!(parse_ldb("T;Engine:51-255,Target:0;0&1;4142").is_err());
         assert!(parse_ldb("T;Engine:51-255,Target:0;0;4142::q").is_err());
         let s = parse_ldb("T;Engine:51-255,Target:0;0;41424344::wa").unwrap();

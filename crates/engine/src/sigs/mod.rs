@@ -26,7 +26,11 @@ pub enum LineError {
 
 /// Checks optional `min[:max]` functionality-level fields.
 pub fn flevel_ok(min: Option<&str>, max: Option<&str>) -> Result<(), LineError> {
-    let p = |s: &str| s.trim().parse::<u32>().map_err(|_| LineError::Malformed("bad functionality level"));
+    let p = |s: &str| {
+        s.trim()
+            .parse::<u32>()
+            .map_err(|_| LineError::Malformed("bad functionality level"))
+    };
     if let Some(m) = min.filter(|s| !s.is_empty()) {
         if p(m)? > FLEVEL {
             return Err(LineError::Flevel);

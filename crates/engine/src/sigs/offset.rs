@@ -31,11 +31,17 @@ pub struct Offset {
 
 impl Offset {
     /// The `*` offset.
-    pub const ANY: Offset = Offset { base: Base::Any, shift: 0 };
+    pub const ANY: Offset = Offset {
+        base: Base::Any,
+        shift: 0,
+    };
 
     /// True when the offset needs an executable's headers.
     pub fn needs_exe(&self) -> bool {
-        matches!(self.base, Base::Ep(_) | Base::Section(..) | Base::SectionEntire(_) | Base::LastSection(_))
+        matches!(
+            self.base,
+            Base::Ep(_) | Base::Section(..) | Base::SectionEntire(_) | Base::LastSection(_)
+        )
     }
 }
 
@@ -64,7 +70,10 @@ pub fn parse(s: &str) -> Result<Offset, &'static str> {
         Base::SectionEntire(u32::try_from(n(r)?).map_err(|_| "malformed offset")?)
     } else if let Some(r) = b.strip_prefix('S') {
         let (x, off) = r.split_once('+').ok_or("malformed offset")?;
-        Base::Section(u32::try_from(n(x)?).map_err(|_| "malformed offset")?, n(off)?)
+        Base::Section(
+            u32::try_from(n(x)?).map_err(|_| "malformed offset")?,
+            n(off)?,
+        )
     } else if b == "VI" {
         return Err("offset VI (PE version info) not supported");
     } else if b.starts_with('$') {
@@ -112,10 +121,28 @@ mod tests {
     #[test]
     fn parses_every_form() {
         assert_eq!(parse("*").unwrap(), Offset::ANY);
-        assert_eq!(parse("12").unwrap(), Offset { base: Base::Abs(12), shift: 0 });
-        assert_eq!(parse("12,5").unwrap(), Offset { base: Base::Abs(12), shift: 5 });
+        assert_eq!(
+            parse("12").unwrap(),
+            Offset {
+                base: Base::Abs(12),
+                shift: 0
+            }
+        );
+        assert_eq!(
+            parse("12,5").unwrap(),
+            Offset {
+                base: Base::Abs(12),
+                shift: 5
+            }
+        );
         assert_eq!(parse("EOF-10").unwrap().base, Base::Eof(10));
-        assert_eq!(parse("EP+0,100").unwrap(), Offset { base: Base::Ep(0), shift: 100 });
+        assert_eq!(
+            parse("EP+0,100").unwrap(),
+            Offset {
+                base: Base::Ep(0),
+                shift: 100
+            }
+        );
         assert_eq!(parse("EP-4").unwrap().base, Base::Ep(-4));
         assert_eq!(parse("S2+16").unwrap().base, Base::Section(2, 16));
         assert_eq!(parse("SE1").unwrap().base, Base::SectionEntire(1));
@@ -127,12 +154,27 @@ mod tests {
 
     #[test]
     fn resolves() {
-        let exe = ExeInfo { ep: 0x400, sections: vec![(0x200, 0x100), (0x300, 0x50)] };
-        assert_eq!(resolve(&parse("EOF-10,2").unwrap(), 100, None), Some((90, 92)));
+        let exe = ExeInfo {
+            ep: 0x400,
+            sections: vec![(0x200, 0x100), (0x300, 0x50)],
+        };
+        assert_eq!(
+            resolve(&parse("EOF-10,2").unwrap(), 100, None),
+            Some((90, 92))
+        );
         assert_eq!(resolve(&parse("EOF-200").unwrap(), 100, None), None);
-        assert_eq!(resolve(&parse("EP-16").unwrap(), 100, Some(&exe)), Some((0x3f0, 0x3f0)));
-        assert_eq!(resolve(&parse("S1+4").unwrap(), 100, Some(&exe)), Some((0x304, 0x304)));
-        assert_eq!(resolve(&parse("SE0").unwrap(), 100, Some(&exe)), Some((0x200, 0x2ff)));
+        assert_eq!(
+            resolve(&parse("EP-16").unwrap(), 100, Some(&exe)),
+            Some((0x3f0, 0x3f0))
+        );
+        assert_eq!(
+            resolve(&parse("S1+4").unwrap(), 100, Some(&exe)),
+            Some((0x304, 0x304))
+        );
+        assert_eq!(
+            resolve(&parse("SE0").unwrap(), 100, Some(&exe)),
+            Some((0x200, 0x2ff))
+        );
         assert_eq!(resolve(&parse("EP+0").unwrap(), 100, None), None);
     }
 }

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use bulwark_config::Config;
 use bulwark_engine::Database;
 use bulwark_icap::{Limits, Response, ResponseDecoder, ResponseEvent};
@@ -40,11 +39,10 @@ pub async fn start(mut cfg: Config) -> Server {
     let listeners = bulwark_server::bind(&snap.config).await.expect("bind");
     let addr = listeners.local_addrs()[0];
     let tls_addr = listeners.tls_addrs().first().copied();
-    let shared = Arc::new(ArcSwap::from_pointee(snap));
+    let ctx = bulwark_server::Context::new(snap, bulwark_server::LogFile::disabled());
     let (stop, rx) = watch::channel(false);
     let task = tokio::spawn(async move {
-        let stats = Arc::new(bulwark_server::Stats::default());
-        bulwark_server::serve(listeners, shared, stats, rx)
+        bulwark_server::serve(listeners, ctx, rx)
             .await
             .expect("serve");
     });

@@ -7,7 +7,11 @@ fn find(sig: &str, data: &[u8]) -> bool {
 
 /// Reference search: every start position, parts chained leftmost.
 pub(crate) fn find_pattern(p: &Pattern, data: &[u8], nocase: bool) -> bool {
-    let w = Window { data, at_start: true, at_end: true };
+    let w = Window {
+        data,
+        at_start: true,
+        at_end: true,
+    };
     let mut from = 0usize;
     let mut prev_end: Option<usize> = None;
     for (i, part) in p.parts.iter().enumerate() {
@@ -15,7 +19,10 @@ pub(crate) fn find_pattern(p: &Pattern, data: &[u8], nocase: bool) -> bool {
             (0, _) => (0, data.len()),
             (_, Some(e)) => {
                 let (min, max) = p.gaps[i - 1];
-                (e + min as usize, max.map_or(data.len(), |m| (e + m as usize).min(data.len())))
+                (
+                    e + min as usize,
+                    max.map_or(data.len(), |m| (e + m as usize).min(data.len())),
+                )
             }
             _ => unreachable!(),
         };
@@ -128,9 +135,17 @@ fn split_verification() {
     // atom = 42434445 at elems 2..6
     let sp = Split::new(part, 2, 4);
     let data = b"zzAxxBCDExFzz";
-    let w = Window { data, at_start: true, at_end: true };
+    let w = Window {
+        data,
+        at_start: true,
+        at_end: true,
+    };
     assert_eq!(verify_split(&sp, w, 5, 9, false), Some((2, 11)));
     let data = b"zzAxxxxBCDExFzz";
-    let w = Window { data, at_start: true, at_end: true };
+    let w = Window {
+        data,
+        at_start: true,
+        at_end: true,
+    };
     assert_eq!(verify_split(&sp, w, 7, 11, false), None);
 }

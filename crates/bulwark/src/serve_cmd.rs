@@ -1,0 +1,214 @@
+//! `bulwark serve`: load, bind, drop privileges, serve; signals and the control socket.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use bulwark_config::{Config, Loaded};
+use bulwark_server::control::{self, Controller, Overrides};
+use bulwark_server::{Context, LogFile, Snapshot};
+use clap::Args;
+use tracing::{info, warn};
+
+/// Arguments of `bulwark serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML). Without it the embedded defaults apply.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listen address, replacing `server.listen` (repeatable).
+    #[arg(short, long, value_name = "ADDR:PORT")]
+    pub listen: Vec<SocketAddr>,
+}
+
+/// Loads the configuration file, or the embedded defaults without one.
+pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Loaded> {
+    match path {
+        Some(p) => Ok(bulwark_config::load_file(p)?),
+        None => Ok(Loaded {
+            config: Config::default(),
+            warnings: Vec::new(),
+        }),
+    }
+}
+
+/// Sets up logging to stderr or the report file; returns the file for reopening.
+fn init_logging(cfg: &Config) -> anyhow::Result<Option<LogFile>> {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{},bulwark=info", cfg.log.level)));
+    let json = cfg.log.format == "json";
+    match &cfg.log.report_file {
+        Some(path) => {
+            let file = LogFile::open(Some(path), cfg.log.append)
+                .with_context(|| format!("log.report_file {}", path.display()))?;
+            let w = file.clone();
+            let b = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(false)
+                .with_writer(move || w.writer());
+            if json {
+                b.json().init()
+            } else {
+                b.init()
+            }
+            Ok(Some(file))
+        }
+        None => {
+            use std::io::IsTerminal;
+            let b = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr);
+            if json {
+                b.json().init()
+            } else {
+                b.init()
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Writes the pid file; a failure is a warning, not a reason to refuse service.
+fn write_pid(path: &Path) {
+    let write = || -> std::io::Result<()> {
+        if let Some(d) = path.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        control::write_atomic(path, format!("{}\n", std::process::id()).as_bytes())
+    };
+    match write() {
+        Ok(()) => info!(file = %path.display(), "pid file written"),
+        Err(e) => warn!(file = %path.display(), "pid file not written: {e}"),
+    }
+}
+
+/// Removes the pid file if it still names this process.
+fn remove_pid(path: &Path) {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        if text.trim() == std::process::id().to_string() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Switches to `user` (and its primary group) after the privileged work is done.
+fn drop_privileges(user: &str) -> anyhow::Result<()> {
+    use nix::unistd::{setgid, setgroups, setuid, User};
+    let u = User::from_name(user)
+        .with_context(|| format!("looking up user {user}"))?
+        .with_context(|| format!("control.user: no user named {user}"))?;
+    if nix::unistd::geteuid() == u.uid {
+        return Ok(());
+    }
+    setgroups(&[u.gid]).context("setgroups")?;
+    setgid(u.gid).context("setgid")?;
+    setuid(u.uid).context("setuid")?;
+    info!(user, uid = u.uid.as_raw(), "privileges dropped");
+    Ok(())
+}
+
+/// Runs the server until it is stopped.
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let loaded = load_config(args.config.as_ref())?;
+    let overrides = Overrides {
+        listen: args.listen.clone(),
+    };
+    let mut config = loaded.config;
+    overrides.apply(&mut config);
+    let report_log = init_logging(&config)?;
+    match &args.config {
+        Some(p) => info!(file = %p.display(), "configuration loaded"),
+        None => info!("no --config: using the embedded defaults"),
+    }
+    for w in &loaded.warnings {
+        warn!("configuration: {w}");
+    }
+    let database = control::load_database(&config.engine)
+        .map_err(|e| anyhow::anyhow!("cannot load the signature database: {e}"))?;
+    info!(version = database.version(), "signature database loaded");
+    let av_log =
+        LogFile::open(config.log.av_stats_file.as_deref(), true).context("log.av_stats_file")?;
+    let pid_file = config.control.pid_file.clone();
+    let mut owned_socket = None;
+    let snapshot = Snapshot::new(Arc::new(config), Arc::new(database));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let owned = &mut owned_socket;
+    runtime.block_on(async move {
+        let cfg = snapshot.config.clone();
+        // Everything that may need privileges first: ports, control socket, pid file.
+        let listeners = bulwark_server::bind(&cfg).await?;
+        let mut metric_listeners = Vec::new();
+        for addr in &cfg.metrics.listen {
+            let l = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+            metric_listeners.push(l);
+        }
+        let control_socket = match &cfg.control.socket {
+            Some(p) => match control::bind_control(p).await {
+                Ok(l) => {
+                    *owned = Some(p.clone());
+                    Some(l)
+                }
+                Err(e) => {
+                    warn!(socket = %p.display(), "control socket disabled: {e}");
+                    None
+                }
+            },
+            None => None,
+        };
+        if let Some(p) = &cfg.control.pid_file {
+            write_pid(p);
+        }
+        if let Some(user) = &cfg.control.user {
+            drop_privileges(user)?;
+        }
+        let ctx = Context::new(snapshot, av_log);
+        let istag = ctx.snapshot.load().istag.clone();
+        for addr in listeners.local_addrs() {
+            info!(%istag, "listening on {addr}");
+        }
+        for addr in listeners.tls_addrs() {
+            info!(%istag, "listening on {addr} (TLS)");
+        }
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let ctl = Controller::new(
+            ctx.clone(),
+            args.config.clone(),
+            overrides,
+            listeners.tls_handle(),
+            report_log,
+            stop_tx,
+        );
+        for l in metric_listeners {
+            if let Ok(a) = l.local_addr() {
+                info!("metrics on http://{a}/metrics");
+            }
+            tokio::spawn(bulwark_server::metrics::serve_metrics(
+                l,
+                ctx.clone(),
+                stop_rx.clone(),
+            ));
+        }
+        if let Some(l) = control_socket {
+            tokio::spawn(control::serve_control(l, ctl.clone(), stop_rx.clone()));
+        }
+        tokio::spawn(control::handle_signals(ctl.clone()));
+        bulwark_server::serve(listeners, ctx, stop_rx).await?;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    if let Some(p) = &pid_file {
+        remove_pid(p);
+    }
+    if let Some(p) = owned_socket {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,40 @@
+//! What every connection shares: the live snapshot, the statistics, the AV statistics log.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::logfile::LogFile;
+use crate::snapshot::Snapshot;
+use crate::stats::Stats;
+
+/// The server's shared state. The snapshot is swapped whole on reload; in-flight transactions
+/// keep the one they started with.
+#[derive(Debug)]
+pub struct Context {
+    /// The configuration, database and ISTag in force.
+    pub snapshot: ArcSwap<Snapshot>,
+    /// Counters and histograms.
+    pub stats: Stats,
+    /// The `av.stats` log: one line per scanned object.
+    pub av_log: ArcSwap<LogFile>,
+}
+
+impl Context {
+    /// Shared state around a first snapshot.
+    pub fn new(snapshot: Snapshot, av_log: LogFile) -> Arc<Self> {
+        let stats = Stats::new();
+        stats.database(snapshot.database.version());
+        Arc::new(Self {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            stats,
+            av_log: ArcSwap::from_pointee(av_log),
+        })
+    }
+
+    /// Swaps in a new snapshot; transactions already running keep the old one.
+    pub fn install(&self, snapshot: Snapshot) {
+        self.stats.database(snapshot.database.version());
+        self.snapshot.store(Arc::new(snapshot));
+    }
+}

@@ -1,0 +1,334 @@
+//! Reload, statistics and stop: the operations behind signals (SIGHUP, SIGUSR1, SIGUSR2,
+//! SIGTERM) and the `bulwark ctl` control socket.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bulwark_config::{Config, EngineConfig};
+use bulwark_engine::Database;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixListener;
+use tokio::sync::{watch, Mutex};
+use tracing::{error, info, warn};
+
+use crate::context::Context;
+use crate::listener::TlsHandle;
+use crate::logfile::LogFile;
+use crate::snapshot::Snapshot;
+
+/// Loads the signature database the configuration names.
+pub fn load_database(cfg: &EngineConfig) -> Result<Database, String> {
+    if cfg.database.is_empty() {
+        return Ok(Database::builtin());
+    }
+    Err(format!(
+        "engine.database: loading {} is not available in this build",
+        cfg.database
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+/// What the command line set that a reload must keep.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--listen` addresses.
+    pub listen: Vec<SocketAddr>,
+}
+
+impl Overrides {
+    /// Applies the overrides to a freshly loaded configuration.
+    pub fn apply(&self, cfg: &mut Config) {
+        if !self.listen.is_empty() {
+            cfg.server.listen = self.listen.clone();
+        }
+    }
+}
+
+/// Carries out control operations on a running server.
+#[derive(Debug)]
+pub struct Controller {
+    ctx: Arc<Context>,
+    config_path: Option<PathBuf>,
+    overrides: Overrides,
+    tls: Option<TlsHandle>,
+    report_log: Option<LogFile>,
+    stop: watch::Sender<bool>,
+    // One reload at a time: a second waits instead of building a third copy in memory.
+    busy: Mutex<()>,
+}
+
+impl Controller {
+    /// A controller for `ctx`; `config_path` is re-read on reload.
+    pub fn new(
+        ctx: Arc<Context>,
+        config_path: Option<PathBuf>,
+        overrides: Overrides,
+        tls: Option<TlsHandle>,
+        report_log: Option<LogFile>,
+        stop: watch::Sender<bool>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            ctx,
+            config_path,
+            overrides,
+            tls,
+            report_log,
+            stop,
+            busy: Mutex::new(()),
+        })
+    }
+
+    /// SIGHUP / `ctl reload`: re-reads the configuration, reloads the databases and the TLS
+    /// certificates. A broken configuration or database is refused; the old one keeps serving.
+    pub async fn reload(&self) -> Result<String, String> {
+        let _g = self.busy.lock().await;
+        let result = self.reload_inner().await;
+        self.ctx.stats.reload("config", result.is_ok());
+        match &result {
+            Ok(m) => info!("reload: {m}"),
+            Err(e) => error!("reload refused, still serving the previous configuration: {e}"),
+        }
+        result
+    }
+
+    async fn reload_inner(&self) -> Result<String, String> {
+        let mut config = match &self.config_path {
+            Some(p) => {
+                let loaded = bulwark_config::load_file(p).map_err(|e| e.to_string())?;
+                for w in &loaded.warnings {
+                    warn!("configuration: {w}");
+                }
+                loaded.config
+            }
+            None => Config::default(),
+        };
+        self.overrides.apply(&mut config);
+        let old = self.ctx.snapshot.load_full();
+        let mut notes = Vec::new();
+        if config.server.listen != old.config.server.listen
+            || config.tls.listen != old.config.tls.listen
+        {
+            notes.push("listen addresses changed: they apply after a restart");
+        }
+        if config.server.max_connections != old.config.server.max_connections {
+            notes.push("max_connections changed: it applies after a restart");
+        }
+        let engine_cfg = config.engine.clone();
+        let database = tokio::task::spawn_blocking(move || load_database(&engine_cfg))
+            .await
+            .map_err(|e| format!("database loader failed: {e}"))??;
+        if let (Some(tls), false) = (&self.tls, config.tls.listen.is_empty()) {
+            tls.reload(&config.tls).map_err(|e| e.to_string())?;
+        }
+        let av_changed = config.log.av_stats_file != old.config.log.av_stats_file;
+        if av_changed {
+            let log = LogFile::open(config.log.av_stats_file.as_deref(), true)
+                .map_err(|e| format!("log.av_stats_file: {e}"))?;
+            self.ctx.av_log.store(Arc::new(log));
+        }
+        let snap = Snapshot::new(Arc::new(config), Arc::new(database));
+        let msg = format!(
+            "configuration and database reloaded (database {}, ISTag {}){}{}",
+            snap.database.version(),
+            snap.istag,
+            if notes.is_empty() { "" } else { "; " },
+            notes.join("; ")
+        );
+        self.ctx.install(snap);
+        Ok(msg)
+    }
+
+    /// SIGUSR1 / `ctl reload-db`: reloads the databases only.
+    pub async fn reload_db(&self) -> Result<String, String> {
+        let _g = self.busy.lock().await;
+        let old = self.ctx.snapshot.load_full();
+        let engine_cfg = old.config.engine.clone();
+        let result = match tokio::task::spawn_blocking(move || load_database(&engine_cfg)).await {
+            Ok(Ok(db)) => {
+                let snap = Snapshot::new(old.config.clone(), Arc::new(db));
+                let msg = format!(
+                    "database reloaded (database {}, ISTag {})",
+                    snap.database.version(),
+                    snap.istag
+                );
+                self.ctx.install(snap);
+                Ok(msg)
+            }
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(format!("database loader failed: {e}")),
+        };
+        self.ctx.stats.reload("database", result.is_ok());
+        match &result {
+            Ok(m) => info!("reload-db: {m}"),
+            Err(e) => error!("database reload refused, still serving the previous one: {e}"),
+        }
+        result
+    }
+
+    /// SIGUSR2 / `ctl stats`: writes `counter.stats` and reopens the log files.
+    pub fn stats(&self) -> Result<String, String> {
+        let snap = self.ctx.snapshot.load();
+        let mut done = Vec::new();
+        if let Some(p) = &snap.config.log.counter_stats_file {
+            write_atomic(p, self.ctx.stats.counter_stats().as_bytes())
+                .map_err(|e| format!("{}: {e}", p.display()))?;
+            done.push(format!("counters written to {}", p.display()));
+        }
+        self.ctx
+            .av_log
+            .load()
+            .reopen()
+            .map_err(|e| format!("reopening the AV statistics log: {e}"))?;
+        if let Some(r) = &self.report_log {
+            r.reopen()
+                .map_err(|e| format!("reopening the report log: {e}"))?;
+        }
+        done.push("log files reopened".into());
+        let msg = done.join("; ");
+        info!("stats: {msg}");
+        Ok(msg)
+    }
+
+    /// `ctl status`: one line per fact.
+    pub fn status(&self) -> String {
+        let snap = self.ctx.snapshot.load();
+        let s = &self.ctx.stats;
+        format!(
+            "version {}\nuptime_seconds {}\nistag {}\ndatabase {}\nconnections_open {}\nobjects_scanned {}\nobjects_infected {}\n",
+            env!("CARGO_PKG_VERSION"),
+            s.uptime_secs(),
+            snap.istag,
+            snap.database.version(),
+            s.open_connections(),
+            crate::stats::STATUSES.iter().map(|st| s.objects_of(st)).sum::<u64>(),
+            s.objects_of("infected"),
+        )
+    }
+
+    /// SIGTERM / `ctl stop`: graceful shutdown.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+
+    /// Runs one control command and returns the reply (first line `OK` or `ERROR`).
+    pub async fn command(&self, line: &str) -> String {
+        let reply = match line.trim() {
+            "status" => Ok(self.status()),
+            "reload" => self.reload().await,
+            "reload-db" => self.reload_db().await,
+            "stats" => self.stats(),
+            "stop" => {
+                self.stop();
+                Ok("stopping".into())
+            }
+            "metrics" => Ok(self.ctx.stats.prometheus()),
+            other => Err(format!(
+                "unknown command `{other}` (status, reload, reload-db, stats, stop, metrics)"
+            )),
+        };
+        match reply {
+            Ok(m) => format!("OK\n{}{}", m, if m.ends_with('\n') { "" } else { "\n" }),
+            Err(e) => format!("ERROR\n{e}\n"),
+        }
+    }
+}
+
+/// Writes a file through a temporary name and a rename, so readers never see half of it.
+pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, data)?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Binds the control socket. A socket file left by a dead server is replaced; one that a live
+/// server answers on is not taken over.
+pub async fn bind_control(path: &Path) -> std::io::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if path.exists() {
+        if tokio::net::UnixStream::connect(path).await.is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                "another server answers on this control socket",
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let l = UnixListener::bind(path)?;
+    // Only the owner (and root) may control the server.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(l)
+}
+
+/// Serves control commands, one line each, until the listener fails or the stop flag is set.
+pub async fn serve_control(
+    listener: UnixListener,
+    ctl: Arc<Controller>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, _) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!("control socket: {e}");
+                    return;
+                }
+            },
+            _ = stop.changed() => return,
+        };
+        let ctl = ctl.clone();
+        tokio::spawn(async move {
+            let (r, mut w) = stream.into_split();
+            let mut lines = BufReader::new(r).lines();
+            let read =
+                tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line()).await;
+            if let Ok(Ok(Some(line))) = read {
+                let reply = ctl.command(&line).await;
+                let _ = w.write_all(reply.as_bytes()).await;
+            }
+            let _ = w.shutdown().await;
+        });
+    }
+}
+
+/// Reacts to SIGHUP (reload), SIGUSR1 (reload databases), SIGUSR2 (statistics), SIGTERM and
+/// SIGINT (stop).
+pub async fn handle_signals(ctl: Arc<Controller>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let kinds = [
+        SignalKind::hangup(),
+        SignalKind::user_defined1(),
+        SignalKind::user_defined2(),
+        SignalKind::terminate(),
+        SignalKind::interrupt(),
+    ];
+    let mut sigs = Vec::new();
+    for k in kinds {
+        match signal(k) {
+            Ok(s) => sigs.push(s),
+            Err(e) => {
+                error!("cannot install signal handlers ({e}); use the control socket");
+                return;
+            }
+        }
+    }
+    let [hup, usr1, usr2, term, int] = &mut sigs[..] else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => { let _ = ctl.reload().await; }
+            _ = usr1.recv() => { let _ = ctl.reload_db().await; }
+            _ = usr2.recv() => { let _ = ctl.stats(); }
+            _ = term.recv() => { info!("SIGTERM received"); ctl.stop(); return; }
+            _ = int.recv() => { info!("SIGINT received"); ctl.stop(); return; }
+        }
+    }
+}
