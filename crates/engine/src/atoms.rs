@@ -1,8 +1,8 @@
-//! Atom selection: the rarest run of literal bytes in a part, used as the prefilter key.
+//! Atom selection: the rarest window of literal bytes in a part, used as the prefilter key.
 
-use crate::sigs::hex::{Elem, Part};
+use crate::sigs::hex::{Elem, Part, Split};
 
-/// Longest atom taken from a run.
+/// Longest atom taken from a literal.
 pub const MAX_ATOM: usize = 16;
 /// Atoms shorter than this are "weak" (more false hits) but still accepted down to 2 bytes.
 pub const GOOD_ATOM: usize = 4;
@@ -19,46 +19,23 @@ fn weight(b: u8, prev: Option<u8>) -> u32 {
     }
 }
 
-/// Picks `(element index, length, bytes)` of the best literal window in `part`, if any run of at
-/// least 2 literal bytes exists.
-pub fn select(part: &Part) -> Option<(usize, Vec<u8>)> {
-    let e = &part.elems;
-    let mut best: Option<(u32, usize, usize)> = None;
-    let mut i = 0;
-    while i < e.len() {
-        if !matches!(e[i], Elem::Byte(_)) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < e.len() && matches!(e[i], Elem::Byte(_)) {
-            i += 1;
-        }
-        let run: Vec<u8> = e[start..i]
-            .iter()
-            .filter_map(|x| if let Elem::Byte(b) = x { Some(*b) } else { None })
-            .collect();
-        if run.len() < 2 {
-            continue;
-        }
+/// Picks the best literal window of `part` (at least 2 bytes), if any.
+pub fn select(part: &Part) -> Option<Split> {
+    let mut best: Option<(u32, usize, usize, usize)> = None;
+    for (i, e) in part.elems.iter().enumerate() {
+        let Elem::Lit(run) = e else { continue };
         let wl = run.len().min(MAX_ATOM);
         for ws in 0..=run.len() - wl {
             let mut score = 0;
             for k in ws..ws + wl {
                 score += weight(run[k], k.checked_sub(1).filter(|&p| p >= ws).map(|p| run[p]));
             }
-            if best.is_none_or(|(s, _, _)| score > s) {
-                best = Some((score, start + ws, wl));
+            if best.is_none_or(|(s, ..)| score > s) {
+                best = Some((score, i, ws, wl));
             }
         }
     }
-    best.map(|(_, at, len)| {
-        let bytes = e[at..at + len]
-            .iter()
-            .filter_map(|x| if let Elem::Byte(b) = x { Some(*b) } else { None })
-            .collect();
-        (at, bytes)
-    })
+    best.map(|(_, i, off, len)| Split::new(part, i, off, len))
 }
 
 #[cfg(test)]
@@ -69,14 +46,16 @@ mod tests {
     #[test]
     fn picks_rare_bytes_over_zeros() {
         let p = parse("0000000000??41424344454647").unwrap();
-        let (at, a) = select(&p.parts[0]).unwrap();
-        assert_eq!((at, a.as_slice()), (6, &b"ABCDEFG"[..]));
+        let sp = select(&p.parts[0]).unwrap();
+        assert_eq!(sp.atom(&p.parts[0]), b"ABCDEFG");
         let p = parse("41??42").unwrap();
         assert!(select(&p.parts[0]).is_none());
         let p = parse("4142??43").unwrap();
-        assert_eq!(select(&p.parts[0]).unwrap().1, b"AB");
-        let long = "41".repeat(40);
+        assert_eq!(select(&p.parts[0]).unwrap().atom(&p.parts[0]), b"AB");
+        let long = format!("{}{}", "00".repeat(40), "41424344454647484950515253545556575859");
         let p = parse(&long).unwrap();
-        assert_eq!(select(&p.parts[0]).unwrap().1.len(), MAX_ATOM);
+        let sp = select(&p.parts[0]).unwrap();
+        assert_eq!(sp.atom(&p.parts[0]).len(), MAX_ATOM);
+        assert!(!sp.atom(&p.parts[0]).contains(&0));
     }
 }

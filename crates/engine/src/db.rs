@@ -47,7 +47,7 @@ pub(crate) struct CBody {
     pub nocase: bool,
     pub fullword: bool,
     /// Per part: the split around its atom (empty for anchored bodies).
-    pub splits: Vec<Split>,
+    pub splits: Box<[Split]>,
 }
 
 /// Where an atom leads.
@@ -224,11 +224,11 @@ impl Builder {
                         let mut splits = Vec::new();
                         if !direct {
                             for part in &pattern.parts {
-                                let (at, bytes) = atoms::select(part).ok_or(LineError::Unsupported("no literal atom of 2+ bytes"))?;
-                                if bytes.len() < atoms::GOOD_ATOM {
+                                let sp = atoms::select(part).ok_or(LineError::Unsupported("no literal atom of 2+ bytes"))?;
+                                if (sp.len as usize) < atoms::GOOD_ATOM {
                                     weak += 1;
                                 }
-                                splits.push(Split::new(part, at, bytes.len()));
+                                splits.push(sp);
                             }
                         }
                         bodies.push(CBody {
@@ -238,7 +238,7 @@ impl Builder {
                             offset: b.offset,
                             nocase: b.nocase,
                             fullword: b.fullword,
-                            splits,
+                            splits: splits.into_boxed_slice(),
                         });
                     }
                 }
@@ -304,11 +304,7 @@ impl Builder {
                 continue;
             }
             for (pi, (part, sp)) in b.pattern.parts.iter().zip(&b.splits).enumerate() {
-                let at = part.elems.len() - sp.post.len() - sp.pre_rev.len();
-                let bytes: Vec<u8> = part.elems[sp.pre_rev.len()..sp.pre_rev.len() + at]
-                    .iter()
-                    .filter_map(|e| if let crate::sigs::hex::Elem::Byte(x) = e { Some(*x) } else { None })
-                    .collect();
+                let bytes = sp.atom(part).to_vec();
                 let key = (if b.nocase { bytes.to_ascii_lowercase() } else { bytes }, b.nocase);
                 let id = *ids.entry(key.clone()).or_insert_with(|| {
                     atoms.push(key);
@@ -318,7 +314,7 @@ impl Builder {
                 });
                 refs[id as usize].push(AtomRef { body: bi as u32, part: pi as u16 });
                 need_after[id as usize] = need_after[id as usize].max(sp.post_max + 1);
-                keep = keep.max((sp.pre_max + sp.post_max) as usize + at + 2);
+                keep = keep.max((sp.pre_max + sp.post_max + sp.len) as usize + 2);
             }
         }
         let pcre = self

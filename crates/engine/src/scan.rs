@@ -243,7 +243,7 @@ impl Inner {
                 continue;
             }
             let sp = &b.splits[r.part as usize];
-            if let Some((s, e)) = verify_split(sp, w, rel_s, rel_s + alen as usize, b.nocase) {
+            if let Some((s, e)) = verify_split(&b.pattern.parts[r.part as usize], sp, w, rel_s, rel_s + alen as usize, b.nocase) {
                 if b.fullword && !fullword_ok(&w, s, e) {
                     continue;
                 }

@@ -36,6 +36,8 @@ pub enum BoundaryKind {
 pub enum Elem {
     /// An exact byte (case-folded when the subsignature is `::i`).
     Byte(u8),
+    /// A run of exact bytes (built from consecutive [`Elem::Byte`]s after parsing).
+    Lit(Box<[u8]>),
     /// A byte with a nibble fixed: `(b & mask) == val`.
     Mask {
         /// Expected bits.
@@ -71,6 +73,7 @@ impl Elem {
     fn min_len(&self) -> u32 {
         match self {
             Elem::Byte(_) | Elem::Mask { .. } | Elem::Any | Elem::Class(_) => 1,
+            Elem::Lit(l) => l.len() as u32,
             Elem::Gap { min, .. } => *min,
             Elem::Alt(a) => a.iter().map(|s| seq_min(s)).min().unwrap_or(0),
             Elem::NegAlt(_, n) => *n,
@@ -84,13 +87,6 @@ impl Elem {
             _ => self.min_len(),
         }
     }
-    fn reversed(&self) -> Elem {
-        match self {
-            Elem::Alt(a) => Elem::Alt(a.iter().map(|s| rev_seq(s)).collect()),
-            Elem::NegAlt(a, n) => Elem::NegAlt(a.iter().map(|s| rev_seq(s)).collect(), *n),
-            e => e.clone(),
-        }
-    }
 }
 
 fn seq_min(s: &[Elem]) -> u32 {
@@ -99,10 +95,6 @@ fn seq_min(s: &[Elem]) -> u32 {
 fn seq_max(s: &[Elem]) -> u32 {
     s.iter().map(Elem::max_len).sum()
 }
-fn rev_seq(s: &[Elem]) -> Vec<Elem> {
-    s.iter().rev().map(Elem::reversed).collect()
-}
-
 /// A bounded piece of a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Part {
@@ -240,6 +232,40 @@ fn parse_group(body: &str, negated: bool, first: bool) -> Result<Elem, HexError>
     Ok(Elem::Alt(alts))
 }
 
+/// Merges runs of [`Elem::Byte`] into [`Elem::Lit`] (recursively inside alternatives).
+fn compact(elems: Vec<Elem>) -> Vec<Elem> {
+    let mut out: Vec<Elem> = Vec::with_capacity(elems.len());
+    let mut run: Vec<u8> = Vec::new();
+    let flush = |run: &mut Vec<u8>, out: &mut Vec<Elem>| match run.len() {
+        0 => {}
+        1 => out.push(Elem::Byte(run[0])),
+        _ => out.push(Elem::Lit(std::mem::take(run).into_boxed_slice())),
+    };
+    for e in elems {
+        match e {
+            Elem::Byte(b) => run.push(b),
+            Elem::Alt(a) => {
+                flush(&mut run, &mut out);
+                run.clear();
+                out.push(Elem::Alt(a.into_iter().map(compact).collect()));
+            }
+            Elem::NegAlt(a, n) => {
+                flush(&mut run, &mut out);
+                run.clear();
+                out.push(Elem::NegAlt(a.into_iter().map(compact).collect(), n));
+            }
+            e => {
+                flush(&mut run, &mut out);
+                run.clear();
+                out.push(e);
+            }
+        }
+    }
+    flush(&mut run, &mut out);
+    out.shrink_to_fit();
+    out
+}
+
 /// Parses a ClamAV hex signature.
 pub fn parse(sig: &str) -> Result<Pattern, HexError> {
     let s = sig.as_bytes();
@@ -316,6 +342,9 @@ pub fn parse(sig: &str) -> Result<Pattern, HexError> {
         }
     }
     parts.push(Part { elems: cur });
+    for p in &mut parts {
+        p.elems = compact(std::mem::take(&mut p.elems));
+    }
     if parts
         .iter()
         .any(|p| p.elems.iter().all(|e| matches!(e, Elem::Boundary { .. })))
@@ -335,32 +364,23 @@ pub fn widen(p: &Pattern) -> Pattern {
                     out.push(e.clone());
                     out.push(Elem::Byte(0));
                 }
-                Elem::Gap { min, max } => out.push(Elem::Gap {
-                    min: min * 2,
-                    max: max * 2,
-                }),
-                Elem::Alt(a) => out.push(Elem::Alt(a.iter().map(|s| w(s)).collect())),
-                Elem::NegAlt(a, n) => {
-                    out.push(Elem::NegAlt(a.iter().map(|s| w(s)).collect(), n * 2))
+                Elem::Lit(l) => {
+                    for &b in l.iter() {
+                        out.push(Elem::Byte(b));
+                        out.push(Elem::Byte(0));
+                    }
                 }
+                Elem::Gap { min, max } => out.push(Elem::Gap { min: min * 2, max: max * 2 }),
+                Elem::Alt(a) => out.push(Elem::Alt(a.iter().map(|s| w(s)).collect())),
+                Elem::NegAlt(a, n) => out.push(Elem::NegAlt(a.iter().map(|s| w(s)).collect(), n * 2)),
                 Elem::Boundary { .. } => out.push(e.clone()),
             }
         }
-        out
+        compact(out)
     }
     Pattern {
-        parts: p
-            .parts
-            .iter()
-            .map(|pt| Part {
-                elems: w(&pt.elems),
-            })
-            .collect(),
-        gaps: p
-            .gaps
-            .iter()
-            .map(|&(a, b)| (a * 2, b.map(|b| b * 2)))
-            .collect(),
+        parts: p.parts.iter().map(|pt| Part { elems: w(&pt.elems) }).collect(),
+        gaps: p.gaps.iter().map(|&(a, b)| (a * 2, b.map(|b| b * 2))).collect(),
     }
 }
 
@@ -451,15 +471,52 @@ fn advance(ctx: &Ctx<'_>, pos: usize, k: usize) -> Option<usize> {
     }
 }
 
-/// Matches `elems` from `pos` in `ctx.dir`; returns the position reached (first solution found,
-/// gaps tried shortest first). `budget` bounds the backtracking work.
+fn lit_ok(lit: &[u8], data: &[u8], nocase: bool) -> bool {
+    if nocase {
+        lit.eq_ignore_ascii_case(data)
+    } else {
+        lit == data
+    }
+}
+
+/// Matches a literal run in `ctx.dir` from `pos`; returns the new position.
+#[inline]
+pub fn match_lit(lit: &[u8], ctx: &Ctx<'_>, pos: usize) -> Option<usize> {
+    let d = ctx.w.data;
+    match ctx.dir {
+        Dir::Fwd => {
+            let end = pos.checked_add(lit.len())?;
+            (end <= d.len() && lit_ok(lit, &d[pos..end], ctx.nocase)).then_some(end)
+        }
+        Dir::Back => {
+            let st = pos.checked_sub(lit.len())?;
+            (pos <= d.len() && lit_ok(lit, &d[st..pos], ctx.nocase)).then_some(st)
+        }
+    }
+}
+
+/// Matches `elems` from `pos` in `ctx.dir` (backward consumes the elements from the last one);
+/// returns the position reached (first solution found, gaps tried shortest first). `budget`
+/// bounds the backtracking work.
 pub fn match_seq(elems: &[Elem], ctx: &Ctx<'_>, pos: usize, budget: &mut u32) -> Option<usize> {
     if *budget == 0 {
         return None;
     }
     *budget -= 1;
     let mut pos = pos;
-    for (i, e) in elems.iter().enumerate() {
+    let mut rest = elems;
+    loop {
+        let (e, r) = match ctx.dir {
+            Dir::Fwd => match rest.split_first() {
+                Some(x) => x,
+                None => return Some(pos),
+            },
+            Dir::Back => match rest.split_last() {
+                Some(x) => x,
+                None => return Some(pos),
+            },
+        };
+        rest = r;
         match e {
             Elem::Byte(_) | Elem::Mask { .. } | Elem::Any | Elem::Class(_) => {
                 let (b, np) = take(ctx, pos)?;
@@ -468,13 +525,13 @@ pub fn match_seq(elems: &[Elem], ctx: &Ctx<'_>, pos: usize, budget: &mut u32) ->
                 }
                 pos = np;
             }
+            Elem::Lit(l) => pos = match_lit(l, ctx, pos)?,
             Elem::Boundary { kind, before } => {
                 if !check_boundary(&ctx.w, pos, *kind, *before) {
                     return None;
                 }
             }
             Elem::Gap { min, max } => {
-                let rest = &elems[i + 1..];
                 for k in *min..=*max {
                     let np = advance(ctx, pos, k as usize)?;
                     if let Some(end) = match_seq(rest, ctx, np, budget) {
@@ -487,7 +544,6 @@ pub fn match_seq(elems: &[Elem], ctx: &Ctx<'_>, pos: usize, budget: &mut u32) ->
                 return None;
             }
             Elem::Alt(alts) => {
-                let rest = &elems[i + 1..];
                 for a in alts {
                     if let Some(np) = match_seq(a, ctx, pos, budget) {
                         if let Some(end) = match_seq(rest, ctx, np, budget) {
@@ -499,78 +555,75 @@ pub fn match_seq(elems: &[Elem], ctx: &Ctx<'_>, pos: usize, budget: &mut u32) ->
             }
             Elem::NegAlt(alts, n) => {
                 let np = advance(ctx, pos, *n as usize)?;
-                if alts
-                    .iter()
-                    .any(|a| match_seq(a, ctx, pos, budget).is_some())
-                {
+                if alts.iter().any(|a| match_seq(a, ctx, pos, budget).is_some()) {
                     return None;
                 }
                 pos = np;
             }
         }
     }
-    Some(pos)
 }
 
-/// A part prepared for verification around an atom.
-#[derive(Debug, Clone)]
+/// Where a part's atom sits: element `elem` (a literal), bytes `off..off + len` of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Split {
-    /// Elements before the atom, reversed (for backward matching).
-    pub pre_rev: Vec<Elem>,
-    /// Elements after the atom.
-    pub post: Vec<Elem>,
+    /// Element index of the literal holding the atom.
+    pub elem: u32,
+    /// Byte offset of the atom in the literal.
+    pub off: u32,
+    /// Atom length.
+    pub len: u32,
     /// Most bytes before the atom.
     pub pre_max: u32,
     /// Most bytes after the atom.
     pub post_max: u32,
 }
 
+fn lit_of(e: &Elem) -> &[u8] {
+    match e {
+        Elem::Lit(l) => l,
+        _ => &[],
+    }
+}
+
 impl Split {
-    /// Splits `part` around the atom at element range `at..at + len`.
-    pub fn new(part: &Part, at: usize, len: usize) -> Self {
-        let pre = &part.elems[..at];
-        let post = part.elems[at + len..].to_vec();
+    /// The atom of `part` at literal element `elem`, bytes `off..off + len`.
+    pub fn new(part: &Part, elem: usize, off: usize, len: usize) -> Self {
+        let l = lit_of(&part.elems[elem]).len();
         Split {
-            pre_rev: rev_seq(pre),
-            pre_max: seq_max(pre),
-            post_max: seq_max(&post),
-            post,
+            elem: elem as u32,
+            off: off as u32,
+            len: len as u32,
+            pre_max: seq_max(&part.elems[..elem]) + off as u32,
+            post_max: seq_max(&part.elems[elem + 1..]) + (l - off - len) as u32,
         }
+    }
+
+    /// The atom bytes.
+    pub fn atom<'p>(&self, part: &'p Part) -> &'p [u8] {
+        let l = lit_of(&part.elems[self.elem as usize]);
+        &l[self.off as usize..(self.off + self.len) as usize]
     }
 }
 
 /// Matches a whole part forward from `pos`; returns its end.
 pub fn match_part_at(part: &Part, w: Window<'_>, pos: usize, nocase: bool) -> Option<usize> {
-    let ctx = Ctx {
-        w,
-        nocase,
-        dir: Dir::Fwd,
-    };
+    let ctx = Ctx { w, nocase, dir: Dir::Fwd };
     let mut budget = 100_000;
     match_seq(&part.elems, &ctx, pos, &mut budget)
 }
 
-/// Verifies a part around an atom found at `data[s..e]`; returns `(start, end)` in window terms.
-pub fn verify_split(
-    split: &Split,
-    w: Window<'_>,
-    s: usize,
-    e: usize,
-    nocase: bool,
-) -> Option<(usize, usize)> {
+/// Verifies `part` around its atom found at `data[s..e]`; returns `(start, end)` in window terms.
+pub fn verify_split(part: &Part, sp: &Split, w: Window<'_>, s: usize, e: usize, nocase: bool) -> Option<(usize, usize)> {
     let mut budget = 100_000;
-    let fwd = Ctx {
-        w,
-        nocase,
-        dir: Dir::Fwd,
-    };
-    let end = match_seq(&split.post, &fwd, e, &mut budget)?;
-    let back = Ctx {
-        w,
-        nocase,
-        dir: Dir::Back,
-    };
-    let start = match_seq(&split.pre_rev, &back, s, &mut budget)?;
+    let i = sp.elem as usize;
+    let lit = lit_of(&part.elems[i]);
+    let fwd = Ctx { w, nocase, dir: Dir::Fwd };
+    let e = match_lit(&lit[(sp.off + sp.len) as usize..], &fwd, e)?;
+    let end = match_seq(&part.elems[i + 1..], &fwd, e, &mut budget)?;
+    let back = Ctx { w, nocase, dir: Dir::Back };
+    let s = match_lit(&lit[..sp.off as usize], &back, s)?;
+    let start = match_seq(&part.elems[..i], &back, s, &mut budget)?;
     Some((start, end))
 }
 

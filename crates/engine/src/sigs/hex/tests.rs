@@ -132,20 +132,21 @@ fn nocase() {
 fn split_verification() {
     let p = parse("41{1-3}42434445??46").unwrap();
     let part = &p.parts[0];
-    // atom = 42434445 at elems 2..6
-    let sp = Split::new(part, 2, 4);
+    // atom = 42434445: element 2, the whole literal
+    let sp = Split::new(part, 2, 0, 4);
+    assert_eq!(sp.atom(part), b"BCDE");
     let data = b"zzAxxBCDExFzz";
     let w = Window {
         data,
         at_start: true,
         at_end: true,
     };
-    assert_eq!(verify_split(&sp, w, 5, 9, false), Some((2, 11)));
+    assert_eq!(verify_split(part, &sp, w, 5, 9, false), Some((2, 11)));
     let data = b"zzAxxxxBCDExFzz";
     let w = Window {
         data,
         at_start: true,
         at_end: true,
     };
-    assert_eq!(verify_split(&sp, w, 7, 11, false), None);
+    assert_eq!(verify_split(part, &sp, w, 7, 11, false), None);
 }
