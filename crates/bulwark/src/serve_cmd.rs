@@ -134,7 +134,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         LogFile::open(config.log.av_stats_file.as_deref(), true).context("log.av_stats_file")?;
     let pid_file = config.control.pid_file.clone();
     let mut owned_socket = None;
-    let snapshot = Snapshot::new(Arc::new(config), Arc::new(database));
+    let snapshot = Snapshot::new(Arc::new(config), Arc::new(database))
+        .map_err(|e| anyhow::anyhow!("policy: {e}"))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -40,6 +40,8 @@ fn ctl(dir: &Path, action: &str) -> (bool, String) {
     let out = Command::new(bulwark_bin())
         .args(["ctl", action, "--socket"])
         .arg(dir.join("control.sock"))
+        .arg("--pid-file")
+        .arg(dir.join("bulwark.pid"))
         .output()
         .expect("run bulwark ctl");
     (

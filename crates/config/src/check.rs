@@ -221,6 +221,15 @@ fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
             );
         }
     }
+    if a.mode == crate::AnswerMode::Trickle
+        && (a.trickle_bytes == 0 || a.trickle_interval_secs == 0)
+    {
+        report(
+            "answer.trickle_bytes",
+            "trickle mode needs trickle_bytes and trickle_interval_secs above 0".into(),
+            true,
+        );
+    }
     if !["error", "warn", "info", "debug", "trace"].contains(&c.log.level.as_str()) {
         report(
             "log.level",

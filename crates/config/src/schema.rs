@@ -116,13 +116,16 @@ pub enum AnswerMode {
     Partial,
     /// Answer only after the whole object is scanned (bodies spill to `temp_path`).
     Complete,
+    /// Like `complete`, but send `trickle_bytes` every `trickle_interval_secs` so slow
+    /// clients and proxies do not time out; the held-back tail still waits for the verdict.
+    Trickle,
 }
 
 /// `[answer]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AnswerConfig {
-    /// `partial` (default) or `complete`.
+    /// `partial` (default), `complete` or `trickle`.
     pub mode: AnswerMode,
     /// Bytes held back until the verdict in `partial` mode (at least 4096).
     pub holdback_bytes: usize,
@@ -133,6 +136,14 @@ pub struct AnswerConfig {
     pub max_send_delay_ms: u64,
     /// Bytes of a held body kept in memory before it spills to a file in `temp_path`.
     pub spool_memory_bytes: usize,
+    /// `trickle` mode: bytes sent per interval.
+    pub trickle_bytes: usize,
+    /// `trickle` mode: seconds between two trickles.
+    pub trickle_interval_secs: u64,
+    /// Seconds a URL found infected stays blocked without a new scan (0 turns the cache off).
+    pub blocked_url_ttl_secs: u64,
+    /// Most URLs the blocked-URL cache remembers.
+    pub blocked_url_max: usize,
 }
 
 impl Default for AnswerConfig {
@@ -143,6 +154,10 @@ impl Default for AnswerConfig {
             max_hold_bytes: 32 * 1024,
             max_send_delay_ms: 2000,
             spool_memory_bytes: 1024 * 1024,
+            trickle_bytes: 1024,
+            trickle_interval_secs: 10,
+            blocked_url_ttl_secs: 1800,
+            blocked_url_max: 10_000,
         }
     }
 }

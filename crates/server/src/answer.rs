@@ -4,8 +4,6 @@ use bulwark_engine::Verdict;
 use bulwark_icap::{encode, Headers, HttpResponseHead, Request, Response};
 use bytes::BytesMut;
 
-use crate::pages;
-
 /// The product name and version, as sent in `Service` and `Server` headers.
 pub const PRODUCT: &str = concat!("Bulwark/", env!("CARGO_PKG_VERSION"));
 
@@ -209,12 +207,12 @@ pub fn verdict_headers(verdict: &Verdict, h: &mut Headers) {
     h.append("X-Violations-Found", v);
 }
 
-/// A complete `200 OK` carrying an HTTP 403 block page in place of the object.
-pub fn block_page(istag: &str, info: &pages::PageInfo<'_>, close: bool, out: &mut BytesMut) {
-    let html = pages::render(info);
+/// A complete `200 OK` carrying an HTTP 403 block page (`html`) in place of the object, with
+/// the verdict headers.
+pub fn block_page(istag: &str, verdict: &Verdict, html: &str, lang: &str, out: &mut BytesMut) {
     let mut r = Response::new(200, "OK");
-    r.headers = base_headers(istag, close);
-    verdict_headers(info.verdict, &mut r.headers);
+    r.headers = base_headers(istag, false);
+    verdict_headers(verdict, &mut r.headers);
     let mut http = HttpResponseHead {
         version: "HTTP/1.1".into(),
         status: 403,
@@ -225,6 +223,7 @@ pub fn block_page(istag: &str, info: &pages::PageInfo<'_>, close: bool, out: &mu
         .append("Content-Type", "text/html; charset=utf-8");
     http.headers
         .append("Content-Length", html.len().to_string());
+    http.headers.append("Content-Language", lang);
     http.headers.append("Cache-Control", "no-store");
     http.headers.append("Connection", "close");
     r.http_response = Some(http);

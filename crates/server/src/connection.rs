@@ -118,6 +118,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         }
     }
 
+    /// Like [`Conn::next_event`], but gives up at `deadline` with `Ok(None)` (for timed work
+    /// such as trickling). Reading is cancel-safe: no byte is lost when the deadline hits.
+    pub(crate) async fn next_event_until(
+        &mut self,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<Option<RequestEvent>, ConnError> {
+        match deadline {
+            None => self.next_event().await.map(Some),
+            Some(d) => match tokio::time::timeout_at(d, self.next_event()).await {
+                Ok(r) => r.map(Some),
+                Err(_) => Ok(None),
+            },
+        }
+    }
+
     /// Writes everything in `out`.
     pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
         if !self.out.is_empty() {

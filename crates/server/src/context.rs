@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::blocked::BlockedUrls;
 use crate::logfile::LogFile;
 use crate::snapshot::Snapshot;
 use crate::stats::Stats;
@@ -18,6 +19,8 @@ pub struct Context {
     pub stats: Stats,
     /// The `av.stats` log: one line per scanned object.
     pub av_log: ArcSwap<LogFile>,
+    /// URLs recently found infected.
+    pub blocked: BlockedUrls,
 }
 
 impl Context {
@@ -29,12 +32,17 @@ impl Context {
             snapshot: ArcSwap::from_pointee(snapshot),
             stats,
             av_log: ArcSwap::from_pointee(av_log),
+            blocked: BlockedUrls::default(),
         })
     }
 
     /// Swaps in a new snapshot; transactions already running keep the old one.
     pub fn install(&self, snapshot: Snapshot) {
         self.stats.database(snapshot.database.version());
+        let new_db = snapshot.database.version() != self.snapshot.load().database.version();
         self.snapshot.store(Arc::new(snapshot));
+        if new_db {
+            self.blocked.clear();
+        }
     }
 }

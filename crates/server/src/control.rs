@@ -130,7 +130,7 @@ impl Controller {
                 .map_err(|e| format!("log.av_stats_file: {e}"))?;
             self.ctx.av_log.store(Arc::new(log));
         }
-        let snap = Snapshot::new(Arc::new(config), Arc::new(database));
+        let snap = Snapshot::new(Arc::new(config), Arc::new(database))?;
         let msg = format!(
             "configuration and database reloaded (database {}, ISTag {}){}{}",
             snap.database.version(),
@@ -148,16 +148,18 @@ impl Controller {
         let old = self.ctx.snapshot.load_full();
         let engine_cfg = old.config.engine.clone();
         let result = match tokio::task::spawn_blocking(move || load_database(&engine_cfg)).await {
-            Ok(Ok(db)) => {
-                let snap = Snapshot::new(old.config.clone(), Arc::new(db));
-                let msg = format!(
-                    "database reloaded (database {}, ISTag {})",
-                    snap.database.version(),
-                    snap.istag
-                );
-                self.ctx.install(snap);
-                Ok(msg)
-            }
+            Ok(Ok(db)) => match Snapshot::new(old.config.clone(), Arc::new(db)) {
+                Ok(snap) => {
+                    let msg = format!(
+                        "database reloaded (database {}, ISTag {})",
+                        snap.database.version(),
+                        snap.istag
+                    );
+                    self.ctx.install(snap);
+                    Ok(msg)
+                }
+                Err(e) => Err(e),
+            },
             Ok(Err(e)) => Err(e),
             Err(e) => Err(format!("database loader failed: {e}")),
         };

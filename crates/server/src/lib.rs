@@ -7,13 +7,14 @@
 //! start.
 
 pub mod answer;
+mod blocked;
 mod connection;
 mod context;
 pub mod control;
 mod listener;
 pub mod logfile;
 pub mod metrics;
-pub mod pages;
+mod scan;
 mod snapshot;
 mod spool;
 pub mod stats;

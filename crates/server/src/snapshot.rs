@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use bulwark_config::Config;
 use bulwark_engine::Database;
+use bulwark_policy::Policy;
 
 /// One consistent view: configuration, database and the ISTag that names them.
 #[derive(Debug)]
@@ -12,6 +13,8 @@ pub struct Snapshot {
     pub config: Arc<Config>,
     /// The compiled signature database.
     pub database: Arc<Database>,
+    /// The compiled policy (groups, filters, actions, block pages).
+    pub policy: Policy,
     /// The ISTag value, quoted, at most 32 characters inside the quotes.
     pub istag: String,
 }
@@ -19,18 +22,25 @@ pub struct Snapshot {
 impl Snapshot {
     /// Builds a snapshot and derives its ISTag from the product version, the database version
     /// and the configuration, so the tag changes exactly when one of them does.
-    pub fn new(config: Arc<Config>, database: Arc<Database>) -> Self {
+    pub fn new(config: Arc<Config>, database: Arc<Database>) -> Result<Self, String> {
+        let policy = Policy::compile(&config.policy).map_err(|errs| {
+            errs.iter()
+                .map(|e| format!("{}: {}", e.key, e.message))
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
         let cfg_text = toml::to_string(&*config).unwrap_or_default();
         let mut h = Fnv::default();
         h.write(env!("CARGO_PKG_VERSION").as_bytes());
         h.write(database.version().as_bytes());
         h.write(cfg_text.as_bytes());
         let istag = format!("\"BW-{:016x}\"", h.0);
-        Self {
+        Ok(Self {
             config,
             database,
+            policy,
             istag,
-        }
+        })
     }
 }
 
@@ -59,14 +69,14 @@ mod tests {
     #[test]
     fn istag_is_quoted_short_and_follows_the_config() {
         let db = Arc::new(Database::builtin());
-        let a = Snapshot::new(Arc::new(Config::default()), db.clone());
-        let b = Snapshot::new(Arc::new(Config::default()), db.clone());
+        let a = Snapshot::new(Arc::new(Config::default()), db.clone()).expect("snapshot");
+        let b = Snapshot::new(Arc::new(Config::default()), db.clone()).expect("snapshot");
         assert_eq!(a.istag, b.istag);
         assert!(a.istag.starts_with('"') && a.istag.ends_with('"'));
         assert!(a.istag.len() - 2 <= 32);
         let mut c = Config::default();
         c.answer.holdback_bytes = 8192;
-        let c = Snapshot::new(Arc::new(c), db);
+        let c = Snapshot::new(Arc::new(c), db).expect("snapshot");
         assert_ne!(a.istag, c.istag);
     }
 }

@@ -4,19 +4,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bulwark_config::AnswerMode;
-use bulwark_engine::{ScanOptions, Scanner, Status, Verdict};
-use bulwark_icap::{encode, Method, Request, RequestEvent};
-use bytes::BytesMut;
+use bulwark_engine::{Status, Verdict};
+use bulwark_icap::{Method, Request, RequestEvent};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::{info, warn};
 
 use crate::answer;
 use crate::connection::{Conn, ConnError};
 use crate::context::Context;
-use crate::pages::PageInfo;
+use crate::scan::scan;
 use crate::snapshot::Snapshot;
-use crate::spool::Spool;
 
 /// What the connection does after a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,12 +56,12 @@ fn route(snap: &Snapshot, req: &Request) -> Route {
 /// Who asked (phase 2), from the proxy's identity headers (SPEC F-ICAP-4). Never falls back
 /// to the proxy's own address.
 #[derive(Debug, Clone, Default)]
-struct Identity {
-    client: Option<String>,
-    user: Option<String>,
+pub(crate) struct Identity {
+    pub(crate) client: Option<String>,
+    pub(crate) user: Option<String>,
 }
 
-fn identify(snap: &Snapshot, req: &Request) -> Identity {
+pub(crate) fn identify(snap: &Snapshot, req: &Request) -> Identity {
     let id = &snap.config.identity;
     let client = req
         .headers
@@ -134,7 +131,9 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Reads and discards a body up to its end (OPTIONS bodies, bodies after an early answer).
-async fn skip_body<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>) -> Result<(), ConnError> {
+pub(crate) async fn skip_body<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<S>,
+) -> Result<(), ConnError> {
     loop {
         match conn.next_event().await? {
             RequestEvent::End { .. } => return Ok(()),
@@ -149,29 +148,23 @@ async fn skip_body<S: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<S>) -> Res
     }
 }
 
-fn framing_lost() -> ConnError {
+pub(crate) fn framing_lost() -> ConnError {
     ConnError::Decode(bulwark_icap::Error::new(
         bulwark_icap::ErrorKind::BadRequest,
         "a new request head inside a body",
     ))
 }
 
-/// The decision for a verdict (phase 4). Everything but `clean` is blocked: errors fail
-/// closed.
-fn allowed(v: &Verdict) -> bool {
-    v.status == Status::Clean
-}
-
 /// What happened to the object, for the logs and counters (phase 6).
-struct Report<'a> {
-    req: &'a Request,
-    id: &'a Identity,
-    url: &'a str,
-    group: &'a str,
-    started: Instant,
-    size: u64,
-    verdict: &'a Verdict,
-    answer: &'static str,
+pub(crate) struct Report<'a> {
+    pub(crate) req: &'a Request,
+    pub(crate) id: &'a Identity,
+    pub(crate) url: &'a str,
+    pub(crate) group: &'a str,
+    pub(crate) started: Instant,
+    pub(crate) size: u64,
+    pub(crate) verdict: &'a Verdict,
+    pub(crate) answer: &'static str,
 }
 
 /// The statistics label of a status.
@@ -231,7 +224,7 @@ fn av_stats_line(r: &Report<'_>, now: std::time::SystemTime) -> String {
     )
 }
 
-fn record(ctx: &Context, r: &Report<'_>) {
+pub(crate) fn record(ctx: &Context, r: &Report<'_>) {
     let threats: Vec<&str> = r.verdict.threats.iter().map(|t| t.name.as_str()).collect();
     let elapsed = r.started.elapsed();
     ctx.stats.object(
@@ -262,234 +255,4 @@ fn record(ctx: &Context, r: &Report<'_>) {
         ms = elapsed.as_millis() as u64,
         "scanned"
     );
-}
-
-/// Phases 3 to 6 for a REQMOD or RESPMOD.
-async fn scan<S: AsyncRead + AsyncWrite + Unpin>(
-    conn: &mut Conn<S>,
-    ctx: &Context,
-    snap: &Arc<Snapshot>,
-    req: &Request,
-) -> Result<Next, ConnError> {
-    let started = Instant::now();
-    let id = identify(snap, req);
-    let url = req
-        .http_request
-        .as_ref()
-        .map(|h| h.url())
-        .unwrap_or_default();
-    let group = "default";
-    let report = |size, verdict: &Verdict, answer| {
-        record(
-            ctx,
-            &Report {
-                req,
-                id: &id,
-                url: &url,
-                group,
-                started,
-                size,
-                verdict,
-                answer,
-            },
-        )
-    };
-
-    if !req.has_body {
-        // Nothing to scan (CONNECT, HEAD, GET in REQMOD, bodiless answers): pass at once.
-        skip_body(conn).await?;
-        ctx.stats.excluded("no_body");
-        if req.preview.is_some() || req.allows_204() {
-            answer::no_content(&snap.istag, &mut conn.out);
-        } else {
-            answer::echo_head(req, &snap.istag, &mut conn.out);
-        }
-        conn.flush().await?;
-        return Ok(Next::KeepAlive);
-    }
-
-    let cfg = &snap.config;
-    let mut scanner = Scanner::new(snap.database.clone(), &ScanOptions::default());
-    let mut body = Body::new(cfg.answer.mode, cfg.answer.spool_memory_bytes);
-    let block = |conn: &mut Conn<S>, v: &Verdict| {
-        answer::block_page(
-            &snap.istag,
-            &PageInfo {
-                url: &url,
-                client: id.client.as_deref(),
-                verdict: v,
-            },
-            false,
-            &mut conn.out,
-        );
-    };
-
-    // Preview: collect and scan; answer at ieof, or ask for the rest.
-    if req.preview.is_some() {
-        loop {
-            match conn.next_event().await? {
-                RequestEvent::Body(b) => {
-                    scanner.feed(&b);
-                    body.push(&b, &cfg.server.temp_path)?;
-                }
-                RequestEvent::End { .. } => {
-                    // `ieof`: the preview held the whole body. Never a 100 here.
-                    let size = scanner.bytes_scanned();
-                    let v = scanner.finish();
-                    if allowed(&v) {
-                        answer::no_content(&snap.istag, &mut conn.out);
-                        report(size, &v, "204");
-                    } else {
-                        block(conn, &v);
-                        report(size, &v, "block");
-                    }
-                    conn.flush().await?;
-                    return Ok(Next::KeepAlive);
-                }
-                RequestEvent::PreviewEnd => {
-                    if scanner.early_detection().is_some() {
-                        conn.decoder.abandon_body();
-                        let size = scanner.bytes_scanned();
-                        let v = scanner.finish();
-                        block(conn, &v);
-                        report(size, &v, "block");
-                        conn.flush().await?;
-                        return Ok(Next::KeepAlive);
-                    }
-                    answer::continue_100(&mut conn.out);
-                    conn.flush().await?;
-                    conn.answered = false;
-                    conn.decoder.continue_body();
-                    break;
-                }
-                RequestEvent::Head(_) => return Err(framing_lost()),
-            }
-        }
-    }
-
-    // The body: scan as it arrives; in partial mode stream it back, holding back a tail.
-    let holdback = cfg.answer.holdback_bytes;
-    // A client that allows 204 outside preview can buffer the whole body (Squid: under 64 KiB),
-    // so holding more lets a clean object end in a cheap 204; the bound still holds memory.
-    let start_after = if req.allows_204() {
-        holdback + cfg.answer.max_hold_bytes.max(128 * 1024)
-    } else {
-        holdback + cfg.answer.max_hold_bytes
-    };
-    let delay = std::time::Duration::from_millis(cfg.answer.max_send_delay_ms);
-    let mut streaming = false;
-    loop {
-        match conn.next_event().await? {
-            RequestEvent::Body(b) => {
-                scanner.feed(&b);
-                if scanner.early_detection().is_some() {
-                    let size = scanner.bytes_scanned();
-                    let v = scanner.finish();
-                    if streaming {
-                        // Part of the object is out: abort so the client never gets it whole.
-                        report(size, &v, "abort");
-                        return Ok(Next::Close);
-                    }
-                    block(conn, &v);
-                    report(size, &v, "block");
-                    conn.flush().await?;
-                    skip_body(conn).await?;
-                    return Ok(Next::KeepAlive);
-                }
-                body.push(&b, &cfg.server.temp_path)?;
-                if let Body::Pending(pending) = &mut body {
-                    if !streaming
-                        && (pending.len() > start_after || started.elapsed() >= delay)
-                        && pending.len() > holdback
-                    {
-                        streaming = true;
-                        answer::echo_head(req, &snap.istag, &mut conn.out);
-                    }
-                    if streaming && pending.len() > holdback {
-                        let n = pending.len() - holdback;
-                        encode::chunk(&pending.split_to(n), &mut conn.out);
-                        conn.flush().await?;
-                    }
-                }
-            }
-            RequestEvent::End { .. } => break,
-            RequestEvent::PreviewEnd | RequestEvent::Head(_) => return Err(framing_lost()),
-        }
-    }
-
-    let size = scanner.bytes_scanned();
-    let v = scanner.finish();
-    if !allowed(&v) {
-        if streaming {
-            report(size, &v, "abort");
-            return Ok(Next::Close);
-        }
-        block(conn, &v);
-        report(size, &v, "block");
-        conn.flush().await?;
-        return Ok(Next::KeepAlive);
-    }
-    if streaming {
-        body.write_rest(conn).await?;
-        encode::last_chunk(&mut conn.out);
-        report(size, &v, "200-stream");
-    } else if req.allows_204() {
-        answer::no_content(&snap.istag, &mut conn.out);
-        report(size, &v, "204");
-    } else {
-        answer::echo_head(req, &snap.istag, &mut conn.out);
-        body.write_rest(conn).await?;
-        encode::last_chunk(&mut conn.out);
-        report(size, &v, "200-echo");
-    }
-    conn.flush().await?;
-    Ok(Next::KeepAlive)
-}
-
-/// The body bytes received and not yet sent.
-enum Body {
-    /// `partial` mode: a small window in memory.
-    Pending(BytesMut),
-    /// `complete` mode: the whole body, spilling to disk.
-    Spooled(Spool),
-}
-
-impl Body {
-    fn new(mode: AnswerMode, spool_memory: usize) -> Self {
-        match mode {
-            AnswerMode::Partial => Body::Pending(BytesMut::new()),
-            AnswerMode::Complete => Body::Spooled(Spool::new(spool_memory)),
-        }
-    }
-
-    fn push(&mut self, data: &[u8], temp: &std::path::Path) -> std::io::Result<()> {
-        match self {
-            Body::Pending(p) => {
-                p.extend_from_slice(data);
-                Ok(())
-            }
-            Body::Spooled(s) => s.push(data, temp),
-        }
-    }
-
-    /// Writes everything held as chunks (the caller writes the last chunk).
-    async fn write_rest<S: AsyncRead + AsyncWrite + Unpin>(
-        self,
-        conn: &mut Conn<S>,
-    ) -> Result<(), ConnError> {
-        match self {
-            Body::Pending(p) => {
-                encode::chunk(&p, &mut conn.out);
-                Ok(())
-            }
-            Body::Spooled(s) => {
-                let mut r = s.into_reader()?;
-                while let Some(piece) = r.next_piece(64 * 1024)? {
-                    encode::chunk(&piece, &mut conn.out);
-                    conn.flush().await?;
-                }
-                Ok(())
-            }
-        }
-    }
 }

@@ -35,7 +35,7 @@ pub struct Server {
 
 pub async fn start(mut cfg: Config) -> Server {
     cfg.server.listen = vec!["127.0.0.1:0".parse().expect("addr")];
-    let snap = Snapshot::new(Arc::new(cfg), Arc::new(Database::builtin()));
+    let snap = Snapshot::new(Arc::new(cfg), Arc::new(Database::builtin())).expect("snapshot");
     let listeners = bulwark_server::bind(&snap.config).await.expect("bind");
     let addr = listeners.local_addrs()[0];
     let tls_addr = listeners.tls_addrs().first().copied();

@@ -1,0 +1,321 @@
+//! Policy in the server: groups by client, exclusions with sniffing, actions, size limits,
+//! block pages by language, the blocked-URL cache, and the answer modes over time.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bulwark_config::Config;
+use bulwark_icap::ResponseEvent;
+use common::{eicar, start, Client};
+
+fn config(text: &str) -> Config {
+    bulwark_config::load_str(text, "test")
+        .expect("valid config")
+        .config
+}
+
+/// A RESPMOD for `url` with `content_type`, extra ICAP header lines and the whole body, with
+/// a preview of `preview` bytes when given (the rest follows a 100 Continue).
+fn respmod(url: &str, content_type: &str, extra: &str, body_len: usize) -> Vec<u8> {
+    let req = format!(
+        "GET {url} HTTP/1.1\r\nHost: h\r\nAccept-Language: de-DE,de;q=0.9,en;q=0.5\r\n\r\n"
+    );
+    let res = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {body_len}\r\n\r\n"
+    );
+    format!(
+        "RESPMOD icap://127.0.0.1/av/respmod ICAP/1.0\r\nHost: x\r\n{extra}Encapsulated: req-hdr=0, res-hdr={}, res-body={}\r\n\r\n{req}{res}",
+        req.len(),
+        req.len() + res.len()
+    )
+    .into_bytes()
+}
+
+fn chunk(data: &[u8]) -> Vec<u8> {
+    let mut v = format!("{:x}\r\n", data.len()).into_bytes();
+    v.extend_from_slice(data);
+    v.extend_from_slice(b"\r\n");
+    v
+}
+
+/// Sends a whole object (no preview) and returns the answer.
+async fn send(c: &mut Client, url: &str, ct: &str, extra: &str, body: &[u8]) -> common::Answer {
+    let mut m = respmod(url, ct, extra, body.len());
+    m.extend(chunk(body));
+    m.extend_from_slice(b"0\r\n\r\n");
+    c.send(&m).await;
+    c.answer().await
+}
+
+fn infected_body() -> Vec<u8> {
+    let mut b = b"prefix ".to_vec();
+    b.extend(eicar());
+    b
+}
+
+fn blocked(a: &common::Answer) -> bool {
+    a.head.http_response.as_ref().map(|h| h.status) == Some(403)
+}
+
+#[tokio::test]
+async fn groups_by_client_address_choose_actions() {
+    let srv = start(config(
+        r#"
+[[policy.group]]
+name = "lab"
+priority = 10
+clients = ["10.9.0.0/255.255.0.0"]
+[policy.group.actions]
+infected = "skip"
+"#,
+    ))
+    .await;
+    let mut c = Client::connect(srv.addr).await;
+    let body = infected_body();
+    let a = send(
+        &mut c,
+        "http://e.test/a",
+        "text/plain",
+        "X-Client-IP: 10.9.1.2\r\n",
+        &body,
+    )
+    .await;
+    assert!(!blocked(&a), "the lab group skips infected objects");
+    assert_eq!(a.body, body);
+    let a = send(
+        &mut c,
+        "http://e.test/b",
+        "text/plain",
+        "X-Client-IP: 10.10.1.2\r\n",
+        &body,
+    )
+    .await;
+    assert!(blocked(&a), "other clients get the default group");
+    let a = send(&mut c, "http://e.test/c", "text/plain", "", &body).await;
+    assert!(blocked(&a), "no client address: default group");
+}
+
+#[tokio::test]
+async fn excluded_urls_and_media_types_pass_unscanned_but_sniffing_catches_executables() {
+    let srv = start(config(
+        r#"
+[policy.default.filter]
+exclude_urls = ["^www\\.trusted\\.test/"]
+"#,
+    ))
+    .await;
+    let mut c = Client::connect(srv.addr).await;
+    let body = infected_body();
+    let a = send(&mut c, "http://www.trusted.test/x", "text/plain", "", &body).await;
+    assert!(
+        !blocked(&a) && a.body == body,
+        "excluded URL is not scanned"
+    );
+    // Streaming media is excluded by default...
+    let a = send(&mut c, "http://e.test/movie", "video/mp4", "", &body).await;
+    assert!(!blocked(&a), "video/mp4 is excluded by default");
+    // ...unless the content is an executable.
+    let mut exe = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00".to_vec();
+    exe.extend(eicar());
+    let a = send(&mut c, "http://e.test/movie2", "video/mp4", "", &exe).await;
+    assert!(blocked(&a), "an executable named video/mp4 is scanned");
+    // The same with a preview: the decision uses the preview bytes.
+    let mut m = respmod(
+        "http://e.test/movie3",
+        "video/mp4",
+        "Preview: 4096\r\n",
+        exe.len(),
+    );
+    m.extend(chunk(&exe));
+    m.extend_from_slice(b"0; ieof\r\n\r\n");
+    c.send(&m).await;
+    assert!(blocked(&c.answer().await));
+}
+
+#[tokio::test]
+async fn too_large_objects_follow_their_action() {
+    let srv = start(config(
+        r#"
+[policy.default.filter]
+max_req_length = 1000
+[policy.default.actions]
+too_large = "deny"
+"#,
+    ))
+    .await;
+    let mut c = Client::connect(srv.addr).await;
+    let a = send(
+        &mut c,
+        "http://e.test/big",
+        "text/plain",
+        "",
+        &vec![b'a'; 5000],
+    )
+    .await;
+    assert!(blocked(&a));
+    assert!(
+        a.head
+            .headers
+            .get("X-Infection-Found")
+            .is_some_and(|v| v.contains("TOO_LARGE")),
+        "{:?}",
+        a.head.headers
+    );
+    let a = send(
+        &mut c,
+        "http://e.test/small",
+        "text/plain",
+        "",
+        &[b'a'; 500],
+    )
+    .await;
+    assert!(!blocked(&a));
+}
+
+#[tokio::test]
+async fn block_pages_follow_accept_language_and_escape_values() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let a = send(
+        &mut c,
+        "http://e.test/<script>alert(1)</script>",
+        "text/plain",
+        "",
+        &infected_body(),
+    )
+    .await;
+    assert!(blocked(&a));
+    let html = String::from_utf8_lossy(&a.body);
+    assert!(!html.contains("<script>alert"), "{html}");
+    assert!(html.contains("&lt;script&gt;"));
+    let http = a.head.http_response.expect("head");
+    assert_eq!(http.headers.get("Content-Language"), Some("de"));
+    assert_eq!(http.headers.get("Cache-Control"), Some("no-store"));
+}
+
+#[tokio::test]
+async fn a_url_found_infected_is_blocked_again_at_once() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let a = send(
+        &mut c,
+        "http://e.test/dl",
+        "application/octet-stream",
+        "",
+        &infected_body(),
+    )
+    .await;
+    assert!(blocked(&a));
+    // The retry carries a clean body: it is still blocked (cached verdict).
+    let a = send(
+        &mut c,
+        "http://e.test/dl",
+        "application/octet-stream",
+        "",
+        b"clean now",
+    )
+    .await;
+    assert!(blocked(&a), "retry not blocked");
+    let a = send(
+        &mut c,
+        "http://e.test/other",
+        "application/octet-stream",
+        "",
+        b"clean",
+    )
+    .await;
+    assert!(!blocked(&a));
+}
+
+/// A chunked RESPMOD head without Content-Length (no preview, no Allow: 204).
+fn chunked_head() -> Vec<u8> {
+    let req = "GET http://e.test/slow HTTP/1.1\r\nHost: e.test\r\n\r\n";
+    let res = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n";
+    format!(
+        "RESPMOD icap://127.0.0.1/av/respmod ICAP/1.0\r\nEncapsulated: req-hdr=0, res-hdr={}, res-body={}\r\n\r\n{req}{res}",
+        req.len(),
+        req.len() + res.len()
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn partial_mode_starts_streaming_after_the_send_delay_without_new_bytes() {
+    let mut cfg = Config::default();
+    cfg.answer.max_send_delay_ms = 300;
+    let srv = start(cfg).await;
+    let mut c = Client::connect(srv.addr).await;
+    c.send(&chunked_head()).await;
+    c.send(&chunk(&vec![b'x'; 10_000])).await;
+    let t0 = Instant::now();
+    let head = match c.event().await {
+        Some(ResponseEvent::Head(h)) => h,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(head.status, 200);
+    assert!(t0.elapsed() < Duration::from_secs(3));
+    let mut got = 0;
+    while got < 10_000 - 4096 {
+        match c.event().await {
+            Some(ResponseEvent::Body(b)) => got += b.len(),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(got, 10_000 - 4096, "the tail is held back");
+    c.send(b"0\r\n\r\n").await;
+    loop {
+        match c.event().await {
+            Some(ResponseEvent::Body(b)) => got += b.len(),
+            Some(ResponseEvent::End { .. }) => break,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(got, 10_000);
+}
+
+#[tokio::test]
+async fn trickle_mode_sends_small_pieces_and_holds_the_tail() {
+    let cfg = config(
+        r#"
+[answer]
+mode = "trickle"
+trickle_bytes = 100
+trickle_interval_secs = 1
+"#,
+    );
+    let srv = start(cfg).await;
+    let mut c = Client::connect(srv.addr).await;
+    c.send(&chunked_head()).await;
+    c.send(&chunk(&vec![b'y'; 50_000])).await;
+    let mut got = 0;
+    let t0 = Instant::now();
+    assert!(matches!(c.event().await, Some(ResponseEvent::Head(_))));
+    while got < 300 {
+        match c.event().await {
+            Some(ResponseEvent::Body(b)) => {
+                assert!(b.len() <= 100);
+                got += b.len();
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        t0.elapsed() >= Duration::from_millis(1500),
+        "trickled too fast"
+    );
+    let mut late = eicar();
+    late.extend_from_slice(b" tail");
+    c.send(&chunk(&late)).await;
+    c.send(b"0\r\n\r\n").await;
+    // Infected: the answer is aborted; only trickled bytes ever left.
+    let mut rest = 0;
+    while let Some(ev) = c.event().await {
+        match ev {
+            ResponseEvent::Body(b) => rest += b.len(),
+            ResponseEvent::End { .. } => panic!("infected object completed"),
+            ResponseEvent::Head(_) => panic!("second head"),
+        }
+    }
+    assert!(got + rest < 50_000);
+}
