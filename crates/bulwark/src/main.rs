@@ -4,6 +4,7 @@
 mod ctl_cmd;
 mod import_cmd;
 mod license_cmd;
+mod scan_cmd;
 mod serve_cmd;
 
 use std::path::PathBuf;
@@ -24,6 +25,11 @@ struct Cli {
 enum Command {
     /// Run the ICAP server.
     Serve(serve_cmd::ServeArgs),
+    /// Scan files and directories (clamscan-like output; exit 0 clean, 1 found, 2 error).
+    Scan(scan_cmd::ScanArgs),
+    /// Signature databases: what loads and what does not.
+    #[command(subcommand)]
+    Db(scan_cmd::DbCommand),
     /// Control a running server: status, reload, reload-db, stats, stop.
     Ctl(ctl_cmd::CtlArgs),
     /// Check, print or import configuration.
@@ -58,6 +64,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve_cmd::run(args),
         Command::Ctl(args) => ctl_cmd::run(args).map(code),
+        Command::Scan(args) => scan_cmd::run(args).map(code),
+        Command::Db(cmd) => scan_cmd::run_db(cmd).map(code),
         Command::Config(c) => config_command(c),
         Command::License(args) => license_cmd::run(args).map(code),
     };

@@ -21,6 +21,9 @@ pub struct ServeArgs {
     /// Listen address, replacing `server.listen` (repeatable).
     #[arg(short, long, value_name = "ADDR:PORT")]
     pub listen: Vec<SocketAddr>,
+    /// Signature directory or file (ClamAV formats), replacing `engine.database` (repeatable).
+    #[arg(short, long, value_name = "PATH")]
+    pub database: Vec<PathBuf>,
 }
 
 /// Loads the configuration file, or the embedded defaults without one.
@@ -116,6 +119,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let loaded = load_config(args.config.as_ref())?;
     let overrides = Overrides {
         listen: args.listen.clone(),
+        database: args.database.clone(),
     };
     let mut config = loaded.config;
     overrides.apply(&mut config);

@@ -17,19 +17,35 @@ use crate::listener::TlsHandle;
 use crate::logfile::LogFile;
 use crate::snapshot::Snapshot;
 
-/// Loads the signature database the configuration names.
+/// Loads the signature database the configuration names (the built-in EICAR signature when it
+/// names none). What could not be loaded is logged per file and reason, never skipped in silence.
 pub fn load_database(cfg: &EngineConfig) -> Result<Database, String> {
     if cfg.database.is_empty() {
         return Ok(Database::builtin());
     }
-    Err(format!(
-        "engine.database: loading {} is not available in this build",
-        cfg.database
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))
+    let (db, report) = Database::load(&cfg.database, &bulwark_engine::LoadOptions::default())
+        .map_err(|e| format!("engine.database: {e}"))?;
+    for f in &report.files {
+        let unsupported: u64 = f.unsupported.values().sum();
+        let malformed: u64 = f.malformed.values().sum();
+        if unsupported + malformed > 0 {
+            warn!(
+                file = %f.path,
+                loaded = f.loaded,
+                unsupported,
+                malformed,
+                "some signatures were not loaded (reasons: `bulwark db info`)"
+            );
+        }
+    }
+    info!(
+        version = db.version(),
+        files = report.files.len(),
+        signatures = report.files.iter().map(|f| f.loaded).sum::<u64>(),
+        ms = report.total_time.as_millis() as u64,
+        "signature database loaded"
+    );
+    Ok(db)
 }
 
 /// What the command line set that a reload must keep.
@@ -37,6 +53,8 @@ pub fn load_database(cfg: &EngineConfig) -> Result<Database, String> {
 pub struct Overrides {
     /// `--listen` addresses.
     pub listen: Vec<SocketAddr>,
+    /// `--database` paths.
+    pub database: Vec<PathBuf>,
 }
 
 impl Overrides {
@@ -44,6 +62,9 @@ impl Overrides {
     pub fn apply(&self, cfg: &mut Config) {
         if !self.listen.is_empty() {
             cfg.server.listen = self.listen.clone();
+        }
+        if !self.database.is_empty() {
+            cfg.engine.database = self.database.clone();
         }
     }
 }
