@@ -49,7 +49,10 @@ fn same_verdicts_as_clamscan() {
     std::fs::write(dbdir.join("t.ndb"), ndb.join("\n") + "\n").unwrap();
     std::fs::write(dbdir.join("t.ldb"), ldb.join("\n") + "\n").unwrap();
     for (n, d) in &files {
-        std::fs::File::create(samples.join(n)).unwrap().write_all(d).unwrap();
+        std::fs::File::create(samples.join(n))
+            .unwrap()
+            .write_all(d)
+            .unwrap();
     }
     let out = Command::new("clamscan")
         .args(["--no-summary", "-d"])
@@ -61,12 +64,17 @@ fn same_verdicts_as_clamscan() {
     let text = String::from_utf8_lossy(&out.stdout);
     let mut clam: HashMap<String, Option<String>> = HashMap::new();
     for line in text.lines() {
-        let Some((path, rest)) = line.rsplit_once(": ") else { continue };
+        let Some((path, rest)) = line.rsplit_once(": ") else {
+            continue;
+        };
         let name = path.rsplit('/').next().unwrap_or(path).to_string();
-        let v = rest.strip_suffix(" FOUND").map(|n| n.trim_end_matches(".UNOFFICIAL").to_string());
+        let v = rest
+            .strip_suffix(" FOUND")
+            .map(|n| n.trim_end_matches(".UNOFFICIAL").to_string());
         clam.insert(name, v);
     }
-    let (db, _) = Database::load(&[dbdir.clone()], &LoadOptions::default()).expect("load");
+    let (db, _) =
+        Database::load(std::slice::from_ref(&dbdir), &LoadOptions::default()).expect("load");
     let db = Arc::new(db);
     let mut diffs = Vec::new();
     for (n, d) in &files {
@@ -83,10 +91,20 @@ fn same_verdicts_as_clamscan() {
         }
     }
     let total = files.len();
-    eprintln!("differential: {} samples ({} ndb + {} ldb signatures), {} differences", total, ndb.len(), ldb.len(), diffs.len());
+    eprintln!(
+        "differential: {} samples ({} ndb + {} ldb signatures), {} differences",
+        total,
+        ndb.len(),
+        ldb.len(),
+        diffs.len()
+    );
     for d in &diffs {
         eprintln!("  DIFF {d}");
     }
     assert!(total >= 300, "only {total} samples");
-    assert!((total - diffs.len()) as f64 >= 0.99 * total as f64, "{} differences of {total}", diffs.len());
+    assert!(
+        (total - diffs.len()) as f64 >= 0.99 * total as f64,
+        "{} differences of {total}",
+        diffs.len()
+    );
 }

@@ -17,17 +17,34 @@ fn real_files_load_and_samples_are_detected() {
     let (db, r) = Database::load(&[dir], &LoadOptions::default()).expect("load");
     for f in &r.files {
         let pct = 100.0 * f.loaded as f64 / f.total().max(1) as f64;
-        eprintln!("{}: {}/{} ({pct:.2}%) {:?} {:?}", f.path, f.loaded, f.total(), f.unsupported, f.malformed);
+        eprintln!(
+            "{}: {}/{} ({pct:.2}%) {:?} {:?}",
+            f.path,
+            f.loaded,
+            f.total(),
+            f.unsupported,
+            f.malformed
+        );
         let min = if f.path.contains(".ldb") { 95.0 } else { 99.0 };
         assert!(pct >= min, "{} loads only {pct:.2}%", f.path);
     }
     let db = Arc::new(db);
-    let mut lsigs: Vec<_> = common::read_lines("daily.ndb.gz").iter().filter_map(|l| parse_ndb(l).ok()).collect();
-    lsigs.extend(common::read_lines("main.ldb.gz").iter().step_by(37).filter_map(|l| parse_ldb(l).ok()));
+    let mut lsigs: Vec<_> = common::read_lines("daily.ndb.gz")
+        .iter()
+        .filter_map(|l| parse_ndb(l).ok())
+        .collect();
+    lsigs.extend(
+        common::read_lines("main.ldb.gz")
+            .iter()
+            .step_by(37)
+            .filter_map(|l| parse_ldb(l).ok()),
+    );
     let (mut tried, mut ok, mut misses_ok) = (0, 0, 0);
     let mut failures = Vec::new();
     for ls in &lsigs {
-        let Some(sample) = common::sample(ls, false) else { continue };
+        let Some(sample) = common::sample(ls, false) else {
+            continue;
+        };
         tried += 1;
         let mut s = Scanner::new(Arc::clone(&db), &ScanOptions::default());
         for c in sample.chunks(4096) {
@@ -49,5 +66,9 @@ fn real_files_load_and_samples_are_detected() {
     }
     eprintln!("samples: {ok}/{tried} detected by name; near-misses not detected: {misses_ok}; failures: {failures:?}");
     assert!(tried >= 200, "only {tried} samples built");
-    assert!(ok as f64 >= 0.99 * tried as f64, "{} of {tried} samples missed: {failures:?}", tried - ok);
+    assert!(
+        ok as f64 >= 0.99 * tried as f64,
+        "{} of {tried} samples missed: {failures:?}",
+        tried - ok
+    );
 }

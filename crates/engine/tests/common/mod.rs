@@ -18,16 +18,26 @@ pub fn sigs_dir() -> Option<PathBuf> {
         return Some(PathBuf::from(p));
     }
     let m = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    [m.join("../../../shared/clamav-sigs"), m.join("../../shared/clamav-sigs")].into_iter().find(|p| p.is_dir())
+    [
+        m.join("../../../shared/clamav-sigs"),
+        m.join("../../shared/clamav-sigs"),
+    ]
+    .into_iter()
+    .find(|p| p.is_dir())
 }
 
 /// Reads a gzip'd signature file into lines.
 pub fn read_lines(name: &str) -> Vec<String> {
-    let Some(d) = sigs_dir() else { return Vec::new() };
+    let Some(d) = sigs_dir() else {
+        return Vec::new();
+    };
     let raw = std::fs::read(d.join(name)).unwrap_or_default();
     let mut s = String::new();
     let _ = flate2::read::MultiGzDecoder::new(raw.as_slice()).read_to_string(&mut s);
-    s.lines().filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect()
+    s.lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(String::from)
+        .collect()
 }
 
 const FILL: u8 = b'.';
@@ -36,7 +46,13 @@ fn gen_seq(elems: &[Elem], out: &mut Vec<u8>, corrupt: &mut bool) {
     let longest = elems
         .iter()
         .enumerate()
-        .filter_map(|(i, e)| if let Elem::Lit(l) = e { Some((l.len(), i)) } else { None })
+        .filter_map(|(i, e)| {
+            if let Elem::Lit(l) = e {
+                Some((l.len(), i))
+            } else {
+                None
+            }
+        })
         .max()
         .map(|x| x.1);
     for (i, e) in elems.iter().enumerate() {
@@ -53,19 +69,26 @@ fn gen_seq(elems: &[Elem], out: &mut Vec<u8>, corrupt: &mut bool) {
             Elem::Mask { val, .. } => out.push(*val),
             Elem::Any => out.push(FILL),
             Elem::Class(set) => {
-                let b = (0..=255u8).find(|&b| set[(b >> 6) as usize] & (1 << (b & 63)) != 0).unwrap_or(0);
+                let b = (0..=255u8)
+                    .find(|&b| set[(b >> 6) as usize] & (1 << (b & 63)) != 0)
+                    .unwrap_or(0);
                 out.push(b);
             }
             Elem::Gap { min, .. } => out.extend(std::iter::repeat_n(FILL, *min as usize)),
             Elem::Alt(a) => gen_seq(&a[0], out, &mut false),
             Elem::NegAlt(a, n) => {
                 // A byte sequence that differs from every alternative in its first byte.
-                let firsts: Vec<u8> = a.iter().filter_map(|s| match s.first() {
-                    Some(Elem::Byte(b)) => Some(*b),
-                    Some(Elem::Lit(l)) => l.first().copied(),
-                    _ => None,
-                }).collect();
-                let b = (0x21..=0x7eu8).find(|b| !firsts.contains(b)).unwrap_or(0x01);
+                let firsts: Vec<u8> = a
+                    .iter()
+                    .filter_map(|s| match s.first() {
+                        Some(Elem::Byte(b)) => Some(*b),
+                        Some(Elem::Lit(l)) => l.first().copied(),
+                        _ => None,
+                    })
+                    .collect();
+                let b = (0x21..=0x7eu8)
+                    .find(|b| !firsts.contains(b))
+                    .unwrap_or(0x01);
                 out.push(b);
                 out.extend(std::iter::repeat_n(FILL, *n as usize - 1));
             }
@@ -117,7 +140,11 @@ pub fn tiny_pe(code: &[u8]) -> Vec<u8> {
     put(&mut d, o + 40, &4u16.to_le_bytes());
     put(&mut d, o + 48, &4u16.to_le_bytes());
     let raw = code.len().div_ceil(0x200).max(1) * 0x200;
-    put(&mut d, o + 56, &(0x1000u32 + (raw as u32).next_multiple_of(0x1000)).to_le_bytes());
+    put(
+        &mut d,
+        o + 56,
+        &(0x1000u32 + (raw as u32).next_multiple_of(0x1000)).to_le_bytes(),
+    );
     put(&mut d, o + 60, &0x200u32.to_le_bytes());
     put(&mut d, o + 68, &2u16.to_le_bytes());
     put(&mut d, o + 92, &16u32.to_le_bytes());
@@ -138,7 +165,11 @@ pub fn tiny_pe(code: &[u8]) -> Vec<u8> {
 /// cannot build one (counts, PCRE, size/EP conditions, targets other than 0 and 1, offsets other
 /// than `*`, `n`, `EOF-n` and `EP+n`/`S0+n` for single-subsignature signatures).
 pub fn sample(ls: &LogicalSig, corrupt: bool) -> Option<Vec<u8>> {
-    if !simple(&ls.expr) || ls.tdb.file_size.is_some() || ls.tdb.entry_point.is_some() || ls.tdb.sections.is_some() {
+    if !simple(&ls.expr)
+        || ls.tdb.file_size.is_some()
+        || ls.tdb.entry_point.is_some()
+        || ls.tdb.sections.is_some()
+    {
         return None;
     }
     if ls.tdb.target > 1 {
@@ -182,5 +213,9 @@ pub fn sample(ls: &LogicalSig, corrupt: bool) -> Option<Vec<u8>> {
     if let Some(p) = eof_pad {
         body.extend(std::iter::repeat_n(FILL, p));
     }
-    Some(if ls.tdb.target == 1 { tiny_pe(&body) } else { body })
+    Some(if ls.tdb.target == 1 {
+        tiny_pe(&body)
+    } else {
+        body
+    })
 }
