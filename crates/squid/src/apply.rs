@@ -109,27 +109,27 @@ pub fn apply(
     let squid = probe_squid(squid_bin)?;
     check_tls_support(opts, &squid)?;
 
-    let path = fs::canonicalize(squid_conf).map_err(|source| ApplyError::NotReadable {
+    let path = fs::canonicalize(squid_conf).map_err(|error| ApplyError::NotReadable {
         path: squid_conf.to_path_buf(),
-        source,
+        error,
     })?;
-    let meta = fs::metadata(&path).map_err(|source| ApplyError::NotReadable {
+    let meta = fs::metadata(&path).map_err(|error| ApplyError::NotReadable {
         path: path.clone(),
-        source,
+        error,
     })?;
     if !meta.is_file() {
         return Err(ApplyError::NotRegularFile { path });
     }
-    let original = read_all(&path).map_err(|source| ApplyError::NotReadable {
+    let original = read_all(&path).map_err(|error| ApplyError::NotReadable {
         path: path.clone(),
-        source,
+        error,
     })?;
     OpenOptions::new()
         .write(true)
         .open(&path)
-        .map_err(|source| ApplyError::NotWritable {
+        .map_err(|error| ApplyError::NotWritable {
             path: path.clone(),
-            source,
+            error,
         })?;
 
     let edit = plan_edit(&original, opts)?;
@@ -143,6 +143,7 @@ pub fn apply(
                 backup: None,
                 original_already_broken: true,
                 output,
+                notes: warnings,
             });
         }
         warnings.extend(squid_warnings(&output));
@@ -157,9 +158,9 @@ pub fn apply(
     }
 
     let backup = write_backup(&path, &original, &meta)?;
-    atomic_write(&path, &edit.text, &meta).map_err(|source| ApplyError::Write {
+    atomic_write(&path, &edit.text, &meta).map_err(|error| ApplyError::Write {
         path: path.clone(),
-        source,
+        error,
     })?;
 
     let checked = parse_check(squid_bin, &path);
@@ -189,6 +190,7 @@ pub fn apply(
         backup: Some(backup),
         original_already_broken,
         output,
+        notes: warnings,
     })
 }
 
@@ -265,9 +267,9 @@ fn write_backup(path: &Path, original: &[u8], meta: &fs::Metadata) -> Result<Pat
                 })();
                 return match r {
                     Ok(()) => Ok(b),
-                    Err(source) => {
+                    Err(error) => {
                         let _ = fs::remove_file(&b);
-                        Err(ApplyError::Backup { path: b, source })
+                        Err(ApplyError::Backup { path: b, error })
                     }
                 };
             }
@@ -275,10 +277,10 @@ fn write_backup(path: &Path, original: &[u8], meta: &fs::Metadata) -> Result<Pat
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
                 return Err(ApplyError::NotWritable {
                     path: path.parent().unwrap_or(Path::new("/")).to_path_buf(),
-                    source: e,
+                    error: e,
                 })
             }
-            Err(source) => return Err(ApplyError::Backup { path: b, source }),
+            Err(error) => return Err(ApplyError::Backup { path: b, error }),
         }
     }
 }
@@ -335,10 +337,10 @@ fn restore(
             ))
         }
     });
-    r.map_err(|source| ApplyError::RestoreFailed {
+    r.map_err(|error| ApplyError::RestoreFailed {
         path: path.to_path_buf(),
         backup: backup.to_path_buf(),
-        source,
+        error,
         output,
     })
 }
@@ -357,16 +359,32 @@ fn parse_check(squid_bin: &Path, path: &Path) -> Result<(bool, String), ApplyErr
     Ok((status.success() && !fatal, relevant))
 }
 
-/// Squid's output without its progress lines ("Processing: …", "Startup: …"), at most 60
-/// lines (the last ones).
+/// Lines of Squid's output that say nothing about the configuration.
+const NOISE: &[&str] = &[
+    "| Processing: ",
+    "| Startup: ",
+    "| Processing Configuration File:",
+    "| Initializing https:// proxy context",
+    "| Not currently OK to rewrite swap log.",
+    "| storeDirWriteCleanLogs: Operation aborted.",
+    "| Set Current Directory to ",
+];
+
+/// Lines of Squid's output that start the resource summary printed when it dies.
+const SUMMARY: &[&str] = &[
+    "CPU Usage:",
+    "Maximum Resident Size:",
+    "Page faults with physical i/o:",
+];
+
+/// Squid's output without its progress lines ("Processing: …", "Startup: …") and exit
+/// summary, at most 60 lines (the last ones).
 fn relevant_lines(out: &str) -> String {
     let keep: Vec<&str> = out
         .lines()
         .filter(|l| {
-            !(l.contains("| Processing: ")
-                || l.contains("| Startup: ")
-                || l.contains("| Processing Configuration File:")
-                || l.contains("| Initializing https:// proxy context")
+            !(NOISE.iter().any(|n| l.contains(n))
+                || SUMMARY.iter().any(|n| l.starts_with(n))
                 || l.trim().is_empty())
         })
         .collect();
@@ -379,11 +397,19 @@ fn relevant_lines(out: &str) -> String {
 }
 
 fn squid_warnings(relevant: &str) -> Vec<String> {
-    relevant
-        .lines()
-        .filter(|l| l.contains("WARNING") || l.contains("ERROR") || l.contains("UPGRADE"))
-        .map(|l| format!("squid -k parse: {}", l.trim()))
-        .collect()
+    let mut v: Vec<String> = Vec::new();
+    for l in relevant.lines() {
+        if !(l.contains("WARNING") || l.contains("ERROR") || l.contains("UPGRADE")) {
+            continue;
+        }
+        // Drop Squid's "YYYY/MM/DD HH:MM:SS| " prefix; Squid repeats some lines per service.
+        let text = l.split_once("| ").map_or(l, |(_, t)| t).trim();
+        let w = format!("squid -k parse: {text}");
+        if !v.contains(&w) {
+            v.push(w);
+        }
+    }
+    v
 }
 
 /// Runs a command with stdin closed, stdout and stderr captured together (stderr first), and
@@ -500,10 +526,16 @@ mod tests {
         let out = "2026/11/23 22:05:40| Startup: Initializing Authentication Schemes ...\n\
                    2026/11/23 22:05:40| Processing: http_port 3128\n\
                    2026/11/23 22:05:40| /tmp/x.conf(2): unrecognized: 'bogus'\n\
-                   2026/11/23 22:05:40| WARNING: 'icap_class' is deprecated.\n";
+                   2026/11/23 22:05:40| WARNING: 'icap_class' is deprecated.\n\
+                   2026/11/23 22:05:40| Not currently OK to rewrite swap log.\n\
+                   CPU Usage: 0.009 seconds = 0.009 user + 0.000 sys\n\
+                   Maximum Resident Size: 56784 KB\n";
         let r = relevant_lines(out);
         assert_eq!(r.lines().count(), 2);
-        assert_eq!(squid_warnings(&r).len(), 1);
+        assert_eq!(
+            squid_warnings(&format!("{r}\n{r}")),
+            vec!["squid -k parse: WARNING: 'icap_class' is deprecated.".to_string()]
+        );
         assert_eq!(relevant_lines(""), "(no diagnostics; exit status only)");
     }
 }

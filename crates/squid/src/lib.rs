@@ -41,21 +41,21 @@ pub enum ApplyError {
     #[error("squid.conf ends with a '\\' line continuation: cannot append the block safely")]
     TrailingContinuation,
     /// The file cannot be read (missing, permissions…).
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {error}", path.display())]
     NotReadable {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The file or its directory cannot be written (needed for the backup and the atomic
     /// replace).
-    #[error("cannot write {}: {source} (run as a user who may edit it, e.g. root)", path.display())]
+    #[error("cannot write {}: {error} (run as a user who may edit it, e.g. root)", path.display())]
     NotWritable {
         /// The file or directory.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Not a regular file.
     #[error("{} is not a regular file", path.display())]
@@ -77,23 +77,23 @@ pub enum ApplyError {
     #[error("{0}")]
     TlsUnsupported(String),
     /// Writing the backup failed; squid.conf was not touched.
-    #[error("cannot write the backup {}: {source}; squid.conf was not changed", path.display())]
+    #[error("cannot write the backup {}: {error}; squid.conf was not changed", path.display())]
     Backup {
         /// The backup file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Writing the new squid.conf failed before it replaced the old one.
-    #[error("cannot write the new {}: {source}; squid.conf was not changed", path.display())]
+    #[error("cannot write the new {}: {error}; squid.conf was not changed", path.display())]
     Write {
         /// squid.conf.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// `squid -k parse` rejected the result; the original was restored byte for byte.
-    #[error("{}", parse_failed_message(path, backup.as_ref(), *original_already_broken, output))]
+    #[error("{}", parse_failed_message(path, backup.as_ref(), *original_already_broken, output, notes))]
     ParseFailed {
         /// squid.conf.
         path: PathBuf,
@@ -103,10 +103,12 @@ pub enum ApplyError {
         original_already_broken: bool,
         /// Squid's relevant output lines.
         output: String,
+        /// Lines of the file that may explain the rejection (see [`Edit::warnings`]).
+        notes: Vec<String>,
     },
     /// Restoring the original after a failed check failed: the backup holds it.
     #[error(
-        "squid -k parse rejected the new {path}, and restoring the original failed ({source}); \
+        "squid -k parse rejected the new {path}, and restoring the original failed ({error}); \
          copy {backup} over it by hand. Squid said:\n{output}",
         path = path.display(),
         backup = backup.display()
@@ -117,7 +119,7 @@ pub enum ApplyError {
         /// The backup holding the original.
         backup: PathBuf,
         /// The I/O error of the restore.
-        source: std::io::Error,
+        error: std::io::Error,
         /// Squid's relevant output lines.
         output: String,
     },
@@ -128,6 +130,7 @@ fn parse_failed_message(
     backup: Option<&PathBuf>,
     already_broken: bool,
     output: &str,
+    notes: &[String],
 ) -> String {
     let mut m = if already_broken {
         format!(
@@ -149,5 +152,9 @@ fn parse_failed_message(
     }
     m.push_str(". Squid said:\n");
     m.push_str(output);
+    for n in notes {
+        m.push_str("\nnote: ");
+        m.push_str(n);
+    }
     m
 }

@@ -241,10 +241,16 @@ fn result_rejected_by_squid_is_restored_byte_for_byte() {
             assert!(!*original_already_broken);
             assert_eq!(fs::read(backup.as_ref().unwrap()).unwrap(), original);
             assert!(output.contains("bulwark_get"), "{output}");
+            assert!(!output.contains("CPU Usage"), "{output}");
         }
         other => panic!("unexpected error: {other}"),
     }
-    assert!(e.to_string().contains("rejected"), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("rejected"), "{msg}");
+    assert!(
+        msg.contains("note: line 2 uses a name the managed block defines"),
+        "{msg}"
+    );
     assert_eq!(fs::read(&conf).unwrap(), original);
     assert_eq!(
         dir_entries(dir.path()).len(),
