@@ -82,7 +82,7 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// Starts the worker for `config` (call inside a tokio runtime). With neither script nor
+    /// Starts the worker for `config`. Panics outside a tokio runtime when a target is set. With neither script nor
     /// webhook configured nothing is started and [`Notifier::notify`] does nothing. Values
     /// [`NotifyConfig::validate`] would refuse are clamped (timeout and queue to at least 1).
     pub fn spawn(config: NotifyConfig) -> Notifier {
@@ -290,7 +290,7 @@ async fn deliver(msg: &Message, targets: &Targets, counters: &Counters) {
                 true
             }
             Err(e) => {
-                tracing::warn!(kind, error = %e, "notify webhook failed");
+                tracing::warn!(kind, webhook = %hook.redacted_url(), error = %e, "notify webhook failed");
                 false
             }
         })

@@ -18,10 +18,18 @@ pub struct Webhook {
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Webhook")
-            .field("url", &self.url)
+            .field("url", &redact(&self.url))
             .field("timeout", &self.timeout)
             .finish()
     }
+}
+
+/// `scheme://host[:port]/…` of `url`: webhook paths and user info often carry secrets.
+fn redact(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or("");
+    format!("{scheme}://{host}/…")
 }
 
 impl Webhook {
@@ -56,6 +64,11 @@ impl Webhook {
         }
     }
 
+    /// The URL without path, query or user info, for logs.
+    pub fn redacted_url(&self) -> String {
+        redact(&self.url)
+    }
+
     fn post_blocking(&self, body: &[u8]) -> Result<u16, DeliveryError> {
         let mut resp = self
             .agent
@@ -80,5 +93,20 @@ impl Webhook {
             status,
             body: body.trim_end().to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_secrets() {
+        let w = Webhook::new(
+            "https://u:pw@hooks.example:8443/T0/B1/secret?x=1",
+            Duration::from_secs(1),
+        );
+        assert_eq!(w.redacted_url(), "https://hooks.example:8443/…");
+        assert!(!format!("{w:?}").contains("secret"));
     }
 }
