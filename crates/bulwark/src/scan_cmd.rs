@@ -56,7 +56,8 @@ fn load(paths: &[PathBuf]) -> anyhow::Result<(Database, Option<LoadReport>)> {
     } else {
         paths.to_vec()
     };
-    let (db, r) = Database::load(&paths, &LoadOptions::default()).context("loading the signature database")?;
+    let (db, r) = Database::load(&paths, &LoadOptions::default())
+        .context("loading the signature database")?;
     Ok((db, Some(r)))
 }
 
@@ -77,7 +78,11 @@ fn walk(p: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn scan_file(db: &Arc<Database>, opts: &ScanOptions, p: &Path) -> std::io::Result<(bulwark_engine::Verdict, u64)> {
+fn scan_file(
+    db: &Arc<Database>,
+    opts: &ScanOptions,
+    p: &Path,
+) -> std::io::Result<(bulwark_engine::Verdict, u64)> {
     let mut f = std::fs::File::open(p)?;
     let mut s = Scanner::new(Arc::clone(db), opts);
     if let Ok(m) = f.metadata() {
@@ -99,9 +104,14 @@ fn scan_file(db: &Arc<Database>, opts: &ScanOptions, p: &Path) -> std::io::Resul
 pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     let t0 = Instant::now();
     let (db, report) = load(&args.database)?;
-    let known: u64 = report.as_ref().map_or(1, |r| r.files.iter().map(|f| f.loaded).sum::<u64>() + 1);
+    let known: u64 = report
+        .as_ref()
+        .map_or(1, |r| r.files.iter().map(|f| f.loaded).sum::<u64>() + 1);
     let db = Arc::new(db);
-    let opts = ScanOptions { sets: (!args.sets.is_empty()).then(|| args.sets.clone()), ..Default::default() };
+    let opts = ScanOptions {
+        sets: (!args.sets.is_empty()).then(|| args.sets.clone()),
+        ..Default::default()
+    };
     let mut files = Vec::new();
     for p in &args.paths {
         walk(p, &mut files);
@@ -122,9 +132,15 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
                 }
                 if args.json {
                     let names: Vec<&str> = v.threats.iter().map(|t| t.name.as_str()).collect();
-                    println!("{}", serde_json::json!({"path": shown, "status": v.status.as_str(), "threats": names}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"path": shown, "status": v.status.as_str(), "threats": names})
+                    );
                 } else if found {
-                    println!("{shown}: {} FOUND", v.threats.first().map_or("", |t| t.name.as_str()));
+                    println!(
+                        "{shown}: {} FOUND",
+                        v.threats.first().map_or("", |t| t.name.as_str())
+                    );
                 } else if v.status != Status::Clean {
                     println!("{shown}: {} ERROR", v.status);
                 } else if !args.infected {
@@ -134,7 +150,10 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
             Err(e) => {
                 errors += 1;
                 if args.json {
-                    println!("{}", serde_json::json!({"path": shown, "status": "ERROR", "error": e.to_string()}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"path": shown, "status": "ERROR", "error": e.to_string()})
+                    );
                 } else {
                     println!("{shown}: {e} ERROR");
                 }
@@ -152,14 +171,21 @@ pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     } else {
         println!("\n----------- SCAN SUMMARY -----------");
         println!("Known viruses: {known}");
-        println!("Engine version: bulwark {} ({})", env!("CARGO_PKG_VERSION"), db.version());
+        println!(
+            "Engine version: bulwark {} ({})",
+            env!("CARGO_PKG_VERSION"),
+            db.version()
+        );
         println!("Scanned files: {scanned}");
         println!("Infected files: {infected}");
         if errors > 0 {
             println!("Total errors: {errors}");
         }
         println!("Data scanned: {:.2} MB", bytes as f64 / 1e6);
-        println!("Scan speed: {:.1} MB/s", bytes as f64 / 1e6 / scan_secs.max(1e-9));
+        println!(
+            "Scan speed: {:.1} MB/s",
+            bytes as f64 / 1e6 / scan_secs.max(1e-9)
+        );
         println!("Time: {:.3} sec", t0.elapsed().as_secs_f64());
     }
     Ok(if errors > 0 {
@@ -182,7 +208,8 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
     match cmd {
         DbCommand::Info { paths, json } => {
             let rss0 = peak_rss_kb().unwrap_or(0);
-            let (db, r) = Database::load(&paths, &LoadOptions::default()).context("loading the signature database")?;
+            let (db, r) = Database::load(&paths, &LoadOptions::default())
+                .context("loading the signature database")?;
             let rss = peak_rss_kb().unwrap_or(0);
             let total_loaded: u64 = r.files.iter().map(|f| f.loaded).sum();
             let total: u64 = r.files.iter().map(|f| f.total()).sum();
@@ -207,7 +234,11 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
             }
             println!("database {} (sets: {})", db.version(), db.sets().join(", "));
             for f in &r.files {
-                let pct = if f.total() > 0 { 100.0 * f.loaded as f64 / f.total() as f64 } else { 100.0 };
+                let pct = if f.total() > 0 {
+                    100.0 * f.loaded as f64 / f.total() as f64
+                } else {
+                    100.0
+                };
                 println!(
                     "{}  [set {}]  {} of {} loaded ({pct:.2}%)  in {:.0} ms",
                     f.path,
@@ -223,7 +254,10 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
                     println!("    malformed:   {n:>7}  {why}");
                 }
                 if f.flevel_skipped > 0 {
-                    println!("    skipped:     {:>7}  functionality level outside this engine's", f.flevel_skipped);
+                    println!(
+                        "    skipped:     {:>7}  functionality level outside this engine's",
+                        f.flevel_skipped
+                    );
                 }
                 if f.ignored > 0 {
                     println!("    ignored:     {:>7}  by an .ign2 list", f.ignored);
@@ -238,7 +272,11 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
                 r.weak_atoms,
                 r.matcher_bytes as f64 / 1e6
             );
-            println!("memory: peak RSS {:.1} MB (grew {:.1} MB while loading)", rss as f64 / 1024.0, rss.saturating_sub(rss0) as f64 / 1024.0);
+            println!(
+                "memory: peak RSS {:.1} MB (grew {:.1} MB while loading)",
+                rss as f64 / 1024.0,
+                rss.saturating_sub(rss0) as f64 / 1024.0
+            );
             Ok(0)
         }
     }

@@ -28,7 +28,10 @@ pub fn select(part: &Part) -> Option<Split> {
         for ws in 0..=run.len() - wl {
             let mut score = 0;
             for k in ws..ws + wl {
-                score += weight(run[k], k.checked_sub(1).filter(|&p| p >= ws).map(|p| run[p]));
+                score += weight(
+                    run[k],
+                    k.checked_sub(1).filter(|&p| p >= ws).map(|p| run[p]),
+                );
             }
             if best.is_none_or(|(s, ..)| score > s) {
                 best = Some((score, i, ws, wl));
@@ -52,7 +55,11 @@ mod tests {
         assert!(select(&p.parts[0]).is_none());
         let p = parse("4142??43").unwrap();
         assert_eq!(select(&p.parts[0]).unwrap().atom(&p.parts[0]), b"AB");
-        let long = format!("{}{}", "00".repeat(40), "41424344454647484950515253545556575859");
+        let long = format!(
+            "{}{}",
+            "00".repeat(40),
+            "41424344454647484950515253545556575859"
+        );
         let p = parse(&long).unwrap();
         let sp = select(&p.parts[0]).unwrap();
         assert_eq!(sp.atom(&p.parts[0]).len(), MAX_ATOM);

@@ -73,10 +73,13 @@ pub(crate) struct Group {
     pub keep: usize,
 }
 
+/// Entries of one digest: (size or `*`, name index).
+pub(crate) type HashEntries = Vec<(Option<u64>, u32)>;
+
 /// Hash signatures of one kind, keyed by digest.
 #[derive(Debug, Default)]
 pub(crate) struct HashTable {
-    pub map: HashMap<(Algo, Box<[u8]>), Vec<(Option<u64>, u32)>>,
+    pub map: HashMap<(Algo, Box<[u8]>), HashEntries>,
     pub sizes: [HashSet<u64>; 3],
     pub wild: [bool; 3],
     pub count: u64,
@@ -102,7 +105,10 @@ impl HashTable {
             }
             None => self.wild[algo_idx(s.algo)] = true,
         }
-        self.map.entry((s.algo, s.digest.into_boxed_slice())).or_default().push((s.size, id));
+        self.map
+            .entry((s.algo, s.digest.into_boxed_slice()))
+            .or_default()
+            .push((s.size, id));
         self.count += 1;
     }
 
@@ -115,7 +121,9 @@ impl HashTable {
     pub fn lookup(&self, a: Algo, digest: &[u8], size: u64, set_mask: u64) -> Option<u32> {
         let v = self.map.get(&(a, Box::from(digest)))?;
         v.iter()
-            .find(|(z, id)| z.is_none_or(|z| z == size) && set_mask & (1 << self.names[*id as usize].1) != 0)
+            .find(|(z, id)| {
+                z.is_none_or(|z| z == size) && set_mask & (1 << self.names[*id as usize].1) != 0
+            })
             .map(|&(_, id)| id)
     }
 
@@ -184,12 +192,15 @@ fn pcre_compile(regex: &str, flags: &str) -> Result<pcre2::bytes::Regex, LineErr
     } else {
         re.push_str(regex);
     }
-    b.build(&re).map_err(|_| LineError::Unsupported("pcre does not compile"))
+    b.build(&re)
+        .map_err(|_| LineError::Unsupported("pcre does not compile"))
 }
 
 impl Builder {
     pub fn new() -> Self {
-        Builder { c: Compiled::empty() }
+        Builder {
+            c: Compiled::empty(),
+        }
     }
 
     /// Adds a logical signature; fails (adding nothing) when a part cannot be matched.
@@ -219,12 +230,14 @@ impl Builder {
                     if needs_finish(&b.offset) {
                         early = false;
                     }
-                    let direct = needs_finish(&b.offset) && (b.offset.shift <= MAX_DIRECT_SHIFT || b.offset.needs_exe());
+                    let direct = needs_finish(&b.offset)
+                        && (b.offset.shift <= MAX_DIRECT_SHIFT || b.offset.needs_exe());
                     for pattern in b.variants {
                         let mut splits = Vec::new();
                         if !direct {
                             for part in &pattern.parts {
-                                let sp = atoms::select(part).ok_or(LineError::Unsupported("no literal atom of 2+ bytes"))?;
+                                let sp = atoms::select(part)
+                                    .ok_or(LineError::Unsupported("no literal atom of 2+ bytes"))?;
                                 if (sp.len as usize) < atoms::GOOD_ATOM {
                                     weak += 1;
                                 }
@@ -269,8 +282,8 @@ impl Builder {
         }
         targets_used[0] = true;
         let mut groups = Vec::new();
-        for t in 0..target::COUNT {
-            if !targets_used[t] {
+        for (t, used) in targets_used.iter().enumerate() {
+            if !used {
                 continue;
             }
             let g = self.build_group(t as u8)?;
@@ -305,14 +318,24 @@ impl Builder {
             }
             for (pi, (part, sp)) in b.pattern.parts.iter().zip(&b.splits).enumerate() {
                 let bytes = sp.atom(part).to_vec();
-                let key = (if b.nocase { bytes.to_ascii_lowercase() } else { bytes }, b.nocase);
+                let key = (
+                    if b.nocase {
+                        bytes.to_ascii_lowercase()
+                    } else {
+                        bytes
+                    },
+                    b.nocase,
+                );
                 let id = *ids.entry(key.clone()).or_insert_with(|| {
                     atoms.push(key);
                     refs.push(Vec::new());
                     need_after.push(0);
                     (atoms.len() - 1) as u32
                 });
-                refs[id as usize].push(AtomRef { body: bi as u32, part: pi as u16 });
+                refs[id as usize].push(AtomRef {
+                    body: bi as u32,
+                    part: pi as u16,
+                });
                 need_after[id as usize] = need_after[id as usize].max(sp.post_max + 1);
                 keep = keep.max((sp.pre_max + sp.post_max + sp.len) as usize + 2);
             }
@@ -326,7 +349,19 @@ impl Builder {
             .map(|(i, _)| i as u32)
             .collect();
         let atom_len = atoms.iter().map(|(a, _)| a.len() as u32).collect();
-        let db = if atoms.is_empty() { None } else { Some(Arc::new(AtomDb::compile(&atoms)?)) };
-        Ok(Group { db, refs, atom_len, need_after, anchored, pcre, keep })
+        let db = if atoms.is_empty() {
+            None
+        } else {
+            Some(Arc::new(AtomDb::compile(&atoms)?))
+        };
+        Ok(Group {
+            db,
+            refs,
+            atom_len,
+            need_after,
+            anchored,
+            pcre,
+            keep,
+        })
     }
 }

@@ -37,7 +37,8 @@ pub mod target {
 pub const DETECT_LEN: usize = 4096;
 
 fn contains_nocase(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// Detects the target type of an object from its first bytes.
@@ -53,29 +54,55 @@ pub fn detect(head: &[u8]) -> u8 {
     if h(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1") {
         return OLE2;
     }
-    if h(b"\xfe\xed\xfa\xce") || h(b"\xfe\xed\xfa\xcf") || h(b"\xce\xfa\xed\xfe") || h(b"\xcf\xfa\xed\xfe") {
+    if h(b"\xfe\xed\xfa\xce")
+        || h(b"\xfe\xed\xfa\xcf")
+        || h(b"\xce\xfa\xed\xfe")
+        || h(b"\xcf\xfa\xed\xfe")
+    {
         return MACHO;
     }
     if h(b"\xca\xfe\xba\xbe") {
-        let v = head.get(4..8).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(0);
+        let v = head
+            .get(4..8)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+            .unwrap_or(0);
         return if v > 30 { JAVA } else { MACHO };
     }
     if h(b"FWS") || h(b"CWS") || h(b"ZWS") {
         return FLASH;
     }
-    if head[..head.len().min(1024)].windows(5).any(|w| w == b"%PDF-") {
+    if head[..head.len().min(1024)]
+        .windows(5)
+        .any(|w| w == b"%PDF-")
+    {
         return PDF;
     }
     if h(b"GIF8") || h(b"\x89PNG") || h(b"\xff\xd8\xff") || h(b"BM") || h(b"II*\0") || h(b"MM\0*") {
         return GRAPHICS;
     }
-    let text = head.iter().all(|&b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b));
+    let text = head
+        .iter()
+        .all(|&b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b));
     if text {
-        let mail_hdrs: [&[u8]; 6] = [b"From ", b"Received:", b"Return-Path:", b"Delivered-To:", b"X-Mailer:", b"Message-ID:"];
+        let mail_hdrs: [&[u8]; 6] = [
+            b"From ",
+            b"Received:",
+            b"Return-Path:",
+            b"Delivered-To:",
+            b"X-Mailer:",
+            b"Message-ID:",
+        ];
         if mail_hdrs.iter().any(|m| h(m)) {
             return MAIL;
         }
-        let tags: [&[u8]; 6] = [b"<html", b"<script", b"<body", b"<iframe", b"<head", b"<!doctype html"];
+        let tags: [&[u8]; 6] = [
+            b"<html",
+            b"<script",
+            b"<body",
+            b"<iframe",
+            b"<head",
+            b"<!doctype html",
+        ];
         if tags.iter().any(|t| contains_nocase(head, t)) {
             return HTML;
         }
@@ -116,33 +143,70 @@ pub fn pe_layout(d: &[u8]) -> Option<ExeInfo> {
         }
         sections.push((u64::from(raw_ptr), u64::from(raw_size)));
     }
-    Some(ExeInfo { ep: ep.unwrap_or(u64::from(ep_rva)), sections })
+    Some(ExeInfo {
+        ep: ep.unwrap_or(u64::from(ep_rva)),
+        sections,
+    })
 }
 
 /// ELF layout via goblin's header parsers: entry point mapped through the program headers.
 pub fn elf_layout(d: &[u8]) -> Option<ExeInfo> {
-    use goblin::elf::{header::Header, program_header::ProgramHeader, section_header::SectionHeader};
+    use goblin::elf::{
+        header::Header, program_header::ProgramHeader, section_header::SectionHeader,
+    };
     let hdr: Header = goblin::elf::Elf::parse_header(d).ok()?;
     let ctx = goblin::container::Ctx::new(
-        if hdr.e_ident[4] == 2 { goblin::container::Container::Big } else { goblin::container::Container::Little },
-        if hdr.e_ident[5] == 2 { goblin::container::Endian::Big } else { goblin::container::Endian::Little },
+        if hdr.e_ident[4] == 2 {
+            goblin::container::Container::Big
+        } else {
+            goblin::container::Container::Little
+        },
+        if hdr.e_ident[5] == 2 {
+            goblin::container::Endian::Big
+        } else {
+            goblin::container::Endian::Little
+        },
     );
-    let phs = ProgramHeader::parse(d, hdr.e_phoff as usize, (hdr.e_phnum as usize).min(256), ctx).ok()?;
+    let phs = ProgramHeader::parse(
+        d,
+        hdr.e_phoff as usize,
+        (hdr.e_phnum as usize).min(256),
+        ctx,
+    )
+    .ok()?;
     let ep = phs
         .iter()
-        .find(|p| p.p_type == goblin::elf::program_header::PT_LOAD && hdr.e_entry >= p.p_vaddr && hdr.e_entry < p.p_vaddr + p.p_filesz)
+        .find(|p| {
+            p.p_type == goblin::elf::program_header::PT_LOAD
+                && hdr.e_entry >= p.p_vaddr
+                && hdr.e_entry < p.p_vaddr + p.p_filesz
+        })
         .map(|p| p.p_offset + (hdr.e_entry - p.p_vaddr))
         .unwrap_or(hdr.e_entry);
-    let sections = SectionHeader::parse(d, hdr.e_shoff as usize, (hdr.e_shnum as usize).min(256), ctx)
-        .map(|v| v.iter().map(|s| (s.sh_offset, s.sh_size)).collect())
-        .unwrap_or_default();
+    let sections = SectionHeader::parse(
+        d,
+        hdr.e_shoff as usize,
+        (hdr.e_shnum as usize).min(256),
+        ctx,
+    )
+    .map(|v| v.iter().map(|s| (s.sh_offset, s.sh_size)).collect())
+    .unwrap_or_default();
     Some(ExeInfo { ep, sections })
 }
 
 /// PE sections' raw data ranges for `.mdb` section hashes (goblin full parse).
 pub fn pe_sections(d: &[u8]) -> Vec<(u64, u64)> {
     match goblin::pe::PE::parse(d) {
-        Ok(pe) => pe.sections.iter().map(|s| (u64::from(s.pointer_to_raw_data), u64::from(s.size_of_raw_data))).collect(),
+        Ok(pe) => pe
+            .sections
+            .iter()
+            .map(|s| {
+                (
+                    u64::from(s.pointer_to_raw_data),
+                    u64::from(s.size_of_raw_data),
+                )
+            })
+            .collect(),
         Err(_) => pe_layout(d).map(|e| e.sections).unwrap_or_default(),
     }
 }
@@ -172,7 +236,8 @@ pub(crate) mod tests {
         d[o + 40..o + 42].copy_from_slice(&4u16.to_le_bytes());
         d[o + 48..o + 50].copy_from_slice(&4u16.to_le_bytes());
         let raw = code.len().div_ceil(0x200) * 0x200;
-        d[o + 56..o + 60].copy_from_slice(&(0x1000u32 + (raw as u32).next_multiple_of(0x1000)).to_le_bytes());
+        d[o + 56..o + 60]
+            .copy_from_slice(&(0x1000u32 + (raw as u32).next_multiple_of(0x1000)).to_le_bytes());
         d[o + 60..o + 64].copy_from_slice(&0x200u32.to_le_bytes());
         d[o + 68..o + 70].copy_from_slice(&2u16.to_le_bytes());
         d[o + 92..o + 96].copy_from_slice(&16u32.to_le_bytes());

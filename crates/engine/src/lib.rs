@@ -49,12 +49,21 @@ pub struct Database {
 impl Database {
     /// The built-in database: EICAR only.
     pub fn builtin() -> Self {
-        let c = db::Builder::new().finish().unwrap_or_else(|_| db::Compiled::empty());
-        Self { version: "builtin-1".to_string(), sets: Vec::new(), c }
+        let c = db::Builder::new()
+            .finish()
+            .unwrap_or_else(|_| db::Compiled::empty());
+        Self {
+            version: "builtin-1".to_string(),
+            sets: Vec::new(),
+            c,
+        }
     }
 
     /// Loads signature files or directories (any mix of ClamAV formats, plain or gzip'd, CVD/CLD).
-    pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(Database, LoadReport), LoadError> {
+    pub fn load(
+        paths: &[PathBuf],
+        opts: &LoadOptions,
+    ) -> Result<(Database, LoadReport), LoadError> {
         let t0 = Instant::now();
         let mut b = db::Builder::new();
         let mut sets = Vec::new();
@@ -66,7 +75,12 @@ impl Database {
             files,
             total_time: t0.elapsed(),
             compile_time,
-            matcher_bytes: c.groups.iter().filter_map(|g| g.db.as_ref()).map(|d| d.size()).sum(),
+            matcher_bytes: c
+                .groups
+                .iter()
+                .filter_map(|g| g.db.as_ref())
+                .map(|d| d.size())
+                .sum(),
             atoms: c.groups.iter().map(|g| g.refs.len()).sum(),
             weak_atoms: c.weak_atoms,
         };
@@ -75,7 +89,14 @@ impl Database {
             ms = report.total_time.as_millis() as u64,
             "signature database loaded"
         );
-        Ok((Database { version: format!("db-{digest}"), sets, c }, report))
+        Ok((
+            Database {
+                version: format!("db-{digest}"),
+                sets,
+                c,
+            },
+            report,
+        ))
     }
 
     /// A short version string that changes whenever the signatures change (used in the ISTag).
@@ -99,7 +120,10 @@ pub struct Scanner {
 impl Scanner {
     /// A scanner over `db` with `options`.
     pub fn new(db: Arc<Database>, options: &ScanOptions) -> Self {
-        Self { inner: scan::Inner::new(db, options), eicar: eicar::EicarMatcher::default() }
+        Self {
+            inner: scan::Inner::new(db, options),
+            eicar: eicar::EicarMatcher::default(),
+        }
     }
 
     /// Tells the scanner the object's total size in advance (e.g. Content-Length), so that hash

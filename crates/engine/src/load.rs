@@ -102,8 +102,8 @@ pub struct LoadReport {
 fn kind_of(name: &str) -> Option<&'static str> {
     let ext = name.rsplit('.').next()?;
     Some(match ext {
-        "hdb" | "hsb" | "hdu" | "hsu" | "mdb" | "msb" | "mdu" | "msu" | "imp" | "fp" | "sfp" | "ndb" | "ndu" | "ldb" | "ldu"
-        | "ign" | "ign2" | "cvd" | "cld" | "cud" => match ext {
+        "hdb" | "hsb" | "hdu" | "hsu" | "mdb" | "msb" | "mdu" | "msu" | "imp" | "fp" | "sfp"
+        | "ndb" | "ndu" | "ldb" | "ldu" | "ign" | "ign2" | "cvd" | "cld" | "cud" => match ext {
             "hdb" => "hdb",
             "hsb" => "hsb",
             "hdu" => "hdu",
@@ -140,30 +140,50 @@ fn gunzip(path: &str, data: &[u8]) -> Result<Vec<u8>, LoadError> {
     let mut out = Vec::new();
     flate2::read::MultiGzDecoder::new(data)
         .read_to_end(&mut out)
-        .map_err(|e| LoadError::Container { path: path.into(), reason: format!("gzip: {e}") })?;
+        .map_err(|e| LoadError::Container {
+            path: path.into(),
+            reason: format!("gzip: {e}"),
+        })?;
     Ok(out)
 }
 
 /// Expands a `.cvd`/`.cld`/`.cud`: 512-byte header, then a tar (gzip'd unless it starts with
 /// `COPYING`).
 fn expand_cvd(path: &str, set: &str, data: &[u8], out: &mut Vec<Source>) -> Result<(), LoadError> {
-    let bad = |r: &str| LoadError::Container { path: path.into(), reason: r.into() };
+    let bad = |r: &str| LoadError::Container {
+        path: path.into(),
+        reason: r.into(),
+    };
     if data.len() < 512 || !data.starts_with(b"ClamAV-VDB:") {
         return Err(bad("not a CVD (missing ClamAV-VDB header)"));
     }
     let body = &data[512..];
-    let tar_bytes = if body.starts_with(b"COPYING") { body.to_vec() } else { gunzip(path, body)? };
+    let tar_bytes = if body.starts_with(b"COPYING") {
+        body.to_vec()
+    } else {
+        gunzip(path, body)?
+    };
     let mut ar = tar::Archive::new(tar_bytes.as_slice());
     let entries = ar.entries().map_err(|e| bad(&format!("tar: {e}")))?;
     for e in entries {
         let mut e = e.map_err(|e| bad(&format!("tar: {e}")))?;
-        let name = e.path().map_err(|e| bad(&format!("tar: {e}")))?.to_string_lossy().into_owned();
+        let name = e
+            .path()
+            .map_err(|e| bad(&format!("tar: {e}")))?
+            .to_string_lossy()
+            .into_owned();
         if kind_of(&name).is_none() {
             continue;
         }
         let mut d = Vec::new();
-        e.read_to_end(&mut d).map_err(|e| bad(&format!("tar: {e}")))?;
-        out.push(Source { path: format!("{path}/{name}"), name, set: set.to_string(), data: d });
+        e.read_to_end(&mut d)
+            .map_err(|e| bad(&format!("tar: {e}")))?;
+        out.push(Source {
+            path: format!("{path}/{name}"),
+            name,
+            set: set.to_string(),
+            data: d,
+        });
     }
     Ok(())
 }
@@ -176,8 +196,14 @@ fn collect(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Source>, LoadErr
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
-            let rd = std::fs::read_dir(p).map_err(|e| LoadError::Io { path: p.display().to_string(), source: e })?;
-            let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+            let rd = std::fs::read_dir(p).map_err(|e| LoadError::Io {
+                path: p.display().to_string(),
+                source: e,
+            })?;
+            let mut v: Vec<PathBuf> = rd
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
             v.sort();
             files.extend(v);
         } else {
@@ -186,21 +212,34 @@ fn collect(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Source>, LoadErr
     }
     let mut out = Vec::new();
     for f in files {
-        let fname = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let fname = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let (inner, gz) = match fname.strip_suffix(".gz") {
             Some(i) => (i.to_string(), true),
             None => (fname.clone(), false),
         };
-        let Some(kind) = kind_of(&inner) else { continue };
+        let Some(kind) = kind_of(&inner) else {
+            continue;
+        };
         let path = f.display().to_string();
-        let raw = std::fs::read(&f).map_err(|e| LoadError::Io { path: path.clone(), source: e })?;
+        let raw = std::fs::read(&f).map_err(|e| LoadError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
         let data = if gz { gunzip(&path, &raw)? } else { raw };
         let st = stem(&inner);
         let set = opts.set_names.get(&st).cloned().unwrap_or(st);
         if matches!(kind, "cvd" | "cld" | "cud") {
             expand_cvd(&path, &set, &data, &mut out)?;
         } else {
-            out.push(Source { path, name: inner, set, data });
+            out.push(Source {
+                path,
+                name: inner,
+                set,
+                data,
+            });
         }
     }
     Ok(out)
@@ -256,11 +295,17 @@ pub(crate) fn load_into(
             return Err(LoadError::TooManySets);
         }
         let set_id = set_id as u16;
-        let mut r = FileReport { path: s.path.clone(), set: s.set.clone(), ..Default::default() };
+        let mut r = FileReport {
+            path: s.path.clone(),
+            set: s.set.clone(),
+            ..Default::default()
+        };
         let pua = matches!(kind, "hdu" | "hsu" | "ndu" | "ldu" | "mdu" | "msu");
         for l in lines(&s.data) {
             if pua && !opts.pua {
-                *r.unsupported.entry("PUA database (disabled)".into()).or_default() += 1;
+                *r.unsupported
+                    .entry("PUA database (disabled)".into())
+                    .or_default() += 1;
                 continue;
             }
             let name_of = |l: &str| -> String {
@@ -275,10 +320,16 @@ pub(crate) fn load_into(
                 continue;
             }
             let res = match kind {
-                "hdb" | "hsb" | "hdu" | "hsu" => hash::parse(l, Layout::HashFirst).map(|h| b.c.hashes.insert(h, set_id)),
+                "hdb" | "hsb" | "hdu" | "hsu" => {
+                    hash::parse(l, Layout::HashFirst).map(|h| b.c.hashes.insert(h, set_id))
+                }
                 "fp" | "sfp" => hash::parse(l, Layout::HashFirst).map(|h| b.c.fp.insert(h, set_id)),
-                "mdb" | "msb" | "mdu" | "msu" => hash::parse(l, Layout::SizeFirst).map(|h| b.c.sections.insert(h, set_id)),
-                "imp" => Err(LineError::Unsupported("import-table hash (.imp) not implemented")),
+                "mdb" | "msb" | "mdu" | "msu" => {
+                    hash::parse(l, Layout::SizeFirst).map(|h| b.c.sections.insert(h, set_id))
+                }
+                "imp" => Err(LineError::Unsupported(
+                    "import-table hash (.imp) not implemented",
+                )),
                 "ndb" | "ndu" => logical::parse_ndb(l).and_then(|ls| b.add_logical(ls, set_id)),
                 "ldb" | "ldu" => logical::parse_ldb(l).and_then(|ls| b.add_logical(ls, set_id)),
                 "ign" | "ign2" => continue,
@@ -300,6 +351,9 @@ pub(crate) fn load_into(
 
 /// True when `p` looks like a signature file this loader reads.
 pub fn is_signature_file(p: &Path) -> bool {
-    let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let n = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     kind_of(n.strip_suffix(".gz").unwrap_or(&n)).is_some()
 }

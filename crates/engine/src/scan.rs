@@ -87,7 +87,10 @@ impl Inner {
             win: Vec::new(),
             win_base: 0,
             store: Store::Mem(Vec::new()),
-            mem_limit: opts.memory_limit.unwrap_or(DEFAULT_MEMORY_LIMIT).max(filetype::DETECT_LEN),
+            mem_limit: opts
+                .memory_limit
+                .unwrap_or(DEFAULT_MEMORY_LIMIT)
+                .max(filetype::DETECT_LEN),
             spill_limit: opts.spill_limit.unwrap_or(DEFAULT_SPILL_LIMIT),
             hashers: None,
             state: HashMap::new(),
@@ -122,7 +125,8 @@ impl Inner {
         self.size += data.len() as u64;
         let was_complete = self.store.complete() && matches!(self.store, Store::Mem(_));
         let spill = matches!(self.ftype, target::PE | target::ELF | target::MACHO);
-        self.store.append(data, self.mem_limit, spill, self.spill_limit);
+        self.store
+            .append(data, self.mem_limit, spill, self.spill_limit);
         if was_complete && !matches!(self.store, Store::Mem(_)) {
             self.start_hashers(data.len());
         } else if let Some(h) = &mut self.hashers {
@@ -142,7 +146,10 @@ impl Inner {
         let want = |a: Algo| {
             let t = &c.hashes;
             let i = crate::db::algo_idx(a);
-            t.wild[i] || self.size_hint.map_or(t.max_size(a) >= self.size, |h| t.sizes[i].contains(&h))
+            t.wild[i]
+                || self
+                    .size_hint
+                    .map_or(t.max_size(a) >= self.size, |h| t.sizes[i].contains(&h))
         };
         let mut h = Hashers {
             md5: want(Algo::Md5).then(Md5::new),
@@ -181,7 +188,11 @@ impl Inner {
     fn start(&mut self) {
         self.started = true;
         let n = (self.size as usize).min(filetype::DETECT_LEN);
-        let head = self.store.read(0, n).map(|c| c.into_owned()).unwrap_or_default();
+        let head = self
+            .store
+            .read(0, n)
+            .map(|c| c.into_owned())
+            .unwrap_or_default();
         self.ftype = filetype::detect(&head);
         self.group = self.c().group_of[self.ftype as usize];
         if let Some(db) = &self.db.c.groups[self.group].db {
@@ -190,13 +201,19 @@ impl Inner {
                 Err(e) => self.error = Some(e.to_string()),
             }
         }
-        if let Some(all) = self.store.read(0, self.size as usize).map(|c| c.into_owned()) {
+        if let Some(all) = self
+            .store
+            .read(0, self.size as usize)
+            .map(|c| c.into_owned())
+        {
             self.scan_chunk(&all);
         }
     }
 
     fn scan_chunk(&mut self, data: &[u8]) {
-        let Some(stream) = &mut self.stream else { return };
+        let Some(stream) = &mut self.stream else {
+            return;
+        };
         self.win.extend_from_slice(data);
         if let Err(e) = stream.scan(data, &mut self.hits) {
             self.error = Some(e.to_string());
@@ -207,7 +224,11 @@ impl Inner {
         if self.win.len() > 2 * keep + (64 << 10) {
             let cut = self.win.len() - keep;
             let cut = match self.pending.front() {
-                Some(h) => cut.min(h.end.saturating_sub(keep as u64).saturating_sub(self.win_base) as usize),
+                Some(h) => cut.min(
+                    h.end
+                        .saturating_sub(keep as u64)
+                        .saturating_sub(self.win_base) as usize,
+                ),
                 None => cut,
             };
             self.win.drain(..cut);
@@ -233,9 +254,15 @@ impl Inner {
 
     fn verify(&self, c: &Compiled, g: &Group, h: Hit, out: &mut Vec<(u32, u16, u64, u64)>) {
         let alen = u64::from(g.atom_len[h.atom as usize]);
-        let Some(rel_s) = (h.end - alen).checked_sub(self.win_base) else { return };
+        let Some(rel_s) = (h.end - alen).checked_sub(self.win_base) else {
+            return;
+        };
         let rel_s = rel_s as usize;
-        let w = Window { data: &self.win, at_start: self.win_base == 0, at_end: self.finished };
+        let w = Window {
+            data: &self.win,
+            at_start: self.win_base == 0,
+            at_end: self.finished,
+        };
         for r in &g.refs[h.atom as usize] {
             let b = &c.bodies[r.body as usize];
             let ls = &c.lsigs[b.lsig as usize];
@@ -243,11 +270,23 @@ impl Inner {
                 continue;
             }
             let sp = &b.splits[r.part as usize];
-            if let Some((s, e)) = verify_split(&b.pattern.parts[r.part as usize], sp, w, rel_s, rel_s + alen as usize, b.nocase) {
+            if let Some((s, e)) = verify_split(
+                &b.pattern.parts[r.part as usize],
+                sp,
+                w,
+                rel_s,
+                rel_s + alen as usize,
+                b.nocase,
+            ) {
                 if b.fullword && !fullword_ok(&w, s, e) {
                     continue;
                 }
-                out.push((r.body, r.part, self.win_base + s as u64, self.win_base + e as u64));
+                out.push((
+                    r.body,
+                    r.part,
+                    self.win_base + s as u64,
+                    self.win_base + e as u64,
+                ));
             }
         }
     }
@@ -259,7 +298,10 @@ impl Inner {
             self.on_sub(c, b.lsig, b.sub, st, en);
             return;
         }
-        let ch = self.chains.entry(body).or_insert_with(|| vec![Vec::new(); n]);
+        let ch = self
+            .chains
+            .entry(body)
+            .or_insert_with(|| vec![Vec::new(); n]);
         let p = part as usize;
         let entry = if p == 0 {
             Some((st, en))
@@ -267,7 +309,9 @@ impl Inner {
             let (min, max) = b.pattern.gaps[p - 1];
             ch[p - 1]
                 .iter()
-                .find(|&&(_, e)| st >= e + u64::from(min) && max.is_none_or(|m| st <= e + u64::from(m)))
+                .find(|&&(_, e)| {
+                    st >= e + u64::from(min) && max.is_none_or(|m| st <= e + u64::from(m))
+                })
                 .map(|&(cs, _)| (cs, en))
         };
         let Some(entry) = entry else { return };
@@ -306,7 +350,10 @@ impl Inner {
     }
 
     fn exe_info(&mut self) -> Option<ExeInfo> {
-        let head = self.store.read(0, (self.size as usize).min(1 << 20))?.into_owned();
+        let head = self
+            .store
+            .read(0, (self.size as usize).min(1 << 20))?
+            .into_owned();
         match self.ftype {
             target::PE => filetype::pe_layout(&head),
             target::ELF => filetype::elf_layout(&head),
@@ -323,7 +370,11 @@ impl Inner {
         let db = Arc::clone(&self.db);
         let c = &db.c;
         let g = &c.groups[self.group];
-        let exe = if matches!(self.ftype, target::PE | target::ELF) { self.exe_info() } else { None };
+        let exe = if matches!(self.ftype, target::PE | target::ELF) {
+            self.exe_info()
+        } else {
+            None
+        };
         for &bi in &g.anchored {
             let b = &c.bodies[bi as usize];
             let ls = &c.lsigs[b.lsig as usize];
@@ -337,16 +388,22 @@ impl Inner {
         for &li in &g.pcre {
             self.eval_pcre(c, li);
         }
-        let keys: Vec<u32> = self.state.keys().copied().collect();
+        let mut keys: Vec<u32> = self.state.keys().copied().collect();
+        keys.sort_unstable();
         for li in keys {
             let ls = &c.lsigs[li as usize];
             if self.detected.contains(&li) || self.set_mask & (1 << ls.set) == 0 {
                 continue;
             }
-            let in_range = |r: Option<(u64, u64)>, v: Option<u64>| r.is_none_or(|(a, b)| v.is_some_and(|v| v >= a && v <= b));
+            let in_range = |r: Option<(u64, u64)>, v: Option<u64>| {
+                r.is_none_or(|(a, b)| v.is_some_and(|v| v >= a && v <= b))
+            };
             if !in_range(ls.tdb.file_size, Some(self.size))
                 || !in_range(ls.tdb.entry_point, exe.as_ref().map(|e| e.ep))
-                || !in_range(ls.tdb.sections, exe.as_ref().map(|e| e.sections.len() as u64))
+                || !in_range(
+                    ls.tdb.sections,
+                    exe.as_ref().map(|e| e.sections.len() as u64),
+                )
             {
                 continue;
             }
@@ -390,9 +447,15 @@ impl Inner {
         let len = (hi - lo + span).min(64 << 20) as usize;
         let size = self.size;
         let data = self.store.read(lo, len)?;
-        let w = Window { data: &data, at_start: lo == 0, at_end: lo + data.len() as u64 >= size };
+        let w = Window {
+            data: &data,
+            at_start: lo == 0,
+            at_end: lo + data.len() as u64 >= size,
+        };
         for s in 0..=(hi - lo) as usize {
-            let Some(mut end) = match_part_at(&b.pattern.parts[0], w, s, b.nocase) else { continue };
+            let Some(mut end) = match_part_at(&b.pattern.parts[0], w, s, b.nocase) else {
+                continue;
+            };
             if b.fullword && !fullword_ok(&w, s, end) {
                 continue;
             }
@@ -418,10 +481,15 @@ impl Inner {
 
     fn eval_pcre(&mut self, c: &Compiled, li: u32) {
         let ls = &c.lsigs[li as usize];
-        if self.detected.contains(&li) || self.set_mask & (1 << ls.set) == 0 || self.size > PCRE_MAX {
+        if self.detected.contains(&li) || self.set_mask & (1 << ls.set) == 0 || self.size > PCRE_MAX
+        {
             return;
         }
-        let mut counts = self.state.get(&li).map(|s| s.counts.clone()).unwrap_or_else(|| vec![0; ls.nsubs as usize]);
+        let mut counts = self
+            .state
+            .get(&li)
+            .map(|s| s.counts.clone())
+            .unwrap_or_else(|| vec![0; ls.nsubs as usize]);
         let size = self.size;
         let mut any = false;
         for p in &ls.pcre {
@@ -429,7 +497,9 @@ impl Inner {
                 continue;
             }
             let range = offset::resolve(&p.offset, size, None);
-            let Some(data) = self.store.read(0, size as usize) else { return };
+            let Some(data) = self.store.read(0, size as usize) else {
+                return;
+            };
             let mut n = 0u32;
             for m in p.re.find_iter(&data) {
                 let Ok(m) = m else { break };
@@ -457,7 +527,9 @@ impl Inner {
         let mut out = Vec::new();
         let size = self.size;
         if self.store.complete() {
-            let Some(d) = self.store.read(0, size as usize) else { return out };
+            let Some(d) = self.store.read(0, size as usize) else {
+                return out;
+            };
             if want(Algo::Md5) {
                 out.push((Algo::Md5, Md5::digest(&d).to_vec()));
             }
@@ -492,7 +564,9 @@ impl Inner {
         if self.ftype == target::PE && c.sections.count > 0 && self.store.complete() {
             if let Some(d) = self.store.read(0, size as usize).map(|d| d.into_owned()) {
                 for (off, len) in filetype::pe_sections(&d) {
-                    let Some(sec) = d.get(off as usize..(off + len) as usize) else { continue };
+                    let Some(sec) = d.get(off as usize..(off + len) as usize) else {
+                        continue;
+                    };
                     for a in [Algo::Md5, Algo::Sha1, Algo::Sha256] {
                         if !c.sections.wants(a, len) {
                             continue;
@@ -524,7 +598,10 @@ impl Inner {
 }
 
 fn fullword_ok(w: &Window<'_>, s: usize, e: usize) -> bool {
-    let before = s.checked_sub(1).and_then(|p| w.data.get(p)).is_none_or(|b| !b.is_ascii_alphanumeric());
+    let before = s
+        .checked_sub(1)
+        .and_then(|p| w.data.get(p))
+        .is_none_or(|b| !b.is_ascii_alphanumeric());
     let after = w.data.get(e).is_none_or(|b| !b.is_ascii_alphanumeric());
     before && after
 }

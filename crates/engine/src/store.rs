@@ -60,10 +60,16 @@ impl Store {
             }
             Store::Spill(f, len) => {
                 if *len + data.len() as u64 > spill_limit || f.write_all(data).is_err() {
-                    let head = Self::read_file(f, 0, HEAD_KEEP.min(*len as usize)).unwrap_or_default();
+                    let head =
+                        Self::read_file(f, 0, HEAD_KEEP.min(*len as usize)).unwrap_or_default();
                     let tail_len = TAIL_KEEP.min(*len as usize);
-                    let tail = Self::read_file(f, *len - tail_len as u64, tail_len).unwrap_or_default();
-                    *self = Store::Partial { head, tail, len: *len };
+                    let tail =
+                        Self::read_file(f, *len - tail_len as u64, tail_len).unwrap_or_default();
+                    *self = Store::Partial {
+                        head,
+                        tail,
+                        len: *len,
+                    };
                     self.append(data, mem_limit, spill, spill_limit);
                 } else {
                     *len += data.len() as u64;
@@ -117,7 +123,11 @@ impl Store {
         match self {
             Store::Mem(v) => Some(Cow::Borrowed(&v[off as usize..off as usize + len])),
             Store::Spill(f, _) => Self::read_file(f, off, len).map(Cow::Owned),
-            Store::Partial { head, tail, len: tl } => {
+            Store::Partial {
+                head,
+                tail,
+                len: tl,
+            } => {
                 let end = off + len as u64;
                 if end <= head.len() as u64 {
                     return Some(Cow::Borrowed(&head[off as usize..end as usize]));
@@ -188,7 +198,10 @@ mod tests {
             s.append(c, 100_000, true, 1 << 30);
         }
         assert!(matches!(s, Store::Spill(..)));
-        assert_eq!(s.read(123_456, 10).unwrap().as_ref(), &data[123_456..123_466]);
+        assert_eq!(
+            s.read(123_456, 10).unwrap().as_ref(),
+            &data[123_456..123_466]
+        );
         let mut s = Store::Mem(Vec::new());
         for c in data.chunks(7000) {
             s.append(c, 100_000, false, 0);

@@ -32,7 +32,11 @@ fn scanner_is_send_and_builtin_finds_eicar() {
     fn is_sync<T: Send + Sync>() {}
     is_sync::<Database>();
     let db = Arc::new(Database::builtin());
-    let e = [&b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$"[..], b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"].concat();
+    let e = [
+        &b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$"[..],
+        b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*",
+    ]
+    .concat();
     assert_eq!(names(&scan(&db, &e, 5)), vec!["Eicar-Test-Signature"]);
     assert_eq!(scan(&db, b"hello", 5).status, Status::Clean);
 }
@@ -45,7 +49,11 @@ fn ndb_body_signature_across_chunks() {
     data.extend_from_slice(b"hello, world");
     data.extend(vec![b'.'; 10_000]);
     for chunk in [1, 7, 4096, 65536] {
-        assert_eq!(names(&scan(&db, &data, chunk)), vec!["Test.Body-1"], "chunk {chunk}");
+        assert_eq!(
+            names(&scan(&db, &data, chunk)),
+            vec!["Test.Body-1"],
+            "chunk {chunk}"
+        );
     }
     assert_eq!(names(&scan(&db, b"xxxABCDEyyy", 3)), vec!["Test.Off-1"]);
     assert_eq!(scan(&db, b"xxxxABCDEyyy", 3).status, Status::Clean);
@@ -56,7 +64,10 @@ fn ndb_body_signature_across_chunks() {
 
 #[test]
 fn multipart_star_signature() {
-    let (db, _r, _d) = db_from(&[("t.ndb", "Test.Star-1:0:*:4142434445*464748494a{10-}4b4c4d4e4f\n")]);
+    let (db, _r, _d) = db_from(&[(
+        "t.ndb",
+        "Test.Star-1:0:*:4142434445*464748494a{10-}4b4c4d4e4f\n",
+    )]);
     let mut d = b"ABCDE".to_vec();
     d.extend(vec![0u8; 100_000]);
     d.extend_from_slice(b"FGHIJ0123456789KLMNO");
@@ -81,19 +92,31 @@ fn logical_signatures_counts_modifiers_and_pcre() {
          Test.L8;Engine:51-255,Target:0;0;776f7264::f\n",
     )]);
     assert_eq!(r.files[0].loaded, 8, "{:?}", r.files[0]);
-    assert_eq!(names(&scan(&db, b"..evil_one....security_two..", 4)), vec!["Test.L1"]);
+    assert_eq!(
+        names(&scan(&db, b"..evil_one....security_two..", 4)),
+        vec!["Test.L1"]
+    );
     assert_eq!(scan(&db, b"..evil_one....", 4).status, Status::Clean);
-    assert_eq!(names(&scan(&db, b"countme countme countme", 4)), vec!["Test.L2"]);
+    assert_eq!(
+        names(&scan(&db, b"countme countme countme", 4)),
+        vec!["Test.L2"]
+    );
     assert_eq!(scan(&db, b"countme countme", 4).status, Status::Clean);
     assert_eq!(names(&scan(&db, b"alpha_xx", 4)), vec!["Test.L3"]);
     assert_eq!(scan(&db, b"alpha_xx beta_yy", 4).status, Status::Clean);
     assert_eq!(names(&scan(&db, b"..NoCaSe..", 4)), vec!["Test.L4"]);
     assert_eq!(names(&scan(&db, b"..w\0i\0d\0e\0..", 4)), vec!["Test.L5"]);
     assert_eq!(scan(&db, b"..wide..", 4).status, Status::Clean);
-    assert_eq!(names(&scan(&db, b"trigger0 xx ab123cd", 4)), vec!["Test.L6"]);
+    assert_eq!(
+        names(&scan(&db, b"trigger0 xx ab123cd", 4)),
+        vec!["Test.L6"]
+    );
     assert_eq!(scan(&db, b"trigger0 xx ab12cd", 4).status, Status::Clean);
     assert_eq!(names(&scan(&db, b"....sized..", 4)), vec!["Test.L7"]);
-    assert_eq!(scan(&db, b"....sized..............", 4).status, Status::Clean);
+    assert_eq!(
+        scan(&db, b"....sized..............", 4).status,
+        Status::Clean
+    );
     assert_eq!(names(&scan(&db, b"a word.", 4)), vec!["Test.L8"]);
     assert_eq!(scan(&db, b"a words.", 4).status, Status::Clean);
 }
@@ -103,13 +126,22 @@ fn hashes_allow_list_sets_and_ignore() {
     // md5("hello world\n") = 6f5902ac237024bdd0c176cb93063dc4 (12 bytes)
     let (db, r, _d) = db_from(&[
         ("a.hdb", "6f5902ac237024bdd0c176cb93063dc4:12:Test.Hash-1\n"),
-        ("b.ndb", "Test.Body-2:0:*:776f726c64\nTest.Ign-1:0:*:68656c6c6f\n"),
+        (
+            "b.ndb",
+            "Test.Body-2:0:*:776f726c64\nTest.Ign-1:0:*:68656c6c6f\n",
+        ),
         ("b.ign2", "Test.Ign-1\n"),
     ]);
     assert_eq!(r.files.iter().map(|f| f.ignored).sum::<u64>(), 1);
     let v = scan(&db, b"hello world\n", 3);
     assert_eq!(names(&v), vec!["Test.Hash-1", "Test.Body-2"]);
-    let mut s = Scanner::new(Arc::clone(&db), &ScanOptions { sets: Some(vec!["a".into()]), ..Default::default() });
+    let mut s = Scanner::new(
+        Arc::clone(&db),
+        &ScanOptions {
+            sets: Some(vec!["a".into()]),
+            ..Default::default()
+        },
+    );
     s.feed(b"hello world\n");
     assert_eq!(names(&s.finish()), vec!["Test.Hash-1"]);
     let (db, _r, _d) = db_from(&[
@@ -131,13 +163,27 @@ fn pe_entry_point_and_sections() {
     let pe = filetype::tests::tiny_pe(b"\x90\x55\x8b\xec\x6a\xff\x68\xde\xad\xbe\xef\xca\xfe");
     assert_eq!(names(&scan(&db, &pe, 100)), vec!["Test.PE-1"]);
     // Not a PE: target 1 signatures do not apply.
-    assert_eq!(scan(&db, b"\x55\x8b\xec\x6a\xff\x68\xde\xad\xbe\xef\xca\xfe", 100).status, Status::Clean);
+    assert_eq!(
+        scan(
+            &db,
+            b"\x55\x8b\xec\x6a\xff\x68\xde\xad\xbe\xef\xca\xfe",
+            100
+        )
+        .status,
+        Status::Clean
+    );
 }
 
 #[test]
 fn large_objects_keep_bounded_memory() {
-    let (db, _r, _d) = db_from(&[("t.ndb", "Test.Late-1:0:*:6c6174656d61726b6572\nTest.Eof-2:0:EOF-4:656e6421\n")]);
-    let opts = ScanOptions { memory_limit: Some(1 << 20), ..Default::default() };
+    let (db, _r, _d) = db_from(&[(
+        "t.ndb",
+        "Test.Late-1:0:*:6c6174656d61726b6572\nTest.Eof-2:0:EOF-4:656e6421\n",
+    )]);
+    let opts = ScanOptions {
+        memory_limit: Some(1 << 20),
+        ..Default::default()
+    };
     let mut s = Scanner::new(Arc::clone(&db), &opts);
     let chunk = vec![b'x'; 65536];
     for _ in 0..64 {

@@ -479,3 +479,65 @@ pub async fn open_idle(
     }
     Ok(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 1344))
+    }
+
+    #[test]
+    fn plan_without_preview_is_one_chunked_message() {
+        let p = RespmodPlan::new(addr(), "av/respmod", b"hello", 0, false);
+        let text = String::from_utf8_lossy(&p.first).into_owned();
+        assert!(text.starts_with("RESPMOD icap://127.0.0.1:1344/av/respmod ICAP/1.0\r\n"));
+        assert!(!text.contains("Preview:") && !text.contains("Allow:"));
+        assert!(text.ends_with("5\r\nhello\r\n0\r\n\r\n"));
+        assert!(p.rest.is_none());
+        // Encapsulated offsets point at the heads and the body.
+        let enc = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Encapsulated: "))
+            .expect("Encapsulated");
+        let body_off: usize = enc
+            .rsplit("res-body=")
+            .next()
+            .and_then(|v| v.trim().parse().ok())
+            .expect("offset");
+        let start = text.find("\r\n\r\n").expect("end of ICAP head") + 4;
+        assert!(text[start + body_off..].starts_with("5\r\nhello"));
+    }
+
+    #[test]
+    fn plan_with_preview_splits_or_sends_ieof() {
+        let p = RespmodPlan::new(addr(), "echo", b"0123456789", 4, true);
+        let text = String::from_utf8_lossy(&p.first).into_owned();
+        assert!(text.contains("Preview: 4\r\n") && text.contains("Allow: 204\r\n"));
+        assert!(text.ends_with("4\r\n0123\r\n0\r\n\r\n"));
+        assert_eq!(p.rest.as_deref(), Some(&b"6\r\n456789\r\n0\r\n\r\n"[..]));
+        let p = RespmodPlan::new(addr(), "echo", b"abc", 4, false);
+        assert!(p.first.ends_with(b"3\r\nabc\r\n0; ieof\r\n\r\n"));
+        assert!(p.rest.is_none());
+    }
+
+    #[tokio::test]
+    async fn parses_a_200_with_chunked_body_and_extensions() {
+        let resp: &[u8] = b"ICAP/1.0 200 OK\r\nISTag: \"x\"\r\nEncapsulated: res-hdr=0, res-body=19\r\n\r\nHTTP/1.1 200 OK\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0; use-original-body=5\r\n\r\n";
+        let mut rd = Reader::new(resp);
+        let (status, headers) = parse_head(&rd.head().await.expect("head")).expect("parse");
+        assert_eq!(status, 200);
+        assert_eq!(icap_body(&mut rd, &headers).await.expect("body"), 5);
+        assert_eq!(rd.pos, rd.buf.len());
+    }
+
+    #[tokio::test]
+    async fn truncated_body_is_an_error() {
+        let resp: &[u8] =
+            b"ICAP/1.0 200 OK\r\nEncapsulated: res-hdr=0, res-body=19\r\n\r\nHTTP/1.1 200 OK\r\n\r\n10\r\nabc";
+        let mut rd = Reader::new(resp);
+        let (_, headers) = parse_head(&rd.head().await.expect("head")).expect("parse");
+        assert!(icap_body(&mut rd, &headers).await.is_err());
+    }
+}

@@ -40,7 +40,11 @@ mod tests {
 
     #[test]
     fn finds_atoms_across_chunks_including_leading_nul() {
-        let atoms = vec![(b"\x00ABC".to_vec(), false), (b"hello".to_vec(), true), (b"xyzw".to_vec(), false)];
+        let atoms = vec![
+            (b"\x00ABC".to_vec(), false),
+            (b"hello".to_vec(), true),
+            (b"xyzw".to_vec(), false),
+        ];
         let db = Arc::new(AtomDb::compile(&atoms).unwrap());
         let data = b"....\x00ABC....HeLLo....xyzw..xyzw";
         for split in 0..data.len() {
@@ -50,7 +54,11 @@ mod tests {
             s.scan(&data[split..], &mut hits).unwrap();
             hits.sort_by_key(|h| h.end);
             let got: Vec<(u32, u64)> = hits.iter().map(|h| (h.atom, h.end)).collect();
-            assert_eq!(got, vec![(0, 8), (1, 17), (2, 25), (2, 31)], "split {split}");
+            assert_eq!(
+                got,
+                vec![(0, 8), (1, 17), (2, 25), (2, 31)],
+                "split {split}"
+            );
         }
         let bytes = db.serialize().unwrap();
         let db2 = Arc::new(AtomDb::deserialize(&bytes).unwrap());

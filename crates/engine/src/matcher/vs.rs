@@ -55,9 +55,22 @@ extern "C" {
         cb: Option<MatchCb>,
         ctx: *mut c_void,
     ) -> c_int;
-    fn hs_close_stream(stream: *mut HsStream, scratch: *mut HsScratch, cb: Option<MatchCb>, ctx: *mut c_void) -> c_int;
-    fn hs_serialize_database(db: *const HsDatabase, bytes: *mut *mut c_char, length: *mut usize) -> c_int;
-    fn hs_deserialize_database(bytes: *const c_char, length: usize, db: *mut *mut HsDatabase) -> c_int;
+    fn hs_close_stream(
+        stream: *mut HsStream,
+        scratch: *mut HsScratch,
+        cb: Option<MatchCb>,
+        ctx: *mut c_void,
+    ) -> c_int;
+    fn hs_serialize_database(
+        db: *const HsDatabase,
+        bytes: *mut *mut c_char,
+        length: *mut usize,
+    ) -> c_int;
+    fn hs_deserialize_database(
+        bytes: *const c_char,
+        length: usize,
+        db: *mut *mut HsDatabase,
+    ) -> c_int;
     fn hs_database_size(db: *const HsDatabase, size: *mut usize) -> c_int;
 }
 
@@ -119,7 +132,10 @@ impl VsDb {
         }
         let exprs: Vec<CString> = atoms.iter().map(|(a, _)| escape(a)).collect();
         let ptrs: Vec<*const c_char> = exprs.iter().map(|c| c.as_ptr()).collect();
-        let flags: Vec<c_uint> = atoms.iter().map(|&(_, ci)| if ci { HS_FLAG_CASELESS } else { 0 }).collect();
+        let flags: Vec<c_uint> = atoms
+            .iter()
+            .map(|&(_, ci)| if ci { HS_FLAG_CASELESS } else { 0 })
+            .collect();
         let ids: Vec<c_uint> = (0..atoms.len() as c_uint).collect();
         let n = c_uint::try_from(atoms.len()).map_err(|_| MatchError("too many atoms".into()))?;
         let mut db = ptr::null_mut();
@@ -127,7 +143,16 @@ impl VsDb {
         // SAFETY: the three arrays have `n` elements and live across the call; every expression
         // is a NUL-terminated C string; out-pointers point to valid locals.
         let rc = unsafe {
-            hs_compile_multi(ptrs.as_ptr(), flags.as_ptr(), ids.as_ptr(), n, HS_MODE_STREAM, ptr::null(), &mut db, &mut err)
+            hs_compile_multi(
+                ptrs.as_ptr(),
+                flags.as_ptr(),
+                ids.as_ptr(),
+                n,
+                HS_MODE_STREAM,
+                ptr::null(),
+                &mut db,
+                &mut err,
+            )
         };
         if rc != HS_SUCCESS {
             let msg = if err.is_null() {
@@ -136,7 +161,9 @@ impl VsDb {
                 // SAFETY: on failure `err` points to a valid hs_compile_error_t whose message is a
                 // NUL-terminated string; we copy it, then free the error once.
                 unsafe {
-                    let m = CStr::from_ptr((*err).message).to_string_lossy().into_owned();
+                    let m = CStr::from_ptr((*err).message)
+                        .to_string_lossy()
+                        .into_owned();
                     hs_free_compile_error(err);
                     m
                 }
@@ -147,7 +174,10 @@ impl VsDb {
     }
 
     fn from_raw(db: *mut HsDatabase) -> Result<Self, MatchError> {
-        let me = VsDb { db, scratch: Mutex::new(Vec::new()) };
+        let me = VsDb {
+            db,
+            scratch: Mutex::new(Vec::new()),
+        };
         let s = me.alloc_scratch()?;
         me.put_scratch(s);
         Ok(me)
@@ -172,7 +202,10 @@ impl VsDb {
     }
 
     fn put_scratch(&self, s: ScratchPtr) {
-        self.scratch.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+        self.scratch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(s);
     }
 
     /// Bytes used by the compiled database.
@@ -207,7 +240,9 @@ impl VsDb {
         let mut db = ptr::null_mut();
         // SAFETY: `bytes` is a valid slice for the call; Vectorscan validates the header and
         // returns an error for foreign or corrupt data; `db` is a valid out-pointer.
-        let rc = unsafe { hs_deserialize_database(bytes.as_ptr() as *const c_char, bytes.len(), &mut db) };
+        let rc = unsafe {
+            hs_deserialize_database(bytes.as_ptr() as *const c_char, bytes.len(), &mut db)
+        };
         if rc != HS_SUCCESS {
             return Err(MatchError(format!("hs_deserialize_database failed ({rc})")));
         }
@@ -238,11 +273,20 @@ impl std::fmt::Debug for VsStream {
     }
 }
 
-unsafe extern "C" fn on_match(id: c_uint, _from: c_ulonglong, to: c_ulonglong, _flags: c_uint, ctx: *mut c_void) -> c_int {
+unsafe extern "C" fn on_match(
+    id: c_uint,
+    _from: c_ulonglong,
+    to: c_ulonglong,
+    _flags: c_uint,
+    ctx: *mut c_void,
+) -> c_int {
     // SAFETY: `ctx` is the `&mut (Vec<Hit>, u64)` passed to hs_scan_stream by `VsStream::scan`,
     // valid and exclusively borrowed for the duration of that call, which is when this runs.
     let (hits, base) = unsafe { &mut *(ctx as *mut (&mut Vec<Hit>, u64)) };
-    hits.push(Hit { atom: id, end: *base + to });
+    hits.push(Hit {
+        atom: id,
+        end: *base + to,
+    });
     0
 }
 
@@ -257,7 +301,12 @@ impl VsStream {
             db.put_scratch(scratch);
             return Err(MatchError(format!("hs_open_stream failed ({rc})")));
         }
-        Ok(VsStream { db, stream: s, scratch: Some(scratch), base })
+        Ok(VsStream {
+            db,
+            stream: s,
+            scratch: Some(scratch),
+            base,
+        })
     }
 
     /// Scans the next bytes, appending hits (absolute end offsets).

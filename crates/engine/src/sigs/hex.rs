@@ -370,17 +370,32 @@ pub fn widen(p: &Pattern) -> Pattern {
                         out.push(Elem::Byte(0));
                     }
                 }
-                Elem::Gap { min, max } => out.push(Elem::Gap { min: min * 2, max: max * 2 }),
+                Elem::Gap { min, max } => out.push(Elem::Gap {
+                    min: min * 2,
+                    max: max * 2,
+                }),
                 Elem::Alt(a) => out.push(Elem::Alt(a.iter().map(|s| w(s)).collect())),
-                Elem::NegAlt(a, n) => out.push(Elem::NegAlt(a.iter().map(|s| w(s)).collect(), n * 2)),
+                Elem::NegAlt(a, n) => {
+                    out.push(Elem::NegAlt(a.iter().map(|s| w(s)).collect(), n * 2))
+                }
                 Elem::Boundary { .. } => out.push(e.clone()),
             }
         }
         compact(out)
     }
     Pattern {
-        parts: p.parts.iter().map(|pt| Part { elems: w(&pt.elems) }).collect(),
-        gaps: p.gaps.iter().map(|&(a, b)| (a * 2, b.map(|b| b * 2))).collect(),
+        parts: p
+            .parts
+            .iter()
+            .map(|pt| Part {
+                elems: w(&pt.elems),
+            })
+            .collect(),
+        gaps: p
+            .gaps
+            .iter()
+            .map(|&(a, b)| (a * 2, b.map(|b| b * 2)))
+            .collect(),
     }
 }
 
@@ -555,7 +570,10 @@ pub fn match_seq(elems: &[Elem], ctx: &Ctx<'_>, pos: usize, budget: &mut u32) ->
             }
             Elem::NegAlt(alts, n) => {
                 let np = advance(ctx, pos, *n as usize)?;
-                if alts.iter().any(|a| match_seq(a, ctx, pos, budget).is_some()) {
+                if alts
+                    .iter()
+                    .any(|a| match_seq(a, ctx, pos, budget).is_some())
+                {
                     return None;
                 }
                 pos = np;
@@ -608,20 +626,39 @@ impl Split {
 
 /// Matches a whole part forward from `pos`; returns its end.
 pub fn match_part_at(part: &Part, w: Window<'_>, pos: usize, nocase: bool) -> Option<usize> {
-    let ctx = Ctx { w, nocase, dir: Dir::Fwd };
+    let ctx = Ctx {
+        w,
+        nocase,
+        dir: Dir::Fwd,
+    };
     let mut budget = 100_000;
     match_seq(&part.elems, &ctx, pos, &mut budget)
 }
 
 /// Verifies `part` around its atom found at `data[s..e]`; returns `(start, end)` in window terms.
-pub fn verify_split(part: &Part, sp: &Split, w: Window<'_>, s: usize, e: usize, nocase: bool) -> Option<(usize, usize)> {
+pub fn verify_split(
+    part: &Part,
+    sp: &Split,
+    w: Window<'_>,
+    s: usize,
+    e: usize,
+    nocase: bool,
+) -> Option<(usize, usize)> {
     let mut budget = 100_000;
     let i = sp.elem as usize;
     let lit = lit_of(&part.elems[i]);
-    let fwd = Ctx { w, nocase, dir: Dir::Fwd };
+    let fwd = Ctx {
+        w,
+        nocase,
+        dir: Dir::Fwd,
+    };
     let e = match_lit(&lit[(sp.off + sp.len) as usize..], &fwd, e)?;
     let end = match_seq(&part.elems[i + 1..], &fwd, e, &mut budget)?;
-    let back = Ctx { w, nocase, dir: Dir::Back };
+    let back = Ctx {
+        w,
+        nocase,
+        dir: Dir::Back,
+    };
     let s = match_lit(&lit[..sp.off as usize], &back, s)?;
     let start = match_seq(&part.elems[..i], &back, s, &mut budget)?;
     Some((start, end))

@@ -103,7 +103,7 @@ fn boundaries() {
     assert!(find("616263(L)", b"abc\r\n"));
     assert!(find("616263(L)", b"abc"));
     assert!(!find("616263(L)", b"abcd"));
-    assert!(find("61(W)62", b"ab") == false);
+    assert!(!find("61(W)62", b"ab"));
 }
 
 #[test]
