@@ -6,6 +6,7 @@ mod import_cmd;
 mod license_cmd;
 mod scan_cmd;
 mod serve_cmd;
+mod squid_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,8 @@ enum Command {
     /// Check, print or import configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Print or apply the squid.conf lines that point Squid at Bulwark.
+    Squid(squid_cmd::SquidArgs),
     /// Manage licence keys (the seed's licensemanager flags -s -k -a -da -dr -i work too).
     License(license_cmd::LicenseArgs),
 }
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Db(cmd) => scan_cmd::run_db(cmd).map(code),
         Command::Config(c) => config_command(c),
         Command::License(args) => license_cmd::run(args).map(code),
+        Command::Squid(args) => squid_cmd::run(args).map(code),
     };
     match result {
         Ok(code) => code,

@@ -136,6 +136,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     info!(version = database.version(), "signature database loaded");
     let av_log =
         LogFile::open(config.log.av_stats_file.as_deref(), true).context("log.av_stats_file")?;
+    let license = bulwark_server::licensing::Enforcer::open(&config.license)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let pid_file = config.control.pid_file.clone();
     let mut owned_socket = None;
     let snapshot = Snapshot::new(Arc::new(config), Arc::new(database))
@@ -175,7 +177,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if let Some(user) = &cfg.control.user {
             drop_privileges(user)?;
         }
-        let ctx = Context::new(snapshot, av_log);
+        let notifier = bulwark_notify::Notifier::spawn(snapshot.config.notify.clone());
+        let ctx = Context::new(snapshot, av_log, license, notifier);
         let istag = ctx.snapshot.load().istag.clone();
         for addr in listeners.local_addrs() {
             info!(%istag, "listening on {addr}");
@@ -206,7 +209,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             tokio::spawn(control::serve_control(l, ctl.clone(), stop_rx.clone()));
         }
         tokio::spawn(control::handle_signals(ctl.clone()));
+        let housekeeping = tokio::spawn(control::housekeeping(ctx.clone(), stop_rx.clone()));
         bulwark_server::serve(listeners, ctx, stop_rx).await?;
+        let _ = housekeeping.await;
         Ok::<_, anyhow::Error>(())
     })?;
     if let Some(p) = &pid_file {

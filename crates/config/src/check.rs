@@ -230,6 +230,18 @@ fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
             true,
         );
     }
+    if let Err(errs) = c.notify.validate() {
+        for e in errs {
+            report(&e.key, e.message, true);
+        }
+    }
+    if c.license.required && c.license.trusted_keys.is_empty() {
+        report(
+            "license.trusted_keys",
+            "required = true needs at least one trusted issuer key".into(),
+            true,
+        );
+    }
     if !["error", "warn", "info", "debug", "trace"].contains(&c.log.level.as_str()) {
         report(
             "log.level",

@@ -28,6 +28,10 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[control]`: pid file, control socket, privileges.
     pub control: ControlConfig,
+    /// `[notify]`: administrator notifications (NotifyScript, webhook).
+    pub notify: bulwark_notify::NotifyConfig,
+    /// `[license]`: licence enforcement (off unless `required = true`).
+    pub license: bulwark_license::LicenseConfig,
     /// `[policy]`: groups (`[policy.default]`, `[[policy.group]]`), filters, actions per
     /// status and block pages (see the `bulwark-policy` crate).
     pub policy: bulwark_policy::PolicyConfig,

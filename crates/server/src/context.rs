@@ -4,7 +4,10 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use bulwark_notify::Notifier;
+
 use crate::blocked::BlockedUrls;
+use crate::licensing::Enforcer;
 use crate::logfile::LogFile;
 use crate::snapshot::Snapshot;
 use crate::stats::Stats;
@@ -21,11 +24,20 @@ pub struct Context {
     pub av_log: ArcSwap<LogFile>,
     /// URLs recently found infected.
     pub blocked: BlockedUrls,
+    /// Licence enforcement, when `[license] required = true`.
+    pub license: Option<Enforcer>,
+    /// Administrator notifications (swapped when `[notify]` changes on reload).
+    pub notifier: ArcSwap<Notifier>,
 }
 
 impl Context {
     /// Shared state around a first snapshot.
-    pub fn new(snapshot: Snapshot, av_log: LogFile) -> Arc<Self> {
+    pub fn new(
+        snapshot: Snapshot,
+        av_log: LogFile,
+        license: Option<Enforcer>,
+        notifier: Notifier,
+    ) -> Arc<Self> {
         let stats = Stats::new();
         stats.database(snapshot.database.version());
         Arc::new(Self {
@@ -33,6 +45,8 @@ impl Context {
             stats,
             av_log: ArcSwap::from_pointee(av_log),
             blocked: BlockedUrls::default(),
+            license,
+            notifier: ArcSwap::from_pointee(notifier),
         })
     }
 

@@ -109,10 +109,7 @@ impl Controller {
         let _g = self.busy.lock().await;
         let result = self.reload_inner().await;
         self.ctx.stats.reload("config", result.is_ok());
-        match &result {
-            Ok(m) => info!("reload: {m}"),
-            Err(e) => error!("reload refused, still serving the previous configuration: {e}"),
-        }
+        self.after_reload(&result, "reload");
         result
     }
 
@@ -151,6 +148,11 @@ impl Controller {
                 .map_err(|e| format!("log.av_stats_file: {e}"))?;
             self.ctx.av_log.store(Arc::new(log));
         }
+        if config.notify != old.config.notify {
+            let new = bulwark_notify::Notifier::spawn(config.notify.clone());
+            let old_notifier = self.ctx.notifier.swap(Arc::new(new));
+            tokio::spawn(async move { old_notifier.shutdown().await });
+        }
         let snap = Snapshot::new(Arc::new(config), Arc::new(database))?;
         let msg = format!(
             "configuration and database reloaded (database {}, ISTag {}){}{}",
@@ -185,11 +187,29 @@ impl Controller {
             Err(e) => Err(format!("database loader failed: {e}")),
         };
         self.ctx.stats.reload("database", result.is_ok());
-        match &result {
-            Ok(m) => info!("reload-db: {m}"),
-            Err(e) => error!("database reload refused, still serving the previous one: {e}"),
-        }
+        self.after_reload(&result, "reload-db");
         result
+    }
+
+    /// Logs a reload's outcome, re-reads the licence keys, notifies a refusal.
+    fn after_reload(&self, result: &Result<String, String>, what: &str) {
+        if let Some(l) = &self.ctx.license {
+            if let Err(e) = l.reload() {
+                warn!("licence keys not re-read: {e}");
+            }
+        }
+        match result {
+            Ok(m) => info!("{what}: {m}"),
+            Err(e) => {
+                error!(
+                    "{what} refused, still serving the previous configuration and database: {e}"
+                );
+                self.ctx
+                    .notifier
+                    .load()
+                    .notify(bulwark_notify::Event::ReloadFailed { reason: e.clone() });
+            }
+        }
     }
 
     /// SIGUSR2 / `ctl stats`: writes `counter.stats` and reopens the log files.
@@ -221,7 +241,7 @@ impl Controller {
         let snap = self.ctx.snapshot.load();
         let s = &self.ctx.stats;
         format!(
-            "version {}\nuptime_seconds {}\nistag {}\ndatabase {}\nconnections_open {}\nobjects_scanned {}\nobjects_infected {}\n",
+            "version {}\nuptime_seconds {}\nistag {}\ndatabase {}\nconnections_open {}\nobjects_scanned {}\nobjects_infected {}\nlicense {}\n",
             env!("CARGO_PKG_VERSION"),
             s.uptime_secs(),
             snap.istag,
@@ -229,6 +249,11 @@ impl Controller {
             s.open_connections(),
             crate::stats::STATUSES.iter().map(|st| s.objects_of(st)).sum::<u64>(),
             s.objects_of("infected"),
+            self.ctx
+                .license
+                .as_ref()
+                .map(|l| l.describe())
+                .unwrap_or_else(|| "not required".into()),
         )
     }
 
@@ -354,4 +379,35 @@ pub async fn handle_signals(ctl: Arc<Controller>) {
             _ = int.recv() => { info!("SIGINT received"); ctl.stop(); return; }
         }
     }
+}
+
+/// Periodic duties until `stop`: save the licence counters, warn about a licence that ends
+/// soon (once a day), and at the end flush the notifications.
+pub async fn housekeeping(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+    let mut last_warning: Option<std::time::Instant> = None;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        if let Some(l) = &ctx.license {
+            l.save();
+            if let Some(days) = l.expiring_soon() {
+                let due = last_warning
+                    .is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(86_400));
+                if due {
+                    warn!(days, "the licence expires soon");
+                    ctx.notifier
+                        .load()
+                        .notify(bulwark_notify::Event::LicenseExpiring { days });
+                    last_warning = Some(std::time::Instant::now());
+                }
+            }
+        }
+    }
+    if let Some(l) = &ctx.license {
+        l.save();
+    }
+    ctx.notifier.load().shutdown().await;
 }

@@ -11,6 +11,7 @@ mod blocked;
 mod connection;
 mod context;
 pub mod control;
+pub mod licensing;
 mod listener;
 pub mod logfile;
 pub mod metrics;

@@ -187,6 +187,20 @@ pub(crate) async fn scan<S: AsyncRead + AsyncWrite + Unpin>(
         return Ok(Next::KeepAlive);
     }
 
+    if ctx.license.as_ref().is_some_and(|l| !l.allows_scanning()) {
+        // No usable licence: LicenseErrorAction for every object.
+        let v = Verdict::of(Status::LicenseError);
+        if group.action(Status::LicenseError) == Action::Skip {
+            ctx.stats.excluded("license");
+            return pass_unscanned(conn, &t).await;
+        }
+        t.block(&mut conn.out, &v, Some(Template::LicenseError));
+        t.report(0, &v, "block-unscanned");
+        conn.flush().await?;
+        skip_body(conn).await?;
+        return Ok(Next::KeepAlive);
+    }
+
     if let Some(v) = ctx.blocked.get(&t.url) {
         t.block(&mut conn.out, &v, None);
         t.report(0, &v, "block-cached");

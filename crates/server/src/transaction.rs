@@ -237,6 +237,27 @@ pub(crate) fn record(ctx: &Context, r: &Report<'_>) {
     if av.enabled() {
         av.write(av_stats_line(r, std::time::SystemTime::now()).as_bytes());
     }
+    if let Some(l) = &ctx.license {
+        l.record(r.size);
+    }
+    if r.verdict.status != Status::Clean {
+        let denied = matches!(
+            r.answer,
+            "block" | "abort" | "block-cached" | "block-unscanned"
+        );
+        ctx.notifier
+            .load()
+            .notify(bulwark_notify::Event::Detection {
+                status: r.verdict.status.as_str().to_string(),
+                threats: threats.iter().map(|t| t.to_string()).collect(),
+                url: r.url.to_string(),
+                client: r.id.client.as_deref().and_then(|c| c.parse().ok()),
+                user: r.id.user.clone(),
+                group: r.group.to_string(),
+                action: if denied { "DENY" } else { "SKIP" }.to_string(),
+                size: r.size,
+            });
+    }
     let show_ok = ctx.snapshot.load().config.log.show_ok;
     if r.verdict.status == Status::Clean && !show_ok {
         return;

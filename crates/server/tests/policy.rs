@@ -319,3 +319,51 @@ trickle_interval_secs = 1
     }
     assert!(got + rest < 50_000);
 }
+
+#[tokio::test]
+async fn detections_reach_the_notify_script() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("notify.sh");
+    let out = dir.path().join("out.txt");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}\necho \"client=$BULWARK_CLIENT_ADDR\" >> {}\n",
+            out.display(),
+            out.display()
+        ),
+    )
+    .expect("script");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let srv = start(config(&format!(
+        "[notify]\nscript = \"{}\"\n",
+        script.display()
+    )))
+    .await;
+    let mut c = Client::connect(srv.addr).await;
+    let a = send(
+        &mut c,
+        "http://e.test/evil.exe",
+        "application/octet-stream",
+        "X-Client-IP: 10.1.2.3\r\n",
+        &infected_body(),
+    )
+    .await;
+    assert!(blocked(&a));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let text = loop {
+        let t = std::fs::read_to_string(&out).unwrap_or_default();
+        if t.contains("client=") || Instant::now() > deadline {
+            break t;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        text.contains(
+            "detection DENY INFECTED http://e.test/evil.exe 10.1.2.3 Eicar-Test-Signature"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("client=10.1.2.3"), "{text}");
+}

@@ -39,7 +39,10 @@ pub async fn start(mut cfg: Config) -> Server {
     let listeners = bulwark_server::bind(&snap.config).await.expect("bind");
     let addr = listeners.local_addrs()[0];
     let tls_addr = listeners.tls_addrs().first().copied();
-    let ctx = bulwark_server::Context::new(snap, bulwark_server::LogFile::disabled());
+    let license = bulwark_server::licensing::Enforcer::open(&snap.config.license).expect("licence");
+    let notifier = bulwark_notify::Notifier::spawn(snap.config.notify.clone());
+    let ctx =
+        bulwark_server::Context::new(snap, bulwark_server::LogFile::disabled(), license, notifier);
     let (stop, rx) = watch::channel(false);
     let task = tokio::spawn(async move {
         bulwark_server::serve(listeners, ctx, rx)
