@@ -26,9 +26,38 @@ pub struct ScanArgs {
     /// Print only infected files and errors.
     #[arg(short, long)]
     pub infected: bool,
+    #[command(flatten)]
+    pub cache: CacheArgs,
     /// Files or directories (scanned recursively).
     #[arg(required = true)]
     pub paths: Vec<PathBuf>,
+}
+
+/// Where the compiled signature cache lives.
+#[derive(Debug, Clone, Args)]
+pub struct CacheArgs {
+    /// Directory of the compiled signature cache; default /var/cache/bulwark when writable, else
+    /// $XDG_CACHE_HOME/bulwark or ~/.cache/bulwark.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile the signatures every time (neither read nor write the cache).
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
+}
+
+impl CacheArgs {
+    fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            cache_dir: if self.no_cache {
+                None
+            } else {
+                self.cache_dir
+                    .clone()
+                    .or_else(bulwark_engine::default_cache_dir)
+            },
+            ..LoadOptions::default()
+        }
+    }
 }
 
 /// `bulwark db …` subcommands.
@@ -42,10 +71,15 @@ pub enum DbCommand {
         /// JSON output.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        cache: CacheArgs,
     },
 }
 
-fn load(paths: &[PathBuf]) -> anyhow::Result<(Database, Option<LoadReport>)> {
+fn load(
+    paths: &[PathBuf],
+    cache: &CacheArgs,
+) -> anyhow::Result<(Database, Option<LoadReport>)> {
     let paths: Vec<PathBuf> = if paths.is_empty() {
         let d = PathBuf::from("/var/lib/clamav");
         if d.is_dir() {
@@ -56,7 +90,7 @@ fn load(paths: &[PathBuf]) -> anyhow::Result<(Database, Option<LoadReport>)> {
     } else {
         paths.to_vec()
     };
-    let (db, r) = Database::load(&paths, &LoadOptions::default())
+    let (db, r) = Database::load(&paths, &cache.load_options())
         .context("loading the signature database")?;
     Ok((db, Some(r)))
 }
@@ -103,7 +137,7 @@ fn scan_file(
 /// Runs `bulwark scan`; returns 0 (clean), 1 (something found) or 2 (an error occurred).
 pub fn run(args: ScanArgs) -> anyhow::Result<i32> {
     let t0 = Instant::now();
-    let (db, report) = load(&args.database)?;
+    let (db, report) = load(&args.database, &args.cache)?;
     let known: u64 = report
         .as_ref()
         .map_or(1, |r| r.files.iter().map(|f| f.loaded).sum::<u64>() + 1);
@@ -206,9 +240,9 @@ fn peak_rss_kb() -> Option<u64> {
 /// Runs `bulwark db …`.
 pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
     match cmd {
-        DbCommand::Info { paths, json } => {
+        DbCommand::Info { paths, json, cache } => {
             let rss0 = peak_rss_kb().unwrap_or(0);
-            let (db, r) = Database::load(&paths, &LoadOptions::default())
+            let (db, r) = Database::load(&paths, &cache.load_options())
                 .context("loading the signature database")?;
             let rss = peak_rss_kb().unwrap_or(0);
             let total_loaded: u64 = r.files.iter().map(|f| f.loaded).sum();
@@ -227,7 +261,7 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
                     "{}",
                     serde_json::json!({"version": db.version(), "sets": db.sets(), "files": files, "loaded": total_loaded,
                         "total": total, "load_seconds": r.total_time.as_secs_f64(), "compile_seconds": r.compile_time.as_secs_f64(),
-                        "matcher_bytes": r.matcher_bytes, "atoms": r.atoms, "weak_atoms": r.weak_atoms, "peak_rss_kb": rss,
+                        "matcher_bytes": r.matcher_bytes, "atoms": r.atoms, "weak_atoms": r.weak_atoms, "cache": r.cache, "peak_rss_kb": rss,
                         "rss_growth_kb": rss.saturating_sub(rss0)})
                 );
                 return Ok(0);
@@ -271,6 +305,10 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
                 r.atoms,
                 r.weak_atoms,
                 r.matcher_bytes as f64 / 1e6
+            );
+            println!(
+                "compiled cache: {}",
+                r.cache.as_deref().unwrap_or("not used")
             );
             println!(
                 "memory: peak RSS {:.1} MB (grew {:.1} MB while loading)",

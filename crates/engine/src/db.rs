@@ -3,7 +3,9 @@
 //! hash tables keyed by size, and allow lists.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use serde::{Deserialize, Serialize};
 
 use crate::atoms;
 use crate::filetype::target;
@@ -14,18 +16,31 @@ use crate::sigs::logical::{LogicalSig, Sub, Tdb};
 use crate::sigs::offset::{Base, Offset};
 use crate::sigs::{Expr, LineError};
 
-/// A compiled PCRE subsignature.
-#[derive(Debug)]
+/// A PCRE subsignature: checked to compile at load, compiled (with JIT) on first use, so that
+/// loading from the compiled cache does not pay for hundreds of JIT compilations.
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct CPcre {
     pub sub: u8,
     pub offset: Offset,
     pub trigger: Expr,
-    pub re: pcre2::bytes::Regex,
+    pub regex: String,
+    pub flags: String,
+    #[serde(skip)]
+    pub re: OnceLock<Option<pcre2::bytes::Regex>>,
     pub global: bool,
 }
 
+impl CPcre {
+    /// The compiled expression (`None` if it no longer compiles, which load already excluded).
+    pub fn regex(&self) -> Option<&pcre2::bytes::Regex> {
+        self.re
+            .get_or_init(|| pcre_compile(&self.regex, &self.flags).ok())
+            .as_ref()
+    }
+}
+
 /// A compiled logical signature.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct CLsig {
     pub name: String,
     pub set: u16,
@@ -38,7 +53,7 @@ pub(crate) struct CLsig {
 }
 
 /// One body pattern variant of one subsignature.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct CBody {
     pub lsig: u32,
     pub sub: u8,
@@ -51,15 +66,17 @@ pub(crate) struct CBody {
 }
 
 /// Where an atom leads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(crate) struct AtomRef {
     pub body: u32,
     pub part: u16,
 }
 
 /// The matcher for one target type (its own signatures plus target 0).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Group {
+    /// Stored beside the serialised rest in the compiled cache.
+    #[serde(skip)]
     pub db: Option<Arc<AtomDb>>,
     pub refs: Vec<Vec<AtomRef>>,
     pub atom_len: Vec<u32>,
@@ -77,7 +94,7 @@ pub(crate) struct Group {
 pub(crate) type HashEntries = Vec<(Option<u64>, u32)>;
 
 /// Hash signatures of one kind, keyed by digest.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct HashTable {
     pub map: HashMap<(Algo, Box<[u8]>), HashEntries>,
     pub sizes: [HashSet<u64>; 3],
@@ -133,7 +150,7 @@ impl HashTable {
 }
 
 /// Everything a scan needs.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Compiled {
     pub lsigs: Vec<CLsig>,
     pub bodies: Vec<CBody>,
@@ -158,6 +175,74 @@ impl Compiled {
             fp: HashTable::default(),
             weak_atoms: 0,
         }
+    }
+}
+
+impl Compiled {
+    /// Checks the index invariants the scanner relies on (used on databases read from the
+    /// compiled cache, which is input: a bad index must be rejected, not panic a scan).
+    pub fn validate(&self, nsets: usize) -> Result<(), &'static str> {
+        let nsets = nsets.min(64);
+        let (nl, nb) = (self.lsigs.len(), self.bodies.len());
+        if self
+            .lsigs
+            .iter()
+            .any(|l| usize::from(l.set) >= nsets || l.pcre.iter().any(|p| p.sub >= l.nsubs))
+        {
+            return Err("logical signature set or subsignature out of range");
+        }
+        for b in &self.bodies {
+            let np = b.pattern.parts.len();
+            if b.lsig as usize >= nl
+                || np == 0
+                || b.pattern.gaps.len() + 1 != np
+                || !(b.splits.is_empty() || b.splits.len() == np)
+            {
+                return Err("body signature out of range");
+            }
+            for (part, sp) in b.pattern.parts.iter().zip(b.splits.iter()) {
+                let ok = match part.elems.get(sp.elem as usize) {
+                    Some(crate::sigs::hex::Elem::Lit(l)) => {
+                        u64::from(sp.off) + u64::from(sp.len) <= l.len() as u64
+                    }
+                    _ => false,
+                };
+                if !ok {
+                    return Err("atom split out of range");
+                }
+            }
+        }
+        if self.groups.is_empty() || self.group_of.iter().any(|&g| g >= self.groups.len()) {
+            return Err("target group out of range");
+        }
+        for g in &self.groups {
+            let n = g.refs.len();
+            if g.atom_len.len() != n || g.need_after.len() != n {
+                return Err("atom tables of different lengths");
+            }
+            let bad_ref = g.refs.iter().flatten().any(|r| {
+                self.bodies
+                    .get(r.body as usize)
+                    .is_none_or(|b| usize::from(r.part) >= b.splits.len())
+            });
+            if bad_ref
+                || g.anchored.iter().any(|&b| b as usize >= nb)
+                || g.pcre.iter().any(|&l| l as usize >= nl)
+            {
+                return Err("atom reference out of range");
+            }
+        }
+        for t in [&self.hashes, &self.sections, &self.fp] {
+            let nn = t.names.len();
+            if t.names
+                .iter()
+                .any(|(_, set)| usize::from(*set) >= nsets.max(1))
+                || t.map.values().flatten().any(|&(_, id)| id as usize >= nn)
+            {
+                return Err("hash signature out of range");
+            }
+        }
+        Ok(())
     }
 }
 
@@ -218,12 +303,15 @@ impl Builder {
             match sub {
                 Sub::Pcre(p) => {
                     early = false;
+                    let re = pcre_compile(&p.regex, &p.flags)?;
                     pcre.push(CPcre {
                         sub: sub_i,
                         offset: p.offset,
                         trigger: p.trigger,
-                        re: pcre_compile(&p.regex, &p.flags)?,
                         global: p.flags.contains('g'),
+                        regex: p.regex,
+                        flags: p.flags,
+                        re: OnceLock::from(Some(re)),
                     });
                 }
                 Sub::Body(b) => {

@@ -9,6 +9,7 @@
 //! is the streaming scanner; [`filetype`] detects target types and executable layouts.
 
 mod atoms;
+mod cache;
 mod db;
 mod eicar;
 pub mod filetype;
@@ -23,6 +24,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use cache::default_cache_dir;
 pub use load::{is_signature_file, FileReport, LoadError, LoadOptions, LoadReport};
 pub use verdict::{Status, Threat, Verdict};
 
@@ -60,43 +62,87 @@ impl Database {
     }
 
     /// Loads signature files or directories (any mix of ClamAV formats, plain or gzip'd, CVD/CLD).
+    ///
+    /// With [`LoadOptions::cache_dir`] set, a compiled cache built from the same sources is used
+    /// instead of compiling (see `LoadOptions::cache_dir`); [`LoadReport::cache`] says what
+    /// happened.
     pub fn load(
         paths: &[PathBuf],
         opts: &LoadOptions,
     ) -> Result<(Database, LoadReport), LoadError> {
         let t0 = Instant::now();
+        let raw = load::read_files(paths)?;
+        let key = opts.cache_dir.as_ref().map(|_| {
+            let stamps: Vec<_> = raw.iter().map(|f| f.stamp.clone()).collect();
+            cache::Key::new(&stamps, opts)
+        });
+        let mut cache_note = None;
+        if let (Some(dir), Some(key)) = (&opts.cache_dir, &key) {
+            match cache::read(dir, key) {
+                Ok(p) => {
+                    let report = LoadReport {
+                        files: p.files,
+                        total_time: t0.elapsed(),
+                        compile_time: Default::default(),
+                        matcher_bytes: matcher_bytes(&p.compiled),
+                        atoms: p.atoms,
+                        weak_atoms: p.compiled.weak_atoms,
+                        cache: Some("hit".to_string()),
+                    };
+                    tracing::info!(
+                        signatures = report.files.iter().map(|f| f.loaded).sum::<u64>(),
+                        ms = report.total_time.as_millis() as u64,
+                        cache = %key.file(dir).display(),
+                        "signature database loaded from the compiled cache"
+                    );
+                    let db = Database {
+                        version: p.version,
+                        sets: p.sets,
+                        c: p.compiled,
+                    };
+                    return Ok((db, report));
+                }
+                Err(cache::CacheError::Absent) => cache_note = Some("rebuilt (absent)".into()),
+                Err(e) => {
+                    tracing::warn!(cache = %key.file(dir).display(), reason = %e,
+                        "ignoring the compiled signature cache; rebuilding it");
+                    cache_note = Some(format!("rebuilt ({e})"));
+                }
+            }
+        }
         let mut b = db::Builder::new();
         let mut sets = Vec::new();
-        let (files, digest) = load::load_into(paths, opts, &mut b, &mut sets)?;
+        let (files, digest) = load::load_into(raw, opts, &mut b, &mut sets)?;
         let t1 = Instant::now();
         let c = b.finish()?;
         let compile_time = t1.elapsed();
+        let version = format!("db-{digest}");
+        let atoms = c.groups.iter().map(|g| g.refs.len()).sum();
+        if let (Some(dir), Some(key)) = (&opts.cache_dir, &key) {
+            match cache::write(dir, key, &version, &sets, &files, atoms, &c) {
+                Ok(p) => tracing::info!(cache = %p.display(), "compiled signature cache written"),
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e,
+                        "could not write the compiled signature cache");
+                    cache_note = Some(format!("write failed: {e}"));
+                }
+            }
+        }
         let report = LoadReport {
             files,
             total_time: t0.elapsed(),
             compile_time,
-            matcher_bytes: c
-                .groups
-                .iter()
-                .filter_map(|g| g.db.as_ref())
-                .map(|d| d.size())
-                .sum(),
-            atoms: c.groups.iter().map(|g| g.refs.len()).sum(),
+            matcher_bytes: matcher_bytes(&c),
+            atoms,
             weak_atoms: c.weak_atoms,
+            cache: cache_note,
         };
         tracing::info!(
             signatures = report.files.iter().map(|f| f.loaded).sum::<u64>(),
             ms = report.total_time.as_millis() as u64,
             "signature database loaded"
         );
-        Ok((
-            Database {
-                version: format!("db-{digest}"),
-                sets,
-                c,
-            },
-            report,
-        ))
+        Ok((Database { version, sets, c }, report))
     }
 
     /// A short version string that changes whenever the signatures change (used in the ISTag).
@@ -108,6 +154,14 @@ impl Database {
     pub fn sets(&self) -> &[String] {
         &self.sets
     }
+}
+
+fn matcher_bytes(c: &db::Compiled) -> usize {
+    c.groups
+        .iter()
+        .filter_map(|g| g.db.as_ref())
+        .map(|d| d.size())
+        .sum()
 }
 
 /// One scan of one object: feed it the bytes in order, then finish it.

@@ -20,6 +20,12 @@ pub struct LoadOptions {
     pub set_names: HashMap<String, String>,
     /// Load PUA databases (`.hdu .hsu .ndu .ldu .mdu .msu`).
     pub pua: bool,
+    /// Directory of the compiled-database cache (see [`crate::default_cache_dir`]). `None` (the
+    /// default) compiles every time. With a directory, a load whose sources (paths, sizes,
+    /// mtimes, content digests), options, engine format, Vectorscan version and CPU features
+    /// match a cache file there loads from it; otherwise it compiles and atomically replaces the
+    /// cache file. Unreadable, corrupt or foreign cache files are logged and rebuilt.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// A loading failure (I/O or a broken container); signature-level problems are only counted.
@@ -50,7 +56,7 @@ pub enum LoadError {
 }
 
 /// What happened to one signature file.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct FileReport {
     /// Path (for container members: `container/member`).
     pub path: String,
@@ -96,6 +102,9 @@ pub struct LoadReport {
     pub atoms: usize,
     /// Atoms shorter than 4 bytes (more false hits).
     pub weak_atoms: u64,
+    /// What the compiled cache did: `None` when no cache directory was given, else e.g.
+    /// `"hit"`, `"rebuilt (absent)"`, `"rebuilt (stale: sources changed)"`.
+    pub cache: Option<String>,
 }
 
 /// Known extensions.
@@ -192,7 +201,24 @@ fn stem(name: &str) -> String {
     name.split('.').next().unwrap_or(name).to_string()
 }
 
-fn collect(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Source>, LoadError> {
+/// One signature file as read from disk (before gunzip/CVD expansion), with its stamp.
+pub(crate) struct RawFile {
+    pub path: PathBuf,
+    pub data: Vec<u8>,
+    pub stamp: Stamp,
+}
+
+/// What identifies a source file's version for the compiled cache.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Stamp {
+    pub path: String,
+    pub size: u64,
+    pub mtime: (u64, u32),
+    pub digest: [u8; 32],
+}
+
+/// Lists the signature files under `paths` (directories are not recursed) and reads them.
+pub(crate) fn read_files(paths: &[PathBuf]) -> Result<Vec<RawFile>, LoadError> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -202,17 +228,51 @@ fn collect(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Source>, LoadErr
             })?;
             let mut v: Vec<PathBuf> = rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
+                .filter(|p| p.is_file() && is_signature_file(p))
                 .collect();
             v.sort();
             files.extend(v);
-        } else {
+        } else if is_signature_file(p) {
             files.push(p.clone());
         }
     }
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(files.len());
     for f in files {
+        let io = |e| LoadError::Io {
+            path: f.display().to_string(),
+            source: e,
+        };
+        let meta = std::fs::metadata(&f).map_err(io)?;
+        let data = std::fs::read(&f).map_err(io)?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or((0, 0), |d| (d.as_secs(), d.subsec_nanos()));
+        let stamp = Stamp {
+            path: std::fs::canonicalize(&f)
+                .unwrap_or_else(|_| f.clone())
+                .display()
+                .to_string(),
+            size: data.len() as u64,
+            mtime,
+            digest: *blake3::hash(&data).as_bytes(),
+        };
+        out.push(RawFile {
+            path: f,
+            data,
+            stamp,
+        });
+    }
+    Ok(out)
+}
+
+/// Decompresses and expands containers.
+fn expand(raw: Vec<RawFile>, opts: &LoadOptions) -> Result<Vec<Source>, LoadError> {
+    let mut out = Vec::new();
+    for f in raw {
         let fname = f
+            .path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
@@ -223,12 +283,8 @@ fn collect(paths: &[PathBuf], opts: &LoadOptions) -> Result<Vec<Source>, LoadErr
         let Some(kind) = kind_of(&inner) else {
             continue;
         };
-        let path = f.display().to_string();
-        let raw = std::fs::read(&f).map_err(|e| LoadError::Io {
-            path: path.clone(),
-            source: e,
-        })?;
-        let data = if gz { gunzip(&path, &raw)? } else { raw };
+        let path = f.path.display().to_string();
+        let data = if gz { gunzip(&path, &f.data)? } else { f.data };
         let st = stem(&inner);
         let set = opts.set_names.get(&st).cloned().unwrap_or(st);
         if matches!(kind, "cvd" | "cld" | "cud") {
@@ -262,12 +318,12 @@ fn lines(data: &[u8]) -> impl Iterator<Item = &str> {
 
 /// Loads signature files into a builder; returns the report and the content digest.
 pub(crate) fn load_into(
-    paths: &[PathBuf],
+    raw: Vec<RawFile>,
     opts: &LoadOptions,
     b: &mut Builder,
     sets: &mut Vec<String>,
 ) -> Result<(Vec<FileReport>, String), LoadError> {
-    let sources = collect(paths, opts)?;
+    let sources = expand(raw, opts)?;
     let mut digest = Sha256::new();
     let mut ignored: HashSet<String> = HashSet::new();
     for s in &sources {

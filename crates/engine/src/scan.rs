@@ -241,7 +241,8 @@ impl Inner {
         let g = &db.c.groups[self.group];
         let mut matches: Vec<(u32, u16, u64, u64)> = Vec::new();
         while let Some(&h) = self.pending.front() {
-            if !last && h.end + u64::from(g.need_after[h.atom as usize]) > self.size {
+            let need = g.need_after.get(h.atom as usize).copied().unwrap_or(0);
+            if !last && h.end + u64::from(need) > self.size {
                 break;
             }
             self.pending.pop_front();
@@ -253,8 +254,14 @@ impl Inner {
     }
 
     fn verify(&self, c: &Compiled, g: &Group, h: Hit, out: &mut Vec<(u32, u16, u64, u64)>) {
-        let alen = u64::from(g.atom_len[h.atom as usize]);
-        let Some(rel_s) = (h.end - alen).checked_sub(self.win_base) else {
+        // Atom ids come from the matcher database (possibly read from the cache): checked.
+        let (Some(&alen), Some(refs)) =
+            (g.atom_len.get(h.atom as usize), g.refs.get(h.atom as usize))
+        else {
+            return;
+        };
+        let alen = u64::from(alen);
+        let Some(rel_s) = h.end.saturating_sub(alen).checked_sub(self.win_base) else {
             return;
         };
         let rel_s = rel_s as usize;
@@ -263,7 +270,7 @@ impl Inner {
             at_start: self.win_base == 0,
             at_end: self.finished,
         };
-        for r in &g.refs[h.atom as usize] {
+        for r in refs {
             let b = &c.bodies[r.body as usize];
             let ls = &c.lsigs[b.lsig as usize];
             if self.set_mask & (1 << ls.set) == 0 || self.detected.contains(&b.lsig) {
@@ -500,8 +507,11 @@ impl Inner {
             let Some(data) = self.store.read(0, size as usize) else {
                 return;
             };
+            let Some(re) = p.regex() else {
+                continue;
+            };
             let mut n = 0u32;
-            for m in p.re.find_iter(&data) {
+            for m in re.find_iter(&data) {
                 let Ok(m) = m else { break };
                 let st = m.start() as u64;
                 if range.is_none_or(|(a, b)| st >= a && st <= b) {

@@ -193,3 +193,87 @@ fn large_objects_keep_bounded_memory() {
     assert_eq!(s.bytes_scanned(), 64 * 65536 + 18);
     assert_eq!(names(&s.finish()), vec!["Test.Late-1", "Test.Eof-2"]);
 }
+
+#[test]
+fn compiled_cache_hit_stale_and_corrupt() {
+    let sigs = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: &str| {
+        std::fs::write(sigs.path().join(name), body).unwrap();
+    };
+    write("a.ndb", "Test.Body-1:0:*:68656c6c6f{2-4}776f726c64\n");
+    write(
+        "b.ldb",
+        "Test.Pcre-1;Engine:81-255,Target:0;0&1;41424344;0/AB+CD[0-9]{3}/\n",
+    );
+    write(
+        "c.hdb",
+        "44d88612fea8a8f36de82e1278abb02f:68:Win.Test.EICAR_HDB-1\n",
+    );
+    let opts = LoadOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..LoadOptions::default()
+    };
+    let load = || Database::load(&[sigs.path().to_path_buf()], &opts).unwrap();
+    let check = |db: Database| {
+        let db = Arc::new(db);
+        assert_eq!(
+            names(&scan(&db, b"...hello, world...", 4)),
+            vec!["Test.Body-1"]
+        );
+        assert_eq!(
+            names(&scan(&db, b"..ABCD..ABBBCD123..", 3)),
+            vec!["Test.Pcre-1"]
+        );
+        assert_eq!(scan(&db, b"hello world", 3).status, Status::Clean);
+        db.version().to_string()
+    };
+    let (db, r) = load();
+    assert_eq!(r.cache.as_deref(), Some("rebuilt (absent)"));
+    let v1 = check(db);
+    let (db, r) = load();
+    assert_eq!(r.cache.as_deref(), Some("hit"));
+    assert_eq!(r.files.len(), 3);
+    assert_eq!(r.files.iter().map(|f| f.loaded).sum::<u64>(), 3);
+    assert_eq!(check(db), v1);
+
+    // Corrupt every region of the file in turn: never trusted, always rebuilt.
+    let file = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "db"))
+        .unwrap();
+    let good = std::fs::read(&file).unwrap();
+    for at in [0, 9, 20, good.len() / 2, good.len() - 10] {
+        let mut bad = good.clone();
+        bad[at] ^= 0x5a;
+        std::fs::write(&file, &bad).unwrap();
+        let (db, r) = load();
+        let note = r.cache.unwrap();
+        assert!(note.starts_with("rebuilt ("), "{at}: {note}");
+        assert_eq!(check(db), v1);
+        assert_eq!(load().1.cache.as_deref(), Some("hit"), "rewritten at {at}");
+    }
+    std::fs::write(&file, &good[..good.len() / 3]).unwrap();
+    assert!(load().1.cache.unwrap().starts_with("rebuilt (corrupt"));
+
+    // A changed source makes it stale.
+    write("a.ndb", "Test.Body-2:0:*:68656c6c6f{2-4}776f726c64\n");
+    let (db, r) = load();
+    assert_eq!(
+        r.cache.as_deref(),
+        Some("rebuilt (stale: signature files changed)")
+    );
+    let db = Arc::new(db);
+    assert_eq!(
+        names(&scan(&db, b"...hello, world...", 4)),
+        vec!["Test.Body-2"]
+    );
+    assert_eq!(load().1.cache.as_deref(), Some("hit"));
+    // Different options: a different cache file, both kept.
+    let mut o2 = opts.clone();
+    o2.pua = true;
+    let r = Database::load(&[sigs.path().to_path_buf()], &o2).unwrap().1;
+    assert_eq!(r.cache.as_deref(), Some("rebuilt (absent)"));
+    assert_eq!(load().1.cache.as_deref(), Some("hit"));
+}

@@ -24,10 +24,10 @@ pub struct Hit {
 pub struct MatchError(pub String);
 
 #[cfg(feature = "vectorscan")]
-pub use vs::{VsDb as AtomDb, VsStream as AtomStreamImpl};
+pub use vs::{fingerprint, VsDb as AtomDb, VsStream as AtomStreamImpl};
 
 #[cfg(not(feature = "vectorscan"))]
-pub use daac::{DaacDb as AtomDb, DaacStream as AtomStreamImpl};
+pub use daac::{fingerprint, DaacDb as AtomDb, DaacStream as AtomStreamImpl};
 
 /// Opens a stream over `db`.
 pub fn open(db: &Arc<AtomDb>) -> Result<AtomStreamImpl, MatchError> {

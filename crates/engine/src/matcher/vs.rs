@@ -72,6 +72,35 @@ extern "C" {
         db: *mut *mut HsDatabase,
     ) -> c_int;
     fn hs_database_size(db: *const HsDatabase, size: *mut usize) -> c_int;
+    fn hs_version() -> *const c_char;
+    fn hs_populate_platform(platform: *mut HsPlatformInfo) -> c_int;
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct HsPlatformInfo {
+    tune: c_uint,
+    cpu_features: c_ulonglong,
+    reserved1: c_ulonglong,
+    reserved2: c_ulonglong,
+}
+
+/// Identifies what a serialised database depends on: the Vectorscan version and the host's
+/// platform (tuning family and CPU features Vectorscan compiles for).
+pub fn fingerprint() -> String {
+    // SAFETY: hs_version returns a pointer to a static NUL-terminated string.
+    let version = unsafe { CStr::from_ptr(hs_version()) }
+        .to_string_lossy()
+        .into_owned();
+    let mut p = HsPlatformInfo::default();
+    // SAFETY: `p` is a valid, writable hs_platform_info_t.
+    let rc = unsafe { hs_populate_platform(&mut p) };
+    format!(
+        "vectorscan {version}; {}; tune {} features {:#x} (rc {rc})",
+        std::env::consts::ARCH,
+        p.tune,
+        p.cpu_features
+    )
 }
 
 const HS_SUCCESS: c_int = 0;

@@ -4,7 +4,9 @@
 use super::{flevel_ok, LineError};
 
 /// A hash algorithm, told apart by the hex length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum Algo {
     /// MD5 (32 hex digits).
     Md5,

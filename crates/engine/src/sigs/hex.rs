@@ -21,7 +21,7 @@ impl fmt::Display for HexError {
 }
 
 /// Zero-width assertions `(B)`, `(L)`, `(W)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum BoundaryKind {
     /// Word boundary (file edges count).
     Word,
@@ -32,7 +32,7 @@ pub enum BoundaryKind {
 }
 
 /// One element of a part.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Elem {
     /// An exact byte (case-folded when the subsignature is `::i`).
     Byte(u8),
@@ -96,7 +96,7 @@ fn seq_max(s: &[Elem]) -> u32 {
     s.iter().map(Elem::max_len).sum()
 }
 /// A bounded piece of a pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Part {
     /// The elements in order.
     pub elems: Vec<Elem>,
@@ -114,7 +114,7 @@ impl Part {
 }
 
 /// A parsed hex signature: parts separated by gaps `(min, max)` (`max == None` is unbounded).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pattern {
     /// The parts, at least one.
     pub parts: Vec<Part>,
@@ -583,7 +583,7 @@ pub fn match_seq(elems: &[Elem], ctx: &Ctx<'_>, pos: usize, budget: &mut u32) ->
 }
 
 /// Where a part's atom sits: element `elem` (a literal), bytes `off..off + len` of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Split {
     /// Element index of the literal holding the atom.
     pub elem: u32,

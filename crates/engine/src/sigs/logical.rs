@@ -7,7 +7,7 @@ use super::offset::{self, Offset};
 use super::{flevel_ok, LineError, FLEVEL};
 
 /// Target description block (`Engine`, `Target`, `FileSize`, `EntryPoint`, `NumberOfSections`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tdb {
     /// Target type (0 any, 1 PE, 2 OLE2, 3 HTML, 4 mail, 5 graphics, 6 ELF, 7 text, 9 Mach-O,
     /// 10 PDF, 11 Flash, 12 Java).

@@ -2,7 +2,7 @@
 //! optionally floating as `base,maxshift`.
 
 /// Where an offset is measured from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Base {
     /// Anywhere (`*`).
     Any,
@@ -21,7 +21,7 @@ pub enum Base {
 }
 
 /// A parsed offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Offset {
     /// Where the signature must start.
     pub base: Base,
