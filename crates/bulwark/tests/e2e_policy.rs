@@ -19,7 +19,13 @@ const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../policy/tests/data");
 fn import(name: &str, edit: impl Fn(String) -> String, dir: &Path) -> String {
     let text = std::fs::read_to_string(Path::new(DATA).join(name)).expect("example");
     let conf = dir.join(name);
-    std::fs::write(&conf, edit(text)).expect("write");
+    // The test gives its own pid file and control socket, and logs to stderr.
+    let text: String = edit(text)
+        .lines()
+        .filter(|l| !l.starts_with("PidFile=") && !l.starts_with("ReportFileName="))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&conf, text).expect("write");
     let out = Command::new(bulwark_bin())
         .args(["config", "import"])
         .arg(&conf)
