@@ -69,6 +69,8 @@ pub struct ProxyClient {
     pub proxy: SocketAddr,
     /// Bound on the whole exchange.
     pub timeout: Duration,
+    /// Local address to connect from (e.g. 127.0.0.2, standing in for a client network).
+    pub source: Option<std::net::IpAddr>,
 }
 
 impl ProxyClient {
@@ -77,6 +79,7 @@ impl ProxyClient {
         Self {
             proxy,
             timeout: Duration::from_secs(60),
+            source: None,
         }
     }
 
@@ -87,7 +90,7 @@ impl ProxyClient {
             "GET {url} HTTP/1.1\r\nHost: {}\r\nUser-Agent: bulwark-testkit\r\nConnection: close\r\n\r\n",
             host_of(url)
         );
-        exchange(self.proxy, req.as_bytes(), &[], self.timeout)
+        exchange_from(self.proxy, self.source, req.as_bytes(), &[], self.timeout)
     }
 
     /// `POST url` with `body` through the proxy.
@@ -103,7 +106,7 @@ impl ProxyClient {
             host_of(url),
             body.len()
         );
-        exchange(self.proxy, req.as_bytes(), body, self.timeout)
+        exchange_from(self.proxy, self.source, req.as_bytes(), body, self.timeout)
     }
 }
 
@@ -153,8 +156,39 @@ pub fn exchange(
     body: &[u8],
     timeout: Duration,
 ) -> Result<HttpResponse, ClientError> {
+    exchange_from(addr, None, head, body, timeout)
+}
+
+/// Connects to `addr` from `source` (a loopback address) when given.
+fn connect_from(
+    addr: SocketAddr,
+    source: Option<std::net::IpAddr>,
+) -> io::Result<std::net::TcpStream> {
+    let Some(src) = source else {
+        return net::connect(addr, Duration::from_secs(5));
+    };
+    net::ensure_loopback(addr)?;
+    net::ensure_loopback(SocketAddr::new(src, 0))?;
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    sock.bind(&SocketAddr::new(src, 0).into())?;
+    sock.connect_timeout(&addr.into(), Duration::from_secs(5))?;
+    Ok(sock.into())
+}
+
+/// [`exchange`] from a chosen local address.
+pub fn exchange_from(
+    addr: SocketAddr,
+    source: Option<std::net::IpAddr>,
+    head: &[u8],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<HttpResponse, ClientError> {
     let deadline = Instant::now() + timeout;
-    let mut sock = net::connect(addr, Duration::from_secs(5))?;
+    let mut sock = connect_from(addr, source)?;
     sock.set_write_timeout(Some(timeout))?;
     sock.write_all(head)?;
     if !body.is_empty() {

@@ -365,6 +365,15 @@ struct Plan {
 
 fn plan_for(head: &Head, record: &RequestRecord) -> Plan {
     let (path, params) = split_target(&head.target);
+    // `/site/<name>/<route>` serves `<route>`: distinct URLs for URL rules (e.g. an excluded
+    // site) with the same content.
+    let path = match path
+        .strip_prefix("/site/")
+        .and_then(|r| r.find('/').map(|i| &r[i..]))
+    {
+        Some(route) => route.to_string(),
+        None => path,
+    };
     let slow = params
         .get("slow_ms")
         .and_then(|v| v.parse::<u64>().ok())

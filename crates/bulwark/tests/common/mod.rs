@@ -32,7 +32,16 @@ impl Stack {
 
     /// Starts everything, Bulwark with `config` (TOML) when given.
     pub fn start_with_config(config: Option<&str>) -> Stack {
+        let text = config.map(str::to_string);
+        Self::start_with(move |_| text)
+    }
+
+    /// Starts the origin first, then Bulwark with the configuration `make` writes for it (the
+    /// origin's address may appear in URL rules), then Squid.
+    pub fn start_with(make: impl FnOnce(&Origin) -> Option<String>) -> Stack {
         let origin = Origin::start().expect("origin server");
+        let text = make(&origin);
+        let config = text.as_deref();
         let bulwark = Bulwark::start_with_config(bulwark_bin(), config)
             .unwrap_or_else(|e| panic!("starting bulwark: {e}"));
         let squid = Squid::start(bulwark.port()).unwrap_or_else(|e| panic!("starting squid: {e}"));

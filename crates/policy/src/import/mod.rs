@@ -86,6 +86,8 @@ struct State {
     identity: Table,
     answer: Table,
     log: Table,
+    control: Table,
+    notify: Table,
     /// `NotifyTemplateDir`, written as a comment.
     templates_dir: Option<String>,
     scopes: BTreeMap<Option<String>, Scope>,
@@ -103,6 +105,8 @@ pub fn kav4proxy(text: &str) -> Result<Imported, ImportError> {
         identity: Table::new("[identity]"),
         answer: Table::new("[answer]"),
         log: Table::new("[log]"),
+        control: Table::new("[control]"),
+        notify: Table::new("[notify]"),
         ..State::default()
     };
     for h in &headers {
@@ -178,11 +182,13 @@ fn convert(st: &mut State, e: &Entry) {
             ("notifytemplatedir", Some(_)) => {
                 note(st, e, "per-group template directories have no equivalent (one policy.templates_dir)")
             }
-            _ => note(st, e, "administrator notifications (NotifyScript) are not implemented yet"),
+            ("notifyscript", None) => st.notify.set("script", Value::Str(e.value.clone())),
+            _ => note(st, e, "no equivalent: notifications are global ([notify] script, webhook, events)"),
         },
         "options" => note(st, e, "no equivalent: run bulwark as an unprivileged user through systemd (User=, Group=)"),
         "icapserver.process" => note(st, e, "no equivalent: Bulwark serves every connection from one process with async tasks; see server.max_connections"),
-        "icapserver.path" => note(st, e, "no equivalent: Bulwark runs in the foreground under a service manager (no PID file, no core path)"),
+        "icapserver.path" if key == "pidfile" => st.control.set("pid_file", Value::Str(e.value.clone())),
+        "icapserver.path" => note(st, e, "no equivalent: Bulwark runs in the foreground under a service manager (no core path)"),
         s if s.starts_with("updater") => note(st, e, "no equivalent: signature updates are not part of the converted configuration"),
         "icapserver.report" if key == "reportlevel" => {
             let level = match e.value.trim() {
@@ -194,6 +200,15 @@ fn convert(st: &mut State, e: &Entry) {
             };
             st.log.set("level", Value::Str(level.into()));
         }
+        "icapserver.report" if key == "reportfilename" => st.log.set("report_file", Value::Str(e.value.clone())),
+        "icapserver.report" if key == "append" => match yes_no(&e.value) {
+            Some(b) => st.log.set("append", Value::Bool(b)),
+            None => note(st, e, format!("`{}`: expected yes or no", e.value)),
+        },
+        "icapserver.report" if key == "showok" => match yes_no(&e.value) {
+            Some(b) => st.log.set("show_ok", Value::Bool(b)),
+            None => note(st, e, format!("`{}`: expected yes or no", e.value)),
+        },
         "icapserver.statistics" | "icapserver.report" | "locale" => {
             note(st, e, "no equivalent: logs go to stderr ([log] level and format)")
         }
@@ -435,7 +450,7 @@ fn server_key(st: &mut State, e: &Entry, key: &str) {
             _ => note(st, e, "0 or invalid: Bulwark always has a read timeout; its default applies"),
         },
         ("icapserver.protocol", "answermode") => match e.value.to_ascii_lowercase().as_str() {
-            m @ ("partial" | "complete") => st.answer.set("mode", Value::Str(m.into())),
+            m @ ("partial" | "complete" | "trickle") => st.answer.set("mode", Value::Str(m.into())),
             _ => note(st, e, format!("`{}`: expected partial or complete", e.value)),
         },
         ("icapserver.protocol", "maxsenddelaytime") => match num(&e.value) {
@@ -484,6 +499,8 @@ fn render(st: &mut State) -> String {
     st.identity.write(&mut out, true);
     st.answer.write(&mut out, true);
     st.log.write(&mut out, true);
+    st.control.write(&mut out, true);
+    st.notify.write(&mut out, true);
     if let Some(dir) = &st.templates_dir {
         out.push_str(&format!(
             "\n[policy]\n# templates_dir = {}\n",

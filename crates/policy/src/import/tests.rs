@@ -91,8 +91,6 @@ fn common_settings_example() {
         "options.User",
         "icapserver.process.MaxChildren",
         "icapserver.protocol.Allow204",
-        "icapserver.path.PidFile",
-        "icapserver.report.ReportFileName",
     ] {
         assert!(keys.contains(&k), "{k} not in {keys:?}");
     }
