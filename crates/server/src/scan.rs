@@ -257,7 +257,14 @@ async fn pass_unscanned<S: AsyncRead + AsyncWrite + Unpin>(
     encode::chunk(&preview, &mut conn.out);
     conn.flush().await?;
     let mut size = preview.len() as u64;
-    while more {
+    // An `ieof` preview already held the whole body.
+    if !more {
+        encode::last_chunk(&mut conn.out);
+        conn.flush().await?;
+        t.report(size, &skipped, "200-unscanned");
+        return Ok(Next::KeepAlive);
+    }
+    loop {
         match conn.next_event().await? {
             RequestEvent::Body(b) => {
                 size += b.len() as u64;
