@@ -36,9 +36,15 @@ pub mod target {
 /// Bytes of the object's head used for detection.
 pub const DETECT_LEN: usize = 4096;
 
-fn contains_nocase(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+/// True when `hay` contains one of `needles` (each starting with `<`), ignoring ASCII case.
+/// Only the positions of `<` are tried, so text without tags costs one memchr pass.
+fn contains_tag_nocase(hay: &[u8], needles: &[&[u8]]) -> bool {
+    memchr::memchr_iter(b'<', hay).any(|i| {
+        let rest = &hay[i..];
+        needles
+            .iter()
+            .any(|n| rest.len() >= n.len() && rest[..n.len()].eq_ignore_ascii_case(n))
+    })
 }
 
 /// Detects the target type of an object from its first bytes.
@@ -103,7 +109,7 @@ pub fn detect(head: &[u8]) -> u8 {
             b"<head",
             b"<!doctype html",
         ];
-        if tags.iter().any(|t| contains_nocase(head, t)) {
+        if contains_tag_nocase(head, &tags) {
             return HTML;
         }
         return TEXT;
@@ -213,6 +219,14 @@ pub fn pe_sections(d: &[u8]) -> Vec<(u64, u64)> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    #[test]
+    fn tags_are_found_in_any_case_and_only_as_tags() {
+        let tags: [&[u8]; 2] = [b"<html", b"<script"];
+        assert!(super::contains_tag_nocase(b"x <HtMl>", &tags));
+        assert!(super::contains_tag_nocase(b"<scrip <SCRIPT", &tags));
+        assert!(!super::contains_tag_nocase(b"html script <htm", &tags));
+    }
+
     use super::*;
 
     /// A minimal PE32 image: headers, one section `.text` at file offset 0x200 holding `code`,
