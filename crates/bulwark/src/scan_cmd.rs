@@ -76,10 +76,7 @@ pub enum DbCommand {
     },
 }
 
-fn load(
-    paths: &[PathBuf],
-    cache: &CacheArgs,
-) -> anyhow::Result<(Database, Option<LoadReport>)> {
+fn load(paths: &[PathBuf], cache: &CacheArgs) -> anyhow::Result<(Database, Option<LoadReport>)> {
     let paths: Vec<PathBuf> = if paths.is_empty() {
         let d = PathBuf::from("/var/lib/clamav");
         if d.is_dir() {
@@ -90,8 +87,8 @@ fn load(
     } else {
         paths.to_vec()
     };
-    let (db, r) = Database::load(&paths, &cache.load_options())
-        .context("loading the signature database")?;
+    let (db, r) =
+        Database::load(&paths, &cache.load_options()).context("loading the signature database")?;
     Ok((db, Some(r)))
 }
 

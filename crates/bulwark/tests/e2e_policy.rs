@@ -270,3 +270,40 @@ fn partial_mode_streams_a_200_mb_download_and_never_delivers_a_late_infection() 
         t0.elapsed()
     );
 }
+
+#[test]
+fn a_group_marking_objects_uncacheable_works_through_squid_with_206() {
+    let stack = Stack::start_with_config(Some(
+        "[log]\nshow_ok = true\n[[policy.group]]\nname = \"lab\"\nclients = [\"127.0.0.2\"]\nmark_uncacheable = true\n",
+    ));
+    // Excluded media (answered at preview time: 206 with the marked heads).
+    let r = get(
+        &stack,
+        &client(&stack, "127.0.0.2"),
+        "/bytes/300000?type=video",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.body,
+        bulwark_testkit::pattern(300_000),
+        "206: the original body serves"
+    );
+    assert_eq!(
+        r.header("cache-control"),
+        Some("private, no-store"),
+        "{:?}",
+        r.headers
+    );
+    assert!(
+        stack.bulwark.log().contains("answer=\"206-unscanned\""),
+        "206 not used:\n{}",
+        stack.bulwark.log()
+    );
+    // A scanned object: echoed with the mark.
+    let r = get(&stack, &client(&stack, "127.0.0.2"), "/bytes/20000");
+    assert_eq!(r.body, bulwark_testkit::pattern(20_000));
+    assert_eq!(r.header("cache-control"), Some("private, no-store"));
+    // Other clients: untouched.
+    let r = get(&stack, &client(&stack, "127.0.0.1"), "/bytes/20000");
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+}

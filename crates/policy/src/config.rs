@@ -74,6 +74,10 @@ pub struct GroupConfig {
     pub filter: FilterConfig,
     /// What is done for each scan status.
     pub actions: ActionsConfig,
+    /// Add `Cache-Control: private, no-store` to objects this group lets through (RESPMOD), so
+    /// a proxy cache does not serve them to clients of stricter groups: Squid caches the
+    /// verdict of whoever fetched an object first (SPEC F-POL-6).
+    pub mark_uncacheable: bool,
 }
 
 /// Scan options of a group (kav4proxy's `[icapserver.engine.options]`); the server maps them

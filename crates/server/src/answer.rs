@@ -154,16 +154,16 @@ pub fn no_content(istag: &str, out: &mut BytesMut) {
     encode::response_head(&r, out);
 }
 
-/// `206 Partial Content` for a preview: the original heads, and the whole original body
-/// (`use-original-body=0`).
-pub fn use_original(req: &Request, istag: &str, out: &mut BytesMut) {
+/// `206 Partial Content` for a preview: the (possibly marked) heads, and the whole original
+/// body (`use-original-body=0`), so a large object is not echoed back.
+pub fn use_original(req: &Request, istag: &str, uncacheable: bool, out: &mut BytesMut) {
     let mut r = Response::new(206, "Partial Content");
     r.headers = base_headers(istag, false);
     r.http_request = req
         .http_request
         .clone()
         .filter(|_| req.http_response.is_none());
-    r.http_response = req.http_response.clone();
+    r.http_response = req.http_response.clone().map(|h| mark(h, uncacheable));
     r.has_body = true;
     encode::response_head(&r, out);
     encode::use_original_body(0, out);
@@ -171,16 +171,24 @@ pub fn use_original(req: &Request, istag: &str, out: &mut BytesMut) {
 
 /// The head of a `200 OK` that echoes the original message; its body follows as chunks.
 /// A message without body gets a head-only answer.
-pub fn echo_head(req: &Request, istag: &str, out: &mut BytesMut) {
+pub fn echo_head(req: &Request, istag: &str, uncacheable: bool, out: &mut BytesMut) {
     let mut r = Response::new(200, "OK");
     r.headers = base_headers(istag, false);
     r.http_request = req
         .http_request
         .clone()
         .filter(|_| req.http_response.is_none());
-    r.http_response = req.http_response.clone();
+    r.http_response = req.http_response.clone().map(|h| mark(h, uncacheable));
     r.has_body = req.has_body;
     encode::response_head(&r, out);
+}
+
+/// Makes an HTTP response uncacheable when asked (SPEC F-POL-6).
+fn mark(mut h: HttpResponseHead, uncacheable: bool) -> HttpResponseHead {
+    if uncacheable {
+        h.headers.set("Cache-Control", "private, no-store");
+    }
+    h
 }
 
 /// Verdict headers (SPEC F-ICAP-8) for a modified answer.

@@ -32,6 +32,8 @@ struct Txn<'a> {
     id: Identity,
     url: String,
     started: Instant,
+    /// The group marks what it lets through as uncacheable: a 204 cannot say so.
+    uncacheable: bool,
 }
 
 impl Txn<'_> {
@@ -172,6 +174,7 @@ pub(crate) async fn scan<S: AsyncRead + AsyncWrite + Unpin>(
         id,
         url,
         started: Instant::now(),
+        uncacheable: group.config().mark_uncacheable && req.http_response.is_some(),
     };
 
     if !req.has_body {
@@ -181,7 +184,7 @@ pub(crate) async fn scan<S: AsyncRead + AsyncWrite + Unpin>(
         if req.preview.is_some() || req.allows_204() {
             answer::no_content(&snap.istag, &mut conn.out);
         } else {
-            answer::echo_head(req, &snap.istag, &mut conn.out);
+            answer::echo_head(req, &snap.istag, false, &mut conn.out);
         }
         conn.flush().await?;
         return Ok(Next::KeepAlive);
@@ -235,17 +238,32 @@ async fn pass_unscanned<S: AsyncRead + AsyncWrite + Unpin>(
     t: &Txn<'_>,
 ) -> Result<Next, ConnError> {
     let skipped = Verdict::clean();
-    if t.req.preview.is_some() {
-        // 204 is always allowed in answer to a preview; the rest of the body never comes.
-        answer::no_content(&t.snap.istag, &mut conn.out);
+    if t.req.preview.is_some() && (!t.uncacheable || t.req.allows_206()) {
+        // 204 is always allowed in answer to a preview; 206 when the heads change. The rest of
+        // the body never comes.
+        let label = preview_pass(conn, t);
         conn.flush().await?;
         skip_body(conn).await?;
-        t.report(0, &skipped, "204-unscanned");
+        t.report(0, &skipped, label);
         return Ok(Next::KeepAlive);
     }
-    answer::echo_head(t.req, &t.snap.istag, &mut conn.out);
+    let (preview, more) = if t.req.preview.is_some() {
+        // The heads must change and 206 is not offered: take the whole body and echo it.
+        read_preview_and_continue(conn).await?
+    } else {
+        (Vec::new(), true)
+    };
+    answer::echo_head(t.req, &t.snap.istag, t.uncacheable, &mut conn.out);
+    encode::chunk(&preview, &mut conn.out);
     conn.flush().await?;
-    let mut size = 0u64;
+    let mut size = preview.len() as u64;
+    // An `ieof` preview already held the whole body.
+    if !more {
+        encode::last_chunk(&mut conn.out);
+        conn.flush().await?;
+        t.report(size, &skipped, "200-unscanned");
+        return Ok(Next::KeepAlive);
+    }
     loop {
         match conn.next_event().await? {
             RequestEvent::Body(b) => {
@@ -261,6 +279,40 @@ async fn pass_unscanned<S: AsyncRead + AsyncWrite + Unpin>(
     conn.flush().await?;
     t.report(size, &skipped, "200-unscanned");
     Ok(Next::KeepAlive)
+}
+
+/// Answers a preview whose object passes unscanned: 204, or 206 with the changed heads and
+/// `use-original-body=0` when the group marks objects uncacheable.
+fn preview_pass<S>(conn: &mut Conn<S>, t: &Txn<'_>) -> &'static str {
+    if t.uncacheable {
+        answer::use_original(t.req, &t.snap.istag, true, &mut conn.out);
+        "206-unscanned"
+    } else {
+        answer::no_content(&t.snap.istag, &mut conn.out);
+        "204-unscanned"
+    }
+}
+
+/// Reads the preview to its end: its bytes, and whether the body continues (then `100
+/// Continue` was sent and the rest follows); an `ieof` preview holds the whole body.
+async fn read_preview_and_continue<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut Conn<S>,
+) -> Result<(Vec<u8>, bool), ConnError> {
+    let mut held = Vec::new();
+    loop {
+        match conn.next_event().await? {
+            RequestEvent::Body(b) => held.extend_from_slice(&b),
+            RequestEvent::PreviewEnd => {
+                answer::continue_100(&mut conn.out);
+                conn.flush().await?;
+                conn.answered = false;
+                conn.decoder.continue_body();
+                return Ok((held, true));
+            }
+            RequestEvent::End { .. } => return Ok((held, false)),
+            RequestEvent::Head(_) => return Err(framing_lost()),
+        }
+    }
 }
 
 /// The body phase: scanner, held bytes and the answer's progress.
@@ -379,12 +431,12 @@ impl<'t, 'a> Body<'t, 'a> {
                     if let Early::Done(next) = self.decide_sniff(conn).await? {
                         return Ok(next);
                     }
-                    if self.scanner.is_none() {
+                    if self.scanner.is_none() && (!self.t.uncacheable || self.t.req.allows_206()) {
                         // Not to be scanned after all: the original body serves.
                         conn.decoder.abandon_body();
-                        answer::no_content(&self.t.snap.istag, &mut conn.out);
+                        let label = preview_pass(conn, self.t);
                         conn.flush().await?;
-                        self.t.report(self.size, &Verdict::clean(), "204-unscanned");
+                        self.t.report(self.size, &Verdict::clean(), label);
                         return Ok(Next::KeepAlive);
                     }
                     answer::continue_100(&mut conn.out);
@@ -540,7 +592,12 @@ impl<'t, 'a> Body<'t, 'a> {
     fn start_stream<S>(&mut self, conn: &mut Conn<S>) {
         if !self.streaming {
             self.streaming = true;
-            answer::echo_head(self.t.req, &self.t.snap.istag, &mut conn.out);
+            answer::echo_head(
+                self.t.req,
+                &self.t.snap.istag,
+                self.t.uncacheable,
+                &mut conn.out,
+            );
         }
     }
 
@@ -613,7 +670,7 @@ impl<'t, 'a> Body<'t, 'a> {
             self.release_all(conn).await?;
             encode::last_chunk(&mut conn.out);
             "200-stream"
-        } else if ieof || self.t.req.allows_204() {
+        } else if !self.t.uncacheable && (ieof || self.t.req.allows_204()) {
             answer::no_content(&self.t.snap.istag, &mut conn.out);
             "204"
         } else {

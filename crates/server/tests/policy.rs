@@ -367,3 +367,96 @@ async fn detections_reach_the_notify_script() {
     );
     assert!(text.contains("client=10.1.2.3"), "{text}");
 }
+
+#[tokio::test]
+async fn uncacheable_groups_mark_what_they_pass_with_206_or_an_echo() {
+    let srv = start(config(
+        r#"
+[[policy.group]]
+name = "lax"
+clients = ["10.7.0.0/16"]
+mark_uncacheable = true
+[policy.group.actions]
+suspicious = "skip"
+"#,
+    ))
+    .await;
+    let body = vec![b'v'; 3000];
+    // Excluded media in a preview, 206 offered: the heads change, the original body serves.
+    let mut c = Client::connect(srv.addr).await;
+    let mut m = respmod(
+        "http://e.test/m.mp4",
+        "video/mp4",
+        "X-Client-IP: 10.7.1.1\r\nAllow: 204, 206\r\nPreview: 1024\r\n",
+        body.len(),
+    );
+    m.extend(chunk(&body[..1024]));
+    m.extend_from_slice(b"0\r\n\r\n");
+    c.send(&m).await;
+    let head = match c.event().await {
+        Some(ResponseEvent::Head(h)) => h,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(head.status, 206);
+    let http = head.http_response.as_ref().expect("res-hdr");
+    assert_eq!(http.headers.get("Cache-Control"), Some("private, no-store"));
+    match c.event().await {
+        Some(ResponseEvent::End {
+            use_original_body, ..
+        }) => assert_eq!(use_original_body, Some(0)),
+        other => panic!("{other:?}"),
+    }
+    // Without 206: the whole body is echoed with the marked heads.
+    let mut c = Client::connect(srv.addr).await;
+    let mut m = respmod(
+        "http://e.test/m2.mp4",
+        "video/mp4",
+        "X-Client-IP: 10.7.1.1\r\nAllow: 204\r\nPreview: 1024\r\n",
+        body.len(),
+    );
+    m.extend(chunk(&body[..1024]));
+    m.extend_from_slice(b"0\r\n\r\n");
+    c.send(&m).await;
+    assert_eq!(c.answer().await.head.status, 100);
+    c.send(&chunk(&body[1024..])).await;
+    c.send(b"0\r\n\r\n").await;
+    let a = c.answer().await;
+    assert_eq!(a.head.status, 200);
+    assert_eq!(a.body, body);
+    assert_eq!(
+        a.head
+            .http_response
+            .expect("res-hdr")
+            .headers
+            .get("Cache-Control"),
+        Some("private, no-store")
+    );
+    // A scanned clean object: no 204 (it could not carry the mark), an echo instead.
+    let a = send(
+        &mut c,
+        "http://e.test/f.bin",
+        "application/octet-stream",
+        "X-Client-IP: 10.7.1.1\r\nAllow: 204\r\n",
+        &body,
+    )
+    .await;
+    assert_eq!(a.head.status, 200);
+    assert_eq!(
+        a.head
+            .http_response
+            .expect("res-hdr")
+            .headers
+            .get("Cache-Control"),
+        Some("private, no-store")
+    );
+    // Other clients: a plain 204.
+    let a = send(
+        &mut c,
+        "http://e.test/f.bin",
+        "application/octet-stream",
+        "Allow: 204\r\n",
+        &body,
+    )
+    .await;
+    assert_eq!(a.head.status, 204);
+}

@@ -241,3 +241,41 @@ async fn access_list_refuses_other_addresses_before_icap() {
     let mut refused = connect_from("127.0.0.3", srv.addr).await;
     assert!(!answers(&mut refused).await);
 }
+
+#[tokio::test]
+async fn certificates_reload_without_dropping_established_connections() {
+    let pki = pki(false);
+    let srv = start(pki.cfg.clone()).await;
+    let addr = srv.tls_addr.expect("tls");
+    let mut before = tls_client(addr, &pki.ca, None).await.expect("handshake");
+    assert!(answers(&mut before).await);
+    // New certificate from another CA, as after a renewal; then SIGHUP's TLS reload.
+    let (cert, key) = leaf(&pki.other_ca, &["localhost", "127.0.0.1"]);
+    let mut cfg = pki.cfg.clone();
+    cfg.tls.cert = Some(write(pki._dir.path(), "new.pem", &cert));
+    cfg.tls.key = Some(write(pki._dir.path(), "new.key", &key));
+    srv.tls
+        .as_ref()
+        .expect("handle")
+        .reload(&cfg.tls)
+        .expect("reload");
+    // The established connection keeps working.
+    assert!(answers(&mut before).await);
+    // New connections get the new certificate.
+    let mut after = tls_client(addr, &pki.other_ca, None)
+        .await
+        .expect("handshake with the new certificate");
+    assert!(answers(&mut after).await);
+    assert!(
+        tls_client(addr, &pki.ca, None).await.is_err(),
+        "old certificate still served"
+    );
+    // A broken certificate file is refused and the current one stays.
+    let mut bad = cfg.clone();
+    bad.tls.cert = Some(write(pki._dir.path(), "broken.pem", "not a certificate"));
+    assert!(srv.tls.as_ref().expect("handle").reload(&bad.tls).is_err());
+    let mut still = tls_client(addr, &pki.other_ca, None)
+        .await
+        .expect("handshake");
+    assert!(answers(&mut still).await);
+}

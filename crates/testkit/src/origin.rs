@@ -393,6 +393,13 @@ fn plan_for(head: &Head, record: &RequestRecord) -> Plan {
         slow,
         extra_headers: Vec::new(),
     };
+    // `type=video|html|text` sets the Content-Type (for MIME rules).
+    match params.get("type").map(String::as_str) {
+        Some("video") => plan.content_type = "video/mp4",
+        Some("html") => plan.content_type = "text/html",
+        Some("text") => plan.content_type = "text/plain",
+        _ => {}
+    }
     if head.method == "POST" || head.method == "PUT" {
         plan.content_type = "text/plain";
         plan.segments.push(Segment::Bytes(

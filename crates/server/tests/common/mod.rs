@@ -29,6 +29,7 @@ pub fn eicar() -> Vec<u8> {
 pub struct Server {
     pub addr: SocketAddr,
     pub tls_addr: Option<SocketAddr>,
+    pub tls: Option<bulwark_server::TlsHandle>,
     pub stop: watch::Sender<bool>,
     pub task: tokio::task::JoinHandle<()>,
 }
@@ -39,6 +40,7 @@ pub async fn start(mut cfg: Config) -> Server {
     let listeners = bulwark_server::bind(&snap.config).await.expect("bind");
     let addr = listeners.local_addrs()[0];
     let tls_addr = listeners.tls_addrs().first().copied();
+    let tls = listeners.tls_handle();
     let license = bulwark_server::licensing::Enforcer::open(&snap.config.license).expect("licence");
     let notifier = bulwark_notify::Notifier::spawn(snap.config.notify.clone());
     let ctx =
@@ -52,6 +54,7 @@ pub async fn start(mut cfg: Config) -> Server {
     Server {
         addr,
         tls_addr,
+        tls,
         stop,
         task,
     }
