@@ -1,0 +1,132 @@
+//! Objects embedded in other objects (ours, fuzzed): PE executables at any offset, carved by
+//! the size their section table gives, and archives appended to executables (self-extracting
+//! zip, 7z, cab, and OLE2/MSI installers).
+
+use crate::blob::Blob;
+use crate::ctx::{Abort, Ctx};
+use crate::detect::Kind;
+use crate::walk::{note, Walked};
+
+/// Largest object searched for embedded objects.
+const MAX_SEARCH: u64 = 64 << 20;
+/// Most embedded objects taken from one object.
+const MAX_CARVED: usize = 16;
+
+/// The size of the PE image starting at `d[0]` as laid out in the file (headers and the raw
+/// data of every section), when `d` starts with a valid PE.
+pub fn pe_size(d: &[u8]) -> Option<usize> {
+    let u16at = |o: usize| d.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let u32at = |o: usize| {
+        d.get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+    };
+    if !d.starts_with(b"MZ") {
+        return None;
+    }
+    let pe = u32at(0x3c)?;
+    if pe > 0x10000 || d.get(pe..pe + 4)? != b"PE\0\0" {
+        return None;
+    }
+    let nsec = u16at(pe + 6)?;
+    let opt = u16at(pe + 20)?;
+    if nsec == 0 || nsec > 96 {
+        return None;
+    }
+    let headers = u32at(pe + 24 + 60)?;
+    let mut size = headers.max(pe + 24 + opt + nsec * 40);
+    let table = pe + 24 + opt;
+    for i in 0..nsec {
+        let s = table + i * 40;
+        let raw_size = u32at(s + 16)?;
+        let raw_ptr = u32at(s + 20)?;
+        if raw_size > 0 {
+            size = size.max(raw_ptr.checked_add(raw_size)?);
+        }
+    }
+    Some(size)
+}
+
+/// Where embedded objects may start in `d`, with their kind and length (carved to the end when
+/// the format finds its own end).
+pub fn candidates(d: &[u8], host: Kind) -> Vec<(usize, usize, Kind)> {
+    let mut out = Vec::new();
+    for pos in memchr::memmem::find_iter(d, b"MZ") {
+        if out.len() >= MAX_CARVED {
+            break;
+        }
+        if pos == 0 {
+            continue;
+        }
+        if let Some(n) = pe_size(&d[pos..]) {
+            let n = n.min(d.len() - pos);
+            out.push((pos, n, Kind::Pe));
+        }
+    }
+    if matches!(host, Kind::Pe | Kind::Elf) {
+        let sigs: [(&[u8], Kind); 4] = [
+            (b"PK\x03\x04", Kind::Zip),
+            (b"7z\xbc\xaf\x27\x1c", Kind::SevenZ),
+            (b"MSCF\0\0\0\0", Kind::Cab),
+            (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", Kind::Ole2),
+        ];
+        for (sig, kind) in sigs {
+            if let Some(pos) = memchr::memmem::find(&d[1..], sig).map(|p| p + 1) {
+                let len = match kind {
+                    Kind::Cab => d
+                        .get(pos + 8..pos + 12)
+                        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                        .unwrap_or(0)
+                        .min(d.len() - pos),
+                    _ => d.len() - pos,
+                };
+                if len > 0 && out.len() < MAX_CARVED {
+                    out.push((pos, len, kind));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Scans objects embedded in `blob` as members at `depth`.
+pub(crate) fn walk(
+    ctx: &mut Ctx,
+    blob: &Blob,
+    host: Kind,
+    path: &str,
+    depth: u32,
+) -> Result<Walked, Abort> {
+    let mut w = Walked::default();
+    let data = match blob.bytes(MAX_SEARCH) {
+        Ok(Some(d)) => d,
+        Ok(None) => return Ok(w),
+        Err(_) => {
+            ctx.error = true;
+            return Ok(w);
+        }
+    };
+    for (i, (pos, len, kind)) in candidates(&data, host).into_iter().enumerate() {
+        let name = format!("@{pos}.{}", kind.name());
+        let mpath = crate::ctx::join(path, &name);
+        let r = ctx.member_bytes(&data[pos..pos + len], &mpath, depth)?;
+        note(&mut w, i, r);
+    }
+    Ok(w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_panic_on_junk() {
+        assert_eq!(pe_size(b"MZ"), None);
+        let mut d = vec![0u8; 0x100];
+        d[0] = b'M';
+        d[1] = b'Z';
+        d[0x3c] = 0x40;
+        d[0x40..0x44].copy_from_slice(b"PE\0\0");
+        assert_eq!(pe_size(&d), None);
+        assert!(candidates(&d, Kind::Pe).is_empty());
+    }
+}

@@ -1,0 +1,449 @@
+//! Bulwark's deep scanner: what is inside an object (issue #4, SPEC F-ENG-3/4/5).
+//!
+//! A [`DeepScanner`] wraps the engine's streaming [`Scanner`]: [`DeepScanner::feed`] scans the raw
+//! bytes as they arrive (exactly as the plain engine does) and spools them (memory, then an
+//! unlinked temp file) when something may need unpacking; [`DeepScanner::finish`] then undoes the
+//! HTTP `Content-Encoding`, opens containers recursively (zip, tar, gzip, bzip2, xz, zstd, 7z,
+//! cab, OLE2, embedded and self-extracting objects), mail (MIME, mbox, uuencode) and
+//! multipart/form-data uploads, scanning every member as its own object with its path
+//! (`a.zip/b.tar.gz/c.exe`), within [`Limits`]; and, when asked, cures zip, tar (and their
+//! gzip/bzip2 forms) and MIME messages.
+//!
+//! Modules: `blob` (spooling), `ctx` (limits accounting and the member pipeline), `walk`
+//! (dispatch), `detect` (magic numbers), `encoding` (Content-Encoding), `fmt/*` (one module per
+//! format), `cure` (rebuilding containers).
+
+mod blob;
+mod ctx;
+mod cure;
+pub mod detect;
+pub mod encoding;
+pub mod fmt;
+mod limits;
+mod walk;
+
+use std::fs::File;
+use std::io::{self, Cursor, Read};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bulwark_engine::{Database, ScanOptions, Scanner, Status, Threat, Verdict};
+
+pub use limits::Limits;
+
+use blob::{Blob, Spool};
+use ctx::{Abort, Ctx};
+use detect::Kind;
+
+/// What a deep scan does (the policy group's engine options) and its limits.
+#[derive(Debug, Clone)]
+pub struct DeepOptions {
+    /// Open archives (zip, tar, gzip, bzip2, xz, zstd, 7z, cab, OLE2, embedded objects).
+    pub scan_archives: bool,
+    /// Look inside executables: recognise packers.
+    pub scan_packed: bool,
+    /// Open mail messages (MIME, base64, quoted-printable, uuencode).
+    pub scan_mail_plain: bool,
+    /// Open mailboxes (mbox).
+    pub scan_mail_bases: bool,
+    /// Rebuild infected zip/tar/MIME containers without their infected members.
+    pub cure: bool,
+    /// The HTTP `Content-Encoding` header value, undone before unpacking.
+    pub content_encoding: Option<String>,
+    /// The boundary of a `multipart/form-data` body (REQMOD uploads): each part is scanned.
+    pub multipart_boundary: Option<String>,
+    /// A file name hint (from the URL); members' paths start with it.
+    pub name: Option<String>,
+    /// Unpacking limits.
+    pub limits: Limits,
+    /// Where large objects and members spill.
+    pub temp_dir: PathBuf,
+    /// The engine's options for every object and member.
+    pub engine: ScanOptions,
+}
+
+impl Default for DeepOptions {
+    fn default() -> Self {
+        DeepOptions {
+            scan_archives: true,
+            scan_packed: true,
+            scan_mail_plain: true,
+            scan_mail_bases: true,
+            cure: false,
+            content_encoding: None,
+            multipart_boundary: None,
+            name: None,
+            limits: Limits::default(),
+            temp_dir: std::env::temp_dir(),
+            engine: ScanOptions::default(),
+        }
+    }
+}
+
+impl DeepOptions {
+    fn needs_body(&self) -> bool {
+        self.scan_archives
+            || self.scan_packed
+            || self.scan_mail_plain
+            || self.scan_mail_bases
+            || self.content_encoding.is_some()
+            || self.multipart_boundary.is_some()
+    }
+}
+
+/// The result of a deep scan.
+#[derive(Debug)]
+pub struct DeepVerdict {
+    /// Status and threats (each with its path inside the object; empty path = the object).
+    pub verdict: Verdict,
+    /// The cured object when the status is `Cured`.
+    pub cured: Option<CuredBody>,
+    /// Packers recognised: (path, packer name). Informational.
+    pub packers: Vec<(String, String)>,
+    /// Why things were not unpacked (limits hit, unsupported methods…). Informational.
+    pub notes: Vec<String>,
+    /// Bytes unpacked from the object (all members, all depths).
+    pub unpacked_bytes: u64,
+}
+
+/// A cured object: a temp file or bytes.
+#[derive(Debug)]
+pub struct CuredBody {
+    blob: Blob,
+    /// The cure was done on the decoded body: the HTTP `Content-Encoding` no longer applies (the
+    /// server must drop that header and send the new length).
+    pub decoded: bool,
+}
+
+impl CuredBody {
+    /// Its length in bytes.
+    pub fn len(&self) -> u64 {
+        self.blob.len()
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Its bytes, from the start.
+    pub fn reader(self) -> CuredReader {
+        match self.blob {
+            Blob::Mem(v) => CuredReader(ReaderInner::Mem(Cursor::new(v))),
+            Blob::File(mut f, _) => {
+                use std::io::Seek;
+                let _ = f.seek(io::SeekFrom::Start(0));
+                CuredReader(ReaderInner::File(f))
+            }
+        }
+    }
+}
+
+/// Reads a [`CuredBody`].
+#[derive(Debug)]
+pub struct CuredReader(ReaderInner);
+
+#[derive(Debug)]
+enum ReaderInner {
+    Mem(Cursor<Vec<u8>>),
+    File(File),
+}
+
+impl Read for CuredReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.0 {
+            ReaderInner::Mem(c) => c.read(buf),
+            ReaderInner::File(f) => f.read(buf),
+        }
+    }
+}
+
+/// One deep scan of one object.
+#[derive(Debug)]
+pub struct DeepScanner {
+    db: Arc<Database>,
+    opts: DeepOptions,
+    raw: Scanner,
+    spool: Option<Spool>,
+    head: Vec<u8>,
+    overflow: bool,
+    spool_failed: bool,
+}
+
+impl DeepScanner {
+    /// A deep scan over `db` with `opts`.
+    pub fn new(db: Arc<Database>, opts: DeepOptions) -> Self {
+        let raw = Scanner::new(db.clone(), &opts.engine);
+        let spool = opts
+            .needs_body()
+            .then(|| Spool::new(opts.limits.spill_bytes, &opts.temp_dir));
+        DeepScanner {
+            db,
+            opts,
+            raw,
+            spool,
+            head: Vec::new(),
+            overflow: false,
+            spool_failed: false,
+        }
+    }
+
+    /// Feeds the next bytes of the object (cheap: the streaming scan plus an append to the spool).
+    pub fn feed(&mut self, data: &[u8]) {
+        self.raw.feed(data);
+        if self.head.len() < 8192 {
+            let n = (8192 - self.head.len()).min(data.len());
+            self.head.extend_from_slice(&data[..n]);
+        }
+        if let Some(s) = &mut self.spool {
+            if s.len() + data.len() as u64 > self.opts.limits.max_object_bytes {
+                self.overflow = true;
+                self.spool = None;
+            } else if s.write(data).is_err() {
+                self.spool_failed = true;
+                self.spool = None;
+            }
+        }
+    }
+
+    /// A detection found so far in the raw bytes, so a caller may stop early.
+    pub fn early_detection(&self) -> Option<&str> {
+        self.raw.early_detection()
+    }
+
+    /// Raw bytes fed so far.
+    pub fn bytes_scanned(&self) -> u64 {
+        self.raw.bytes_scanned()
+    }
+
+    /// Ends the scan: unpacks and scans what is inside, cures when asked. May take long (call it
+    /// off the async runtime). A panic in a parser gives status `Error`, never a crash.
+    pub fn finish(self) -> DeepVerdict {
+        match catch_unwind(AssertUnwindSafe(|| self.finish_inner())) {
+            Ok(v) => v,
+            Err(_) => {
+                tracing::error!("deep scan panicked");
+                DeepVerdict {
+                    verdict: Verdict::of(Status::Error),
+                    cured: None,
+                    packers: Vec::new(),
+                    notes: vec!["internal error while unpacking".to_string()],
+                    unpacked_bytes: 0,
+                }
+            }
+        }
+    }
+
+    fn finish_inner(self) -> DeepVerdict {
+        let DeepScanner {
+            db,
+            opts,
+            raw,
+            spool,
+            head,
+            overflow,
+            spool_failed,
+        } = self;
+        let raw_v = raw.finish();
+        let mut ctx = Ctx::new(db.clone(), &opts, Instant::now());
+        ctx.record(&raw_v, "");
+        if spool_failed {
+            ctx.error = true;
+        }
+        let mut cured = None;
+        let stop = !ctx.threats.is_empty() && !opts.cure;
+        if !stop {
+            if overflow {
+                if detect::detect(&head).is_container() || opts.content_encoding.is_some() {
+                    ctx.hit("object size");
+                }
+            } else if let Some(s) = spool {
+                match s.finish() {
+                    Ok(blob) => {
+                        let r = deep(&mut ctx, blob);
+                        match r {
+                            Ok(c) => cured = c,
+                            Err(Abort::Limit(what)) | Err(Abort::Member(what)) => ctx.hit(what),
+                            Err(Abort::Done) => {}
+                        }
+                    }
+                    Err(_) => ctx.error = true,
+                }
+            }
+        }
+        let status = if !ctx.threats.is_empty() {
+            if cured.is_some() {
+                Status::Cured
+            } else {
+                match raw_v.status {
+                    Status::Suspicious | Status::Warning if ctx.threats.len() == raw_v.threats.len() => {
+                        raw_v.status
+                    }
+                    _ => Status::Infected,
+                }
+            }
+        } else if ctx.limit.is_some() {
+            Status::LimitsExceeded
+        } else if ctx.protected {
+            Status::Protected
+        } else if ctx.corrupted {
+            Status::Corrupted
+        } else if ctx.error {
+            Status::Error
+        } else {
+            raw_v.status
+        };
+        let mut notes = std::mem::take(&mut ctx.notes);
+        if let Some(l) = ctx.limit {
+            notes.push(format!("limit exceeded: {l}"));
+        }
+        DeepVerdict {
+            verdict: Verdict {
+                status,
+                threats: std::mem::take(&mut ctx.threats),
+            },
+            cured,
+            packers: std::mem::take(&mut ctx.packers),
+            notes,
+            unpacked_bytes: ctx.total,
+        }
+    }
+}
+
+/// Decoding, unpacking and cure of the whole object.
+fn deep(ctx: &mut Ctx, blob: Blob) -> Result<Option<CuredBody>, Abort> {
+    let opts = ctx.opts;
+    let prefix = opts.name.clone().unwrap_or_default();
+    let mut root = blob;
+    let mut decoded = false;
+    if let Some(ce) = &opts.content_encoding {
+        match encoding::parse(ce) {
+            Ok(c) if c.iter().any(|c| *c != encoding::Coding::Identity) => {
+                match encoding::decode(ctx, &root, &c, "")? {
+                    Some(b) => {
+                        root = b;
+                        decoded = true;
+                    }
+                    None => return Ok(None),
+                }
+            }
+            Ok(_) => {}
+            Err(unknown) => ctx
+                .notes
+                .push(format!("content-encoding {unknown} not supported")),
+        }
+    }
+    if ctx.stop_at_first && !ctx.threats.is_empty() {
+        return Ok(None);
+    }
+    // With cure, a compressed root is opened first so that what it holds can be rebuilt.
+    let mut wrapper = None;
+    if opts.cure && opts.scan_archives && opts.multipart_boundary.is_none() {
+        let head = root.head(16).unwrap_or_default();
+        let kind = detect::detect(&head);
+        if matches!(kind, Kind::Gzip | Kind::Bzip2) {
+            if let Some(inner) = peel(ctx, &root, kind, &prefix)? {
+                root = inner;
+                wrapper = Some(kind);
+            }
+        }
+    }
+    let w = match &opts.multipart_boundary {
+        Some(b) => fmt::mime::walk(ctx, &root, &prefix, 1, false, Some(b))?,
+        None => walk::walk(ctx, &root, &prefix, 0)?,
+    };
+    if !opts.cure || ctx.threats.is_empty() || w.infected.is_empty() {
+        return Ok(None);
+    }
+    let kind = if opts.multipart_boundary.is_some() {
+        Some(Kind::Mail)
+    } else {
+        w.kind
+    };
+    let rebuilt = match kind {
+        Some(Kind::Zip) => cure::zip(&root, &w.infected, opts),
+        Some(Kind::Tar) => cure::tar(&root, &w.infected, opts),
+        Some(Kind::Mail) | Some(Kind::Mbox) => cure::mime(&root, &w.parts, &w.infected, opts),
+        _ => return Ok(None),
+    };
+    let mut rebuilt = match rebuilt {
+        Ok(b) => b,
+        Err(e) => {
+            ctx.notes.push(format!("cure failed: {e}"));
+            return Ok(None);
+        }
+    };
+    if let Some(k) = wrapper {
+        rebuilt = match cure::recompress(&rebuilt, k, opts) {
+            Ok(b) => b,
+            Err(e) => {
+                ctx.notes.push(format!("cure failed: {e}"));
+                return Ok(None);
+            }
+        };
+    }
+    // The cured copy must itself come out clean.
+    if !verify_clean(ctx, &rebuilt, decoded) {
+        ctx.notes
+            .push("cure failed: the rebuilt container still holds a threat".to_string());
+        return Ok(None);
+    }
+    Ok(Some(CuredBody {
+        blob: rebuilt,
+        decoded,
+    }))
+}
+
+/// Decompresses a gzip/bzip2 root into a blob (scanned by the engine as the object itself).
+fn peel(ctx: &mut Ctx, root: &Blob, kind: Kind, path: &str) -> Result<Option<Blob>, Abort> {
+    let Ok(r) = root.reader() else {
+        return Ok(None);
+    };
+    let count = ctx::Counter::default();
+    let counted: Box<dyn Read> = Box::new(ctx::Counted::new(r, count.clone()));
+    let Some(mut d) = fmt::compress::decoder(kind, counted) else {
+        return Ok(None);
+    };
+    let Some(mut sink) = ctx.begin(1, ctx::Packed::Counted(count))? else {
+        return Ok(None);
+    };
+    let out = match ctx.pump(&mut sink, &mut d) {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            ctx.corrupted = true;
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    let (_, b) = ctx.end_raw(sink, path, out)?;
+    Ok(b)
+}
+
+/// Scans a rebuilt container from scratch (no cure) and tells whether it is clean.
+fn verify_clean(ctx: &Ctx, blob: &Blob, decoded: bool) -> bool {
+    let mut opts = ctx.opts.clone();
+    opts.cure = false;
+    opts.multipart_boundary = None;
+    if decoded {
+        opts.content_encoding = None;
+    }
+    let mut c = Ctx::new(ctx.db.clone(), &opts, Instant::now());
+    let r = c.scan_blob(blob, "").and_then(|_| walk::walk(&mut c, blob, "", 0).map(|_| ()));
+    matches!(r, Ok(()) | Err(Abort::Limit(_)) | Err(Abort::Member(_))) && c.threats.is_empty()
+}
+
+/// Threats of a verdict, for convenience in tests and logs: `name@path` each.
+pub fn describe(v: &Verdict) -> Vec<String> {
+    v.threats
+        .iter()
+        .map(|t: &Threat| {
+            if t.path.is_empty() {
+                t.name.clone()
+            } else {
+                format!("{}@{}", t.name, t.path)
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,62 @@
+//! Test helpers: EICAR (kept in two halves), running real tools, deep scans.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use bulwark_containers::{DeepOptions, DeepScanner, DeepVerdict};
+use bulwark_engine::Database;
+
+/// The EICAR test file, assembled at run time.
+pub fn eicar() -> Vec<u8> {
+    let a = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$";
+    let b = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
+    format!("{a}{b}").into_bytes()
+}
+
+/// The built-in database (EICAR).
+pub fn db() -> Arc<Database> {
+    static DB: OnceLock<Arc<Database>> = OnceLock::new();
+    DB.get_or_init(|| Arc::new(Database::builtin())).clone()
+}
+
+/// Deep-scans `data` fed in 64 KiB chunks.
+pub fn scan_with(db: Arc<Database>, data: &[u8], opts: DeepOptions) -> DeepVerdict {
+    let mut s = DeepScanner::new(db, opts);
+    for c in data.chunks(64 << 10) {
+        s.feed(c);
+    }
+    s.finish()
+}
+
+/// Deep-scans `data` with default options and the built-in database.
+pub fn scan(data: &[u8]) -> DeepVerdict {
+    scan_with(db(), data, DeepOptions::default())
+}
+
+/// Runs `cmd` in `dir`, panicking with its output when it fails.
+pub fn run(dir: &Path, cmd: &str) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .output()
+        .expect("sh");
+    assert!(
+        out.status.success(),
+        "{cmd}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Whether a tool is installed.
+pub fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
