@@ -121,6 +121,7 @@ fn load(cache: Option<PathBuf>, sigs: &[PathBuf]) -> (Database, f64) {
         }
     };
     let secs = t.elapsed().as_secs_f64();
+    println!("structures: {}", db.debug_stats());
     let loaded: u64 = r.files.iter().map(|f| f.loaded).sum();
     println!(
         "load: {secs:.3} s (compile {:.3} s, cache: {}), {loaded} signatures, {} atoms, matcher {:.1} MiB",
@@ -395,8 +396,9 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("load") => {
             let (cache, sigs, _) = split_args(rest);
-            load(cache, &sigs);
+            let db = load(cache, &sigs);
             report_mem("after load");
+            drop(db);
         }
         Some("scan") => cmd_scan(rest),
         Some("matcher") => cmd_matcher(rest),

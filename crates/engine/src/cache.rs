@@ -2,11 +2,11 @@
 //! holding everything [`crate::Database::load`] builds, so a restart or a `bulwark scan` loads
 //! in a fraction of a second instead of recompiling the Vectorscan databases.
 //!
-//! Layout: `MAGIC`, header length (u32 LE), header (postcard), payload (postcard), then the
+//! Layout: `MAGIC`, format (u32 LE), header length (u32 LE), header (postcard), payload (postcard), then the
 //! serialised Vectorscan databases back to back. The header says what the cache was built from
 //! (engine format, crate version, Vectorscan version and CPU features, an options digest, and
-//! path/size/mtime/blake3 of every source file) plus the payload's length, the blob lengths and
-//! a blake3 digest of payload and blobs. A cache is used only when every one of those matches and the payload and
+//! path/size/mtime/blake3 of every source file) plus the length and blake3 digest of the payload
+//! and of each matcher database. A cache is used only when every one of those matches and the payload and
 //! blobs deserialise and pass the index checks in [`Compiled::validate`]; anything else is logged
 //! and the database is rebuilt and the file atomically replaced (temp file + rename).
 //!
@@ -14,7 +14,7 @@
 //! change detections, exactly like whoever can write the signature directory; keep it owned by
 //! the service user (e.g. `/var/cache/bulwark`, mode 0750).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,8 +25,8 @@ use crate::load::{FileReport, LoadOptions, Stamp};
 use crate::matcher::AtomDb;
 
 /// Bumped whenever the layout of the cache or of any serialised type changes.
-pub(crate) const FORMAT: u32 = 1;
-const MAGIC: &[u8; 8] = b"BWENGDB\x01";
+pub(crate) const FORMAT: u32 = 5;
+const MAGIC: &[u8; 8] = b"BWENGDB\x00";
 
 /// Why a cache file was not used.
 #[derive(Debug, thiserror::Error)]
@@ -109,10 +109,10 @@ impl Key {
 struct Header {
     key: Key,
     payload_len: u64,
-    /// blake3 of everything after the header (payload and matcher databases).
-    body_digest: [u8; 32],
-    /// Per group: the length of its serialised Vectorscan database, `None` without one.
-    blobs: Vec<Option<u64>>,
+    /// blake3 of the payload.
+    payload_digest: [u8; 32],
+    /// Per group: length and blake3 of its serialised Vectorscan database, `None` without one.
+    blobs: Vec<Option<(u64, [u8; 32])>>,
 }
 
 #[derive(Serialize)]
@@ -134,61 +134,237 @@ pub(crate) struct Payload {
     pub compiled: Compiled,
 }
 
+/// A reader that feeds everything it reads into a hash (wrapped in a `BufReader`, so the hash
+/// sees large chunks).
+struct HashRead<R> {
+    inner: R,
+    hash: blake3::Hasher,
+}
+
+impl<R: Read> Read for HashRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Scratch buffer for strings and byte chunks while streaming the payload (no serialised string
+/// or byte chunk is longer: see [`big_bytes`] and `LitBytes`).
+pub(crate) const SCRATCH: usize = 1 << 20;
+
+/// Largest header accepted.
+const MAX_HEADER: u32 = 64 << 20;
+/// Largest matcher database accepted.
+const MAX_BLOB: u64 = 1 << 32;
+
 /// Reads and checks the cache file for `key`.
+///
+/// The body is deserialised while streaming from the file (no copy of the whole file in
+/// memory); its digest is checked before anything is returned and before the Vectorscan
+/// databases (C code) see a byte of it.
 pub(crate) fn read(dir: &Path, key: &Key) -> Result<Payload, CacheError> {
     let path = key.file(dir);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
+    let mut f = match std::fs::File::open(&path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(CacheError::Absent),
         Err(e) => return Err(e.into()),
     };
-    let rest = bytes
-        .strip_prefix(MAGIC.as_slice())
-        .ok_or_else(|| corrupt("bad magic"))?;
-    let (hlen, rest) = rest
-        .split_first_chunk::<4>()
-        .ok_or_else(|| corrupt("truncated header"))?;
-    let hlen = u32::from_le_bytes(*hlen) as usize;
-    let hbytes = rest
-        .get(..hlen)
-        .ok_or_else(|| corrupt("truncated header"))?;
+    let trunc = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            corrupt("truncated")
+        } else {
+            CacheError::Io(e)
+        }
+    };
+    let mut fixed = [0u8; 16];
+    f.read_exact(&mut fixed).map_err(trunc)?;
+    if &fixed[..8] != MAGIC {
+        return Err(corrupt("bad magic"));
+    }
+    if fixed[8..12] != FORMAT.to_le_bytes() {
+        return Err(CacheError::Stale("engine format changed"));
+    }
+    let hlen = u32::from_le_bytes([fixed[12], fixed[13], fixed[14], fixed[15]]);
+    if hlen > MAX_HEADER {
+        return Err(corrupt("header too large"));
+    }
+    let mut hbytes = vec![0u8; hlen as usize];
+    f.read_exact(&mut hbytes).map_err(trunc)?;
     let header: Header =
-        postcard::from_bytes(hbytes).map_err(|e| corrupt(format!("header: {e}")))?;
+        postcard::from_bytes(&hbytes).map_err(|e| corrupt(format!("header: {e}")))?;
+    drop(hbytes);
     if header.key != *key {
         return Err(CacheError::Stale(key.why_stale(&header.key)));
     }
-    let rest = &rest[hlen..];
-    if blake3::hash(rest).as_bytes() != &header.body_digest {
-        return Err(corrupt("digest mismatch"));
+    // BufReader over Take (not the reverse): postcard pops bytes one at a time, and
+    // BufReader::read_exact is the fast path for that.
+    let mut pr = std::io::BufReader::with_capacity(
+        1 << 16,
+        HashRead {
+            inner: f,
+            hash: blake3::Hasher::new(),
+        }
+        .take(header.payload_len),
+    );
+    let mut scratch = vec![0u8; SCRATCH];
+    let mut p: Payload = {
+        let (p, _) = postcard::from_io((&mut pr, scratch.as_mut_slice()))
+            .map_err(|e| corrupt(format!("payload: {e}")))?;
+        p
+    };
+    if !pr.buffer().is_empty() || pr.get_ref().limit() != 0 {
+        return Err(corrupt("payload length"));
     }
-    let plen = usize::try_from(header.payload_len).map_err(|_| corrupt("payload length"))?;
-    let payload = rest
-        .get(..plen)
-        .ok_or_else(|| corrupt("truncated payload"))?;
-    let mut p: Payload =
-        postcard::from_bytes(payload).map_err(|e| corrupt(format!("payload: {e}")))?;
+    let hr = pr.into_inner().into_inner();
+    if hr.hash.finalize().as_bytes() != &header.payload_digest {
+        return Err(corrupt("payload digest mismatch"));
+    }
     if header.blobs.len() != p.compiled.groups.len() {
         return Err(corrupt("group count mismatch"));
     }
-    let mut at = plen;
-    for (g, len) in p.compiled.groups.iter_mut().zip(&header.blobs) {
-        let Some(len) = len else { continue };
-        let len = usize::try_from(*len).map_err(|_| corrupt("blob length"))?;
-        let blob = at
-            .checked_add(len)
-            .and_then(|end| rest.get(at..end))
-            .ok_or_else(|| corrupt("truncated matcher database"))?;
-        at += len;
-        let db = AtomDb::deserialize(blob).map_err(|e| corrupt(e.to_string()))?;
+    // One matcher database at a time: read, check its digest, hand it to Vectorscan, drop it.
+    let mut f = hr.inner;
+    for (g, blob) in p.compiled.groups.iter_mut().zip(&header.blobs) {
+        let Some((len, digest)) = *blob else { continue };
+        if len > MAX_BLOB {
+            return Err(corrupt("blob length"));
+        }
+        let mut b = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+        (&mut f).take(len).read_to_end(&mut b)?;
+        if b.len() as u64 != len {
+            return Err(corrupt("truncated matcher database"));
+        }
+        if blake3::hash(&b).as_bytes() != &digest {
+            return Err(corrupt("matcher database digest mismatch"));
+        }
+        let db = AtomDb::deserialize(&b).map_err(|e| corrupt(e.to_string()))?;
         g.db = Some(Arc::new(db));
     }
-    if at != rest.len() {
+    let mut extra = [0u8; 1];
+    if f.read(&mut extra)? != 0 {
         return Err(corrupt("trailing bytes"));
     }
     p.compiled
         .validate(p.sets.len())
         .map_err(|e| corrupt(format!("inconsistent database: {e}")))?;
     Ok(p)
+}
+
+/// Serde helper for large vectors: allocates the announced length at once (capped at 64 MiB
+/// worth of elements, so a corrupt length cannot ask for more) instead of serde's cautious
+/// doubling, which leaves up to twice the memory reserved and copies on every growth.
+pub(crate) mod exact_vec {
+    use std::marker::PhantomData;
+
+    use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
+    use serde::ser::{Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v)
+    }
+
+    struct V<T>(PhantomData<T>);
+
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for V<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a sequence")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let cap = (64usize << 20) / std::mem::size_of::<T>().max(1);
+            let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(cap));
+            while let Some(x) = seq.next_element()? {
+                v.push(x);
+            }
+            v.shrink_to_fit();
+            Ok(v)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Vec<T>, D::Error> {
+        d.deserialize_seq(V(PhantomData))
+    }
+}
+
+/// Serde helper for large byte vectors: the total length, then chunks of at most 64 KiB each
+/// written as bytes, so reading streams them in bulk into one exact-size allocation.
+pub(crate) mod big_bytes {
+    use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
+    use serde::ser::{SerializeSeq, Serializer};
+
+    const CHUNK: usize = 64 << 10;
+
+    struct Chunk<'a>(&'a [u8]);
+    impl serde::Serialize for Chunk<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_bytes(self.0)
+        }
+    }
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        let mut q = s.serialize_seq(Some(1 + v.len().div_ceil(CHUNK)))?;
+        q.serialize_element(&(v.len() as u64))?;
+        for c in v.chunks(CHUNK) {
+            q.serialize_element(&Chunk(c))?;
+        }
+        q.end()
+    }
+
+    struct Append<'a>(&'a mut Vec<u8>);
+    impl<'de> DeserializeSeed<'de> for Append<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_byte_buf(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Append<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("bytes")
+        }
+        fn visit_bytes<E: serde::de::Error>(self, b: &[u8]) -> Result<(), E> {
+            self.0.extend_from_slice(b);
+            Ok(())
+        }
+    }
+
+    struct V;
+    impl<'de> Visitor<'de> for V {
+        type Value = Vec<u8>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("chunked bytes")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let total: u64 = seq.next_element()?.unwrap_or(0);
+            let mut v = Vec::with_capacity(total.min(64 << 20) as usize);
+            while seq.next_element_seed(Append(&mut v))?.is_some() {}
+            if v.len() as u64 != total {
+                return Err(serde::de::Error::custom("chunked bytes: wrong length"));
+            }
+            Ok(v)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_seq(V)
+    }
+}
+
+/// Serde helper: a large `String` as [`big_bytes`], checked to be UTF-8 when read.
+pub(crate) mod big_string {
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &str, s: S) -> Result<S::Ok, S::Error> {
+        super::big_bytes::serialize(v.as_bytes(), s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let v = super::big_bytes::deserialize(d)?;
+        String::from_utf8(v).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Writes the cache file for `key` atomically (temp file in `dir`, fsync, rename).
@@ -215,21 +391,16 @@ pub(crate) fn write(
         match &g.db {
             Some(db) => {
                 let b = db.serialize().map_err(|e| corrupt(e.to_string()))?;
-                lens.push(Some(b.len() as u64));
+                lens.push(Some((b.len() as u64, *blake3::hash(&b).as_bytes())));
                 blobs.push(b);
             }
             None => lens.push(None),
         }
     }
-    let mut digest = blake3::Hasher::new();
-    digest.update(&payload);
-    for b in &blobs {
-        digest.update(b);
-    }
     let header = postcard::to_allocvec(&Header {
         key: key.clone(),
         payload_len: payload.len() as u64,
-        body_digest: *digest.finalize().as_bytes(),
+        payload_digest: *blake3::hash(&payload).as_bytes(),
         blobs: lens,
     })
     .map_err(|e| corrupt(format!("serialising: {e}")))?;
@@ -241,6 +412,7 @@ pub(crate) fn write(
     {
         let mut w = std::io::BufWriter::new(tmp.as_file_mut());
         w.write_all(MAGIC)?;
+        w.write_all(&FORMAT.to_le_bytes())?;
         w.write_all(&hlen.to_le_bytes())?;
         w.write_all(&header)?;
         w.write_all(&payload)?;

@@ -2,7 +2,7 @@
 //! logical signatures), their body patterns split around atoms, one atom matcher per target type,
 //! hash tables keyed by size, and allow lists.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Serialize};
@@ -78,9 +78,16 @@ pub(crate) struct Group {
     /// Stored beside the serialised rest in the compiled cache.
     #[serde(skip)]
     pub db: Option<Arc<AtomDb>>,
-    pub refs: Vec<Vec<AtomRef>>,
+    /// Where each atom leads: `refs[ref_start[a]..ref_start[a + 1]]` (one flat array instead of
+    /// a vector per atom).
+    #[serde(with = "crate::cache::exact_vec")]
+    pub ref_start: Vec<u32>,
+    #[serde(with = "crate::cache::exact_vec")]
+    pub refs: Vec<AtomRef>,
+    #[serde(with = "crate::cache::exact_vec")]
     pub atom_len: Vec<u32>,
     /// Bytes needed after an atom's end before it can be verified.
+    #[serde(with = "crate::cache::exact_vec")]
     pub need_after: Vec<u32>,
     /// Bodies evaluated at their offset at the end of the scan.
     pub anchored: Vec<u32>,
@@ -90,18 +97,101 @@ pub(crate) struct Group {
     pub keep: usize,
 }
 
-/// Entries of one digest: (size or `*`, name index).
-pub(crate) type HashEntries = Vec<(Option<u64>, u32)>;
+impl Group {
+    /// Number of distinct atoms.
+    pub fn atoms(&self) -> usize {
+        self.ref_start.len().saturating_sub(1)
+    }
 
-/// Hash signatures of one kind, keyed by digest.
+    /// Where atom `a` leads (`None` for an unknown atom id).
+    pub fn refs_of(&self, a: u32) -> Option<&[AtomRef]> {
+        let a = a as usize;
+        let (s, e) = (*self.ref_start.get(a)?, *self.ref_start.get(a + 1)?);
+        self.refs.get(s as usize..e as usize)
+    }
+}
+
+/// Size recorded for `*` (any size) hash signatures.
+const ANY_SIZE: u64 = u64::MAX;
+
+/// Hash signatures of one algorithm: parallel arrays sorted by (digest, size). About 16-32 bytes
+/// of digest + 12 bytes per signature, instead of a hash map with boxed keys.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct HashArr {
+    /// Concatenated digests, `dlen` bytes each.
+    #[serde(with = "crate::cache::big_bytes")]
+    pub digests: Vec<u8>,
+    /// Object size per entry ([`ANY_SIZE`] for `*`).
+    #[serde(with = "crate::cache::exact_vec")]
+    pub sizes: Vec<u64>,
+    /// Name index per entry.
+    #[serde(with = "crate::cache::exact_vec")]
+    pub ids: Vec<u32>,
+    /// Distinct sizes (sorted) for size-gated hashing.
+    #[serde(with = "crate::cache::exact_vec")]
+    pub gate: Vec<u64>,
+    /// Some entry has size `*`: every object must be hashed.
+    pub wild: bool,
+}
+
+/// Threat names in one string (`ends[i]` is the end of name `i`) and the set of each.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Names {
+    #[serde(with = "crate::cache::big_string")]
+    text: String,
+    #[serde(with = "crate::cache::exact_vec")]
+    ends: Vec<u32>,
+    #[serde(with = "crate::cache::exact_vec")]
+    sets: Vec<u16>,
+}
+
+impl Names {
+    fn push(&mut self, name: &str, set: u16) -> u32 {
+        self.text.push_str(name);
+        self.ends.push(self.text.len() as u32);
+        self.sets.push(set);
+        (self.ends.len() - 1) as u32
+    }
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+    /// Name `i` (empty if out of range).
+    pub fn get(&self, i: u32) -> &str {
+        let i = i as usize;
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends.get(i - 1).copied().unwrap_or(0) as usize
+        };
+        let end = self.ends.get(i).copied().unwrap_or(0) as usize;
+        self.text.get(start..end).unwrap_or("")
+    }
+    pub fn set(&self, i: u32) -> u16 {
+        self.sets.get(i as usize).copied().unwrap_or(u16::MAX)
+    }
+    fn valid(&self, nsets: usize) -> bool {
+        self.ends.len() == self.sets.len()
+            && self.ends.windows(2).all(|w| w[0] <= w[1])
+            && self
+                .ends
+                .last()
+                .is_none_or(|&e| e as usize <= self.text.len())
+            && self
+                .ends
+                .iter()
+                .all(|&e| self.text.is_char_boundary(e as usize))
+            && self.sets.iter().all(|&s| usize::from(s) < nsets)
+    }
+}
+
+/// Hash signatures of one kind (file hashes, PE section hashes, allow list).
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct HashTable {
-    pub map: HashMap<(Algo, Box<[u8]>), HashEntries>,
-    pub sizes: [HashSet<u64>; 3],
-    pub wild: [bool; 3],
+    /// Per algorithm (MD5, SHA-1, SHA-256).
+    pub arr: [HashArr; 3],
     pub count: u64,
     /// Threat names; entries refer to them by index.
-    pub names: Vec<(String, u16)>,
+    pub names: Names,
 }
 
 pub(crate) fn algo_idx(a: Algo) -> usize {
@@ -112,47 +202,128 @@ pub(crate) fn algo_idx(a: Algo) -> usize {
     }
 }
 
+fn digest_len(i: usize) -> usize {
+    [16, 20, 32][i]
+}
+
 impl HashTable {
+    /// Adds a signature (unsorted until [`HashTable::finish`]).
     pub fn insert(&mut self, s: HashSig, set: u16) {
-        let id = self.names.len() as u32;
-        self.names.push((s.name, set));
-        match s.size {
-            Some(z) => {
-                self.sizes[algo_idx(s.algo)].insert(z);
-            }
-            None => self.wild[algo_idx(s.algo)] = true,
+        let i = algo_idx(s.algo);
+        if s.digest.len() != digest_len(i) {
+            return;
         }
-        self.map
-            .entry((s.algo, s.digest.into_boxed_slice()))
-            .or_default()
-            .push((s.size, id));
+        let id = self.names.push(&s.name, set);
+        let a = &mut self.arr[i];
+        a.digests.extend_from_slice(&s.digest);
+        a.sizes.push(s.size.unwrap_or(ANY_SIZE));
+        a.ids.push(id);
         self.count += 1;
+    }
+
+    /// Sorts the entries and builds the size gates.
+    pub fn finish(&mut self) {
+        for (i, a) in self.arr.iter_mut().enumerate() {
+            let dl = digest_len(i);
+            let n = a.ids.len();
+            let mut order: Vec<u32> = (0..n as u32).collect();
+            order.sort_unstable_by(|&x, &y| {
+                let (x, y) = (x as usize, y as usize);
+                a.digests[x * dl..(x + 1) * dl]
+                    .cmp(&a.digests[y * dl..(y + 1) * dl])
+                    .then(a.sizes[x].cmp(&a.sizes[y]))
+                    .then(a.ids[x].cmp(&a.ids[y]))
+            });
+            let mut digests = Vec::with_capacity(n * dl);
+            for &o in &order {
+                let o = o as usize;
+                digests.extend_from_slice(&a.digests[o * dl..(o + 1) * dl]);
+            }
+            a.digests = digests;
+            a.sizes = order.iter().map(|&o| a.sizes[o as usize]).collect();
+            a.ids = order.iter().map(|&o| a.ids[o as usize]).collect();
+            a.wild = a.sizes.contains(&ANY_SIZE);
+            let mut gate: Vec<u64> = a.sizes.iter().copied().filter(|&z| z != ANY_SIZE).collect();
+            gate.sort_unstable();
+            gate.dedup();
+            gate.shrink_to_fit();
+            a.gate = gate;
+        }
+        self.names.text.shrink_to_fit();
+        self.names.ends.shrink_to_fit();
+        self.names.sets.shrink_to_fit();
+    }
+
+    /// Some signature of this algorithm has size `*`.
+    pub fn wild(&self, a: Algo) -> bool {
+        self.arr[algo_idx(a)].wild
+    }
+
+    /// Some signature of this algorithm has exactly this size.
+    pub fn has_size(&self, a: Algo, size: u64) -> bool {
+        self.arr[algo_idx(a)].gate.binary_search(&size).is_ok()
     }
 
     /// True when an object of `size` needs hashing with `a`.
     pub fn wants(&self, a: Algo, size: u64) -> bool {
-        self.wild[algo_idx(a)] || self.sizes[algo_idx(a)].contains(&size)
+        self.wild(a) || self.has_size(a, size)
     }
 
     /// Looks up a digest of an object of `size`; returns the name index of a match.
     pub fn lookup(&self, a: Algo, digest: &[u8], size: u64, set_mask: u64) -> Option<u32> {
-        let v = self.map.get(&(a, Box::from(digest)))?;
-        v.iter()
-            .find(|(z, id)| {
-                z.is_none_or(|z| z == size) && set_mask & (1 << self.names[*id as usize].1) != 0
-            })
-            .map(|&(_, id)| id)
+        let i = algo_idx(a);
+        let dl = digest_len(i);
+        let t = &self.arr[i];
+        if digest.len() != dl {
+            return None;
+        }
+        let n = t.ids.len();
+        let at = |k: usize| t.digests.get(k * dl..(k + 1) * dl).unwrap_or(&[]);
+        let first = partition_point(n, |k| at(k) < digest);
+        (first..n)
+            .take_while(|&k| at(k) == digest)
+            .filter(|&k| t.sizes[k] == size || t.sizes[k] == ANY_SIZE)
+            .map(|k| t.ids[k])
+            .find(|&id| set_mask & (1u64 << (self.names.set(id) & 63)) != 0)
     }
 
+    /// The largest size of any signature of this algorithm (0 without one).
     pub fn max_size(&self, a: Algo) -> u64 {
-        self.sizes[algo_idx(a)].iter().copied().max().unwrap_or(0)
+        self.arr[algo_idx(a)].gate.last().copied().unwrap_or(0)
     }
+
+    fn valid(&self, nsets: usize) -> bool {
+        let nn = self.names.len();
+        self.names.valid(nsets)
+            && self.arr.iter().enumerate().all(|(i, a)| {
+                let n = a.ids.len();
+                a.sizes.len() == n
+                    && a.digests.len() == n * digest_len(i)
+                    && a.ids.iter().all(|&id| (id as usize) < nn)
+            })
+    }
+}
+
+/// First index in `0..n` for which `pred` is false (pred must be true then false).
+fn partition_point(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 /// Everything a scan needs.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Compiled {
+    #[serde(with = "crate::cache::exact_vec")]
     pub lsigs: Vec<CLsig>,
+    #[serde(with = "crate::cache::exact_vec")]
     pub bodies: Vec<CBody>,
     pub groups: Vec<Group>,
     /// Which group serves each target type.
@@ -179,6 +350,39 @@ impl Compiled {
 }
 
 impl Compiled {
+    /// Counts of the main structures (for memory investigations).
+    pub fn stats(&self) -> String {
+        use crate::sigs::hex::Elem;
+        let (mut parts, mut elems, mut lits, mut lit_bytes, mut alts) = (0, 0, 0, 0, 0);
+        for b in &self.bodies {
+            parts += b.pattern.parts.len();
+            for p in &b.pattern.parts {
+                elems += p.elems.len();
+                for e in &p.elems {
+                    match e {
+                        Elem::Lit(l) => {
+                            lits += 1;
+                            lit_bytes += l.len();
+                        }
+                        Elem::Alt(_) | Elem::NegAlt(..) | Elem::Class(_) => alts += 1,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let refs: usize = self.groups.iter().map(|g| g.atoms()).sum();
+        let refs_n: usize = self.groups.iter().map(|g| g.refs.len()).sum();
+        let names: usize = self.lsigs.iter().map(|l| l.name.len()).sum();
+        format!(
+            "lsigs {} (names {names} B), bodies {}, parts {parts}, elems {elems}, lits {lits} ({lit_bytes} B), alts/classes {alts}, atoms {refs} (refs {refs_n}), hashes {}+{}+{}",
+            self.lsigs.len(),
+            self.bodies.len(),
+            self.hashes.count,
+            self.sections.count,
+            self.fp.count
+        )
+    }
+
     /// Checks the index invariants the scanner relies on (used on databases read from the
     /// compiled cache, which is input: a bad index must be rejected, not panic a scan).
     pub fn validate(&self, nsets: usize) -> Result<(), &'static str> {
@@ -216,11 +420,18 @@ impl Compiled {
             return Err("target group out of range");
         }
         for g in &self.groups {
-            let n = g.refs.len();
-            if g.atom_len.len() != n || g.need_after.len() != n {
+            let n = g.atoms();
+            if g.atom_len.len() != n
+                || g.need_after.len() != n
+                || g.ref_start.first().is_some_and(|&s| s != 0)
+                || g.ref_start.windows(2).any(|w| w[0] > w[1])
+                || g.ref_start
+                    .last()
+                    .is_some_and(|&e| e as usize != g.refs.len())
+            {
                 return Err("atom tables of different lengths");
             }
-            let bad_ref = g.refs.iter().flatten().any(|r| {
+            let bad_ref = g.refs.iter().any(|r| {
                 self.bodies
                     .get(r.body as usize)
                     .is_none_or(|b| usize::from(r.part) >= b.splits.len())
@@ -233,12 +444,7 @@ impl Compiled {
             }
         }
         for t in [&self.hashes, &self.sections, &self.fp] {
-            let nn = t.names.len();
-            if t.names
-                .iter()
-                .any(|(_, set)| usize::from(*set) >= nsets.max(1))
-                || t.map.values().flatten().any(|&(_, id)| id as usize >= nn)
-            {
+            if !t.valid(nsets.max(1)) {
                 return Err("hash signature out of range");
             }
         }
@@ -361,6 +567,11 @@ impl Builder {
 
     /// Builds the per-target atom matchers.
     pub fn finish(mut self) -> Result<Compiled, MatchError> {
+        self.c.hashes.finish();
+        self.c.sections.finish();
+        self.c.fp.finish();
+        self.c.bodies.shrink_to_fit();
+        self.c.lsigs.shrink_to_fit();
         for l in &mut self.c.lsigs {
             l.nsubs = l.expr.max_sub() + 1;
         }
@@ -392,6 +603,7 @@ impl Builder {
         let mut ids: HashMap<(Vec<u8>, bool), u32> = HashMap::new();
         let mut atoms: Vec<(Vec<u8>, bool)> = Vec::new();
         let mut refs: Vec<Vec<AtomRef>> = Vec::new();
+        // Flattened below into `ref_start` + `refs`.
         let mut need_after: Vec<u32> = Vec::new();
         let mut anchored = Vec::new();
         let mut keep = 256usize;
@@ -442,8 +654,15 @@ impl Builder {
         } else {
             Some(Arc::new(AtomDb::compile(&atoms)?))
         };
+        let mut ref_start = Vec::with_capacity(refs.len() + 1);
+        ref_start.push(0u32);
+        for r in &refs {
+            ref_start.push(ref_start[ref_start.len() - 1] + r.len() as u32);
+        }
+        let refs: Vec<AtomRef> = refs.into_iter().flatten().collect();
         Ok(Group {
             db,
+            ref_start,
             refs,
             atom_len,
             need_after,

@@ -71,14 +71,10 @@ impl Database {
         opts: &LoadOptions,
     ) -> Result<(Database, LoadReport), LoadError> {
         let t0 = Instant::now();
-        let raw = load::read_files(paths)?;
-        let key = opts.cache_dir.as_ref().map(|_| {
-            let stamps: Vec<_> = raw.iter().map(|f| f.stamp.clone()).collect();
-            cache::Key::new(&stamps, opts)
-        });
         let mut cache_note = None;
-        if let (Some(dir), Some(key)) = (&opts.cache_dir, &key) {
-            match cache::read(dir, key) {
+        if let Some(dir) = &opts.cache_dir {
+            let key = cache::Key::new(&load::stamp_files(paths)?, opts);
+            match cache::read(dir, &key) {
                 Ok(p) => {
                     let report = LoadReport {
                         files: p.files,
@@ -110,6 +106,13 @@ impl Database {
                 }
             }
         }
+        // Stamped again from the bytes actually compiled, so a file changing meanwhile cannot
+        // leave a cache that claims the new version but holds the old.
+        let raw = load::read_files(paths)?;
+        let key = opts.cache_dir.as_ref().map(|_| {
+            let stamps: Vec<_> = raw.iter().map(|f| f.stamp.clone()).collect();
+            cache::Key::new(&stamps, opts)
+        });
         let mut b = db::Builder::new();
         let mut sets = Vec::new();
         let (files, digest) = load::load_into(raw, opts, &mut b, &mut sets)?;
@@ -117,7 +120,7 @@ impl Database {
         let c = b.finish()?;
         let compile_time = t1.elapsed();
         let version = format!("db-{digest}");
-        let atoms = c.groups.iter().map(|g| g.refs.len()).sum();
+        let atoms = c.groups.iter().map(|g| g.atoms()).sum();
         if let (Some(dir), Some(key)) = (&opts.cache_dir, &key) {
             match cache::write(dir, key, &version, &sets, &files, atoms, &c) {
                 Ok(p) => tracing::info!(cache = %p.display(), "compiled signature cache written"),
@@ -148,6 +151,12 @@ impl Database {
     /// A short version string that changes whenever the signatures change (used in the ISTag).
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// Counts of the compiled structures (for benchmarks and memory investigations).
+    #[doc(hidden)]
+    pub fn debug_stats(&self) -> String {
+        self.c.stats()
     }
 
     /// The names of the signature sets, in load order.

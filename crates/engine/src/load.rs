@@ -217,8 +217,8 @@ pub(crate) struct Stamp {
     pub digest: [u8; 32],
 }
 
-/// Lists the signature files under `paths` (directories are not recursed) and reads them.
-pub(crate) fn read_files(paths: &[PathBuf]) -> Result<Vec<RawFile>, LoadError> {
+/// Lists the signature files under `paths` (directories are not recursed).
+fn list_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -236,28 +236,56 @@ pub(crate) fn read_files(paths: &[PathBuf]) -> Result<Vec<RawFile>, LoadError> {
             files.push(p.clone());
         }
     }
-    let mut out = Vec::with_capacity(files.len());
-    for f in files {
-        let io = |e| LoadError::Io {
+    Ok(files)
+}
+
+/// Stamps `f`: from `data` when given (the bytes that will be compiled), else by streaming the
+/// file through the hash without keeping it.
+fn stamp(f: &Path, data: Option<&[u8]>) -> Result<Stamp, LoadError> {
+    let io = |e| LoadError::Io {
+        path: f.display().to_string(),
+        source: e,
+    };
+    let meta = std::fs::metadata(f).map_err(io)?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or((0, 0), |d| (d.as_secs(), d.subsec_nanos()));
+    let (size, digest) = match data {
+        Some(d) => (d.len() as u64, *blake3::hash(d).as_bytes()),
+        None => {
+            let mut h = blake3::Hasher::new();
+            let file = std::fs::File::open(f).map_err(io)?;
+            h.update_reader(file).map_err(io)?;
+            (h.count(), *h.finalize().as_bytes())
+        }
+    };
+    Ok(Stamp {
+        path: std::fs::canonicalize(f)
+            .unwrap_or_else(|_| f.to_path_buf())
+            .display()
+            .to_string(),
+        size,
+        mtime,
+        digest,
+    })
+}
+
+/// Stamps the signature files under `paths` without keeping their contents.
+pub(crate) fn stamp_files(paths: &[PathBuf]) -> Result<Vec<Stamp>, LoadError> {
+    list_files(paths)?.iter().map(|f| stamp(f, None)).collect()
+}
+
+/// Reads the signature files under `paths`, stamping the bytes read.
+pub(crate) fn read_files(paths: &[PathBuf]) -> Result<Vec<RawFile>, LoadError> {
+    let mut out = Vec::new();
+    for f in list_files(paths)? {
+        let data = std::fs::read(&f).map_err(|e| LoadError::Io {
             path: f.display().to_string(),
             source: e,
-        };
-        let meta = std::fs::metadata(&f).map_err(io)?;
-        let data = std::fs::read(&f).map_err(io)?;
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or((0, 0), |d| (d.as_secs(), d.subsec_nanos()));
-        let stamp = Stamp {
-            path: std::fs::canonicalize(&f)
-                .unwrap_or_else(|_| f.clone())
-                .display()
-                .to_string(),
-            size: data.len() as u64,
-            mtime,
-            digest: *blake3::hash(&data).as_bytes(),
-        };
+        })?;
+        let stamp = stamp(&f, Some(&data))?;
         out.push(RawFile {
             path: f,
             data,

@@ -145,11 +145,10 @@ impl Inner {
         let c = &self.db.c;
         let want = |a: Algo| {
             let t = &c.hashes;
-            let i = crate::db::algo_idx(a);
-            t.wild[i]
+            t.wild(a)
                 || self
                     .size_hint
-                    .map_or(t.max_size(a) >= self.size, |h| t.sizes[i].contains(&h))
+                    .map_or(t.max_size(a) >= self.size, |h| t.has_size(a, h))
         };
         let mut h = Hashers {
             md5: want(Algo::Md5).then(Md5::new),
@@ -173,13 +172,13 @@ impl Inner {
     fn gate_hashers(&mut self) {
         let c = &self.db.c.hashes;
         if let Some(h) = &mut self.hashers {
-            if !c.wild[0] && c.max_size(Algo::Md5) < self.size {
+            if !c.wild(Algo::Md5) && c.max_size(Algo::Md5) < self.size {
                 h.md5 = None;
             }
-            if !c.wild[1] && c.max_size(Algo::Sha1) < self.size {
+            if !c.wild(Algo::Sha1) && c.max_size(Algo::Sha1) < self.size {
                 h.sha1 = None;
             }
-            if !c.wild[2] && c.max_size(Algo::Sha256) < self.size {
+            if !c.wild(Algo::Sha256) && c.max_size(Algo::Sha256) < self.size {
                 h.sha256 = None;
             }
         }
@@ -255,9 +254,7 @@ impl Inner {
 
     fn verify(&self, c: &Compiled, g: &Group, h: Hit, out: &mut Vec<(u32, u16, u64, u64)>) {
         // Atom ids come from the matcher database (possibly read from the cache): checked.
-        let (Some(&alen), Some(refs)) =
-            (g.atom_len.get(h.atom as usize), g.refs.get(h.atom as usize))
-        else {
+        let (Some(&alen), Some(refs)) = (g.atom_len.get(h.atom as usize), g.refs_of(h.atom)) else {
             return;
         };
         let alen = u64::from(alen);
@@ -568,7 +565,7 @@ impl Inner {
         let mut names = Vec::new();
         for (a, d) in self.digests(|a| c.hashes.wants(a, size)) {
             if let Some(id) = c.hashes.lookup(a, &d, size, self.set_mask) {
-                names.push(c.hashes.names[id as usize].0.clone());
+                names.push(c.hashes.names.get(id).to_string());
             }
         }
         if self.ftype == target::PE && c.sections.count > 0 && self.store.complete() {
@@ -587,7 +584,7 @@ impl Inner {
                             Algo::Sha256 => Sha256::digest(sec).to_vec(),
                         };
                         if let Some(id) = c.sections.lookup(a, &dg, len, self.set_mask) {
-                            names.push(c.sections.names[id as usize].0.clone());
+                            names.push(c.sections.names.get(id).to_string());
                         }
                     }
                 }

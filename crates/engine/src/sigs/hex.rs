@@ -31,13 +31,79 @@ pub enum BoundaryKind {
     NonAlnum,
 }
 
+/// Bytes kept inline up to this length (most literals are short); longer ones are boxed.
+const INLINE_LIT: usize = 22;
+
+#[derive(Clone, PartialEq, Eq)]
+enum LitRepr {
+    Inline(u8, [u8; INLINE_LIT]),
+    Heap(Box<[u8]>),
+}
+
+/// The bytes of a literal run: inline up to 22 bytes (no allocation), else boxed. Derefs to
+/// `[u8]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LitBytes(LitRepr);
+
+impl From<&[u8]> for LitBytes {
+    fn from(b: &[u8]) -> Self {
+        if b.len() <= INLINE_LIT {
+            let mut a = [0u8; INLINE_LIT];
+            a[..b.len()].copy_from_slice(b);
+            LitBytes(LitRepr::Inline(b.len() as u8, a))
+        } else {
+            LitBytes(LitRepr::Heap(b.into()))
+        }
+    }
+}
+
+impl std::ops::Deref for LitBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            LitRepr::Inline(n, a) => &a[..usize::from(*n).min(INLINE_LIT)],
+            LitRepr::Heap(b) => b,
+        }
+    }
+}
+
+impl fmt::Debug for LitBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl serde::Serialize for LitBytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self)
+    }
+}
+
+struct LitVisitor;
+
+impl serde::de::Visitor<'_> for LitVisitor {
+    type Value = LitBytes;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("literal bytes")
+    }
+    fn visit_bytes<E: serde::de::Error>(self, b: &[u8]) -> Result<LitBytes, E> {
+        Ok(LitBytes::from(b))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LitBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_byte_buf(LitVisitor)
+    }
+}
+
 /// One element of a part.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Elem {
     /// An exact byte (case-folded when the subsignature is `::i`).
     Byte(u8),
     /// A run of exact bytes (built from consecutive [`Elem::Byte`]s after parsing).
-    Lit(Box<[u8]>),
+    Lit(LitBytes),
     /// A byte with a nibble fixed: `(b & mask) == val`.
     Mask {
         /// Expected bits.
@@ -239,7 +305,7 @@ fn compact(elems: Vec<Elem>) -> Vec<Elem> {
     let flush = |run: &mut Vec<u8>, out: &mut Vec<Elem>| match run.len() {
         0 => {}
         1 => out.push(Elem::Byte(run[0])),
-        _ => out.push(Elem::Lit(std::mem::take(run).into_boxed_slice())),
+        _ => out.push(Elem::Lit(LitBytes::from(std::mem::take(run).as_slice()))),
     };
     for e in elems {
         match e {
