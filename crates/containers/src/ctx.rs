@@ -107,6 +107,8 @@ pub(crate) struct Ctx<'a> {
     pub packers: Vec<(String, String)>,
     /// Stop at the first threat (no cure asked).
     pub stop_at_first: bool,
+    /// The blob being walked is the output of a compression layer.
+    pub in_compress: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -126,6 +128,7 @@ impl<'a> Ctx<'a> {
             notes: Vec::new(),
             packers: Vec::new(),
             stop_at_first: !opts.cure,
+            in_compress: false,
         }
     }
 
@@ -181,7 +184,8 @@ impl<'a> Ctx<'a> {
         if len > l.ratio_min_bytes {
             if let Some(p) = sink.packed.get() {
                 if len / p.max(1) > l.max_ratio {
-                    return Err(Abort::Member("compression ratio"));
+                    // A bomb, not a well-compressed file: stop the whole object.
+                    return Err(Abort::Limit("compression ratio"));
                 }
             }
         }

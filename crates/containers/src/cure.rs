@@ -10,10 +10,8 @@ use crate::DeepOptions;
 
 /// The text that replaces an infected member.
 pub(crate) fn stub(threat: &str) -> Vec<u8> {
-    format!(
-        "This file was removed by Bulwark because it contained a threat: {threat}.\r\n"
-    )
-    .into_bytes()
+    format!("This file was removed by Bulwark because it contained a threat: {threat}.\r\n")
+        .into_bytes()
 }
 
 /// Why a container could not be rebuilt.
@@ -48,8 +46,8 @@ pub(crate) fn zip(
         match threat_of(infected, i) {
             Some(t) => {
                 let name = za.by_index_data(i)?.name()?.to_string();
-                let o = SimpleFileOptions::default()
-                    .compression_method(zip::CompressionMethod::Stored);
+                let o =
+                    SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
                 zw.start_file(format!("{name}.removed.txt"), o)?;
                 zw.write_all(&stub(t))?;
             }
@@ -142,8 +140,16 @@ fn base64_lines(d: &[u8]) -> Vec<u8> {
         let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
         out.push(T[(b[0] >> 2) as usize]);
         out.push(T[((b[0] & 3) << 4 | b[1] >> 4) as usize]);
-        out.push(if c.len() > 1 { T[((b[1] & 15) << 2 | b[2] >> 6) as usize] } else { b'=' });
-        out.push(if c.len() > 2 { T[(b[2] & 63) as usize] } else { b'=' });
+        out.push(if c.len() > 1 {
+            T[((b[1] & 15) << 2 | b[2] >> 6) as usize]
+        } else {
+            b'='
+        });
+        out.push(if c.len() > 2 {
+            T[(b[2] & 63) as usize]
+        } else {
+            b'='
+        });
     }
     out
 }

@@ -71,7 +71,10 @@ pub fn detect(head: &[u8]) -> Kind {
     if h(b"\x1f\x8b\x08") {
         return Kind::Gzip;
     }
-    if head.len() >= 10 && h(b"BZh") && (b'1'..=b'9').contains(&head[3]) && &head[4..10] == b"1AY&SY"
+    if head.len() >= 10
+        && h(b"BZh")
+        && (b'1'..=b'9').contains(&head[3])
+        && &head[4..10] == b"1AY&SY"
     {
         return Kind::Bzip2;
     }
@@ -131,13 +134,19 @@ pub fn is_tar(head: &[u8]) -> bool {
     if digits.is_empty() || b[0] == 0 {
         return false;
     }
-    let want = digits
-        .iter()
-        .fold(0u32, |a, d| a.wrapping_mul(8).wrapping_add((d - b'0') as u32));
+    let want = digits.iter().fold(0u32, |a, d| {
+        a.wrapping_mul(8).wrapping_add((d - b'0') as u32)
+    });
     let sum: u32 = b
         .iter()
         .enumerate()
-        .map(|(i, &c)| if (148..156).contains(&i) { 32 } else { c as u32 })
+        .map(|(i, &c)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                c as u32
+            }
+        })
         .sum();
     want == sum
 }

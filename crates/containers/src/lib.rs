@@ -278,7 +278,9 @@ impl DeepScanner {
                 Status::Cured
             } else {
                 match raw_v.status {
-                    Status::Suspicious | Status::Warning if ctx.threats.len() == raw_v.threats.len() => {
+                    Status::Suspicious | Status::Warning
+                        if ctx.threats.len() == raw_v.threats.len() =>
+                    {
                         raw_v.status
                     }
                     _ => Status::Infected,
@@ -430,7 +432,9 @@ fn verify_clean(ctx: &Ctx, blob: &Blob, decoded: bool) -> bool {
         opts.content_encoding = None;
     }
     let mut c = Ctx::new(ctx.db.clone(), &opts, Instant::now());
-    let r = c.scan_blob(blob, "").and_then(|_| walk::walk(&mut c, blob, "", 0).map(|_| ()));
+    let r = c
+        .scan_blob(blob, "")
+        .and_then(|_| walk::walk(&mut c, blob, "", 0).map(|_| ()));
     matches!(r, Ok(()) | Err(Abort::Limit(_)) | Err(Abort::Member(_))) && c.threats.is_empty()
 }
 

@@ -62,7 +62,7 @@ mod secs {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let v = f64::deserialize(d)?;
-        if !v.is_finite() || v < 0.0 || v > 86_400.0 {
+        if !v.is_finite() || !(0.0..=86_400.0).contains(&v) {
             return Err(serde::de::Error::custom(
                 "max_scan_time must be between 0 and 86400 seconds",
             ));

@@ -31,10 +31,18 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
     let kind = detect(&head);
     let o = ctx.opts;
     let d = depth + 1;
+    // A compression layer (gzip, bzip2, xz, zstd) holds one member and cannot fan out: it adds a
+    // depth level only when it sits directly in another compression layer (so a .tar.gz counts
+    // once, while a gzip quine still meets the depth limit).
+    let parent_compressed = std::mem::replace(&mut ctx.in_compress, false);
     let mut w = match kind {
         Kind::Zip if o.scan_archives => fmt::zip::walk(ctx, blob, path, d)?,
         Kind::Gzip | Kind::Bzip2 | Kind::Xz | Kind::Zstd if o.scan_archives => {
-            fmt::compress::walk(ctx, blob, kind, path, d)?
+            let cd = if parent_compressed { d } else { depth.max(1) };
+            ctx.in_compress = true;
+            let r = fmt::compress::walk(ctx, blob, kind, path, cd);
+            ctx.in_compress = false;
+            r?
         }
         Kind::Tar if o.scan_archives => fmt::tar::walk(ctx, blob, path, d)?,
         Kind::SevenZ if o.scan_archives => fmt::sevenz::walk(ctx, blob, path, d)?,

@@ -16,8 +16,11 @@ fn setup() -> tempfile::TempDir {
     e.extend_from_slice(&[b' '; 58]);
     fs::write(d.path().join("eicar.com"), e).unwrap();
     fs::write(d.path().join("clean1.txt"), b"hello world\n".repeat(100)).unwrap();
-    fs::write(d.path().join("clean2.bin"), (0..=255u8).cycle().take(70_000).collect::<Vec<_>>())
-        .unwrap();
+    fs::write(
+        d.path().join("clean2.bin"),
+        (0..=255u8).cycle().take(70_000).collect::<Vec<_>>(),
+    )
+    .unwrap();
     d
 }
 
@@ -33,7 +36,7 @@ fn eicar_in_each_format() {
     let p = d.path();
     let cases: &[(&str, &str)] = &[
         ("zip -q a.zip eicar.com clean1.txt", "a.zip"),
-                ("zip -q -fz z64.zip eicar.com", "z64.zip"),
+        ("zip -q -fz z64.zip eicar.com", "z64.zip"),
         ("tar cf a.tar clean1.txt eicar.com", "a.tar"),
         ("tar czf a.tgz clean1.txt eicar.com", "a.tgz"),
         ("tar cjf a.tbz clean1.txt eicar.com", "a.tbz"),
@@ -43,7 +46,10 @@ fn eicar_in_each_format() {
         ("xz -c eicar.com > e.xz", "e.xz"),
         ("zstd -q -c eicar.com > e.zst", "e.zst"),
         ("7z a -bd -bso0 a.7z eicar.com clean1.txt", "a.7z"),
-        ("7z a -bd -bso0 -ms=on s.7z clean1.txt clean2.bin eicar.com", "s.7z"),
+        (
+            "7z a -bd -bso0 -ms=on s.7z clean1.txt clean2.bin eicar.com",
+            "s.7z",
+        ),
         ("tar cf - eicar.com | zstd -q -c > a.tar.zst", "a.tar.zst"),
     ];
     for (cmd, file) in cases {
@@ -54,7 +60,10 @@ fn eicar_in_each_format() {
         let (st, t) = infected(&p.join(file));
         assert_eq!(st, Status::Infected, "{file}: {t:?}");
         if file.ends_with("zip") || file.ends_with("7z") {
-            assert!(t.iter().any(|t| t.contains("eicar.com")), "{file}: path in {t:?}");
+            assert!(
+                t.iter().any(|t| t.contains("eicar.com")),
+                "{file}: path in {t:?}"
+            );
         }
     }
 }
@@ -81,19 +90,33 @@ fn nested_depth_1_to_5() {
             ..DeepOptions::default()
         };
         let v = scan_with(db(), &data, opts);
-        assert_eq!(v.verdict.status, Status::Infected, "depth {}: {:?}", i + 1, v);
+        assert_eq!(
+            v.verdict.status,
+            Status::Infected,
+            "depth {}: {:?}",
+            i + 1,
+            v
+        );
         let t = describe(&v.verdict);
         assert!(t.iter().any(|t| t.ends_with("/l0")), "{t:?}");
     }
     let v = scan(&fs::read(p.join("l4.zip")).unwrap());
-    assert!(describe(&v.verdict).iter().any(|t| t.ends_with("l3.7z/l2.tgz/l1.zip/l0")), "{v:?}");
+    assert!(
+        describe(&v.verdict)
+            .iter()
+            .any(|t| t.ends_with("l3.7z/l2.tgz/l1.zip/l0")),
+        "{v:?}"
+    );
 }
 
 #[test]
 fn depth_limit_gives_limits_exceeded() {
     let d = setup();
     let p = d.path();
-    run(p, "zip -q l1.zip eicar.com && zip -q l2.zip l1.zip && zip -q l3.zip l2.zip");
+    run(
+        p,
+        "zip -q l1.zip eicar.com && zip -q l2.zip l1.zip && zip -q l3.zip l2.zip",
+    );
     let data = fs::read(p.join("l3.zip")).unwrap();
     let mut opts = DeepOptions::default();
     opts.limits.max_depth = 2;
@@ -106,7 +129,10 @@ fn depth_limit_gives_limits_exceeded() {
 fn clean_archives_pass() {
     let d = setup();
     let p = d.path();
-    run(p, "zip -q c.zip clean1.txt clean2.bin && tar czf c.tgz clean1.txt clean2.bin");
+    run(
+        p,
+        "zip -q c.zip clean1.txt clean2.bin && tar czf c.tgz clean1.txt clean2.bin",
+    );
     for f in ["c.zip", "c.tgz"] {
         let v = scan(&fs::read(p.join(f)).unwrap());
         assert_eq!(v.verdict.status, Status::Clean, "{f}: {v:?}");
@@ -142,7 +168,10 @@ fn content_encodings() {
     let d = setup();
     let p = d.path();
     run(p, "zip -q a.zip eicar.com");
-    run(p, "gzip -c a.zip > a.zip.gz && brotli -c a.zip > a.zip.br && zstd -q -c a.zip > a.zip.zst");
+    run(
+        p,
+        "gzip -c a.zip > a.zip.gz && brotli -c a.zip > a.zip.br && zstd -q -c a.zip > a.zip.zst",
+    );
     run(p, "brotli -c a.zip.gz > a.zip.gz.br");
     run(p, "python3 -c \"import zlib,sys; sys.stdout.buffer.write(zlib.compress(open('a.zip','rb').read()))\" > a.zip.zlib");
     let cases = [
@@ -234,5 +263,10 @@ mb.add(c); mb.add(m); mb.flush()
     };
     let v = scan_with(db(), &body, opts);
     assert_eq!(v.verdict.status, Status::Infected, "{v:?}");
-    assert!(describe(&v.verdict).iter().any(|t| t.ends_with("e.zip/eicar.com")), "{v:?}");
+    assert!(
+        describe(&v.verdict)
+            .iter()
+            .any(|t| t.ends_with("e.zip/eicar.com")),
+        "{v:?}"
+    );
 }

@@ -15,7 +15,10 @@ const MAX_CARVED: usize = 16;
 /// The size of the PE image starting at `d[0]` as laid out in the file (headers and the raw
 /// data of every section), when `d` starts with a valid PE.
 pub fn pe_size(d: &[u8]) -> Option<usize> {
-    let u16at = |o: usize| d.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let u16at = |o: usize| {
+        d.get(o..o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    };
     let u32at = |o: usize| {
         d.get(o..o + 4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
@@ -32,8 +35,9 @@ pub fn pe_size(d: &[u8]) -> Option<usize> {
     if nsec == 0 || nsec > 96 {
         return None;
     }
-    let headers = u32at(pe + 24 + 60)?;
-    let mut size = headers.max(pe + 24 + opt + nsec * 40);
+    // SizeOfHeaders is often larger than the file (tiny PEs): the section table's end is the
+    // lower bound that matches what the loader reads.
+    let mut size = pe + 24 + opt + nsec * 40;
     let table = pe + 24 + opt;
     for i in 0..nsec {
         let s = table + i * 40;

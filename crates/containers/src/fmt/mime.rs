@@ -330,8 +330,7 @@ impl<R: Read> Parser<'_, '_, R> {
                 });
             }
         }
-        if h.ctype == "message/rfc822" && !matches!(h.cte.as_str(), "base64" | "quoted-printable")
-        {
+        if h.ctype == "message/rfc822" && !matches!(h.cte.as_str(), "base64" | "quoted-printable") {
             if mdepth >= self.ctx.opts.limits.max_depth {
                 self.ctx.hit("nesting depth");
                 return self.skip_body();
@@ -364,7 +363,7 @@ impl<R: Read> Parser<'_, '_, R> {
                 return Ok(e);
             }
             n = n.wrapping_add(1);
-            if n % 4096 == 0 {
+            if n.is_multiple_of(4096) {
                 self.ctx.check_time()?;
             }
         }
@@ -413,10 +412,8 @@ impl<R: Read> Parser<'_, '_, R> {
             if !base64 {
                 if let Some((s, st, _)) = &mut uu {
                     if l.text == b"end" || l.text.starts_with(b"end ") {
-                        if let Some((s, st, p)) = uu.take() {
-                            if let Some(s) = s {
-                                uu_results.push(self.ctx.end(s, &p, self.depth, st)?);
-                            }
+                        if let Some((Some(s), st, p)) = uu.take() {
+                            uu_results.push(self.ctx.end(s, &p, self.depth, st)?);
                         }
                         continue;
                     }
@@ -471,14 +468,9 @@ impl<R: Read> Parser<'_, '_, R> {
             end: body_end,
             base64,
         });
-        note(
-            &mut self.w,
-            idx,
-            crate::ctx::MemberResult { threat },
-        );
+        note(&mut self.w, idx, crate::ctx::MemberResult { threat });
         Ok(end)
     }
-
 }
 
 /// Content transfer encodings decoded line by line.
@@ -634,7 +626,11 @@ fn uudecode_line(l: &[u8], out: &mut Vec<u8>) {
             break;
         }
         let c = |i: usize| v(q.get(i).copied().unwrap_or(b' '));
-        let b = [c(0) << 2 | c(1) >> 4, c(1) << 4 | c(2) >> 2, c(2) << 6 | c(3)];
+        let b = [
+            c(0) << 2 | c(1) >> 4,
+            c(1) << 4 | c(2) >> 2,
+            c(2) << 6 | c(3),
+        ];
         let take = (n - got).min(3);
         out.extend_from_slice(&b[..take]);
         got += take;

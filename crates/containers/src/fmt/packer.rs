@@ -59,12 +59,18 @@ pub fn identify(head: &[u8]) -> Option<&'static str> {
 }
 
 fn pe_sections(d: &[u8]) -> Option<&'static str> {
-    let pe = d.get(0x3c..0x40).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)?;
+    let pe = d
+        .get(0x3c..0x40)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)?;
     if d.get(pe..pe + 4)? != b"PE\0\0" {
         return None;
     }
-    let nsec = d.get(pe + 6..pe + 8).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)?;
-    let opt = d.get(pe + 20..pe + 22).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)?;
+    let nsec = d
+        .get(pe + 6..pe + 8)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)?;
+    let opt = d
+        .get(pe + 20..pe + 22)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)?;
     let table = pe + 24 + opt;
     for i in 0..nsec.min(96) {
         let name = d.get(table + i * 40..table + i * 40 + 8)?;

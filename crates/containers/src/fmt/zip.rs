@@ -2,6 +2,8 @@
 //! crate; encrypted members give `protected`; overlapping entries (the "better zip bomb") and
 //! oversized entry counts give `limits-exceeded` before anything is unpacked.
 
+use std::collections::HashMap;
+use std::hash::Hasher;
 use std::io::{Read, Seek, SeekFrom};
 
 use zip::ZipArchive;
@@ -56,6 +58,9 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
         None => ctx.corrupted = true,
         _ => {}
     }
+    // Identical members (same compressed bytes) are unpacked once; each copy still counts its
+    // bytes and members against the limits, and carries the first copy's threat.
+    let mut seen: HashMap<(u64, u64), (u64, u64, Option<String>)> = HashMap::new();
     for i in 0..za.len() {
         ctx.check_time()?;
         let (name, dir, encrypted, csize) = match za.by_index_data(i) {
@@ -78,6 +83,37 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
             continue;
         }
         let mpath = join(path, &clean_name(&name, &format!("#{i}")));
+        let key = za.by_index_raw(i).ok().and_then(|mut raw| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                match raw.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => h.write(&buf[..n]),
+                    Err(_) => return None,
+                }
+            }
+            h.write_u32(raw.crc32());
+            h.write_u64(raw.size());
+            Some((h.finish(), csize))
+        });
+        if let Some((bytes, members, threat)) = key.and_then(|k| seen.get(&k)).cloned() {
+            ctx.total = ctx.total.saturating_add(bytes);
+            ctx.members = ctx.members.saturating_add(members);
+            if ctx.total > ctx.opts.limits.max_total_bytes {
+                return Err(Abort::Limit("total unpacked bytes"));
+            }
+            if ctx.members > ctx.opts.limits.max_members {
+                return Err(Abort::Limit("member count"));
+            }
+            if let Some(t) = threat {
+                ctx.threats
+                    .push(bulwark_engine::Threat::new(t.clone(), mpath));
+                note(&mut w, i, crate::ctx::MemberResult { threat: Some(t) });
+            }
+            continue;
+        }
+        let (t0, m0) = (ctx.total, ctx.members);
         let mut f = match za.by_index(i) {
             Ok(f) => f,
             Err(zip::result::ZipError::UnsupportedArchive(m)) => {
@@ -96,6 +132,9 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
             }
         };
         let r = ctx.member(&mut f, &mpath, depth, Packed::Fixed(csize))?;
+        if let Some(k) = key {
+            seen.insert(k, (ctx.total - t0, ctx.members - m0, r.threat.clone()));
+        }
         note(&mut w, i, r);
     }
     Ok(w)
