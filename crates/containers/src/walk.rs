@@ -60,7 +60,11 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
                 Walked::default()
             }
         }
-        _ if o.scan_archives => fmt::embedded::walk(ctx, blob, kind, path, d)?,
+        Kind::Other if o.scan_archives => {
+            let mut w = fmt::embedded::walk(ctx, blob, kind, path, d)?;
+            fmt::text::walk(ctx, blob, path, d, &mut w)?;
+            w
+        }
         _ => Walked::default(),
     };
     w.kind = Some(kind);

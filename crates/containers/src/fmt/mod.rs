@@ -2,11 +2,12 @@
 
 pub(crate) mod cab;
 pub(crate) mod compress;
-pub(crate) mod embedded;
+pub mod embedded;
 pub mod eocd;
 pub mod mime;
 pub(crate) mod ole;
-pub(crate) mod packer;
+pub mod packer;
 pub(crate) mod sevenz;
 pub(crate) mod tar;
+pub mod text;
 pub(crate) mod zip;
