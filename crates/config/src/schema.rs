@@ -172,6 +172,9 @@ impl Default for AnswerConfig {
 pub struct EngineConfig {
     /// Signature files or directories (ClamAV formats). Empty: the built-in EICAR signature only.
     pub database: Vec<PathBuf>,
+    /// `[engine.limits]`: what one object may unpack to (depth, sizes, members, ratio, time);
+    /// hitting one gives `limits-exceeded`, never a virus name.
+    pub limits: bulwark_containers::Limits,
 }
 
 /// `[log]`: the report log (the daemon's own messages) and the statistics files.

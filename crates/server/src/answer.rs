@@ -191,6 +191,50 @@ fn mark(mut h: HttpResponseHead, uncacheable: bool) -> HttpResponseHead {
     h
 }
 
+/// The head of a `200 OK` that delivers a cured copy: the original HTTP head with the new
+/// length (and without `Content-Encoding` when the cure worked on the decoded body), plus the
+/// verdict headers with `Resolution=1` (repaired).
+pub fn cured_head(
+    req: &Request,
+    istag: &str,
+    verdict: &Verdict,
+    len: u64,
+    decoded: bool,
+    out: &mut BytesMut,
+) {
+    let mut r = Response::new(200, "OK");
+    r.headers = base_headers(istag, false);
+    let names: Vec<&str> = verdict.threats.iter().map(|t| t.name.as_str()).collect();
+    r.headers.append(
+        "X-Infection-Found",
+        format!("Type=0; Resolution=1; Threat={};", names.join(", ")),
+    );
+    let fix = |h: &mut Headers| {
+        h.set("Content-Length", len.to_string());
+        h.remove("Transfer-Encoding");
+        h.remove("ETag");
+        h.remove("Content-MD5");
+        if decoded {
+            h.remove("Content-Encoding");
+        }
+    };
+    match (&req.http_response, &req.http_request) {
+        (Some(res), _) => {
+            let mut res = res.clone();
+            fix(&mut res.headers);
+            r.http_response = Some(res);
+        }
+        (None, Some(rq)) => {
+            let mut rq = rq.clone();
+            fix(&mut rq.headers);
+            r.http_request = Some(rq);
+        }
+        (None, None) => {}
+    }
+    r.has_body = true;
+    encode::response_head(&r, out);
+}
+
 /// Verdict headers (SPEC F-ICAP-8) for a modified answer.
 pub fn verdict_headers(verdict: &Verdict, h: &mut Headers) {
     let names: Vec<&str> = verdict.threats.iter().map(|t| t.name.as_str()).collect();

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bulwark_config::AnswerMode;
-use bulwark_engine::{ScanOptions, Scanner, Status, Threat, Verdict};
+use bulwark_containers::{CuredBody, DeepOptions, DeepScanner};
+use bulwark_engine::{ScanOptions, Status, Threat, Verdict};
 use bulwark_icap::{encode, Request, RequestEvent};
 use bulwark_policy::{Action, FilterDecision, Group, ObjectInfo, PageValues, SkipReason, Template};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -151,6 +152,63 @@ fn scan_options(g: &Group) -> ScanOptions {
     }
 }
 
+/// What the deep scan opens for this object: the group's engine options, the HTTP encoding,
+/// a form upload's boundary, the limits.
+fn deep_options(t: &Txn<'_>) -> DeepOptions {
+    let e = t.group.engine();
+    let cfg = &t.snap.config;
+    let mut limits = cfg.engine.limits.clone();
+    if e.max_scan_time_secs > 0 {
+        limits.max_scan_time = Duration::from_secs(e.max_scan_time_secs).min(limits.max_scan_time);
+    }
+    let heads = match &t.req.http_response {
+        Some(h) => &h.headers,
+        None => match &t.req.http_request {
+            Some(h) => &h.headers,
+            None => return DeepOptions::default(),
+        },
+    };
+    let boundary = heads.get("Content-Type").and_then(|ct| {
+        let lower = ct.to_ascii_lowercase();
+        if !lower.trim_start().starts_with("multipart/form-data") {
+            return None;
+        }
+        let i = lower.find("boundary=")?;
+        Some(
+            ct[i + 9..]
+                .split(';')
+                .next()?
+                .trim()
+                .trim_matches('"')
+                .to_string(),
+        )
+    });
+    let name = t
+        .url
+        .split(['?', '#'])
+        .next()
+        .and_then(|u| u.rsplit('/').next())
+        .filter(|n| !n.is_empty())
+        .map(str::to_string);
+    DeepOptions {
+        scan_archives: e.scan_archives,
+        scan_packed: e.scan_packed,
+        scan_mail_plain: e.scan_mail_plain,
+        scan_mail_bases: e.scan_mail_bases,
+        cure: e.cure,
+        content_encoding: heads.get("Content-Encoding").map(str::to_string),
+        multipart_boundary: if t.req.http_response.is_none() {
+            boundary
+        } else {
+            None
+        },
+        name,
+        limits,
+        temp_dir: cfg.server.temp_path.clone(),
+        engine: scan_options(t.group),
+    }
+}
+
 /// Phases 3 to 6 for a REQMOD or RESPMOD.
 pub(crate) async fn scan<S: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut Conn<S>,
@@ -281,6 +339,23 @@ async fn pass_unscanned<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(Next::KeepAlive)
 }
 
+/// Finishes a deep scan off the async workers: unpacking may take a while.
+async fn finish_deep(s: DeepScanner) -> bulwark_containers::DeepVerdict {
+    match tokio::task::spawn_blocking(move || s.finish()).await {
+        Ok(v) => v,
+        Err(e) => bulwark_containers::DeepVerdict {
+            verdict: Verdict {
+                status: Status::Error,
+                threats: vec![Threat::new(format!("scan failed: {e}"), "")],
+            },
+            cured: None,
+            packers: Vec::new(),
+            notes: Vec::new(),
+            unpacked_bytes: 0,
+        },
+    }
+}
+
 /// Answers a preview whose object passes unscanned: 204, or 206 with the changed heads and
 /// `use-original-body=0` when the group marks objects uncacheable.
 fn preview_pass<S>(conn: &mut Conn<S>, t: &Txn<'_>) -> &'static str {
@@ -319,7 +394,7 @@ async fn read_preview_and_continue<S: AsyncRead + AsyncWrite + Unpin>(
 struct Body<'t, 'a> {
     t: &'t Txn<'a>,
     /// `None` once the policy decided not to scan (the rest passes through).
-    scanner: Option<Scanner>,
+    scanner: Option<DeepScanner>,
     held: Spool,
     /// The body's first bytes, for sniffing.
     head: Vec<u8>,
@@ -346,10 +421,7 @@ impl<'t, 'a> Body<'t, 'a> {
         let a = &t.snap.config.answer;
         Self {
             t,
-            scanner: Some(Scanner::new(
-                t.snap.database.clone(),
-                &scan_options(t.group),
-            )),
+            scanner: Some(DeepScanner::new(t.snap.database.clone(), deep_options(t))),
             held: Spool::new(
                 a.spool_memory_bytes
                     .max(a.holdback_bytes + a.max_hold_bytes),
@@ -481,7 +553,7 @@ impl<'t, 'a> Body<'t, 'a> {
             .is_some_and(|s| s.early_detection().is_some())
         {
             if let Some(s) = self.scanner.take() {
-                let v = s.finish();
+                let v = finish_deep(s).await.verdict;
                 if self.t.group.action(v.status) != Action::Skip {
                     return self.deny(conn, &v).await.map(Early::Done);
                 }
@@ -644,18 +716,26 @@ impl<'t, 'a> Body<'t, 'a> {
         conn: &mut Conn<S>,
         ieof: bool,
     ) -> Result<Next, ConnError> {
-        let v = match self.scanner.take() {
-            Some(s) => s.finish(),
-            None => Verdict::clean(),
+        let (v, cured) = match self.scanner.take() {
+            Some(s) => {
+                let d = finish_deep(s).await;
+                (d.verdict, d.cured)
+            }
+            None => (Verdict::clean(), None),
         };
         let action = if v.status == Status::Clean {
             Action::Skip
         } else {
             self.t.group.action(v.status)
         };
-        // `cure` delivers a cured copy; the engine has none to offer for this object, so the
-        // object is denied (SPEC F-POL-2: deny if cure fails).
-        if action != Action::Skip {
+        // A cured copy replaces the object when nothing of the original went out yet; `cure`
+        // without a cured copy denies (SPEC F-POL-2).
+        if v.status == Status::Cured && action != Action::Deny && !self.streaming {
+            if let Some(body) = cured {
+                return self.deliver_cured(conn, &v, body).await;
+            }
+        }
+        if action != Action::Skip || v.status == Status::Cured {
             self.t.remember(&v);
             if self.streaming {
                 self.t.report(self.size, &v, "abort");
@@ -681,6 +761,39 @@ impl<'t, 'a> Body<'t, 'a> {
         };
         conn.flush().await?;
         self.t.report(self.size, &v, label);
+        Ok(Next::KeepAlive)
+    }
+
+    /// Sends the cured copy in place of the object, with the HTTP head adjusted.
+    async fn deliver_cured<S: AsyncRead + AsyncWrite + Unpin>(
+        mut self,
+        conn: &mut Conn<S>,
+        v: &Verdict,
+        body: CuredBody,
+    ) -> Result<Next, ConnError> {
+        let len = body.len();
+        answer::cured_head(
+            self.t.req,
+            &self.t.snap.istag,
+            v,
+            len,
+            body.decoded,
+            &mut conn.out,
+        );
+        let mut reader = body.reader();
+        let mut buf = vec![0u8; PIECE];
+        loop {
+            let n = std::io::Read::read(&mut reader, &mut buf)?;
+            if n == 0 {
+                break;
+            }
+            encode::chunk(&buf[..n], &mut conn.out);
+            conn.flush().await?;
+        }
+        encode::last_chunk(&mut conn.out);
+        conn.flush().await?;
+        self.held = Spool::new(0);
+        self.t.report(self.size, v, "200-cured");
         Ok(Next::KeepAlive)
     }
 
