@@ -51,6 +51,27 @@ fn read(rel: &str) -> String {
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
+fn crate_dirs(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    if dir.join("Cargo.toml").is_file() && depth > 0 {
+        out.push(dir.to_path_buf());
+    }
+    if depth >= 3 {
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir() && !p.ends_with("src") && !p.ends_with("target"))
+        .collect();
+    entries.sort();
+    for p in entries {
+        crate_dirs(&p, depth + 1, out);
+    }
+}
+
 fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return;
@@ -71,13 +92,9 @@ fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// serde renames); the tests cross-check it against what serde actually reads and writes.
 fn parse_schema() -> Schema {
     let mut schema = Schema::new();
-    let crates = workspace_file("..");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&crates)
-        .expect("crates/")
-        .flatten()
-        .map(|e| e.path())
-        .collect();
-    dirs.sort();
+    // Every crate under crates/, nested ones (crates/console/config) included.
+    let mut dirs = Vec::new();
+    crate_dirs(&workspace_file(".."), 0, &mut dirs);
     for dir in dirs {
         let Ok(manifest) = std::fs::read_to_string(dir.join("Cargo.toml")) else {
             continue;
