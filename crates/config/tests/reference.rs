@@ -631,7 +631,12 @@ fn parsed_schema_matches_what_serde_writes() {
     let parsed = all_keys(&tables);
     let optional: BTreeSet<String> = tables
         .iter()
-        .flat_map(|t| t.keys.iter().filter(|k| k.is_option).map(|k| k.path.clone()))
+        .flat_map(|t| {
+            t.keys
+                .iter()
+                .filter(|k| k.is_option)
+                .map(|k| k.path.clone())
+        })
         .collect();
     let missing: Vec<_> = written.difference(&parsed).collect();
     assert!(
@@ -642,7 +647,10 @@ fn parsed_schema_matches_what_serde_writes() {
         .difference(&written)
         .filter(|k| !optional.contains(*k))
         .collect();
-    assert!(extra.is_empty(), "parsed keys serde does not write: {extra:?}");
+    assert!(
+        extra.is_empty(),
+        "parsed keys serde does not write: {extra:?}"
+    );
 }
 
 /// Uncomments `#key = value` lines and `#[table]` headers; with `examples`, also the
@@ -740,15 +748,14 @@ fn packaged_file_lists_every_key_and_only_known_ones() {
     let assigned = assigned_keys(&all);
     let schema = all_keys(&tables);
     // Named-group keys are documented once, under [policy.default].
-    let expected: BTreeSet<String> = schema
-        .iter()
-        .filter(|k| !is_group(k))
-        .cloned()
-        .collect();
+    let expected: BTreeSet<String> = schema.iter().filter(|k| !is_group(k)).cloned().collect();
     let assigned_plain: BTreeSet<String> =
         assigned.iter().filter(|k| !is_group(k)).cloned().collect();
     let missing: Vec<_> = expected.difference(&assigned_plain).collect();
-    assert!(missing.is_empty(), "keys missing from the file: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "keys missing from the file: {missing:?}"
+    );
     for k in &assigned {
         assert!(schema.contains(k), "`{k}` is not in the schema");
         if is_group(k) {
@@ -801,7 +808,10 @@ fn reference_documents_every_key_and_only_known_ones() {
     }
     let known = known_paths(&tables);
     for k in mentioned_keys(&text, &tables) {
-        assert!(known.contains(&k), "docs/configuration.md mentions unknown `{k}`");
+        assert!(
+            known.contains(&k),
+            "docs/configuration.md mentions unknown `{k}`"
+        );
     }
 }
 
