@@ -35,6 +35,9 @@ pub struct Config {
     /// `[policy]`: groups (`[policy.default]`, `[[policy.group]]`), filters, actions per
     /// status and block pages (see the `bulwark-policy` crate).
     pub policy: bulwark_policy::PolicyConfig,
+    /// `[console]`: the administration web console and JSON API (off unless `listen` is set;
+    /// see the `bulwark-console` crate and `docs/console.md`).
+    pub console: bulwark_console_config::ConsoleConfig,
 }
 
 /// `[server]`

@@ -1,0 +1,483 @@
+//! The console's JSON API against an in-process server: every endpoint, authentication
+//! failures, CSRF, rate-limited log-ins, and configuration edits (refused and applied).
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+const PROTECTED_GET: &[&str] = &[
+    "/api/status",
+    "/api/stats",
+    "/api/detections",
+    "/api/database",
+    "/api/license",
+    "/api/config",
+];
+const PROTECTED_POST: &[&str] = &[
+    "/api/reload",
+    "/api/reload-db",
+    "/api/database/update",
+    "/api/config",
+    "/api/config/check",
+    "/api/logout",
+];
+
+#[tokio::test]
+async fn pages_are_embedded_with_strict_headers() {
+    let h = start(Options::default()).await;
+    let r = request(h.base, "GET", "/", &[], None).await;
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .unwrap_or("")
+        .starts_with("text/html"));
+    let csp = r.header("content-security-policy").expect("CSP");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(r.header("x-frame-options"), Some("DENY"));
+    let html = r.text();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "no external assets"
+    );
+    for (p, ct) in [
+        ("/app.js", "text/javascript"),
+        ("/app.css", "text/css"),
+        ("/icon.svg", "image/svg+xml"),
+    ] {
+        let r = request(h.base, "GET", p, &[], None).await;
+        assert_eq!(r.status, 200, "{p}");
+        assert!(
+            r.header("content-type").unwrap_or("").starts_with(ct),
+            "{p}"
+        );
+    }
+    let js = request(h.base, "GET", "/app.js", &[], None).await.text();
+    assert!(!js.contains("innerHTML"), "data goes in as text only");
+    assert_eq!(request(h.base, "GET", "/nope", &[], None).await.status, 404);
+}
+
+#[tokio::test]
+async fn every_endpoint_needs_authentication() {
+    let h = start(Options::default()).await;
+    for p in PROTECTED_GET {
+        let r = request(h.base, "GET", p, &[], None).await;
+        assert_eq!(r.status, 401, "GET {p}");
+        assert!(r.json()["error"].is_string());
+        let r = request(h.base, "GET", p, &[("Authorization", "Bearer wrong")], None).await;
+        assert_eq!(r.status, 401, "GET {p} with a wrong token");
+        let r = request(
+            h.base,
+            "GET",
+            p,
+            &[("Cookie", "bulwark_console=forged")],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 401, "GET {p} with a forged cookie");
+    }
+    for p in PROTECTED_POST {
+        let r = request(h.base, "POST", p, &[], None).await;
+        assert_eq!(r.status, 401, "POST {p}");
+    }
+    let r = request(h.base, "GET", "/api/session", &[], None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["authenticated"], json!(false));
+    assert_eq!(r.json()["login"]["password"], json!(true));
+}
+
+#[tokio::test]
+async fn login_sets_a_strict_cookie_and_logout_ends_it() {
+    let h = start(Options::default()).await;
+    let bad = login(h.base, "wrong").await;
+    assert_eq!(bad.status, 401);
+    assert!(bad.header("set-cookie").is_none());
+    let r = login(h.base, PASSWORD).await;
+    assert_eq!(r.status, 200);
+    let cookie = r.header("set-cookie").expect("cookie");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP: no Secure flag: {cookie}"
+    );
+    let s = session(h.base).await;
+    let probe = s.get("/api/session").await.json();
+    assert_eq!(probe["authenticated"], json!(true));
+    assert_eq!(probe["csrf"], json!(s.csrf));
+    assert_eq!(s.get("/api/status").await.status, 200);
+    // The bearer token works as a log-in password too.
+    assert_eq!(login(h.base, TOKEN).await.status, 200);
+    // A body that is not JSON is refused before anything else.
+    let r = request(
+        h.base,
+        "POST",
+        "/api/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some("password=x"),
+    )
+    .await;
+    assert_eq!(r.status, 415);
+    assert_eq!(s.post("/api/logout", None).await.status, 200);
+    assert_eq!(s.get("/api/status").await.status, 401);
+}
+
+#[tokio::test]
+async fn state_changes_need_the_csrf_token() {
+    let h = start(Options::default()).await;
+    let s = session(h.base).await;
+    for p in ["/api/reload", "/api/reload-db", "/api/logout"] {
+        let r = request(h.base, "POST", p, &[("Cookie", &s.cookie)], None).await;
+        assert_eq!(r.status, 403, "{p} without a CSRF token");
+        assert!(r.json()["error"].as_str().unwrap_or("").contains("CSRF"));
+        let r = request(
+            h.base,
+            "POST",
+            p,
+            &[("Cookie", &s.cookie), ("X-CSRF-Token", "0000")],
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 403, "{p} with a wrong CSRF token");
+    }
+    // Another origin is refused even with the right token.
+    let r = request(
+        h.base,
+        "POST",
+        "/api/reload-db",
+        &[
+            ("Cookie", &s.cookie),
+            ("X-CSRF-Token", &s.csrf),
+            ("Origin", "http://evil.example"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    // The session is still good, and with the token the action runs.
+    let r = s.post("/api/reload-db", None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn bearer_token_needs_no_session() {
+    let h = start(Options::default()).await;
+    let auth = format!("Bearer {TOKEN}");
+    let r = request(
+        h.base,
+        "GET",
+        "/api/status",
+        &[("Authorization", &auth)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let r = request(
+        h.base,
+        "POST",
+        "/api/reload-db",
+        &[("Authorization", &auth)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[tokio::test]
+async fn logins_are_rate_limited() {
+    let h = start(Options {
+        max_logins: 3,
+        ..Default::default()
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(login(h.base, "wrong").await.status, 401);
+    }
+    let r = login(h.base, PASSWORD).await;
+    assert_eq!(r.status, 429, "even the right password waits");
+    let wait: u64 = r
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&wait));
+}
+
+#[tokio::test]
+async fn status_license_and_database() {
+    let h = start(Options::default()).await;
+    let s = session(h.base).await;
+    let st = s.get("/api/status").await.json();
+    assert_eq!(st["version"], json!(env!("CARGO_PKG_VERSION")));
+    assert_eq!(st["istag"], json!(h.ctx.snapshot.load().istag));
+    assert_eq!(
+        st["database"]["version"],
+        json!(h.ctx.snapshot.load().database.version())
+    );
+    assert!(st["database"]["age_secs"].as_i64().is_some());
+    assert_eq!(st["license"]["required"], json!(false));
+    assert_eq!(st["update_available"], json!(false));
+    let lic = s.get("/api/license").await.json();
+    assert_eq!(lic["state"], json!("not required"));
+    assert!(lic["config"].as_str().unwrap_or("").contains("required"));
+    let db = s.get("/api/database").await.json();
+    assert_eq!(db["update"]["available"], json!(false));
+    assert!(db["update"]["last"].is_null());
+}
+
+#[tokio::test]
+async fn stats_follow_icap_traffic() {
+    let h = start(Options::default()).await;
+    let s = session(h.base).await;
+    let before = s.get("/api/stats").await.json();
+    let n0 = before["now"]["requests_total"].as_u64().expect("total");
+    for i in 0..3 {
+        let line = respmod(h.icap, &format!("http://example.test/file{i}"), b"hello").await;
+        assert!(line.starts_with("ICAP/1.0 2"), "{line}");
+    }
+    respmod(h.icap, "http://example.test/eicar.com", &eicar()).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after = s.get("/api/stats").await.json();
+    assert_eq!(after["now"]["requests_total"].as_u64(), Some(n0 + 4));
+    assert_eq!(after["now"]["objects"]["infected"].as_u64(), Some(1));
+    assert!(after["now"]["bytes"].as_u64().unwrap_or(0) >= 15);
+    assert_eq!(after["interval_secs"], json!(1));
+    let series = after["series"].as_array().expect("series");
+    assert!(!series.is_empty(), "samples are taken every second");
+    let counted: u64 = series.iter().filter_map(|p| p["requests"].as_u64()).sum();
+    assert!(counted >= 1, "{series:?}");
+    assert_eq!(after["hour"]["count"].as_u64(), Some(4));
+    assert!(after["hour"]["p50_ms"].as_f64().is_some());
+}
+
+#[tokio::test]
+async fn detections_come_from_the_av_stats_log() {
+    let h = start(Options::default()).await;
+    let s = session(h.base).await;
+    let r = s.get("/api/detections").await.json();
+    assert_eq!(r["items"], json!([]));
+    respmod(h.icap, "http://example.test/clean", b"fine").await;
+    respmod(
+        h.icap,
+        "http://example.test/<script>alert(1)</script>",
+        &eicar(),
+    )
+    .await;
+    let r = s.get("/api/detections").await.json();
+    let items = r["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{r}");
+    assert_eq!(items[0]["status"], json!("INFECTED"));
+    assert!(items[0]["threat"].as_str().unwrap_or("").contains("Eicar"));
+    assert_eq!(
+        items[0]["url"],
+        json!("http://example.test/<script>alert(1)</script>")
+    );
+    assert_eq!(items[0]["client"], json!("10.1.2.3"));
+    let all = s.get("/api/detections?all=1&limit=10").await.json();
+    assert_eq!(all["items"].as_array().map(Vec::len), Some(2));
+}
+
+#[tokio::test]
+async fn update_without_hook_is_501() {
+    let h = start(Options::default()).await;
+    let s = session(h.base).await;
+    let r = s.post("/api/database/update", None).await;
+    assert_eq!(r.status, 501);
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("not available"));
+}
+
+#[tokio::test]
+async fn update_hook_runs_and_reports() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let hook: bulwark_console::UpdateHook = Arc::new(move || {
+        let n = c.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            if n == 0 {
+                Ok("daily.cvd updated to 27000".to_string())
+            } else {
+                Err("mirror unreachable".to_string())
+            }
+        })
+    });
+    let h = start(Options {
+        hook: Some(hook),
+        ..Default::default()
+    })
+    .await;
+    let s = session(h.base).await;
+    let r = s.post("/api/database/update", None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["message"], json!("daily.cvd updated to 27000"));
+    let db = s.get("/api/database").await.json();
+    assert_eq!(db["update"]["available"], json!(true));
+    assert_eq!(db["update"]["last"]["ok"], json!(true));
+    let r = s.post("/api/database/update", None).await;
+    assert_eq!(r.status, 502);
+    let db = s.get("/api/database").await.json();
+    assert_eq!(db["update"]["last"]["message"], json!("mirror unreachable"));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn reloads_go_through_the_controller() {
+    let h = start(Options::default()).await;
+    let s = session(h.base).await;
+    let r = s.post("/api/reload", None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("reloaded"));
+    let r = s.post("/api/reload-db", None).await;
+    assert_eq!(r.status, 200);
+    assert!(r.json()["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("database reloaded"));
+}
+
+#[tokio::test]
+async fn config_view_masks_secrets() {
+    let h = start(Options {
+        extra: String::new(),
+        ..Default::default()
+    })
+    .await;
+    let s = session(h.base).await;
+    let r = s.get("/api/config").await;
+    assert_eq!(r.status, 200);
+    let text = r.text();
+    assert!(!text.contains("argon2id"), "password hash shown: {text}");
+    assert!(!text.contains(TOKEN), "token shown");
+    let v = r.json();
+    assert_eq!(v["editable"], json!(true));
+    let file = v["file"].as_str().expect("file");
+    assert!(file.contains("# test configuration"), "comments kept");
+    assert!(file.contains("password_hash = \"********\""), "{file}");
+    assert!(v["effective"].as_str().unwrap_or("").contains("[console]"));
+}
+
+#[tokio::test]
+async fn config_check_reports_line_numbers() {
+    let h = start(Options::default()).await;
+    let s = session(h.base).await;
+    let bad = "[server]\nlisten = [\"127.0.0.1:0\"]\nmax_connections = \"many\"\n";
+    let r = s
+        .post("/api/config/check", Some(&json!({ "toml": bad })))
+        .await;
+    assert_eq!(r.status, 422);
+    let errors = r.json()["errors"].as_array().cloned().expect("errors");
+    assert!(errors.iter().any(|e| e["line"] == json!(3)), "{errors:?}");
+    let good = "[answer]\nholdback_bytes = 8192\nunknown_key = 1\n";
+    let r = s
+        .post("/api/config/check", Some(&json!({ "toml": good })))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["ok"], json!(true));
+    assert!(!r.json()["warnings"]
+        .as_array()
+        .expect("warnings")
+        .is_empty());
+}
+
+#[tokio::test]
+async fn an_invalid_edit_is_refused_and_the_old_config_keeps_serving() {
+    let h = start(Options::default()).await;
+    let s = session(h.base).await;
+    let path = h.config_path.clone().expect("path");
+    let before = std::fs::read_to_string(&path).expect("read");
+    let istag = h.ctx.snapshot.load().istag.clone();
+    let edited = format!("{before}\n[answer]\nholdback_bytes = \"lots\"\n");
+    let r = s
+        .post("/api/config", Some(&json!({ "toml": edited })))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let v = r.json();
+    assert!(v["errors"][0]["line"].as_u64().is_some(), "{v}");
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+    assert_eq!(h.ctx.snapshot.load().istag, istag);
+    // A file that checks but that the reload refuses (an AV log that cannot be opened: it is a
+    // directory) is put back too.
+    let unopenable = before.replace(
+        &h.av_stats.display().to_string(),
+        &h.dir.path().display().to_string(),
+    );
+    assert_ne!(unopenable, before);
+    let r = s
+        .post("/api/config", Some(&json!({ "toml": unopenable })))
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("put back"));
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+    assert_eq!(h.ctx.snapshot.load().istag, istag);
+    // The console still serves, with the same password.
+    assert_eq!(s.get("/api/status").await.status, 200);
+    assert_eq!(login(h.base, PASSWORD).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_valid_edit_is_written_with_a_backup_and_reloaded() {
+    let h = start(Options::default()).await;
+    let s = session(h.base).await;
+    let path = h.config_path.clone().expect("path");
+    let before = std::fs::read_to_string(&path).expect("read");
+    let shown = s.get("/api/config").await.json()["file"]
+        .as_str()
+        .expect("file")
+        .to_string();
+    let edited = format!("{shown}\n[answer]\nholdback_bytes = 8192\n");
+    let r = s
+        .post("/api/config", Some(&json!({ "toml": edited })))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(h.ctx.snapshot.load().config.answer.holdback_bytes, 8192);
+    let now = std::fs::read_to_string(&path).expect("read");
+    assert!(now.contains("holdback_bytes = 8192"));
+    assert!(now.contains("argon2id"), "the masked hash was put back");
+    assert!(!now.contains("********"));
+    let backup = std::fs::read_to_string(format!("{}.bak", path.display())).expect("backup");
+    assert_eq!(backup, before);
+    // The password kept working through the edit.
+    assert_eq!(login(h.base, PASSWORD).await.status, 200);
+    // A mask with nothing to put back is refused.
+    let r = s
+        .post(
+            "/api/config",
+            Some(&json!({ "toml": format!("{shown}\n[notify]\nwebhook = \"********\"\n") })),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+}
+
+#[tokio::test]
+async fn edits_are_refused_without_a_config_file() {
+    let h = start(Options {
+        with_file: false,
+        ..Default::default()
+    })
+    .await;
+    let s = session(h.base).await;
+    let v = s.get("/api/config").await.json();
+    assert_eq!(v["editable"], json!(false));
+    let r = s
+        .post("/api/config", Some(&json!({ "toml": "[answer]\n" })))
+        .await;
+    assert_eq!(r.status, 409);
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("--config"));
+}

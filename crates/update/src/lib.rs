@@ -1,0 +1,40 @@
+//! Database updates for Bulwark (issue #7, SPEC F-UPD): kav4proxy's keepup2date, rebuilt.
+//!
+//! - [`index`]: the signed update index (version, publication time, files with sizes and
+//!   SHA-256, Ed25519 signature with the key files of `bulwark_license::keys`).
+//! - [`publish`]: `bulwark db keygen|build|sign`, making a mirror.
+//! - [`fetch`]: sources (HTTP/HTTPS mirrors through an optional proxy, local directories,
+//!   `clamav:` ClamAV-layout mirrors) with timeouts, retries and size caps.
+//! - [`install`]: staging, atomic symlink switch, backup, rollback, lock.
+//! - [`cvd`]: ClamAV `.cvd`/`.cld` headers and the legacy MD5 + RSA digital signature.
+//! - [`run()`]: one update ([`UpdateRequest`] → [`Report`], whose `exit_code` is keepup2date's);
+//!   [`run_schedule`]: the same on a timer inside `serve`; [`hooks`]: reload and
+//!   PostUpdateCmd.
+//!
+//! See README.md for the layouts and the commands.
+
+mod bulwark_source;
+mod clamav_source;
+pub mod config;
+pub mod cvd;
+#[cfg(test)]
+mod cvd_test_key;
+mod error;
+pub mod fetch;
+pub mod hooks;
+pub mod index;
+pub mod install;
+mod mirror;
+pub mod publish;
+mod report;
+mod run;
+mod schedule;
+mod verify;
+
+pub use clamav_source::{local_header, DATABASES};
+pub use config::{FileSettings, UpdateConfig, DEFAULT_DATABASE_DIR};
+pub use error::{FetchError, UpdateError};
+pub use hooks::{ReloadFn, ReloadHook, Reloaded};
+pub use run::{run, Outcome, Report, UpdateRequest};
+pub use schedule::{next_wait, run_schedule};
+pub use verify::{test_load, TestLoad};
