@@ -250,7 +250,7 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
                     .iter()
                     .map(|f| {
                         serde_json::json!({"path": f.path, "set": f.set, "total": f.total(), "loaded": f.loaded,
-                            "unsupported": f.unsupported, "malformed": f.malformed, "flevel_skipped": f.flevel_skipped,
+                            "approximated": f.approximated, "unsupported": f.unsupported, "malformed": f.malformed, "flevel_skipped": f.flevel_skipped,
                             "ignored": f.ignored, "ms": f.time.as_secs_f64() * 1e3})
                     })
                     .collect();
@@ -278,6 +278,9 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
                     f.total(),
                     f.time.as_secs_f64() * 1e3
                 );
+                for (why, n) in &f.approximated {
+                    println!("    approximated:{n:>7}  {why} (counted as loaded)");
+                }
                 for (why, n) in &f.unsupported {
                     println!("    unsupported: {n:>7}  {why}");
                 }
@@ -294,7 +297,14 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
                     println!("    ignored:     {:>7}  by an .ign2 list", f.ignored);
                 }
             }
-            println!("total: {total_loaded} of {total} signatures loaded");
+            let approx: u64 = r
+                .files
+                .iter()
+                .flat_map(|f| f.approximated.values())
+                .sum();
+            println!(
+                "total: {total_loaded} of {total} signatures loaded ({approx} of them approximated)"
+            );
             println!(
                 "load time: {:.3} s (matcher compile {:.3} s); atoms: {} ({} shorter than 4 bytes); matcher memory: {:.1} MB",
                 r.total_time.as_secs_f64(),

@@ -19,14 +19,19 @@ mod scan;
 pub mod sigs;
 mod store;
 mod verdict;
+mod verdict_cache;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 pub use cache::default_cache_dir;
-pub use load::{is_signature_file, FileReport, LoadError, LoadOptions, LoadReport};
+pub use load::{
+    is_signature_file, FileReport, LoadError, LoadOptions, LoadReport,
+    NORMALISATION_NOT_IMPLEMENTED,
+};
 pub use verdict::{Status, Threat, Verdict};
+pub use verdict_cache::{ContentHasher, VerdictCache, VerdictKey};
 
 /// Options of one scan (the policy group chooses them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -178,6 +183,8 @@ fn matcher_bytes(c: &db::Compiled) -> usize {
 pub struct Scanner {
     inner: scan::Inner,
     eicar: eicar::EicarMatcher,
+    /// Content digest for the verdict cache, with the options it is keyed by.
+    digest: Option<Box<(ContentHasher, ScanOptions)>>,
 }
 
 impl Scanner {
@@ -186,7 +193,29 @@ impl Scanner {
         Self {
             inner: scan::Inner::new(db, options),
             eicar: eicar::EicarMatcher::default(),
+            digest: None,
         }
+    }
+
+    /// A scanner that also computes the content's blake3 digest as it scans, so that
+    /// [`Scanner::verdict_key`] can key a [`VerdictCache`] entry with the verdict.
+    pub fn new_with_digest(db: Arc<Database>, options: &ScanOptions) -> Self {
+        let mut s = Self::new(db, options);
+        s.digest = Some(Box::new((ContentHasher::new(), options.clone())));
+        s
+    }
+
+    /// The blake3 digest of the bytes fed so far (`None` unless made by
+    /// [`Scanner::new_with_digest`]).
+    pub fn content_digest(&self) -> Option<[u8; 32]> {
+        self.digest.as_ref().map(|d| d.0.digest())
+    }
+
+    /// The verdict-cache key of the bytes fed so far under this scan's database and options
+    /// (`None` unless made by [`Scanner::new_with_digest`]).
+    pub fn verdict_key(&self) -> Option<VerdictKey> {
+        let d = self.digest.as_ref()?;
+        Some(VerdictKey::new(self.inner.database(), &d.1, &d.0.digest()))
     }
 
     /// Tells the scanner the object's total size in advance (e.g. Content-Length), so that hash
@@ -197,6 +226,9 @@ impl Scanner {
 
     /// Feeds the next bytes of the object.
     pub fn feed(&mut self, data: &[u8]) {
+        if let Some(d) = &mut self.digest {
+            d.0.update(data);
+        }
         self.eicar.feed(data);
         self.inner.feed(data);
     }

@@ -62,8 +62,12 @@ pub struct FileReport {
     pub path: String,
     /// The signature set it belongs to.
     pub set: String,
-    /// Signatures loaded with full semantics.
+    /// Signatures loaded (including the approximated ones below).
     pub loaded: u64,
+    /// Loaded signatures matched with different semantics than ClamAV's, by reason (a subset
+    /// of `loaded`), e.g. [`NORMALISATION_NOT_IMPLEMENTED`].
+    #[serde(default)]
+    pub approximated: BTreeMap<String, u64>,
     /// Signatures not loaded, by reason.
     pub unsupported: BTreeMap<String, u64>,
     /// Malformed lines, by reason.
@@ -329,8 +333,28 @@ fn expand(raw: Vec<RawFile>, opts: &LoadOptions) -> Result<Vec<Source>, LoadErro
     Ok(out)
 }
 
+/// Why target 3/7 signatures are reported as approximations.
+pub const NORMALISATION_NOT_IMPLEMENTED: &str =
+    "target 3/7 normalisation not implemented: matched on raw bytes";
+
+/// Adds a body signature; signatures for targets 3 (normalised HTML) and 7 (normalised text)
+/// load but are reported as approximated: ClamAV matches them on normalised text (lower case,
+/// collapsed white space, no comments/tags…), we match the raw bytes.
+fn add_body_sig(b: &mut Builder, ls: logical::LogicalSig, set_id: u16) -> Result<(), LineError> {
+    let t = ls.tdb.target;
+    b.add_logical(ls, set_id)?;
+    if t == 3 || t == 7 {
+        return Err(LineError::Approximated(NORMALISATION_NOT_IMPLEMENTED));
+    }
+    Ok(())
+}
+
 fn reason(r: &mut FileReport, e: LineError) {
     match e {
+        LineError::Approximated(s) => {
+            r.loaded += 1;
+            *r.approximated.entry(s.to_string()).or_default() += 1;
+        }
         LineError::Unsupported(s) => *r.unsupported.entry(s.to_string()).or_default() += 1,
         LineError::Malformed(s) => *r.malformed.entry(s.to_string()).or_default() += 1,
         LineError::Flevel => r.flevel_skipped += 1,
@@ -414,13 +438,17 @@ pub(crate) fn load_into(
                 "imp" => Err(LineError::Unsupported(
                     "import-table hash (.imp) not implemented",
                 )),
-                "ndb" | "ndu" => logical::parse_ndb(l).and_then(|ls| b.add_logical(ls, set_id)),
-                "ldb" | "ldu" => logical::parse_ldb(l).and_then(|ls| b.add_logical(ls, set_id)),
+                "ndb" | "ndu" => logical::parse_ndb(l).and_then(|ls| add_body_sig(b, ls, set_id)),
+                "ldb" | "ldu" => logical::parse_ldb(l).and_then(|ls| add_body_sig(b, ls, set_id)),
                 "ign" | "ign2" => continue,
                 _ => continue,
             };
             match res {
                 Ok(()) => r.loaded += 1,
+                Err(LineError::Approximated(why)) => {
+                    r.loaded += 1;
+                    *r.approximated.entry(why.to_string()).or_default() += 1;
+                }
                 Err(e) => reason(&mut r, e),
             }
         }

@@ -104,6 +104,16 @@ impl Inner {
 
     pub fn set_size_hint(&mut self, n: u64) {
         self.size_hint = Some(n);
+        // Reserve the in-memory copy once instead of growing it by doubling (each growth
+        // copies everything so far).
+        if let Store::Mem(v) = &mut self.store {
+            let want = usize::try_from(n).unwrap_or(usize::MAX).min(self.mem_limit);
+            v.reserve(want.saturating_sub(v.len()));
+        }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
     }
 
     fn c(&self) -> &Compiled {

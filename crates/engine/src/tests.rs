@@ -277,3 +277,18 @@ fn compiled_cache_hit_stale_and_corrupt() {
     assert_eq!(r.cache.as_deref(), Some("rebuilt (absent)"));
     assert_eq!(load().1.cache.as_deref(), Some("hit"));
 }
+
+#[test]
+fn normalised_targets_are_reported_as_approximated() {
+    let (db, r, _d) = db_from(&[(
+        "t.ndb",
+        "Html.Test-1:3:*:3c7363726970743e6576696c\nText.Test-1:7:*:6576696c2074657874\nAny.Test-1:0:*:616e797468696e67\n",
+    )]);
+    assert_eq!(r.files[0].loaded, 3);
+    assert_eq!(
+        r.files[0].approximated.get(NORMALISATION_NOT_IMPLEMENTED),
+        Some(&2)
+    );
+    assert_eq!(r.files[0].total(), 3);
+    let _ = db;
+}

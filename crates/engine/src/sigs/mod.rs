@@ -22,6 +22,8 @@ pub enum LineError {
     Malformed(&'static str),
     /// The signature's functionality-level range excludes this engine (ClamAV skips it too).
     Flevel,
+    /// Loaded, but matched with different semantics than ClamAV's (counted by reason).
+    Approximated(&'static str),
 }
 
 /// Checks optional `min[:max]` functionality-level fields.
