@@ -31,6 +31,9 @@ pub struct SquidOptions {
     pub no_reqmod: bool,
     /// Extra squid.conf lines appended at the end.
     pub extra: Vec<String>,
+    /// Require proxy basic authentication with this user and password (`basic_ncsa_auth`
+    /// over an htpasswd file made with `htpasswd` from apache2-utils); None: no authentication.
+    pub basic_auth: Option<(String, String)>,
 }
 
 /// A running Squid, killed on drop.
@@ -57,6 +60,9 @@ impl Squid {
         let dir = crate::shared_tempdir("squid-e2e-").map_err(|e| e.to_string())?;
         let port = net::free_port().map_err(|e| e.to_string())?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        if let Some((user, password)) = &opts.basic_auth {
+            write_htpasswd(&dir.path().join(HTPASSWD), user, password)?;
+        }
         let conf = dir.path().join("squid.conf");
         std::fs::write(&conf, config_text(dir.path(), port, &opts)).map_err(|e| e.to_string())?;
         let stdout = File::create(dir.path().join("stdout.log")).map_err(|e| e.to_string())?;
@@ -111,6 +117,27 @@ impl Squid {
     }
 }
 
+/// The password file of `SquidOptions::basic_auth`, inside Squid's directory.
+const HTPASSWD: &str = "passwd";
+
+/// Writes an htpasswd file (MD5 hashes, which `basic_ncsa_auth` reads) with one user.
+fn write_htpasswd(path: &Path, user: &str, password: &str) -> Result<(), String> {
+    let htpasswd = find_program("htpasswd", "apache2-utils")?;
+    let out = Command::new(htpasswd)
+        .args(["-c", "-b", "-m"])
+        .arg(path)
+        .args([user, password])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(format!(
+            "htpasswd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(())
+}
+
 /// The squid.conf text for `opts`, with every file inside `dir`.
 pub fn config_text(dir: &Path, port: u16, opts: &SquidOptions) -> String {
     let d = dir.display();
@@ -131,6 +158,15 @@ pub fn config_text(dir: &Path, port: u16, opts: &SquidOptions) -> String {
     let _ = writeln!(c, "acl loopback src 127.0.0.0/8 ::1");
     let _ = writeln!(c, "acl to_loopback dst 127.0.0.0/8 ::1");
     let _ = writeln!(c, "http_access deny !to_loopback");
+    if opts.basic_auth.is_some() {
+        let _ = writeln!(
+            c,
+            "auth_param basic program /usr/lib/squid/basic_ncsa_auth {d}/{HTPASSWD}"
+        );
+        let _ = writeln!(c, "auth_param basic realm bulwark-test");
+        let _ = writeln!(c, "acl authenticated proxy_auth REQUIRED");
+        let _ = writeln!(c, "http_access deny !authenticated");
+    }
     let _ = writeln!(c, "http_access allow loopback");
     let _ = writeln!(c, "http_access deny all");
     if let Some(icap) = opts.icap_port {
