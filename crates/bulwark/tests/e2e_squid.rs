@@ -203,3 +203,48 @@ fn with_bulwark_stopped_squid_fails_closed() {
         .any(|q| q.target.contains("upload-while-down"));
     assert!(!reached, "an unscanned upload reached the origin");
 }
+
+#[test]
+fn eicar_in_a_gzip_encoded_response_is_blocked_and_clean_gzip_passes() {
+    let stack = Stack::start();
+    let r = stack.get("/eicar?pad=5000&encoding=gzip");
+    assert_eq!(r.status, 403, "{}", common::describe(&r));
+    let r = stack.get("/bytes/30000?encoding=gzip");
+    assert_eq!(r.status, 200, "{}", common::describe(&r));
+    assert_eq!(
+        r.header("content-encoding"),
+        Some("gzip"),
+        "delivered as sent"
+    );
+}
+
+#[test]
+fn a_multipart_upload_with_an_infected_zip_is_blocked() {
+    let stack = Stack::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("eicar.com"), bulwark_testkit::eicar()).expect("write");
+    let ok = std::process::Command::new("zip")
+        .current_dir(dir.path())
+        .args(["-q", "-X", "a.zip", "eicar.com"])
+        .status()
+        .expect("zip (Debian package zip)");
+    assert!(ok.success());
+    let zip = std::fs::read(dir.path().join("a.zip")).expect("zip file");
+    let boundary = "XyZbOuNdArY";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.zip\"\r\nContent-Type: application/zip\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&zip);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let ct = format!("multipart/form-data; boundary={boundary}");
+    let r = stack
+        .client
+        .post(&stack.origin.url("/upload"), &ct, &body)
+        .expect("upload");
+    assert_eq!(r.status, 403, "{}", common::describe(&r));
+    assert!(
+        stack.origin.requests().iter().all(|q| q.method != "POST"),
+        "the infected upload reached the origin"
+    );
+}

@@ -363,7 +363,35 @@ struct Plan {
     extra_headers: Vec<(String, String)>,
 }
 
+/// The plan for a request; `encoding=gzip` compresses the whole body and labels it with
+/// `Content-Encoding: gzip` (at most 64 MiB of content).
 fn plan_for(head: &Head, record: &RequestRecord) -> Plan {
+    let mut plan = plan_for_identity(head, record);
+    let (_, params) = split_target(&head.target);
+    if params.get("encoding").map(String::as_str) == Some("gzip") {
+        use std::io::Write as _;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut total = 0usize;
+        for seg in &plan.segments {
+            let data = match seg {
+                Segment::Bytes(b) => b.clone(),
+                Segment::Filler { start, len } => pattern_range(*start, *len),
+                Segment::Pause(_) => continue,
+            };
+            total += data.len();
+            if total > 64 << 20 || enc.write_all(&data).is_err() {
+                break;
+            }
+        }
+        let body = enc.finish().unwrap_or_default();
+        plan.segments = vec![Segment::Bytes(body)];
+        plan.extra_headers
+            .push(("Content-Encoding".into(), "gzip".into()));
+    }
+    plan
+}
+
+fn plan_for_identity(head: &Head, record: &RequestRecord) -> Plan {
     let (path, params) = split_target(&head.target);
     // `/site/<name>/<route>` serves `<route>`: distinct URLs for URL rules (e.g. an excluded
     // site) with the same content.
