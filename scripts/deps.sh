@@ -8,7 +8,8 @@ what=${1:-build}
 # can present a client certificate over icaps:// (the GnuTLS build refuses tls-cert=).
 build=(pkg-config libvectorscan-dev libpcre2-dev)
 test=(squid-openssl c-icap libc-icap-mod-virus-scan clamav clamav-daemon clamav-testfiles
-      zip unzip p7zip-full xz-utils bzip2 zstd brotli apache2-utils openssl curl)
+      zip unzip p7zip-full xz-utils bzip2 zstd brotli apache2-utils openssl curl
+      chromium chromium-driver nodejs)
 case "$what" in
   build) pkgs=("${build[@]}") ;;
   test) pkgs=("${build[@]}" "${test[@]}") ;;

@@ -31,6 +31,11 @@ function svg(tag, attrs, ...kids) {
   return e;
 }
 
+// Replaces an element's children, skipping absent ones (replaceChildren would write "null").
+function show(parent, ...kids) {
+  parent.replaceChildren(...kids.flat().filter((k) => k !== null && k !== undefined && k !== false));
+}
+
 function message(text, isError) {
   const m = $('msg');
   m.textContent = text;
@@ -150,7 +155,7 @@ async function renderStatus(view) {
   if (r.status !== 200) return;
   const d = r.data;
   const lic = d.license || {};
-  view.replaceChildren(
+  show(view,
     el('h1', {}, 'Status'),
     el('div', { class: 'grid' },
       tile('Version', d.version, null, 'status-version'),
@@ -196,6 +201,11 @@ function chart(title, points, series, fmt, id) {
       d += (d ? ' L' : 'M') + x(points[j].t).toFixed(1) + ' ' + y(v).toFixed(1);
     });
     if (d) s.append(svg('path', { d, fill: 'none', stroke: COLORS[i % COLORS.length], 'stroke-width': 1.8 }));
+    // A value with no neighbour draws no line: mark it with a dot.
+    vs.forEach((v, j) => {
+      if (v === null || (vs[j - 1] ?? null) !== null || (vs[j + 1] ?? null) !== null) return;
+      s.append(svg('circle', { cx: x(points[j].t).toFixed(1), cy: y(v).toFixed(1), r: 2.5, fill: COLORS[i % COLORS.length] }));
+    });
   });
   box.append(s);
   const legend = el('div', { class: 'legend' });
@@ -219,7 +229,7 @@ async function renderStats(view) {
   const num = (v) => (v >= 100 ? v.toFixed(0) : v.toFixed(v >= 10 ? 1 : 2));
   const objTiles = Object.entries(n.objects || {}).filter(([, v]) => v > 0)
     .map(([k, v]) => tile('Objects ' + k, v, null, 'counter-objects-' + k));
-  view.replaceChildren(
+  show(view,
     el('h1', {}, 'Statistics'),
     el('div', { class: 'grid' },
       tile('ICAP requests', n.requests_total, Object.entries(n.requests || {}).map(([k, v]) => k + ' ' + v).join(', '), 'counter-requests'),
@@ -253,7 +263,7 @@ async function renderDetections(view) {
     el('td', {}, x.mode),
     el('td', {}, fmtBytes(x.size)),
     el('td', {}, x.ms + ' ms')));
-  view.replaceChildren(
+  show(view,
     el('h1', {}, 'Recent detections'),
     d.note ? el('p', { class: 'muted' }, d.note) : null,
     el('div', { class: 'scroll' },
@@ -286,7 +296,7 @@ async function renderDatabase(view) {
   rdb.addEventListener('click', async () => { await action(rdb, 'POST', '/api/reload-db'); renderDatabase(view); });
   const rcfg = el('button', { id: 'btn-reload', type: 'button', class: 'secondary' }, 'Reload configuration and databases');
   rcfg.addEventListener('click', async () => { await action(rcfg, 'POST', '/api/reload'); renderDatabase(view); });
-  view.replaceChildren(
+  show(view,
     el('h1', {}, 'Signature database'),
     el('div', { class: 'grid' },
       tile('Version', d.database.version, null, 'db-version'),
@@ -312,18 +322,18 @@ async function renderConfig(view) {
   const ta = el('textarea', { id: 'config-text', spellcheck: 'false', 'aria-label': 'configuration file' });
   ta.value = d.file || '';
   const out = el('div', { id: 'config-result' });
-  const show = (res) => {
+  const display = (res) => {
     const x = res.data;
-    out.replaceChildren(
+    show(out,
       el('p', { class: x.ok ? 'good' : 'bad' }, x.ok ? (x.message || 'the configuration is valid') : (x.error || 'invalid')),
       errorList(x.errors),
       (x.warnings || []).length ? el('ul', {}, x.warnings.map((w) => el('li', { class: 'muted' }, 'warning: ' + w.text))) : null);
   };
   const check = el('button', { id: 'btn-check', type: 'button', class: 'secondary' }, 'Check');
-  check.addEventListener('click', async () => { const res = await action(check, 'POST', '/api/config/check', { toml: ta.value }); if (res) show(res); });
+  check.addEventListener('click', async () => { const res = await action(check, 'POST', '/api/config/check', { toml: ta.value }); if (res) display(res); });
   const apply = el('button', { id: 'btn-apply', type: 'button' }, 'Check and apply');
-  apply.addEventListener('click', async () => { const res = await action(apply, 'POST', '/api/config', { toml: ta.value }); if (res) show(res); });
-  view.replaceChildren(
+  apply.addEventListener('click', async () => { const res = await action(apply, 'POST', '/api/config', { toml: ta.value }); if (res) display(res); });
+  show(view,
     el('h1', {}, 'Configuration'),
     el('p', {}, 'File: ', el('code', {}, d.path || '(none: embedded defaults)')),
     d.note ? el('p', { class: 'muted' }, d.note) : null,
@@ -338,7 +348,7 @@ async function renderLicense(view) {
   const r = await api('GET', '/api/license');
   if (r.status !== 200) return;
   const d = r.data;
-  view.replaceChildren(
+  show(view,
     el('h1', {}, 'Licence'),
     el('div', { class: 'grid' },
       tile('Required', d.required ? 'yes' : 'no', null, 'license-required'),
