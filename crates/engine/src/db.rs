@@ -72,7 +72,8 @@ pub(crate) struct AtomRef {
     pub part: u16,
 }
 
-/// The matcher for one target type (its own signatures plus target 0).
+/// The matcher for one target type (its own signatures only; target 0's group is scanned
+/// beside it).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Group {
     /// Stored beside the serialised rest in the compiled cache.
@@ -608,8 +609,10 @@ impl Builder {
         let mut anchored = Vec::new();
         let mut keep = 256usize;
         for (bi, b) in self.c.bodies.iter().enumerate() {
-            let tt = self.c.lsigs[b.lsig as usize].tdb.target;
-            if tt != 0 && tt != t {
+            // Each group holds only its own target's signatures; target 0's group is scanned
+            // beside the object type's (two streams), so target-0 atoms exist once, not once
+            // per target type.
+            if self.c.lsigs[b.lsig as usize].tdb.target != t {
                 continue;
             }
             if b.splits.is_empty() {
@@ -645,7 +648,7 @@ impl Builder {
             .lsigs
             .iter()
             .enumerate()
-            .filter(|(_, l)| !l.pcre.is_empty() && (l.tdb.target == 0 || l.tdb.target == t))
+            .filter(|(_, l)| !l.pcre.is_empty() && l.tdb.target == t)
             .map(|(i, _)| i as u32)
             .collect();
         let atom_len = atoms.iter().map(|(a, _)| a.len() as u32).collect();

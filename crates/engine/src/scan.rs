@@ -41,10 +41,13 @@ pub(crate) struct Inner {
     started: bool,
     finished: bool,
     ftype: u8,
-    group: usize,
-    stream: Option<AtomStreamImpl>,
+    /// The groups scanned: target 0's, and the object type's own (if it has signatures).
+    groups: [usize; 2],
+    streams: [Option<AtomStreamImpl>; 2],
     hits: Vec<Hit>,
-    pending: VecDeque<Hit>,
+    pending: [VecDeque<Hit>; 2],
+    /// Bytes of look-behind the verifier may need (largest of the groups').
+    keep: usize,
     win: Vec<u8>,
     win_base: u64,
     store: Store,
@@ -80,10 +83,11 @@ impl Inner {
             started: false,
             finished: false,
             ftype: 0,
-            group: 0,
-            stream: None,
+            groups: [0, usize::MAX],
+            streams: [None, None],
             hits: Vec::new(),
-            pending: VecDeque::new(),
+            pending: [VecDeque::new(), VecDeque::new()],
+            keep: 256,
             win: Vec::new(),
             win_base: 0,
             store: Store::Mem(Vec::new()),
@@ -203,11 +207,19 @@ impl Inner {
             .map(|c| c.into_owned())
             .unwrap_or_default();
         self.ftype = filetype::detect(&head);
-        self.group = self.c().group_of[self.ftype as usize];
-        if let Some(db) = &self.db.c.groups[self.group].db {
-            match matcher::open(db) {
-                Ok(s) => self.stream = Some(s),
-                Err(e) => self.error = Some(e.to_string()),
+        let g0 = self.c().group_of[0];
+        let gt = self.c().group_of[self.ftype as usize];
+        self.groups = [g0, if gt == g0 { usize::MAX } else { gt }];
+        for i in 0..2 {
+            let Some(g) = self.db.c.groups.get(self.groups[i]) else {
+                continue;
+            };
+            self.keep = self.keep.max(g.keep);
+            if let Some(db) = &g.db {
+                match matcher::open(db) {
+                    Ok(s) => self.streams[i] = Some(s),
+                    Err(e) => self.error = Some(e.to_string()),
+                }
             }
         }
         if let Some(all) = self
@@ -220,26 +232,32 @@ impl Inner {
     }
 
     fn scan_chunk(&mut self, data: &[u8]) {
-        let Some(stream) = &mut self.stream else {
+        if self.streams.iter().all(Option::is_none) {
             return;
-        };
-        self.win.extend_from_slice(data);
-        if let Err(e) = stream.scan(data, &mut self.hits) {
-            self.error = Some(e.to_string());
         }
-        self.pending.extend(self.hits.drain(..));
-        self.process(false);
-        let keep = self.db.c.groups[self.group].keep;
-        if self.win.len() > 2 * keep + (64 << 10) {
-            let cut = self.win.len() - keep;
-            let cut = match self.pending.front() {
-                Some(h) => cut.min(
-                    h.end
-                        .saturating_sub(keep as u64)
-                        .saturating_sub(self.win_base) as usize,
-                ),
-                None => cut,
+        self.win.extend_from_slice(data);
+        for i in 0..2 {
+            let Some(stream) = &mut self.streams[i] else {
+                continue;
             };
+            if let Err(e) = stream.scan(data, &mut self.hits) {
+                self.error = Some(e.to_string());
+            }
+            self.pending[i].extend(self.hits.drain(..));
+        }
+        self.process(false);
+        let keep = self.keep;
+        if self.win.len() > 2 * keep + (64 << 10) {
+            let mut cut = self.win.len() - keep;
+            for q in &self.pending {
+                if let Some(h) = q.front() {
+                    cut = cut.min(
+                        h.end
+                            .saturating_sub(keep as u64)
+                            .saturating_sub(self.win_base) as usize,
+                    );
+                }
+            }
             self.win.drain(..cut);
             self.win_base += cut as u64;
         }
@@ -247,15 +265,19 @@ impl Inner {
 
     fn process(&mut self, last: bool) {
         let db = Arc::clone(&self.db);
-        let g = &db.c.groups[self.group];
         let mut matches: Vec<(u32, u16, u64, u64)> = Vec::new();
-        while let Some(&h) = self.pending.front() {
-            let need = g.need_after.get(h.atom as usize).copied().unwrap_or(0);
-            if !last && h.end + u64::from(need) > self.size {
-                break;
+        for i in 0..2 {
+            let Some(g) = db.c.groups.get(self.groups[i]) else {
+                continue;
+            };
+            while let Some(&h) = self.pending[i].front() {
+                let need = g.need_after.get(h.atom as usize).copied().unwrap_or(0);
+                if !last && h.end + u64::from(need) > self.size {
+                    break;
+                }
+                self.pending[i].pop_front();
+                self.verify(&db.c, g, h, &mut matches);
             }
-            self.pending.pop_front();
-            self.verify(&db.c, g, h, &mut matches);
         }
         for (body, part, st, en) in matches {
             self.on_part(&db.c, body, part, st, en);
@@ -383,13 +405,17 @@ impl Inner {
         self.process(true);
         let db = Arc::clone(&self.db);
         let c = &db.c;
-        let g = &c.groups[self.group];
         let exe = if matches!(self.ftype, target::PE | target::ELF) {
             self.exe_info()
         } else {
             None
         };
-        for &bi in &g.anchored {
+        let used: Vec<&Group> = self
+            .groups
+            .iter()
+            .filter_map(|&i| c.groups.get(i))
+            .collect();
+        for &bi in used.iter().flat_map(|g| &g.anchored) {
             let b = &c.bodies[bi as usize];
             let ls = &c.lsigs[b.lsig as usize];
             if self.set_mask & (1 << ls.set) == 0 || self.detected.contains(&b.lsig) {
@@ -399,7 +425,7 @@ impl Inner {
                 self.on_sub(c, b.lsig, b.sub, st, en);
             }
         }
-        for &li in &g.pcre {
+        for &li in used.iter().flat_map(|g| &g.pcre) {
             self.eval_pcre(c, li);
         }
         let mut keys: Vec<u32> = self.state.keys().copied().collect();
