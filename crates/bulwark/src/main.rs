@@ -1,6 +1,7 @@
 //! `bulwark`: the command-line binary. It parses arguments and wires the crates together; the
 //! logic lives in the libraries.
 
+mod console_cmd;
 mod ctl_cmd;
 mod import_cmd;
 mod license_cmd;
@@ -36,6 +37,9 @@ enum Command {
     /// Check, print or import configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Web console helpers (hash a password for `[console] password_hash`).
+    #[command(subcommand)]
+    Console(console_cmd::ConsoleCommand),
     /// Print or apply the squid.conf lines that point Squid at Bulwark.
     Squid(squid_cmd::SquidArgs),
     /// Manage licence keys (the seed's licensemanager flags -s -k -a -da -dr -i work too).
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
         Command::Config(c) => config_command(c),
         Command::License(args) => license_cmd::run(args).map(code),
         Command::Squid(args) => squid_cmd::run(args).map(code),
+        Command::Console(c) => console_cmd::run(c).map(code),
     };
     match result {
         Ok(code) => code,

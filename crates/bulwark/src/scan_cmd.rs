@@ -297,11 +297,7 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
                     println!("    ignored:     {:>7}  by an .ign2 list", f.ignored);
                 }
             }
-            let approx: u64 = r
-                .files
-                .iter()
-                .flat_map(|f| f.approximated.values())
-                .sum();
+            let approx: u64 = r.files.iter().flat_map(|f| f.approximated.values()).sum();
             println!(
                 "total: {total_loaded} of {total} signatures loaded ({approx} of them approximated)"
             );

@@ -158,6 +158,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("cannot listen on {addr} for metrics"))?;
             metric_listeners.push(l);
         }
+        let console_listeners = bulwark_console::bind_console(&cfg.console).await?;
         let control_socket = match &cfg.control.socket {
             Some(p) => match control::bind_control(p).await {
                 Ok(l) => {
@@ -204,6 +205,28 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 ctx.clone(),
                 stop_rx.clone(),
             ));
+        }
+        if !console_listeners.is_empty() {
+            for l in &console_listeners {
+                if let Ok(a) = l.local_addr() {
+                    info!("web console on {a}");
+                }
+            }
+            let hook: Option<bulwark_console::UpdateHook> = None;
+            let (ctx, ctl, rx, path) = (
+                ctx.clone(),
+                ctl.clone(),
+                stop_rx.clone(),
+                args.config.clone(),
+            );
+            tokio::spawn(async move {
+                if let Err(e) =
+                    bulwark_console::serve_console(console_listeners, ctx, ctl, path, hook, rx)
+                        .await
+                {
+                    tracing::error!("web console: {e}");
+                }
+            });
         }
         if let Some(l) = control_socket {
             tokio::spawn(control::serve_control(l, ctl.clone(), stop_rx.clone()));
