@@ -28,13 +28,15 @@ pub fn local_header(dir: &Path, name: &str) -> Option<(PathBuf, CvdHeader)> {
         .max_by_key(|(_, h)| h.version)
 }
 
-/// The version each database would have after fetching what is newer from `loc`: for each,
-/// `(name, remote header, local version)`, only those to download.
+/// What a ClamAV mirror has that is newer: `(name, remote header)` to download, and notes.
+pub(crate) type Newer = (Vec<(String, CvdHeader)>, Vec<String>);
+
+/// The databases on `loc` newer than those in `local_dir` (all of them without one).
 pub(crate) fn newer_on(
     ctx: &Ctx,
     loc: &Location,
     local_dir: Option<&Path>,
-) -> Result<(Vec<(String, CvdHeader)>, Vec<String>), UpdateError> {
+) -> Result<Newer, UpdateError> {
     let mut fetch = Vec::new();
     let mut notes = Vec::new();
     let mut older = None;

@@ -194,16 +194,16 @@ impl Ctx {
     }
 }
 
-fn prepare(req: &UpdateRequest) -> Result<(Ctx, Vec<Source>), Report> {
+fn prepare(req: &UpdateRequest) -> Result<(Ctx, Vec<Source>), Box<Report>> {
     let cfg = &req.config;
     let cfg_err = |reason: String| {
-        Report::failed(
+        Box::new(Report::failed(
             Outcome::Config,
             UpdateError::Config {
                 path: PathBuf::from("[update]"),
                 reason,
             },
-        )
+        ))
     };
     if cfg.sources.is_empty() {
         return Err(cfg_err("no update source (sources, --source or -g)".into()));
@@ -229,13 +229,14 @@ fn prepare(req: &UpdateRequest) -> Result<(Ctx, Vec<Source>), Report> {
     .map_err(cfg_err)?;
     let license = match &req.license {
         Some(l) if l.required => {
-            let mut lic = Licensing::open(l).map_err(|e| Report::failed(Outcome::License, e))?;
+            let mut lic =
+                Licensing::open(l).map_err(|e| Box::new(Report::failed(Outcome::License, e)))?;
             let status = lic.check(OffsetDateTime::now_utc());
             match status {
                 LicenseStatus::Valid { .. }
                 | LicenseStatus::Expired { .. }
                 | LicenseStatus::QuotaExhausted { .. } => Some(lic),
-                other => return Err(Report::failed(Outcome::License, other)),
+                other => return Err(Box::new(Report::failed(Outcome::License, other))),
             }
         }
         _ => None,
@@ -271,7 +272,7 @@ pub fn run(req: &UpdateRequest) -> Report {
 fn run_inner(req: &UpdateRequest) -> Report {
     let (ctx, sources) = match prepare(req) {
         Ok(x) => x,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let cfg = &req.config;
     let inst = Installation::new(&cfg.database_dir, &cfg.backup_path());
