@@ -38,6 +38,9 @@ pub struct Config {
     /// `[console]`: the administration web console and JSON API (off unless `listen` is set;
     /// see the `bulwark-console` crate and `docs/console.md`).
     pub console: bulwark_console_config::ConsoleConfig,
+    /// `[update]`: database update sources, trusted signing keys, proxy, install directory,
+    /// schedule and PostUpdateCmd (`bulwark update`; see the `bulwark-update` crate).
+    pub update: bulwark_update::UpdateConfig,
 }
 
 /// `[server]`

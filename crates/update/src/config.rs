@@ -18,7 +18,7 @@ pub struct UpdateConfig {
     /// Prefix `clamav:` for a ClamAV-layout mirror (`main.cvd`, `daily.cvd`, `bytecode.cvd`).
     pub sources: Vec<String>,
     /// The installed database: a symbolic link to the current version directory beside it
-    /// (`<database_dir>.v<VERSION>`), switched atomically. Point `[engine] database` at it.
+    /// (`<database_dir>.ver-v<VERSION>`), switched atomically. Point `[engine] database` at it.
     pub database_dir: PathBuf,
     /// Where the previous database is kept after an install, for rollback; unset:
     /// `<database_dir>.backup`.
