@@ -81,7 +81,10 @@ fn a_refused_reload_rolls_back() {
     let s = Setup::new();
     s.build(1);
     let src = s.mirror.display().to_string();
-    assert_eq!(run(&s.request(std::slice::from_ref(&src))).outcome, Outcome::Updated);
+    assert_eq!(
+        run(&s.request(std::slice::from_ref(&src))).outcome,
+        Outcome::Updated
+    );
     write_sigs(&s.src, "MARKER-TWO");
     s.build(2);
     let sock = s.tmp.path().join("control.sock");
