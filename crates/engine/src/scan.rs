@@ -137,6 +137,15 @@ impl Inner {
             return;
         }
         self.size += data.len() as u64;
+        // While the object is in memory the verifier reads it there (no copy into `win`); when
+        // it is about to leave memory, seed `win` with the tail the verifier may still need.
+        if let Store::Mem(v) = &self.store {
+            if self.started && v.len() + data.len() > self.mem_limit {
+                let n = v.len().min(2 * self.keep + (64 << 10));
+                self.win = v[v.len() - n..].to_vec();
+                self.win_base = (v.len() - n) as u64;
+            }
+        }
         let was_complete = self.store.complete() && matches!(self.store, Store::Mem(_));
         let spill = matches!(self.ftype, target::PE | target::ELF | target::MACHO);
         self.store
@@ -235,7 +244,10 @@ impl Inner {
         if self.streams.iter().all(Option::is_none) {
             return;
         }
-        self.win.extend_from_slice(data);
+        let in_store = matches!(self.store, Store::Mem(_));
+        if !in_store {
+            self.win.extend_from_slice(data);
+        }
         for i in 0..2 {
             let Some(stream) = &mut self.streams[i] else {
                 continue;
@@ -247,7 +259,7 @@ impl Inner {
         }
         self.process(false);
         let keep = self.keep;
-        if self.win.len() > 2 * keep + (64 << 10) {
+        if !in_store && self.win.len() > 2 * keep + (64 << 10) {
             let mut cut = self.win.len() - keep;
             for q in &self.pending {
                 if let Some(h) = q.front() {
@@ -290,13 +302,17 @@ impl Inner {
             return;
         };
         let alen = u64::from(alen);
-        let Some(rel_s) = h.end.saturating_sub(alen).checked_sub(self.win_base) else {
+        let (data, base) = match &self.store {
+            Store::Mem(v) => (v.as_slice(), 0),
+            _ => (self.win.as_slice(), self.win_base),
+        };
+        let Some(rel_s) = h.end.saturating_sub(alen).checked_sub(base) else {
             return;
         };
         let rel_s = rel_s as usize;
         let w = Window {
-            data: &self.win,
-            at_start: self.win_base == 0,
+            data,
+            at_start: base == 0,
             at_end: self.finished,
         };
         for r in refs {
@@ -317,12 +333,7 @@ impl Inner {
                 if b.fullword && !fullword_ok(&w, s, e) {
                     continue;
                 }
-                out.push((
-                    r.body,
-                    r.part,
-                    self.win_base + s as u64,
-                    self.win_base + e as u64,
-                ));
+                out.push((r.body, r.part, base + s as u64, base + e as u64));
             }
         }
     }

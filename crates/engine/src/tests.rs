@@ -292,3 +292,27 @@ fn normalised_targets_are_reported_as_approximated() {
     assert_eq!(r.files[0].total(), 3);
     let _ = db;
 }
+
+#[test]
+fn body_signature_across_the_memory_limit_transition() {
+    let (db, _r, _d) = db_from(&[("t.ndb", "Test.Body-1:0:*:68656c6c6f{2-4}776f726c64\n")]);
+    let opts = ScanOptions {
+        memory_limit: Some(65536),
+        ..ScanOptions::default()
+    };
+    for at in [65520usize, 65530, 65536, 65540, 130_000] {
+        let mut data = vec![b'.'; 200_000];
+        data[at..at + 12].copy_from_slice(b"hello, world");
+        for chunk in [7usize, 1000, 4096, 65536] {
+            let mut s = Scanner::new(Arc::clone(&db), &opts);
+            for c in data.chunks(chunk) {
+                s.feed(c);
+            }
+            assert_eq!(
+                names(&s.finish()),
+                vec!["Test.Body-1"],
+                "at {at} chunk {chunk}"
+            );
+        }
+    }
+}
