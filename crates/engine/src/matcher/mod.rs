@@ -7,6 +7,9 @@ mod vs;
 #[cfg(not(feature = "vectorscan"))]
 mod daac;
 
+#[cfg(not(any(feature = "vectorscan", feature = "pure-rust")))]
+compile_error!("bulwark-engine needs an atom matcher: enable feature `vectorscan` or `pure-rust`");
+
 use std::sync::Arc;
 
 /// An atom occurrence: atom id and the absolute offset just past its last byte.
