@@ -8,6 +8,7 @@ mod license_cmd;
 mod scan_cmd;
 mod serve_cmd;
 mod squid_cmd;
+mod update_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +33,9 @@ enum Command {
     /// Signature databases: what loads and what does not.
     #[command(subcommand)]
     Db(scan_cmd::DbCommand),
+    /// Update the signature databases (keepup2date: -q -l FILE -g DIR -x DIR -c FILE; exit 0
+    /// nothing to do, 1 updated, 10 error, 30 PostUpdateCmd failed, 60 licence, 75 config).
+    Update(update_cmd::UpdateArgs),
     /// Control a running server: status, reload, reload-db, stats, stop.
     Ctl(ctl_cmd::CtlArgs),
     /// Check, print or import configuration.
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::Config(c) => config_command(c),
         Command::License(args) => license_cmd::run(args).map(code),
         Command::Squid(args) => squid_cmd::run(args).map(code),
+        Command::Update(args) => update_cmd::run(args).map(code),
         Command::Console(c) => console_cmd::run(c).map(code),
     };
     match result {

@@ -63,6 +63,9 @@ impl CacheArgs {
 /// `bulwark db …` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum DbCommand {
+    /// Publishing: keygen, build, sign.
+    #[command(flatten)]
+    Publish(crate::update_cmd::DbPublishCommand),
     /// Load a signature directory and report, per file and in total, what loaded and what did not.
     Info {
         /// Signature directory or files.
@@ -237,6 +240,7 @@ fn peak_rss_kb() -> Option<u64> {
 /// Runs `bulwark db …`.
 pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
     match cmd {
+        DbCommand::Publish(c) => crate::update_cmd::run_publish(c),
         DbCommand::Info { paths, json, cache } => {
             let rss0 = peak_rss_kb().unwrap_or(0);
             let (db, r) = Database::load(&paths, &cache.load_options())

@@ -212,7 +212,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     info!("web console on {a}");
                 }
             }
-            let hook: Option<bulwark_console::UpdateHook> = None;
+            let hook: Option<bulwark_console::UpdateHook> = update_request(&ctx, &ctl).map(|req| {
+                let req = std::sync::Arc::new(req);
+                let hook: bulwark_console::UpdateHook = std::sync::Arc::new(move || {
+                    let req = req.clone();
+                    Box::pin(async move {
+                        let report = tokio::task::spawn_blocking(move || bulwark_update::run(&req))
+                            .await
+                            .map_err(|e| format!("update task failed: {e}"))?;
+                        match report.exit_code() {
+                            0 | 1 => Ok(report.summary()),
+                            _ => Err(report.summary()),
+                        }
+                    })
+                });
+                hook
+            });
             let (ctx, ctl, rx, path) = (
                 ctx.clone(),
                 ctl.clone(),
@@ -231,6 +246,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if let Some(l) = control_socket {
             tokio::spawn(control::serve_control(l, ctl.clone(), stop_rx.clone()));
         }
+        if let Some(req) = update_request(&ctx, &ctl) {
+            let notifier_ctx = ctx.clone();
+            tokio::spawn(bulwark_update::run_schedule(
+                req,
+                stop_rx.clone(),
+                move |report| {
+                    let n = notifier_ctx.notifier.load();
+                    match report.exit_code() {
+                        0 => {}
+                        1 => n.notify(bulwark_notify::Event::UpdateDone {
+                            version: report.to.clone().unwrap_or_default(),
+                        }),
+                        _ => n.notify(bulwark_notify::Event::UpdateFailed {
+                            reason: report.summary(),
+                        }),
+                    }
+                },
+            ));
+        }
         tokio::spawn(control::handle_signals(ctl.clone()));
         let housekeeping = tokio::spawn(control::housekeeping(ctx.clone(), stop_rx.clone()));
         bulwark_server::serve(listeners, ctx, stop_rx).await?;
@@ -244,4 +278,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = std::fs::remove_file(p);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The update request of the running server: `[update]` with its licence, reloading the
+/// databases in process when an update is installed. `None` when no source is configured.
+fn update_request(
+    ctx: &Arc<Context>,
+    ctl: &Arc<Controller>,
+) -> Option<bulwark_update::UpdateRequest> {
+    let cfg = ctx.snapshot.load().config.clone();
+    if cfg.update.sources.is_empty() {
+        return None;
+    }
+    let mut req = bulwark_update::UpdateRequest::new(cfg.update.clone());
+    req.license = Some(cfg.license.clone());
+    let ctl = ctl.clone();
+    let handle = tokio::runtime::Handle::current();
+    req.reload = bulwark_update::ReloadHook::Callback(Arc::new(move || {
+        handle.block_on(ctl.reload_db()).map(|_| ())
+    }));
+    Some(req)
 }

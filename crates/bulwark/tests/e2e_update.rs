@@ -1,0 +1,172 @@
+//! A database update while a steady load runs through Squid: no request fails, and the next
+//! object is scanned with the new signatures (a sample that only the new set detects).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{bulwark_bin, Stack};
+
+fn bulwark(args: &[&str], dir: &Path) -> (i32, String) {
+    let out = Command::new(bulwark_bin())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run bulwark");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn an_update_under_load_fails_no_request_and_the_new_signatures_apply_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let p = |s: &str| d.join(s).display().to_string();
+    std::fs::create_dir_all(d.join("src")).expect("src");
+    // Version 1: a signature for something else.
+    std::fs::write(
+        d.join("src/local.ndb"),
+        format!("Test.Other:0:*:{}\n", hex(b"some other marker string")),
+    )
+    .expect("ndb");
+    assert_eq!(bulwark(&["db", "keygen", "--out", &p("key")], d).0, 0);
+    let (c, out) = bulwark(
+        &[
+            "db",
+            "build",
+            &p("src"),
+            "--out",
+            &p("mirror"),
+            "--key",
+            &p("key"),
+            "--db-version",
+            "1",
+        ],
+        d,
+    );
+    assert_eq!(c, 0, "{out}");
+    let config = format!(
+        r#"
+[engine]
+database = ["{db}"]
+[update]
+sources = ["{mirror}"]
+database_dir = "{db}"
+backup_dir = "{backup}"
+trusted_keys = ["{key}"]
+interval_secs = 0
+[control]
+socket = "{sock}"
+pid_file = "{pid}"
+"#,
+        db = p("db"),
+        mirror = p("mirror"),
+        backup = p("db.backup"),
+        key = p("key.pub"),
+        sock = p("control.sock"),
+        pid = p("bulwark.pid"),
+    );
+    std::fs::write(d.join("bulwark.toml"), &config).expect("config");
+    let (c, out) = bulwark(&["update", "-c", &p("bulwark.toml"), "--no-reload"], d);
+    assert_eq!(c, 1, "first install: {out}");
+
+    let stack = Arc::new(Stack::start_with_config(Some(&config)));
+    // The sample: bytes the origin serves at /bytes/N, detected only by version 2.
+    let sample = bulwark_testkit::pattern(5000);
+    assert_eq!(
+        stack.get("/bytes/5000").status,
+        200,
+        "version 1 does not detect the sample"
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let mut workers = Vec::new();
+    for w in 0..6u64 {
+        let (stack, stop, ok, failed) = (stack.clone(), stop.clone(), ok.clone(), failed.clone());
+        workers.push(std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline && i < 5000 {
+                i += 1;
+                let body = format!("clean upload {w} {i}").repeat(50);
+                match stack
+                    .client
+                    .post(&stack.origin.url("/upload"), "text/plain", body.as_bytes())
+                {
+                    Ok(r) if r.status == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                    other => {
+                        eprintln!(
+                            "request failed during the update: {:?}",
+                            other.map(|r| r.status)
+                        );
+                        failed.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    // Version 2 adds a signature for the sample, published and installed under load.
+    std::fs::write(
+        d.join("src/new.ndb"),
+        format!("Test.New.Sample:0:*:{}\n", hex(&sample[1000..1040])),
+    )
+    .expect("ndb");
+    let (c, out) = bulwark(
+        &[
+            "db",
+            "build",
+            &p("src"),
+            "--out",
+            &p("mirror"),
+            "--key",
+            &p("key"),
+            "--db-version",
+            "2",
+        ],
+        d,
+    );
+    assert_eq!(c, 0, "{out}");
+    let (c, out) = bulwark(&["update", "-c", &p("bulwark.toml")], d);
+    assert_eq!(c, 1, "second install with reload: {out}");
+    let r = stack.get("/bytes/5000");
+    assert_eq!(
+        r.status,
+        403,
+        "the next request uses the new signatures: {}",
+        common::describe(&r)
+    );
+    assert!(
+        r.body_text().contains("Test.New.Sample"),
+        "{}",
+        r.body_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().expect("worker");
+    }
+    assert_eq!(
+        failed.load(Ordering::Relaxed),
+        0,
+        "requests failed during the update"
+    );
+    assert!(ok.load(Ordering::Relaxed) > 20, "too little load");
+    // Nothing to do now.
+    assert_eq!(bulwark(&["update", "-c", &p("bulwark.toml")], d).0, 0);
+}
