@@ -23,8 +23,14 @@ pub fn load_database(cfg: &EngineConfig) -> Result<Database, String> {
     if cfg.database.is_empty() {
         return Ok(Database::builtin());
     }
-    let (db, report) = Database::load(&cfg.database, &bulwark_engine::LoadOptions::default())
-        .map_err(|e| format!("engine.database: {e}"))?;
+    // The compiled database is cached on disk (validated against the sources), so a restart
+    // or a reload after an update loads in a fraction of a second.
+    let opts = bulwark_engine::LoadOptions {
+        cache_dir: bulwark_engine::default_cache_dir(),
+        ..bulwark_engine::LoadOptions::default()
+    };
+    let (db, report) =
+        Database::load(&cfg.database, &opts).map_err(|e| format!("engine.database: {e}"))?;
     for f in &report.files {
         let unsupported: u64 = f.unsupported.values().sum();
         let malformed: u64 = f.malformed.values().sum();
@@ -43,6 +49,7 @@ pub fn load_database(cfg: &EngineConfig) -> Result<Database, String> {
         files = report.files.len(),
         signatures = report.files.iter().map(|f| f.loaded).sum::<u64>(),
         ms = report.total_time.as_millis() as u64,
+        cache = report.cache.as_deref().unwrap_or("off"),
         "signature database loaded"
     );
     Ok(db)
