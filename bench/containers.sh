@@ -61,7 +61,7 @@ CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target-containers} cargo build -q --release
 BIN=${CARGO_TARGET_DIR:-target-containers}/release/examples/deepscan
 
 cat "$CORPUS"/* > /dev/null
-t() { local s e; s=$(date +%s.%N); "$@" > "$OUT/last.out" 2>&1 || true; e=$(date +%s.%N); echo "$e - $s" | bc; }
+t() { local s e; s=$(date +%s.%N); "$@" > "$OUT/last.out" 2>&1 || true; e=$(date +%s.%N); awk -v s="$s" -v e="$e" 'BEGIN { printf "%.3f", e - s }'; }
 "$BIN" "$DB" "$CORPUS"/* > /dev/null 2>&1 || true
 clamscan --no-summary -d "$DB" "$CORPUS" > /dev/null 2>&1 || true
 TB=$(t "$BIN" "$DB" "$CORPUS"/*); grep -c FOUND "$OUT/last.out" > /dev/null || true

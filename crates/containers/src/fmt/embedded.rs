@@ -74,7 +74,8 @@ pub fn candidates(d: &[u8], host: Kind) -> Vec<(usize, usize, Kind)> {
             (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", Kind::Ole2),
         ];
         for (sig, kind) in sigs {
-            if let Some(pos) = memchr::memmem::find(&d[1..], sig).map(|p| p + 1) {
+            let found = d.get(1..).and_then(|t| memchr::memmem::find(t, sig));
+            if let Some(pos) = found.map(|p| p + 1) {
                 let len = match kind {
                     Kind::Cab => d
                         .get(pos + 8..pos + 12)
@@ -132,5 +133,7 @@ mod tests {
         d[0x40..0x44].copy_from_slice(b"PE\0\0");
         assert_eq!(pe_size(&d), None);
         assert!(candidates(&d, Kind::Pe).is_empty());
+        // Found by fuzzing: an empty object.
+        assert!(candidates(b"", Kind::Pe).is_empty());
     }
 }

@@ -3,14 +3,21 @@
 //! oversized entry counts give `limits-exceeded` before anything is unpacked.
 
 use std::collections::HashMap;
-use std::hash::Hasher;
 use std::io::{Read, Seek, SeekFrom};
+
+use sha2::{Digest, Sha256};
 
 use zip::ZipArchive;
 
 use crate::blob::Blob;
 use crate::ctx::{clean_name, join, Abort, Ctx, Packed};
 use crate::walk::{note, Walked};
+
+/// A member's identity for deduplication: SHA-256 of its compressed bytes, CRC and size, and its
+/// compressed size.
+type DupKey = ([u8; 32], u64);
+/// What the first copy of a member cost and found: bytes, members, threat.
+type Seen = (u64, u64, Option<String>);
 
 /// Bytes at the end of a zip that can hold the end records.
 const TAIL: u64 = 65_536 + 22 + 98;
@@ -60,7 +67,9 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
     }
     // Identical members (same compressed bytes) are unpacked once; each copy still counts its
     // bytes and members against the limits, and carries the first copy's threat.
-    let mut seen: HashMap<(u64, u64), (u64, u64, Option<String>)> = HashMap::new();
+    // The key is SHA-256 (not a fast keyed hash): an attacker controls both members and must not
+    // be able to make a malicious member pass for a clean one.
+    let mut seen: HashMap<DupKey, Seen> = HashMap::new();
     for i in 0..za.len() {
         ctx.check_time()?;
         let (name, dir, encrypted, csize) = match za.by_index_data(i) {
@@ -84,18 +93,18 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
         }
         let mpath = join(path, &clean_name(&name, &format!("#{i}")));
         let key = za.by_index_raw(i).ok().and_then(|mut raw| {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
+            let mut h = Sha256::new();
             let mut buf = vec![0u8; 64 << 10];
             loop {
                 match raw.read(&mut buf) {
                     Ok(0) => break,
-                    Ok(n) => h.write(&buf[..n]),
+                    Ok(n) => h.update(&buf[..n]),
                     Err(_) => return None,
                 }
             }
-            h.write_u32(raw.crc32());
-            h.write_u64(raw.size());
-            Some((h.finish(), csize))
+            h.update(raw.crc32().to_le_bytes());
+            h.update(raw.size().to_le_bytes());
+            Some((h.finalize().into(), csize))
         });
         if let Some((bytes, members, threat)) = key.and_then(|k| seen.get(&k)).cloned() {
             ctx.total = ctx.total.saturating_add(bytes);
