@@ -92,7 +92,7 @@ fi
 
 if command -v groff >/dev/null 2>&1; then
   step "man page renders"
-  zcat /usr/share/man/man1/bulwark.1.gz | groff -man -Tutf8 -ww -z 2>"$work/groff.err" || true
+  zcat /usr/share/man/man1/bulwark.1.gz | groff -k -man -Tutf8 -ww -z 2>"$work/groff.err" || true
   [ ! -s "$work/groff.err" ] || fail "groff: $(cat "$work/groff.err")"
   zcat /usr/share/man/man1/bulwark.1.gz | grep -q 'bulwark serve' || fail "man page lacks serve"
 fi
