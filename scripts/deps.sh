@@ -9,6 +9,7 @@ what=${1:-build}
 build=(pkg-config libvectorscan-dev libpcre2-dev)
 test=(squid-openssl c-icap libc-icap-mod-virus-scan clamav clamav-daemon clamav-testfiles
       zip unzip p7zip-full xz-utils bzip2 zstd brotli apache2-utils openssl curl
+      arj jlha-utils nsis mscompress fp-utils
       chromium chromium-driver nodejs python3)
 case "$what" in
   build) pkgs=("${build[@]}") ;;

@@ -27,6 +27,12 @@ pub enum Kind {
     Mbox,
     /// One RFC 822 / MIME message.
     Mail,
+    /// Compiled HTML Help (ITSF).
+    Chm,
+    /// Microsoft `compress.exe` output (SZDD).
+    Szdd,
+    /// An archive opened through `unarc-rs` (RAR, ARJ, ACE, LHA, ZOO, UC2, SQZ, `.Z`).
+    Legacy,
     /// A PE executable.
     Pe,
     /// An ELF executable.
@@ -50,6 +56,9 @@ impl Kind {
             Kind::Ole2 => "ole2",
             Kind::Mbox => "mbox",
             Kind::Mail => "mail",
+            Kind::Chm => "chm",
+            Kind::Szdd => "szdd",
+            Kind::Legacy => "legacy-archive",
             Kind::Pe => "pe",
             Kind::Elf => "elf",
             Kind::Other => "other",
@@ -95,6 +104,15 @@ pub fn detect(head: &[u8]) -> Kind {
     }
     if is_tar(head) {
         return Kind::Tar;
+    }
+    if head.starts_with(crate::fmt::szdd::MAGIC) {
+        return Kind::Szdd;
+    }
+    if crate::fmt::chm::detect(head) {
+        return Kind::Chm;
+    }
+    if crate::fmt::legacy::detect(head).is_some() {
+        return Kind::Legacy;
     }
     if h(b"MZ") {
         return match filetype::detect(head) {

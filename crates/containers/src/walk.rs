@@ -1,7 +1,7 @@
 //! The recursion: what is this blob, and which format module opens it.
 
 use crate::blob::Blob;
-use crate::ctx::{Abort, Ctx};
+use crate::ctx::{clean_name, join, Abort, Ctx};
 use crate::detect::{detect, Kind};
 use crate::fmt;
 
@@ -50,16 +50,13 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
         Kind::Ole2 if o.scan_archives => fmt::ole::walk(ctx, blob, path, d)?,
         Kind::Mail if o.scan_mail_plain => fmt::mime::walk(ctx, blob, path, d, false, None)?,
         Kind::Mbox if o.scan_mail_bases => fmt::mime::walk(ctx, blob, path, d, true, None)?,
-        Kind::Pe | Kind::Elf => {
-            if o.scan_packed {
-                fmt::packer::walk(ctx, blob, &head, path, d)?;
-            }
-            if o.scan_archives {
-                fmt::embedded::walk(ctx, blob, kind, path, d)?
-            } else {
-                Walked::default()
-            }
-        }
+        Kind::Chm if o.scan_archives => fmt::chm::walk(ctx, blob, path, d)?,
+        Kind::Szdd if o.scan_archives => fmt::szdd::walk(ctx, blob, path, d)?,
+        Kind::Legacy if o.scan_archives => match fmt::legacy::detect(&head) {
+            Some(f) => fmt::legacy::walk(ctx, blob, f, path, d)?,
+            None => Walked::default(),
+        },
+        Kind::Pe | Kind::Elf => executable(ctx, blob, &head, kind, path, d)?,
         Kind::Other if o.scan_archives => {
             let mut w = fmt::embedded::walk(ctx, blob, kind, path, d)?;
             fmt::text::walk(ctx, blob, path, d, &mut w)?;
@@ -72,6 +69,88 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
         w.first_threat = w.infected.first().map(|(_, t)| t.clone());
     }
     Ok(w)
+}
+
+/// An executable: its packer (reported), the files of the installer it is (NSIS), and the
+/// objects embedded in it, each as members at `depth`.
+fn executable(
+    ctx: &mut Ctx,
+    blob: &Blob,
+    head: &[u8],
+    kind: Kind,
+    path: &str,
+    depth: u32,
+) -> Result<Walked, Abort> {
+    let o = ctx.opts;
+    let mut w = Walked::default();
+    if o.scan_packed {
+        fmt::packer::walk(ctx, blob, head, path, depth)?;
+    }
+    if !o.scan_archives {
+        return Ok(w);
+    }
+    if kind == Kind::Pe {
+        match blob.bytes(fmt::nsis::MAX_INSTALLER) {
+            Ok(Some(data)) => {
+                merge(&mut w, fmt::nsis::walk(ctx, &data, path, depth)?);
+                merge(&mut w, installer_files(ctx, &data, path, depth)?);
+            }
+            Ok(None) => {}
+            Err(_) => ctx.error = true,
+        }
+    }
+    merge(&mut w, fmt::embedded::walk(ctx, blob, kind, path, depth)?);
+    Ok(w)
+}
+
+/// The files of the installers our own parsers read (AutoIt), as members at `depth`.
+fn installer_files(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result<Walked, Abort> {
+    let mut w = Walked::default();
+    let l = &ctx.opts.limits;
+    let budget = l
+        .max_total_bytes
+        .saturating_sub(ctx.total)
+        .min(fmt::nsis::MAX_DECOMPRESSED) as usize;
+    let max_files = l.max_members.saturating_sub(ctx.members) as usize;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    if memchr::memmem::find(data, b"AU3!EA0").is_some() {
+        match fmt::autoit::extract(data, budget, max_files) {
+            Ok(v) => files.extend(v.into_iter().map(|e| (e.name, e.data))),
+            Err(fmt::autoit::AutoItError::NotAutoIt) => {}
+            Err(e @ fmt::autoit::AutoItError::OutputLimit { .. })
+            | Err(e @ fmt::autoit::AutoItError::TooManyFiles { .. }) => {
+                ctx.notes.push(format!("{}: AutoIt: {e}", shown(path)));
+                ctx.hit("total unpacked bytes");
+            }
+            Err(e) => {
+                ctx.notes.push(format!("{}: AutoIt: {e}", shown(path)));
+                ctx.corrupted = true;
+            }
+        }
+    }
+    for (i, (name, bytes)) in files.iter().enumerate() {
+        let name = clean_name(&name.replace('\\', "/"), &format!("#{i}"));
+        let r = ctx.member_bytes(bytes, &join(path, &name), depth)?;
+        note(&mut w, i, r);
+    }
+    Ok(w)
+}
+
+/// `path` for a note: "object" for the root.
+fn shown(path: &str) -> &str {
+    if path.is_empty() {
+        "object"
+    } else {
+        path
+    }
+}
+
+/// Adds what another walk of the same blob found to `w`.
+fn merge(w: &mut Walked, other: Walked) {
+    if w.first_threat.is_none() {
+        w.first_threat = other.first_threat;
+    }
+    w.infected.extend(other.infected);
 }
 
 /// Records a member's result into `w`.

@@ -1,13 +1,18 @@
 //! One module per format.
 
+pub mod autoit;
 pub(crate) mod cab;
+pub mod chm;
 pub(crate) mod compress;
 pub mod embedded;
 pub mod eocd;
+pub mod legacy;
 pub mod mime;
+pub mod nsis;
 pub(crate) mod ole;
 pub mod packer;
 pub(crate) mod sevenz;
+pub mod szdd;
 pub(crate) mod tar;
 pub mod text;
 pub(crate) mod zip;

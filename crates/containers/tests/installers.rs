@@ -1,0 +1,199 @@
+//! Installers and the less common archives, made at test time by real tools: NSIS (`makensis`,
+//! zlib/bzip2/LZMA, solid or not), CHM (Free Pascal's `chmcmd`), SZDD (`mscompress`), ARJ
+//! (`arj`), LHA (`jlha`), RAR (the `rars` crate's writer, RAR 2.9 / 5). Each case is skipped
+//! with a message when its tool is missing (`scripts/deps.sh test` installs them).
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use bulwark_containers::describe;
+use bulwark_engine::Status;
+use common::*;
+
+fn setup() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    let mut e = eicar();
+    e.extend_from_slice(&[b' '; 58]);
+    fs::write(d.path().join("eicar.com"), e).unwrap();
+    fs::write(d.path().join("clean.txt"), b"hello world\n".repeat(300)).unwrap();
+    d
+}
+
+fn verdict(file: &Path) -> (Status, Vec<String>) {
+    let data = fs::read(file).unwrap();
+    let v = scan(&data);
+    (v.verdict.status, describe(&v.verdict))
+}
+
+fn expect_infected(file: &Path, member: &str) {
+    let (st, t) = verdict(file);
+    assert_eq!(st, Status::Infected, "{}: {t:?}", file.display());
+    assert!(
+        t.iter().any(|t| t.contains(member)),
+        "{}: {member} not in {t:?}",
+        file.display()
+    );
+}
+
+fn expect_clean(file: &Path) {
+    let (st, t) = verdict(file);
+    assert_eq!(st, Status::Clean, "{}: {t:?}", file.display());
+}
+
+#[test]
+fn nsis_installers_every_compressor() {
+    if !have("makensis") {
+        eprintln!("skipped: makensis missing (apt-get install nsis)");
+        return;
+    }
+    let d = setup();
+    let p = d.path();
+    for (i, comp) in ["zlib", "bzip2", "lzma", "/SOLID lzma", "/SOLID zlib"]
+        .iter()
+        .enumerate()
+    {
+        for (file, payload) in [("bad", "eicar.com"), ("good", "clean.txt")] {
+            let script = format!(
+                "Unicode true\nSetCompressor {comp}\nOutFile {file}{i}.exe\n\
+                 RequestExecutionLevel user\nSection\nSetOutPath $INSTDIR\n\
+                 File clean.txt\nFile {payload}\nSectionEnd\n"
+            );
+            fs::write(p.join(format!("{file}{i}.nsi")), script).unwrap();
+            run(p, &format!("makensis -V1 {file}{i}.nsi"));
+        }
+        expect_infected(&p.join(format!("bad{i}.exe")), "eicar.com");
+        expect_clean(&p.join(format!("good{i}.exe")));
+    }
+}
+
+#[test]
+fn chm_help_file() {
+    if !have("chmcmd") {
+        eprintln!("skipped: chmcmd missing (apt-get install fp-utils)");
+        return;
+    }
+    let d = setup();
+    let p = d.path();
+    fs::write(
+        p.join("index.html"),
+        "<html><body><p>Help</p></body></html>\n".repeat(50),
+    )
+    .unwrap();
+    for (name, extra) in [("bad", "eicar.com"), ("good", "clean.txt")] {
+        let project = format!(
+            "[OPTIONS]\nCompiled file={name}.chm\nDefault topic=index.html\nTitle=T\n\n\
+             [FILES]\nindex.html\n{extra}\n"
+        );
+        fs::write(p.join(format!("{name}.hhp")), project).unwrap();
+        run(p, &format!("chmcmd {name}.hhp >/dev/null"));
+    }
+    expect_infected(&p.join("bad.chm"), "eicar.com");
+    expect_clean(&p.join("good.chm"));
+}
+
+#[test]
+fn szdd_compressed_file() {
+    if !have("mscompress") {
+        eprintln!("skipped: mscompress missing (apt-get install mscompress)");
+        return;
+    }
+    let d = setup();
+    let p = d.path();
+    // mscompress writes NAME_ next to NAME.
+    run(
+        p,
+        "cp eicar.com e.com && mscompress e.com && cp clean.txt c.txt && mscompress c.txt",
+    );
+    let data = fs::read(p.join("e.com_")).unwrap();
+    assert!(data.starts_with(b"SZDD"), "not SZDD");
+    let (st, t) = verdict(&p.join("e.com_"));
+    assert_eq!(st, Status::Infected, "{t:?}");
+    expect_clean(&p.join("c.txt_"));
+}
+
+#[test]
+fn arj_and_lha_archives() {
+    let d = setup();
+    let p = d.path();
+    if have("arj") {
+        run(p, "arj a -y bad.arj clean.txt eicar.com >/dev/null");
+        run(p, "arj a -y -m4 bad4.arj eicar.com >/dev/null");
+        run(p, "arj a -y good.arj clean.txt >/dev/null");
+        expect_infected(&p.join("bad.arj"), "eicar.com");
+        expect_infected(&p.join("bad4.arj"), "eicar.com");
+        expect_clean(&p.join("good.arj"));
+    } else {
+        eprintln!("skipped: arj missing (apt-get install arj)");
+    }
+    if have("jlha") {
+        run(p, "jlha a bad.lzh clean.txt eicar.com >/dev/null");
+        run(p, "jlha a good.lzh clean.txt >/dev/null");
+        expect_infected(&p.join("bad.lzh"), "eicar.com");
+        expect_clean(&p.join("good.lzh"));
+    } else {
+        eprintln!("skipped: jlha missing (apt-get install jlha-utils)");
+    }
+}
+
+#[test]
+fn rar_archives() {
+    use rars::version::ArchiveVersion;
+    let d = setup();
+    let out = d.path().join("out.rar");
+    let build = |b: rars::Builder| {
+        b.write_to_path(&out, None).unwrap();
+        fs::read(&out).unwrap()
+    };
+    let eicar = fs::read(d.path().join("eicar.com")).unwrap();
+    let clean = fs::read(d.path().join("clean.txt")).unwrap();
+    for version in [ArchiveVersion::Rar29, ArchiveVersion::Rar50] {
+        for solid in [false, true] {
+            let mut b = rars::Builder::new(version).solid(solid);
+            b.add_bytes(b"docs/clean.txt".to_vec(), clean.clone(), None, None)
+                .unwrap();
+            b.add_bytes(b"docs/eicar.com".to_vec(), eicar.clone(), None, None)
+                .unwrap();
+            let v = scan(&build(b));
+            let t = describe(&v.verdict);
+            assert_eq!(v.verdict.status, Status::Infected, "{version:?} {t:?}");
+            assert!(t.iter().any(|t| t.contains("docs/eicar.com")), "{t:?}");
+
+            let mut b = rars::Builder::new(version).solid(solid);
+            b.add_bytes(b"clean.txt".to_vec(), clean.clone(), None, None)
+                .unwrap();
+            assert_eq!(scan(&build(b)).verdict.status, Status::Clean, "{version:?}");
+        }
+    }
+    // An encrypted RAR member cannot be scanned: protected.
+    let mut b = rars::Builder::new(ArchiveVersion::Rar50).password(Some(b"secret".to_vec()));
+    b.add_bytes(b"eicar.com".to_vec(), eicar.clone(), None, None)
+        .unwrap();
+    let v = scan(&build(b));
+    assert_eq!(
+        v.verdict.status,
+        Status::Protected,
+        "{:?}",
+        describe(&v.verdict)
+    );
+}
+
+#[test]
+fn installer_inside_an_archive() {
+    // A zip holding an NSIS installer holding EICAR: the path names every level.
+    if !have("makensis") {
+        eprintln!("skipped: makensis missing (apt-get install nsis)");
+        return;
+    }
+    let d = setup();
+    let p = d.path();
+    fs::write(
+        p.join("s.nsi"),
+        "SetCompressor /SOLID lzma\nOutFile setup.exe\nSection\nSetOutPath $INSTDIR\n\
+         File eicar.com\nSectionEnd\n",
+    )
+    .unwrap();
+    run(p, "makensis -V1 s.nsi && zip -q pack.zip setup.exe");
+    expect_infected(&p.join("pack.zip"), "setup.exe/$INSTDIR/eicar.com");
+}
