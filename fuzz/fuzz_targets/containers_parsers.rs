@@ -1,10 +1,11 @@
 //! The container parsers Bulwark writes itself, on arbitrary bytes: the zip end-record reader,
-//! the embedded-PE carver, the packer detector, the text-encoded object decoders, the magic-number detector and the
-//! Content-Encoding header parser. Checked: no panic; carved ranges lie inside the input.
+//! the embedded-PE carver, the packer detector, the text-encoded object decoders, the SZDD
+//! decoder, the AutoIt extractor, the UPX unpacker, the magic-number detectors and the Content-Encoding header
+//! parser. Checked: no panic; carved ranges lie inside the input; outputs within their caps.
 #![no_main]
 
 use bulwark_containers::detect::{detect, Kind};
-use bulwark_containers::fmt::{embedded, eocd, packer, text};
+use bulwark_containers::fmt::{autoit, chm, embedded, eocd, legacy, packer, szdd, text, upx};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -21,6 +22,24 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = text::binhex(data, 1 << 20);
     let _ = detect(data);
+    let _ = legacy::detect(data);
+    let _ = chm::detect(data);
+    let mut n = 0u64;
+    let r = szdd::decode::<()>(data, 1 << 20, |c| {
+        n += c.len() as u64;
+        Ok(())
+    });
+    if let Ok(Ok((written, _))) = r {
+        assert_eq!(written, n);
+        assert!(n <= 1 << 20);
+    }
+    if let Ok(image) = upx::unpack(data, 1 << 20) {
+        assert!(image.len() <= 1 << 20);
+    }
+    if let Ok(files) = autoit::extract(data, 1 << 20, 64) {
+        assert!(files.len() <= 64);
+        assert!(files.iter().map(|f| f.data.len()).sum::<usize>() <= 1 << 20);
+    }
     if let Ok(s) = std::str::from_utf8(data) {
         let _ = bulwark_containers::encoding::parse(s);
     }

@@ -267,6 +267,31 @@ fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
     for w in bulwark_policy::cache_safety_warnings(&c.policy) {
         report(&w.key, w.message, false);
     }
+    // Cure needs the object whole before anything is sent. In partial mode only objects that
+    // fit in max_hold_bytes are held whole; a larger infected object is cut off instead.
+    if a.mode == crate::AnswerMode::Partial {
+        let groups = std::iter::once((String::from("policy.default"), &c.policy.default_group))
+            .chain(
+                c.policy
+                    .groups
+                    .iter()
+                    .enumerate()
+                    .map(|(i, g)| (format!("policy.group.{i}"), g)),
+            );
+        for (key, g) in groups {
+            if g.engine.cure {
+                report(
+                    &format!("{key}.engine.cure"),
+                    format!(
+                        "in partial mode a cured copy replaces only objects of at most {} bytes \
+                         (answer.max_hold_bytes); larger infected objects are cut off mid-stream",
+                        a.max_hold_bytes
+                    ),
+                    false,
+                );
+            }
+        }
+    }
 }
 
 /// Parses an allowed network: CIDR (`10.0.0.0/8`) or a single address.
@@ -363,6 +388,21 @@ mod tests {
         };
         let lines: Vec<_> = errors.iter().map(|d| d.line).collect();
         assert_eq!(lines, vec![Some(2), Some(4)]);
+    }
+
+    #[test]
+    fn cure_in_partial_mode_warns() {
+        let text = "[[policy.group]]\nname = \"c\"\n[policy.group.engine]\ncure = true\n";
+        let l = load_str(text, "f").expect("loads");
+        let key = Some("policy.group.0.engine.cure");
+        assert!(
+            l.warnings.iter().any(|w| w.key.as_deref() == key),
+            "{:?}",
+            l.warnings
+        );
+        let complete = format!("[answer]\nmode = \"complete\"\n{text}");
+        let l = load_str(&complete, "f").expect("loads");
+        assert!(!l.warnings.iter().any(|w| w.key.as_deref() == key));
     }
 
     #[test]

@@ -41,6 +41,14 @@ fn main() {
         }
         let v = s.finish();
         println!("{f}: {} {:?}", v.verdict.status, describe(&v.verdict));
+        if std::env::var_os("DEEPSCAN_NOTES").is_some() {
+            for n in &v.notes {
+                println!("  note: {n}");
+            }
+            for (p, k) in &v.packers {
+                println!("  packer: {p}: {k}");
+            }
+        }
     }
     let secs = t.elapsed().as_secs_f64();
     eprintln!(

@@ -85,6 +85,13 @@ fn executable(
     let mut w = Walked::default();
     if o.scan_packed {
         fmt::packer::walk(ctx, blob, head, path, depth)?;
+        if kind == Kind::Pe && fmt::packer::identify(head) == Some("UPX") {
+            match blob.bytes(fmt::nsis::MAX_INSTALLER) {
+                Ok(Some(data)) => merge(&mut w, unpacked(ctx, &data, path, depth)?),
+                Ok(None) => {}
+                Err(_) => ctx.error = true,
+            }
+        }
     }
     if !o.scan_archives {
         return Ok(w);
@@ -100,6 +107,28 @@ fn executable(
         }
     }
     merge(&mut w, fmt::embedded::walk(ctx, blob, kind, path, depth)?);
+    Ok(w)
+}
+
+/// The image a packer (UPX) compressed, as one member at `depth`, so that signatures and the
+/// embedded-object carver see the original code and data.
+fn unpacked(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result<Walked, Abort> {
+    let mut w = Walked::default();
+    let l = &ctx.opts.limits;
+    let budget = l
+        .max_member_bytes
+        .min(l.max_total_bytes.saturating_sub(ctx.total))
+        .min(fmt::nsis::MAX_DECOMPRESSED) as usize;
+    match fmt::upx::unpack(data, budget) {
+        Ok(image) => {
+            let r = ctx.member_bytes(&image, &join(path, "upx-unpacked"), depth)?;
+            note(&mut w, 0, r);
+        }
+        Err(fmt::upx::UpxError::TooBig(_)) => ctx.hit("member size"),
+        Err(e) => ctx
+            .notes
+            .push(format!("{}: UPX not unpacked: {e}", shown(path))),
+    }
     Ok(w)
 }
 

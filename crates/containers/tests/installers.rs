@@ -197,3 +197,26 @@ fn installer_inside_an_archive() {
     run(p, "makensis -V1 s.nsi && zip -q pack.zip setup.exe");
     expect_infected(&p.join("pack.zip"), "setup.exe/$INSTDIR/eicar.com");
 }
+
+#[test]
+fn legacy_members_over_the_limit_are_limits_exceeded() {
+    // A RAR member declared larger than the member limit is not decoded into memory.
+    use bulwark_containers::{DeepOptions, Limits};
+    use rars::version::ArchiveVersion;
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("big.rar");
+    let mut b = rars::Builder::new(ArchiveVersion::Rar50);
+    b.add_bytes(b"zeros.bin".to_vec(), vec![0u8; 3 << 20], None, None)
+        .unwrap();
+    b.write_to_path(&out, None).unwrap();
+    let data = fs::read(&out).unwrap();
+    let opts = DeepOptions {
+        limits: Limits {
+            max_member_bytes: 1 << 20,
+            ..Limits::default()
+        },
+        ..DeepOptions::default()
+    };
+    let v = scan_with(db(), &data, opts);
+    assert_eq!(v.verdict.status, Status::LimitsExceeded, "{:?}", v.notes);
+}

@@ -113,7 +113,10 @@ pub(crate) fn walk(
     for (i, (pos, len, kind)) in candidates(&data, host).into_iter().enumerate() {
         let name = format!("@{pos}.{}", kind.name());
         let mpath = crate::ctx::join(path, &name);
+        // A carved object is a guess: one that does not parse is not a corrupted host.
+        let corrupted = ctx.corrupted;
         let r = ctx.member_bytes(&data[pos..pos + len], &mpath, depth)?;
+        ctx.corrupted = corrupted;
         note(&mut w, i, r);
     }
     Ok(w)

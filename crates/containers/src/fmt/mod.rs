@@ -15,4 +15,5 @@ pub(crate) mod sevenz;
 pub mod szdd;
 pub(crate) mod tar;
 pub mod text;
+pub mod upx;
 pub(crate) mod zip;
