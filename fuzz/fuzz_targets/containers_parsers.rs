@@ -1,11 +1,11 @@
 //! The container parsers Bulwark writes itself, on arbitrary bytes: the zip end-record reader,
 //! the embedded-PE carver, the packer detector, the text-encoded object decoders, the SZDD
-//! decoder, the AutoIt extractor, the UPX unpacker, the magic-number detectors and the Content-Encoding header
+//! decoder, the AutoIt extractor, the UPX unpacker, the InstallShield extractor, the magic-number detectors and the Content-Encoding header
 //! parser. Checked: no panic; carved ranges lie inside the input; outputs within their caps.
 #![no_main]
 
 use bulwark_containers::detect::{detect, Kind};
-use bulwark_containers::fmt::{autoit, chm, embedded, eocd, legacy, packer, szdd, text, upx};
+use bulwark_containers::fmt::{autoit, chm, embedded, eocd, ishield, legacy, packer, szdd, text, upx};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -35,6 +35,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(image) = upx::unpack(data, 1 << 20) {
         assert!(image.len() <= 1 << 20);
+    }
+    if let Ok(files) = ishield::extract(data, 1 << 20, 64) {
+        assert!(files.len() <= 64);
+        assert!(files.iter().map(|f| f.data.len()).sum::<usize>() <= 1 << 20);
     }
     if let Ok(files) = autoit::extract(data, 1 << 20, 64) {
         assert!(files.len() <= 64);

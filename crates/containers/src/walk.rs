@@ -85,28 +85,35 @@ fn executable(
     let mut w = Walked::default();
     if o.scan_packed {
         fmt::packer::walk(ctx, blob, head, path, depth)?;
-        if kind == Kind::Pe && fmt::packer::identify(head) == Some("UPX") {
-            match blob.bytes(fmt::nsis::MAX_INSTALLER) {
-                Ok(Some(data)) => merge(&mut w, unpacked(ctx, &data, path, depth)?),
-                Ok(None) => {}
-                Err(_) => ctx.error = true,
-            }
+    }
+    if !(o.scan_packed || o.scan_archives) {
+        return Ok(w);
+    }
+    // One copy in memory for every parser below (executables above the cap are searched
+    // by the embedded-object carver only).
+    let data = match blob.bytes(fmt::nsis::MAX_INSTALLER) {
+        Ok(Some(d)) => d,
+        Ok(None) if o.scan_archives => return fmt::embedded::walk(ctx, blob, kind, path, depth),
+        Ok(None) => return Ok(w),
+        Err(_) => {
+            ctx.error = true;
+            return Ok(w);
         }
+    };
+    if o.scan_packed && kind == Kind::Pe && fmt::packer::identify(head) == Some("UPX") {
+        merge(&mut w, unpacked(ctx, &data, path, depth)?);
     }
     if !o.scan_archives {
         return Ok(w);
     }
     if kind == Kind::Pe {
-        match blob.bytes(fmt::nsis::MAX_INSTALLER) {
-            Ok(Some(data)) => {
-                merge(&mut w, fmt::nsis::walk(ctx, &data, path, depth)?);
-                merge(&mut w, installer_files(ctx, &data, path, depth)?);
-            }
-            Ok(None) => {}
-            Err(_) => ctx.error = true,
-        }
+        merge(&mut w, fmt::nsis::walk(ctx, &data, path, depth)?);
+        merge(&mut w, installer_files(ctx, &data, path, depth)?);
     }
-    merge(&mut w, fmt::embedded::walk(ctx, blob, kind, path, depth)?);
+    merge(
+        &mut w,
+        fmt::embedded::walk_data(ctx, &data, kind, path, depth)?,
+    );
     Ok(w)
 }
 
@@ -132,7 +139,8 @@ fn unpacked(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result<Walked
     Ok(w)
 }
 
-/// The files of the installers our own parsers read (AutoIt), as members at `depth`.
+/// The files of the installers our own parsers read (AutoIt, InstallShield), as members at
+/// `depth`.
 fn installer_files(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result<Walked, Abort> {
     let mut w = Walked::default();
     let l = &ctx.opts.limits;
@@ -153,6 +161,26 @@ fn installer_files(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result
             }
             Err(e) => {
                 ctx.notes.push(format!("{}: AutoIt: {e}", shown(path)));
+                ctx.corrupted = true;
+            }
+        }
+    }
+    if memchr::memmem::find(data, b"InstallShield\0").is_some()
+        || memchr::memmem::find(data, b"ISc(").is_some()
+    {
+        let max_files = max_files.saturating_sub(files.len());
+        let budget = budget.saturating_sub(files.iter().map(|f| f.1.len()).sum());
+        match fmt::ishield::extract(data, budget, max_files) {
+            Ok(v) => files.extend(v.into_iter().map(|e| (e.name, e.data))),
+            Err(e @ fmt::ishield::IShieldError::TooLarge { .. })
+            | Err(e @ fmt::ishield::IShieldError::TooManyFiles { .. }) => {
+                ctx.notes
+                    .push(format!("{}: InstallShield: {e}", shown(path)));
+                ctx.hit("total unpacked bytes");
+            }
+            Err(e) => {
+                ctx.notes
+                    .push(format!("{}: InstallShield: {e}", shown(path)));
                 ctx.corrupted = true;
             }
         }

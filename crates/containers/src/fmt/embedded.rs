@@ -101,16 +101,28 @@ pub(crate) fn walk(
     path: &str,
     depth: u32,
 ) -> Result<Walked, Abort> {
-    let mut w = Walked::default();
     let data = match blob.bytes(MAX_SEARCH) {
         Ok(Some(d)) => d,
-        Ok(None) => return Ok(w),
+        Ok(None) => return Ok(Walked::default()),
         Err(_) => {
             ctx.error = true;
-            return Ok(w);
+            return Ok(Walked::default());
         }
     };
-    for (i, (pos, len, kind)) in candidates(&data, host).into_iter().enumerate() {
+    walk_data(ctx, &data, host, path, depth)
+}
+
+/// [`walk`] on bytes already in memory (searched up to 64 MiB).
+pub(crate) fn walk_data(
+    ctx: &mut Ctx,
+    data: &[u8],
+    host: Kind,
+    path: &str,
+    depth: u32,
+) -> Result<Walked, Abort> {
+    let mut w = Walked::default();
+    let data = &data[..data.len().min(MAX_SEARCH as usize)];
+    for (i, (pos, len, kind)) in candidates(data, host).into_iter().enumerate() {
         let name = format!("@{pos}.{}", kind.name());
         let mpath = crate::ctx::join(path, &name);
         // A carved object is a guess: one that does not parse is not a corrupted host.

@@ -6,6 +6,7 @@ pub mod chm;
 pub(crate) mod compress;
 pub mod embedded;
 pub mod eocd;
+pub mod ishield;
 pub mod legacy;
 pub mod mime;
 pub mod nsis;
