@@ -248,3 +248,54 @@ fn a_multipart_upload_with_an_infected_zip_is_blocked() {
         "the infected upload reached the origin"
     );
 }
+
+/// Runs `cmd` in `dir` with `sh -c`; false when the tool is missing or fails.
+fn sh(dir: &std::path::Path, cmd: &str) -> bool {
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn installers_and_legacy_archives_through_squid() {
+    // Made by the real tools (Debian packages arj and nsis, installed by scripts/deps.sh test).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let mut e = eicar();
+    e.extend_from_slice(&[b' '; 58]);
+    std::fs::write(d.join("eicar.com"), &e).expect("write");
+    std::fs::write(d.join("clean.txt"), b"hello world\n".repeat(200)).expect("write");
+    let nsi = |name: &str, file: &str| {
+        format!(
+            "SetCompressor /SOLID lzma\nOutFile {name}\nRequestExecutionLevel user\nSection\n\
+             SetOutPath $INSTDIR\nFile clean.txt\nFile {file}\nSectionEnd\n"
+        )
+    };
+    std::fs::write(d.join("bad.nsi"), nsi("bad.exe", "eicar.com")).expect("write");
+    std::fs::write(d.join("good.nsi"), nsi("good.exe", "clean.txt")).expect("write");
+    if !sh(d, "arj a -y bad.arj clean.txt eicar.com >/dev/null")
+        || !sh(d, "makensis -V1 bad.nsi && makensis -V1 good.nsi")
+    {
+        panic!("arj and makensis are needed: scripts/deps.sh test installs them");
+    }
+    let stack = Stack::start();
+    for f in ["bad.arj", "bad.exe", "good.exe"] {
+        stack
+            .origin
+            .put_file(f, std::fs::read(d.join(f)).expect("read"));
+    }
+    // Small enough to be held whole: the block page.
+    let r = stack.get("/files/bad.arj");
+    assert_block_page(&stack, "bad.arj", &r);
+    // An installer is larger than what partial mode holds: blocked or cut, never whole.
+    let bad = std::fs::read(d.join("bad.exe")).expect("read");
+    assert_never_whole(&stack, "/files/bad.exe", bad.len());
+    // Its clean twin arrives byte-exact.
+    let good = std::fs::read(d.join("good.exe")).expect("read");
+    let r = stack.get("/files/good.exe");
+    assert_eq!(r.status, 200, "{}", describe(&r));
+    assert_eq!(sha256_hex(&r.body), sha256_hex(&good), "good.exe changed");
+}

@@ -11,6 +11,7 @@
 //!   (default 34) across two chunks, written with a pause between them;
 //! * any route accepts `slow_ms=<ms>&slice=<bytes>`: the body is written `slice` bytes at a time
 //!   (default 16384) with a pause of `slow_ms` between writes;
+//! * `GET /files/<name>`: the bytes stored with [`Origin::put_file`] (404 when none);
 //! * `POST`/`PUT` to any path: the body (Content-Length or chunked) is read and answered with
 //!   `200`, headers `X-Received-Length` / `X-Received-Sha256`, and a text body
 //!   `len=<n>\nsha256=<hex>\n`.
@@ -56,7 +57,11 @@ pub struct Origin {
     addr: SocketAddr,
     runtime: Option<tokio::runtime::Runtime>,
     log: Arc<Mutex<Vec<RequestRecord>>>,
+    files: Files,
 }
+
+/// Bodies served under `/files/<name>`.
+type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
 
 impl Origin {
     /// Starts the origin on `127.0.0.1:<free port>`, with its own tokio runtime.
@@ -71,6 +76,8 @@ impl Origin {
         let addr = std_listener.local_addr()?;
         let log = Arc::new(Mutex::new(Vec::new()));
         let log2 = Arc::clone(&log);
+        let files: Files = Arc::default();
+        let files2 = Arc::clone(&files);
         runtime.spawn(async move {
             let listener = match TcpListener::from_std(std_listener) {
                 Ok(l) => l,
@@ -83,8 +90,9 @@ impl Origin {
                 match listener.accept().await {
                     Ok((sock, _)) => {
                         let log = Arc::clone(&log2);
+                        let files = Arc::clone(&files2);
                         tokio::spawn(async move {
-                            let _ = serve_connection(sock, log).await;
+                            let _ = serve_connection(sock, log, files).await;
                         });
                     }
                     Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -95,6 +103,7 @@ impl Origin {
             addr,
             runtime: Some(runtime),
             log,
+            files,
         })
     }
 
@@ -106,6 +115,18 @@ impl Origin {
     /// An absolute `http://` URL for `path` (which starts with `/`).
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    /// Stores `body` to be served at `/files/<name>` (e.g. an archive made by a test).
+    pub fn put_file(&self, name: &str, body: Vec<u8>) {
+        match self.files.lock() {
+            Ok(mut g) => {
+                g.insert(name.to_string(), body);
+            }
+            Err(p) => {
+                p.into_inner().insert(name.to_string(), body);
+            }
+        }
     }
 
     /// The requests received so far.
@@ -274,7 +295,11 @@ fn parse_head(raw: &[u8]) -> io::Result<Head> {
     })
 }
 
-async fn serve_connection(sock: TcpStream, log: Arc<Mutex<Vec<RequestRecord>>>) -> io::Result<()> {
+async fn serve_connection(
+    sock: TcpStream,
+    log: Arc<Mutex<Vec<RequestRecord>>>,
+    files: Files,
+) -> io::Result<()> {
     let _ = sock.set_nodelay(true);
     let mut conn = Conn {
         sock,
@@ -298,7 +323,7 @@ async fn serve_connection(sock: TcpStream, log: Arc<Mutex<Vec<RequestRecord>>>) 
         let close = head
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        respond(&mut conn.sock, &head, &record, close).await?;
+        respond(&mut conn.sock, &head, &record, &files, close).await?;
         if close {
             return Ok(());
         }
@@ -365,8 +390,8 @@ struct Plan {
 
 /// The plan for a request; `encoding=gzip` compresses the whole body and labels it with
 /// `Content-Encoding: gzip` (at most 64 MiB of content).
-fn plan_for(head: &Head, record: &RequestRecord) -> Plan {
-    let mut plan = plan_for_identity(head, record);
+fn plan_for(head: &Head, record: &RequestRecord, files: &Files) -> Plan {
+    let mut plan = plan_for_identity(head, record, files);
     let (_, params) = split_target(&head.target);
     if params.get("encoding").map(String::as_str) == Some("gzip") {
         use std::io::Write as _;
@@ -391,7 +416,7 @@ fn plan_for(head: &Head, record: &RequestRecord) -> Plan {
     plan
 }
 
-fn plan_for_identity(head: &Head, record: &RequestRecord) -> Plan {
+fn plan_for_identity(head: &Head, record: &RequestRecord, files: &Files) -> Plan {
     let (path, params) = split_target(&head.target);
     // `/site/<name>/<route>` serves `<route>`: distinct URLs for URL rules (e.g. an excluded
     // site) with the same content.
@@ -452,6 +477,13 @@ fn plan_for_identity(head: &Head, record: &RequestRecord) -> Plan {
             return plan;
         }
     }
+    if let Some(name) = path.strip_prefix("/files/") {
+        let body = files.lock().ok().and_then(|g| g.get(name).cloned());
+        if let Some(body) = body {
+            plan.segments.push(Segment::Bytes(body));
+            return plan;
+        }
+    }
     if path == "/eicar" {
         let pad = num(&params, "pad", 0);
         let tail = num(&params, "tail", 0);
@@ -488,9 +520,10 @@ async fn respond(
     sock: &mut TcpStream,
     head: &Head,
     record: &RequestRecord,
+    files: &Files,
     close: bool,
 ) -> io::Result<()> {
-    let plan = plan_for(head, record);
+    let plan = plan_for(head, record, files);
     let total: usize = plan
         .segments
         .iter()
