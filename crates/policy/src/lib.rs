@@ -158,7 +158,7 @@ impl fmt::Display for PolicyWarning {
 /// Warns about groups selected by client address or user name whose settings differ from the
 /// default group's (F-POL-6): Squid asks for RESPMOD before caching (`respmod_precache`) and
 /// serves the cached answer to every client, so an object passed for a laxer group reaches
-/// everyone. URL-based groups are safe.
+/// everyone. URL-based groups, and groups that set `mark_uncacheable`, are safe.
 pub fn cache_safety_warnings(config: &PolicyConfig) -> Vec<PolicyWarning> {
     let d = &config.default_group;
     config
@@ -167,6 +167,8 @@ pub fn cache_safety_warnings(config: &PolicyConfig) -> Vec<PolicyWarning> {
         .enumerate()
         .filter(|(_, g)| !g.clients.is_empty() || !g.users.is_empty())
         .filter(|(_, g)| g.engine != d.engine || g.filter != d.filter || g.actions != d.actions)
+        // What such a group lets through is marked uncacheable: nothing reaches others.
+        .filter(|(_, g)| !g.mark_uncacheable)
         .map(|(i, g)| {
             let by = if g.clients.is_empty() { "users" } else { "clients" };
             PolicyWarning {
@@ -174,8 +176,9 @@ pub fn cache_safety_warnings(config: &PolicyConfig) -> Vec<PolicyWarning> {
                 message: format!(
                     "group `{}` is chosen by {by} and its rules differ from the default group's: \
                      Squid caches RESPMOD answers (respmod_precache) for every client, so an object \
-                     this group lets through may be served from the cache to others; prefer \
-                     URL-based groups, or keep such groups for REQMOD",
+                     this group lets through may be served from the cache to others; set \
+                     mark_uncacheable = true in the group, prefer URL-based groups, or keep such \
+                     groups for REQMOD",
                     g.name
                 ),
             }

@@ -204,7 +204,15 @@ fn cache_safety_flags_only_client_or_user_groups_that_differ() {
         vec!["policy.group.0.clients", "policy.group.1.clients"]
     );
     assert!(w[0].to_string().contains("respmod_precache"));
+    assert!(w[0].to_string().contains("mark_uncacheable"));
     assert!(cache_safety_warnings(&PolicyConfig::default()).is_empty());
+    // A group that marks what it lets through uncacheable is safe.
+    c.groups[0].mark_uncacheable = true;
+    let keys: Vec<_> = cache_safety_warnings(&c)
+        .iter()
+        .map(|w| w.key.clone())
+        .collect();
+    assert_eq!(keys, vec!["policy.group.1.clients"]);
 }
 
 #[test]
