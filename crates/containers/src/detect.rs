@@ -126,10 +126,23 @@ pub fn detect(head: &[u8]) -> Kind {
     if h(b"From ") && crate::fmt::mime::looks_like_mail(head.split(|&b| b == b'\n').skip(1)) {
         return Kind::Mbox;
     }
-    if crate::fmt::mime::looks_like_mail(head.split(|&b| b == b'\n')) {
+    if header_line_start(head) && crate::fmt::mime::looks_like_mail(head.split(|&b| b == b'\n')) {
         return Kind::Mail;
     }
     Kind::Other
+}
+
+/// Whether `head` can start a mail header: a field name and its colon within the first
+/// 998 bytes (RFC 5322's line limit). A cheap test that spares binary and most text objects
+/// the line-by-line one.
+fn header_line_start(head: &[u8]) -> bool {
+    let w = &head[..head.len().min(998)];
+    match memchr::memchr2(b':', b'\n', w) {
+        Some(p) if p > 0 && w[p] == b':' => w[..p]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_'),
+        _ => false,
+    }
 }
 
 /// A tar header block: `ustar` magic, or an old-style header whose checksum is right.
