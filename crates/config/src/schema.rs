@@ -173,7 +173,7 @@ impl Default for AnswerConfig {
 }
 
 /// `[engine]`
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EngineConfig {
     /// Signature files or directories (ClamAV formats). Empty: the built-in EICAR signature only.
@@ -181,6 +181,20 @@ pub struct EngineConfig {
     /// `[engine.limits]`: what one object may unpack to (depth, sizes, members, ratio, time);
     /// hitting one gives `limits-exceeded`, never a virus name.
     pub limits: bulwark_containers::Limits,
+    /// Verdicts remembered for archives, executables and encoded bodies (keyed by content
+    /// digest, database version and scan options), so a known object is not unpacked again;
+    /// 0 turns the cache off. Emptied on every reload.
+    pub verdict_cache_entries: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            database: Vec::new(),
+            limits: bulwark_containers::Limits::default(),
+            verdict_cache_entries: 65_536,
+        }
+    }
 }
 
 /// `[log]`: the report log (the daemon's own messages) and the statistics files.

@@ -29,7 +29,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bulwark_engine::{Database, ScanOptions, Scanner, Status, Threat, Verdict};
+use bulwark_engine::{
+    ContentHasher, Database, ScanOptions, Scanner, Status, Threat, Verdict, VerdictCache,
+    VerdictKey,
+};
 
 pub use limits::Limits;
 
@@ -62,6 +65,10 @@ pub struct DeepOptions {
     pub temp_dir: PathBuf,
     /// The engine's options for every object and member.
     pub engine: ScanOptions,
+    /// Verdicts of earlier deep scans, keyed by content, database version and these options:
+    /// an archive, executable or encoded object seen before is not unpacked again (never used
+    /// when `cure` is on; only clean and infected verdicts are kept).
+    pub verdict_cache: Option<Arc<VerdictCache>>,
 }
 
 impl Default for DeepOptions {
@@ -78,11 +85,27 @@ impl Default for DeepOptions {
             limits: Limits::default(),
             temp_dir: std::env::temp_dir(),
             engine: ScanOptions::default(),
+            verdict_cache: None,
         }
     }
 }
 
 impl DeepOptions {
+    /// What besides the content and the engine options can change a deep verdict (the name
+    /// only prefixes threat paths: see [`unnamed`]).
+    fn fingerprint(&self) -> String {
+        format!(
+            "{} {} {} {} {:?} {:?} {:?}",
+            self.scan_archives,
+            self.scan_packed,
+            self.scan_mail_plain,
+            self.scan_mail_bases,
+            self.content_encoding,
+            self.multipart_boundary,
+            self.limits
+        )
+    }
+
     fn needs_body(&self) -> bool {
         self.scan_archives
             || self.scan_packed
@@ -253,6 +276,7 @@ impl DeepScanner {
             ctx.error = true;
         }
         let mut cured = None;
+        let mut cache_slot = None;
         let stop = !ctx.threats.is_empty() && !opts.cure;
         if !stop {
             if overflow {
@@ -262,6 +286,20 @@ impl DeepScanner {
             } else if let Some(s) = spool {
                 match s.finish() {
                     Ok(blob) => {
+                        if raw_v.status == Status::Clean && !spool_failed {
+                            cache_slot = cache_key(&db, &opts, &head, &blob);
+                        }
+                        if let Some((c, key)) = &cache_slot {
+                            if let Some(verdict) = c.get(key) {
+                                return DeepVerdict {
+                                    verdict: named(verdict, opts.name.as_deref()),
+                                    cured: None,
+                                    packers: Vec::new(),
+                                    notes: vec!["verdict from the verdict cache".to_string()],
+                                    unpacked_bytes: 0,
+                                };
+                            }
+                        }
                         let r = deep(&mut ctx, blob);
                         match r {
                             Ok(c) => cured = c,
@@ -301,17 +339,95 @@ impl DeepScanner {
         if let Some(l) = ctx.limit {
             notes.push(format!("limit exceeded: {l}"));
         }
+        let verdict = Verdict {
+            status,
+            threats: std::mem::take(&mut ctx.threats),
+        };
+        if let Some((c, key)) = cache_slot {
+            // Only clean and infected verdicts are kept (the cache checks).
+            c.insert(key, unnamed(verdict.clone(), opts.name.as_deref()));
+        }
         DeepVerdict {
-            verdict: Verdict {
-                status,
-                threats: std::mem::take(&mut ctx.threats),
-            },
+            verdict,
             cured,
             packers: std::mem::take(&mut ctx.packers),
             notes,
             unpacked_bytes: ctx.total,
         }
     }
+}
+
+/// The verdict-cache entry for this object, when a cache is set, no cure is asked, and the
+/// object is worth it (a container, an executable, an encoded body or a form upload: the kinds
+/// whose deep scan does real work). The key digests the spooled body (blake3) and the options.
+fn cache_key(
+    db: &Database,
+    opts: &DeepOptions,
+    head: &[u8],
+    blob: &Blob,
+) -> Option<(Arc<VerdictCache>, VerdictKey)> {
+    let cache = opts.verdict_cache.as_ref()?;
+    if opts.cure {
+        return None;
+    }
+    let kind = detect::detect(head);
+    let worth = kind.is_container()
+        || matches!(kind, Kind::Pe | Kind::Elf)
+        || opts.content_encoding.is_some()
+        || opts.multipart_boundary.is_some();
+    if !worth {
+        return None;
+    }
+    let mut h = ContentHasher::new();
+    let mut r = blob.reader().ok()?;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                h.update(&buf[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        }
+    }
+    h.update(b"\0deep\0");
+    h.update(opts.fingerprint().as_bytes());
+    let key = VerdictKey::new(db, &opts.engine, &h.digest());
+    Some((cache.clone(), key))
+}
+
+/// Stands for the object's name in the threat paths of a cached verdict (control characters
+/// never occur in member paths: `clean_name` replaces them).
+const NAME_MARK: &str = "\u{1}";
+
+/// `v` for the cache: threat paths under the object's `name` start with [`NAME_MARK`] instead,
+/// so the verdict serves the same content under any name.
+fn unnamed(mut v: Verdict, name: Option<&str>) -> Verdict {
+    if let Some(n) = name.filter(|n| !n.is_empty()) {
+        for t in &mut v.threats {
+            if t.path == n {
+                t.path = NAME_MARK.to_string();
+            } else if let Some(r) = t.path.strip_prefix(n).and_then(|r| r.strip_prefix('/')) {
+                t.path = format!("{NAME_MARK}/{r}");
+            }
+        }
+    }
+    v
+}
+
+/// A cached verdict `v` for an object called `name`: [`NAME_MARK`] replaced by it.
+fn named(mut v: Verdict, name: Option<&str>) -> Verdict {
+    for t in &mut v.threats {
+        if let Some(rest) = t.path.strip_prefix(NAME_MARK) {
+            t.path = match (name.filter(|n| !n.is_empty()), rest.strip_prefix('/')) {
+                (Some(n), _) => format!("{n}{rest}"),
+                (None, Some(r)) => r.to_string(),
+                (None, None) => String::new(),
+            };
+        }
+    }
+    v
 }
 
 /// Decoding, unpacking and cure of the whole object.

@@ -270,3 +270,88 @@ mb.add(c); mb.add(m); mb.flush()
         "{v:?}"
     );
 }
+
+#[test]
+fn verdict_cache_skips_unpacking_a_known_object() {
+    use bulwark_engine::VerdictCache;
+    use std::sync::Arc;
+    let d = setup();
+    let p = d.path();
+    run(
+        p,
+        "zip -q bad.zip clean1.txt eicar.com && zip -q good.zip clean1.txt clean2.bin",
+    );
+    let bad = fs::read(p.join("bad.zip")).unwrap();
+    let good = fs::read(p.join("good.zip")).unwrap();
+    let cache = Arc::new(VerdictCache::new(16));
+    let opts = || DeepOptions {
+        verdict_cache: Some(cache.clone()),
+        ..DeepOptions::default()
+    };
+    let from_cache =
+        |v: &bulwark_containers::DeepVerdict| v.notes.iter().any(|n| n.contains("verdict cache"));
+    for data in [&bad, &good] {
+        let first = scan_with(db(), data, opts());
+        assert!(!from_cache(&first));
+        let second = scan_with(db(), data, opts());
+        assert!(from_cache(&second), "{:?}", second.notes);
+        assert_eq!(second.verdict, first.verdict);
+    }
+    assert_eq!(
+        scan_with(db(), &bad, opts()).verdict.status,
+        Status::Infected
+    );
+    assert_eq!(cache.hits(), 3);
+    // Other options, another key: archives off gives its own (clean) verdict.
+    let off = DeepOptions {
+        scan_archives: false,
+        ..opts()
+    };
+    let v = scan_with(db(), &bad, off);
+    assert!(!from_cache(&v));
+    assert_eq!(v.verdict.status, Status::Clean);
+    // Cure never reads the cache (it needs the cured body).
+    let cure = DeepOptions {
+        cure: true,
+        ..opts()
+    };
+    let v = scan_with(db(), &bad, cure);
+    assert!(!from_cache(&v));
+    assert_eq!(v.verdict.status, Status::Cured);
+    // Plain objects are not worth a digest: never cached.
+    let plain = b"just some text\n".repeat(100);
+    scan_with(db(), &plain, opts());
+    assert!(!from_cache(&scan_with(db(), &plain, opts())));
+}
+
+#[test]
+fn cached_verdicts_follow_the_object_name() {
+    use bulwark_engine::VerdictCache;
+    use std::sync::Arc;
+    let d = setup();
+    run(d.path(), "zip -q bad.zip clean1.txt eicar.com");
+    let bad = fs::read(d.path().join("bad.zip")).unwrap();
+    let cache = Arc::new(VerdictCache::new(16));
+    let named = |n: Option<&str>| DeepOptions {
+        verdict_cache: Some(cache.clone()),
+        name: n.map(str::to_string),
+        ..DeepOptions::default()
+    };
+    let first = scan_with(db(), &bad, named(Some("a.zip")));
+    assert_eq!(
+        describe(&first.verdict),
+        vec!["Eicar-Test-Signature@a.zip/eicar.com"]
+    );
+    let other = scan_with(db(), &bad, named(Some("mirror.zip")));
+    assert!(other.notes.iter().any(|n| n.contains("verdict cache")));
+    assert_eq!(
+        describe(&other.verdict),
+        vec!["Eicar-Test-Signature@mirror.zip/eicar.com"]
+    );
+    let bare = scan_with(db(), &bad, named(None));
+    assert_eq!(
+        describe(&bare.verdict),
+        vec!["Eicar-Test-Signature@eicar.com"]
+    );
+    assert_eq!(cache.hits(), 2);
+}

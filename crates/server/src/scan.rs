@@ -206,6 +206,7 @@ fn deep_options(t: &Txn<'_>) -> DeepOptions {
         limits,
         temp_dir: cfg.server.temp_path.clone(),
         engine: scan_options(t.group),
+        verdict_cache: (cfg.engine.verdict_cache_entries > 0).then(|| t.snap.verdicts.clone()),
     }
 }
 

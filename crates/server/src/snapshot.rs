@@ -17,6 +17,9 @@ pub struct Snapshot {
     pub policy: Policy,
     /// The ISTag value, quoted, at most 32 characters inside the quotes.
     pub istag: String,
+    /// Deep-scan verdicts of this snapshot (`engine.verdict_cache_entries`; a reload starts
+    /// an empty one).
+    pub verdicts: Arc<bulwark_engine::VerdictCache>,
 }
 
 impl Snapshot {
@@ -35,11 +38,15 @@ impl Snapshot {
         h.write(database.version().as_bytes());
         h.write(cfg_text.as_bytes());
         let istag = format!("\"BW-{:016x}\"", h.0);
+        let verdicts = Arc::new(bulwark_engine::VerdictCache::new(
+            config.engine.verdict_cache_entries,
+        ));
         Ok(Self {
             config,
             database,
             policy,
             istag,
+            verdicts,
         })
     }
 }

@@ -398,3 +398,53 @@ async fn client_identity_is_accepted() {
     c.send(&msg).await;
     assert_eq!(c.answer().await.head.status, 204);
 }
+
+/// A gzip-encoded RESPMOD head (the deep scan decodes it: worth a verdict-cache entry).
+fn gzip_respmod(path: &str, body_len: usize) -> Vec<u8> {
+    let req = format!("GET http://origin.test/{path} HTTP/1.1\r\nHost: origin.test\r\n\r\n");
+    let res = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\nContent-Length: {body_len}\r\n\r\n"
+    );
+    format!(
+        "RESPMOD icap://127.0.0.1/av/respmod ICAP/1.0\r\nHost: 127.0.0.1\r\nAllow: 204\r\nEncapsulated: req-hdr=0, res-hdr={}, res-body={}\r\n\r\n{req}{res}",
+        req.len(),
+        req.len() + res.len()
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn repeated_objects_take_their_verdict_from_the_cache() {
+    use std::io::Write;
+    let srv = start(Config::default()).await;
+    let gz = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).expect("gzip");
+        e.finish().expect("gzip")
+    };
+    let mut infected = body_of(2000);
+    infected.extend(eicar());
+    let bad = gz(&infected);
+    let good = gz(&body_of(20_000));
+    for round in 0..2 {
+        let mut c = Client::connect(srv.addr).await;
+        c.send(&gzip_respmod(&format!("bad{round}.txt"), bad.len()))
+            .await;
+        c.send(&chunked(&bad, 1000)).await;
+        c.send(b"0\r\n\r\n").await;
+        let a = c.answer().await;
+        assert_eq!(
+            a.head.http_response.map(|h| h.status),
+            Some(403),
+            "round {round}"
+        );
+        let mut c = Client::connect(srv.addr).await;
+        c.send(&gzip_respmod("good.txt", good.len())).await;
+        c.send(&chunked(&good, 1000)).await;
+        c.send(b"0\r\n\r\n").await;
+        let a = c.answer().await;
+        assert_eq!(a.head.status, 204, "round {round}: {:?}", a.head);
+    }
+    let cache = &srv.ctx.snapshot.load().verdicts;
+    assert_eq!((cache.hits(), cache.len()), (2, 2), "{cache:?}");
+}

@@ -32,6 +32,7 @@ pub struct Server {
     pub tls: Option<bulwark_server::TlsHandle>,
     pub stop: watch::Sender<bool>,
     pub task: tokio::task::JoinHandle<()>,
+    pub ctx: Arc<bulwark_server::Context>,
 }
 
 pub async fn start(mut cfg: Config) -> Server {
@@ -46,6 +47,7 @@ pub async fn start(mut cfg: Config) -> Server {
     let ctx =
         bulwark_server::Context::new(snap, bulwark_server::LogFile::disabled(), license, notifier);
     let (stop, rx) = watch::channel(false);
+    let shared = ctx.clone();
     let task = tokio::spawn(async move {
         bulwark_server::serve(listeners, ctx, rx)
             .await
@@ -57,6 +59,7 @@ pub async fn start(mut cfg: Config) -> Server {
         tls,
         stop,
         task,
+        ctx: shared,
     }
 }
 
