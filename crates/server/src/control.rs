@@ -280,7 +280,7 @@ impl Controller {
                 self.stop();
                 Ok("stopping".into())
             }
-            "metrics" => Ok(self.ctx.stats.prometheus()),
+            "metrics" => Ok(crate::metrics::exposition(&self.ctx)),
             other => Err(format!(
                 "unknown command `{other}` (status, reload, reload-db, stats, stop, metrics)"
             )),
