@@ -652,17 +652,7 @@ fn match_length<I: Iterator<Item = u8>>(bits: &mut Bits<I>) -> Option<usize> {
 mod tests {
     use super::*;
 
-    const DIR: &str = "/usr/share/clamav-testfiles";
-
-    fn load(name: &str) -> Option<Vec<u8>> {
-        match std::fs::read(format!("{DIR}/{name}")) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                eprintln!("skipping: {DIR}/{name} unavailable ({e}); install clamav-testfiles");
-                None
-            }
-        }
-    }
+    use crate::fmt::le::testfile as load;
 
     fn check_sample(name: &str) {
         let (Some(exe), Some(clam)) = (load(name), load("clam.exe")) else {

@@ -7,6 +7,7 @@ pub(crate) mod compress;
 pub mod embedded;
 pub mod eocd;
 pub mod ishield;
+pub(crate) mod le;
 pub mod legacy;
 pub mod mime;
 pub mod nsis;

@@ -32,6 +32,7 @@
 //! Every decoder is written for hostile input: it never panics, never writes more than the
 //! caller's `max_out` bytes, and each step consumes input or ends.
 
+use super::le::{u16_at, u32_at, u64_at};
 use std::io::Read;
 
 /// Why a UPX image could not be unpacked.
@@ -155,23 +156,6 @@ pub fn unpack(pe: &[u8], max_out: usize) -> Result<Vec<u8>> {
 // Little helpers
 // ---------------------------------------------------------------------------------------------
 
-fn le16(d: &[u8], at: usize) -> Option<u16> {
-    let b = d.get(at..at.checked_add(2)?)?;
-    Some(u16::from_le_bytes([b[0], b[1]]))
-}
-
-fn le32(d: &[u8], at: usize) -> Option<u32> {
-    let b = d.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-fn le64(d: &[u8], at: usize) -> Option<u64> {
-    let b = d.get(at..at.checked_add(8)?)?;
-    let mut a = [0u8; 8];
-    a.copy_from_slice(b);
-    Some(u64::from_le_bytes(a))
-}
-
 /// Adler-32 as UPX's pack header records it.
 fn adler32(data: &[u8]) -> u32 {
     const MOD: u32 = 65521;
@@ -219,32 +203,32 @@ impl Pe {
         if d.get(..2) != Some(b"MZ") {
             return Err(UpxError::NotPe("no MZ signature"));
         }
-        let pe = le32(d, 0x3c).ok_or(UpxError::NotPe("DOS header cut short"))? as usize;
+        let pe = u32_at(d, 0x3c).ok_or(UpxError::NotPe("DOS header cut short"))? as usize;
         if d.get(pe..pe.saturating_add(4)) != Some(b"PE\0\0") {
             return Err(UpxError::NotPe("no PE signature"));
         }
         let cut = || UpxError::NotPe("PE headers cut short");
-        let nsec = le16(d, pe.saturating_add(6)).ok_or_else(cut)? as usize;
-        let opt_size = le16(d, pe.saturating_add(20)).ok_or_else(cut)? as usize;
+        let nsec = u16_at(d, pe.saturating_add(6)).ok_or_else(cut)? as usize;
+        let opt_size = u16_at(d, pe.saturating_add(20)).ok_or_else(cut)? as usize;
         let opt = pe.saturating_add(24);
-        let magic = le16(d, opt).ok_or_else(cut)?;
+        let magic = u16_at(d, opt).ok_or_else(cut)?;
         let pe64 = match magic {
             0x10b => false,
             0x20b => true,
             _ => return Err(UpxError::NotPe("unknown optional header magic")),
         };
-        let entry = le32(d, opt.saturating_add(16)).ok_or_else(cut)?;
+        let entry = u32_at(d, opt.saturating_add(16)).ok_or_else(cut)?;
         let image_base = if pe64 {
-            le64(d, opt.saturating_add(24))
+            u64_at(d, opt.saturating_add(24))
         } else {
-            le32(d, opt.saturating_add(28)).map(u64::from)
+            u32_at(d, opt.saturating_add(28)).map(u64::from)
         }
         .ok_or_else(cut)?;
         let table = opt.saturating_add(opt_size);
         let mut sections = Vec::new();
         for i in 0..nsec.min(96) {
             let s = table.saturating_add(i * 40);
-            let field = |at: usize| le32(d, s.saturating_add(at));
+            let field = |at: usize| u32_at(d, s.saturating_add(at));
             let (Some(vsize), Some(va), Some(raw_size), Some(raw_ptr)) =
                 (field(8), field(12), field(16), field(20))
             else {
@@ -298,7 +282,7 @@ impl Pe {
         let src_rva = if self.pe64 {
             // push rbx; push rsi; push rdi; push rbp; lea rsi, [rip + rel32]; lea rdi, [rsi + disp32]
             let at = memchr::memmem::find(&code[..code.len().min(32)], b"\x48\x8d\x35")?;
-            let rel = le32(code, at + 3)? as i32;
+            let rel = u32_at(code, at + 3)? as i32;
             let next = u64::from(self.entry) + at as u64 + 7;
             let va = next.wrapping_add(rel as i64 as u64);
             if code.get(at + 7..at + 10)? != b"\x48\x8d\xbe" {
@@ -311,7 +295,7 @@ impl Pe {
             if code.get(at + 6..at + 8)? != b"\x8d\xbe" {
                 return None;
             }
-            let va = u64::from(le32(code, at + 2)?);
+            let va = u64::from(u32_at(code, at + 2)?);
             u32::try_from(va.checked_sub(self.image_base)?).ok()?
         };
         Some(Stub {
@@ -361,8 +345,8 @@ impl PackHeader {
                 if (10..=14).contains(&version) && (format == 9 || format == 36) {
                     return Some(PackHeader {
                         method: h[6],
-                        u_adler: le32(h, 8)?,
-                        u_len: le32(h, 16)?,
+                        u_adler: u32_at(h, 8)?,
+                        u_len: u32_at(h, 16)?,
                         filter: h[28],
                         filter_cto: h[29],
                     });
@@ -440,7 +424,7 @@ impl<'a> Bits<'a> {
 
     fn bit(&mut self) -> Result<u32> {
         if self.left == 0 {
-            self.word = le32(self.src, self.pos).ok_or(UpxError::Truncated)?;
+            self.word = u32_at(self.src, self.pos).ok_or(UpxError::Truncated)?;
             self.pos += 4;
             self.left = 32;
         }
@@ -674,7 +658,7 @@ impl CtFilter {
         while let Some(i) = memchr::memmem::find(code.get(from..)?, b"\x5e\x89\xf7\xb9") {
             let at = from + i;
             from = at + 1;
-            let calls = le32(code, at + 4)?;
+            let calls = u32_at(code, at + 4)?;
             let body = code.get(at + 8..(at + 40).min(code.len()))?;
             // mov al,[edi]; inc edi; sub al,0xe8; cmp al,1; ja back; cmp byte [edi], cto
             let id = if body.starts_with(b"\x8a\x07\x47\x2c\xe8\x3c\x01\x77") {
@@ -740,17 +724,7 @@ impl CtFilter {
 mod tests {
     use super::*;
 
-    const TESTFILES: &str = "/usr/share/clamav-testfiles";
-
-    fn testfile(name: &str) -> Option<Vec<u8>> {
-        match std::fs::read(format!("{TESTFILES}/{name}")) {
-            Ok(d) => Some(d),
-            Err(_) => {
-                eprintln!("skipped: {TESTFILES}/{name} is missing (package clamav-testfiles)");
-                None
-            }
-        }
-    }
+    use crate::fmt::le::testfile;
 
     // --- A small NRV encoder, for round trips (greedy, naive match search) ---------------------
 

@@ -42,6 +42,8 @@ use std::borrow::Cow;
 
 use flate2::{Decompress, FlushDecompress, Status};
 
+use super::le::{u16_at, u32_at, u64_at};
+
 mod cabinet;
 mod overlay;
 mod stream;
@@ -187,22 +189,6 @@ impl Sink {
 
 // ---------------------------------------------------------------------------------------------
 // Little helpers
-
-fn u16_at(d: &[u8], o: usize) -> Option<u16> {
-    let b = d.get(o..o.checked_add(2)?)?;
-    Some(u16::from_le_bytes([b[0], b[1]]))
-}
-
-fn u32_at(d: &[u8], o: usize) -> Option<u32> {
-    let b = d.get(o..o.checked_add(4)?)?;
-    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-fn u64_at(d: &[u8], o: usize) -> Option<u64> {
-    let lo = u32_at(d, o)?;
-    let hi = u32_at(d, o.checked_add(4)?)?;
-    Some(u64::from(lo) | (u64::from(hi) << 32))
-}
 
 /// `d[off..off + len]` with untrusted 64-bit offsets.
 fn slice_at(d: &[u8], off: u64, len: u64) -> Option<&[u8]> {

@@ -2,20 +2,10 @@
 //! containers, hostile inputs).
 
 use super::*;
+use crate::fmt::le::testfile;
 use std::io::Write;
 
-const DIR: &str = "/usr/share/clamav-testfiles";
 const BIG: usize = 64 << 20;
-
-fn testfile(name: &str) -> Option<Vec<u8>> {
-    match std::fs::read(format!("{DIR}/{name}")) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            eprintln!("skipping: {DIR}/{name}: {e}");
-            None
-        }
-    }
-}
 
 fn zlib(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
