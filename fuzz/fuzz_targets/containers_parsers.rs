@@ -1,11 +1,13 @@
 //! The container parsers Bulwark writes itself, on arbitrary bytes: the zip end-record reader,
 //! the embedded-PE carver, the packer detector, the text-encoded object decoders, the SZDD
-//! decoder, the AutoIt extractor, the UPX unpacker, the InstallShield extractor, the magic-number detectors and the Content-Encoding header
+//! decoder, the AutoIt extractor, the UPX unpacker, the InstallShield extractor, the NSIS solid-stream reader, the magic-number detectors and the Content-Encoding header
 //! parser. Checked: no panic; carved ranges lie inside the input; outputs within their caps.
 #![no_main]
 
 use bulwark_containers::detect::{detect, Kind};
-use bulwark_containers::fmt::{autoit, chm, embedded, eocd, ishield, legacy, packer, szdd, text, upx};
+use bulwark_containers::fmt::{
+    autoit, chm, embedded, eocd, ishield, legacy, nsis, packer, szdd, text, upx,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -32,6 +34,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Ok((written, _))) = r {
         assert_eq!(written, n);
         assert!(n <= 1 << 20);
+    }
+    if let Ok(blocks) = nsis::solid_blocks(data, 1 << 20) {
+        assert!(blocks.iter().map(Vec::len).sum::<usize>() <= 1 << 20);
     }
     if let Ok(image) = upx::unpack(data, 1 << 20) {
         assert!(image.len() <= 1 << 20);

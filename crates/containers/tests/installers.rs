@@ -220,3 +220,58 @@ fn legacy_members_over_the_limit_are_limits_exceeded() {
     let v = scan_with(db(), &data, opts);
     assert_eq!(v.verdict.status, Status::LimitsExceeded, "{:?}", v.notes);
 }
+
+#[test]
+fn nsis_installers_the_crate_cannot_open_are_read_by_the_fallback() {
+    // Some installers with a block of zeros right after the script header are not decoded by
+    // the `nsis` crate ("none of the supported compression methods succeeded"): our reader of the
+    // solid stream takes over. An installer whose data passes the budget is not "clean": its
+    // files were never seen.
+    use bulwark_containers::{DeepOptions, Limits};
+    if !have("makensis") {
+        eprintln!("skipped: makensis missing (apt-get install nsis)");
+        return;
+    }
+    let d = setup();
+    let p = d.path();
+    for (name, payload) in [("bad", "eicar.com"), ("good", "clean.txt")] {
+        // One file: 8 MB of zeros, then the payload.
+        let mut file = vec![0u8; 8 << 20];
+        file.extend(fs::read(p.join(payload)).unwrap());
+        fs::write(p.join(format!("{name}.bin")), file).unwrap();
+        fs::write(
+            p.join(format!("{name}.nsi")),
+            format!(
+                "SetCompressor /SOLID lzma\nOutFile {name}.exe\nSection\nSetOutPath $INSTDIR\n\
+                 File {name}.bin\nSectionEnd\n"
+            ),
+        )
+        .unwrap();
+        run(p, &format!("makensis -V1 {name}.nsi"));
+    }
+    let bad = fs::read(p.join("bad.exe")).unwrap();
+    let v = scan(&bad);
+    assert_eq!(v.verdict.status, Status::Infected, "{:?}", v.notes);
+    // The fallback reader on its own: the script header, then the file, byte for byte.
+    use bulwark_containers::fmt::nsis::{solid_blocks, SolidError};
+    let blocks = solid_blocks(&bad, 64 << 20).unwrap();
+    let file = fs::read(p.join("bad.bin")).unwrap();
+    assert_eq!(blocks.len(), 2, "header and one file");
+    assert_eq!(blocks[1], file);
+    assert_eq!(solid_blocks(&bad, 1 << 20), Err(SolidError::TooLarge));
+    assert_eq!(
+        solid_blocks(b"MZ no installer", 1 << 20),
+        Err(SolidError::NotSolid)
+    );
+    let v = scan(&fs::read(p.join("good.exe")).unwrap());
+    assert_eq!(v.verdict.status, Status::Clean, "{:?}", v.notes);
+    let small = DeepOptions {
+        limits: Limits {
+            max_total_bytes: 4 << 20,
+            ..Limits::default()
+        },
+        ..DeepOptions::default()
+    };
+    let v = scan_with(db(), &bad, small);
+    assert_eq!(v.verdict.status, Status::LimitsExceeded, "{:?}", v.notes);
+}
