@@ -238,6 +238,22 @@ fn list_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
             files.extend(v);
         } else if is_signature_file(p) {
             files.push(p.clone());
+        } else if !p.exists() {
+            // A mistyped database path must not leave the server on the built-in EICAR only.
+            return Err(LoadError::Io {
+                path: p.display().to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file or directory",
+                ),
+            });
+        } else {
+            return Err(LoadError::Container {
+                path: p.display().to_string(),
+                reason: "not a ClamAV database file (.cvd, .cld, .cud, .hdb, .hsb, .mdb, .msb, \
+                         .ndb, .ldb, .fp, .sfp, .ign2…, optionally gzip'd) nor a directory of them"
+                    .into(),
+            });
         }
     }
     Ok(files)

@@ -316,3 +316,22 @@ fn body_signature_across_the_memory_limit_transition() {
         }
     }
 }
+
+#[test]
+fn a_database_path_that_is_missing_or_not_a_database_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("bases");
+    let e = Database::load(&[missing], &LoadOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("no such file"), "{e}");
+    let other = dir.path().join("notes.txt");
+    std::fs::write(&other, "hello").unwrap();
+    let e = Database::load(&[other], &LoadOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("not a ClamAV database file"), "{e}");
+    // A directory may hold other files: they are skipped.
+    std::fs::write(
+        dir.path().join("eicar.hdb"),
+        "44d88612fea8a8f36de82e1278abb02f:68:E\n",
+    )
+    .unwrap();
+    assert!(Database::load(&[dir.path().to_path_buf()], &LoadOptions::default()).is_ok());
+}
