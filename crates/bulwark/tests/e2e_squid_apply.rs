@@ -46,8 +46,11 @@ fn applied_debian_squid_conf_blocks_eicar() {
     );
     let applied = std::fs::read_to_string(&conf).expect("read");
     assert!(applied.contains("# BEGIN bulwark") && applied.contains(&bulwark.addr().to_string()));
+    let service = bulwark_testkit::squid::service_name(port);
     let mut cmd = Command::new("squid");
     cmd.arg("-N")
+        .arg("-n")
+        .arg(&service)
         .arg("-f")
         .arg(&conf)
         .stdin(Stdio::null())
@@ -68,4 +71,6 @@ fn applied_debian_squid_conf_blocks_eicar() {
     assert_eq!(r.body, bulwark_testkit::pattern(100_000));
     let r = client.get(&origin.url("/eicar")).expect("eicar");
     assert_eq!(r.status, 403, "{}", common::describe(&r));
+    squid.stop(Duration::from_secs(5));
+    bulwark_testkit::squid::remove_shm(&service);
 }

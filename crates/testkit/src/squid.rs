@@ -42,6 +42,34 @@ pub struct Squid {
     child: ChildGuard,
     addr: SocketAddr,
     dir: tempfile::TempDir,
+    service: String,
+}
+
+/// A service name of its own for each Squid (`squid -n`): Squid names its shared-memory
+/// segments after it (`/dev/shm/<name>-cf__*.shm`), and two instances starting at the same
+/// moment under the default name race for the same segments ("shm_open … File exists").
+pub fn service_name(port: u16) -> String {
+    format!("bwtest{}x{port}", std::process::id())
+}
+
+/// Removes the shared-memory segments a killed Squid called `service` leaves behind.
+pub fn remove_shm(service: &str) {
+    let Ok(rd) = std::fs::read_dir("/dev/shm") else {
+        return;
+    };
+    let prefix = format!("{service}-");
+    for e in rd.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+impl Drop for Squid {
+    fn drop(&mut self) {
+        self.child.stop(Duration::ZERO);
+        remove_shm(&self.service);
+    }
 }
 
 impl Squid {
@@ -67,8 +95,9 @@ impl Squid {
         std::fs::write(&conf, config_text(dir.path(), port, &opts)).map_err(|e| e.to_string())?;
         let stdout = File::create(dir.path().join("stdout.log")).map_err(|e| e.to_string())?;
         let stderr = stdout.try_clone().map_err(|e| e.to_string())?;
+        let service = service_name(port);
         let mut cmd = Command::new(squid);
-        cmd.arg("-N").arg("-f").arg(&conf);
+        cmd.arg("-N").arg("-n").arg(&service).arg("-f").arg(&conf);
         cmd.current_dir(dir.path());
         cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
         // Squid needs no graceful stop here: it holds nothing worth saving.
@@ -78,13 +107,19 @@ impl Squid {
         if let Err(e) = net::wait_for_port(addr, Duration::from_secs(30), || child.check_running())
         {
             child.stop(Duration::ZERO);
+            remove_shm(&service);
             return Err(format!(
                 "squid did not start: {e}\n--- cache.log ---\n{}\n--- stdout/stderr ---\n{}",
                 tail_of_file(&dir_path.join("cache.log"), 8000),
                 tail_of_file(&dir_path.join("stdout.log"), 4000)
             ));
         }
-        Ok(Self { child, addr, dir })
+        Ok(Self {
+            child,
+            addr,
+            dir,
+            service,
+        })
     }
 
     /// The proxy address (`http_port`).
