@@ -367,6 +367,59 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// How a third-party decoder's failure on one member counts.
+pub(crate) enum Failure {
+    /// The member would pass a size budget: a member limit hit.
+    TooLarge,
+    /// The member's data is damaged.
+    Corrupt,
+}
+
+impl Ctx<'_> {
+    /// Scans a member that a third-party decoder produced in memory (the call ran under
+    /// `catch_unwind`), or records why there is none: `classify` sorts its errors. Returns
+    /// `false` when the decoder panicked, so the caller stops using it.
+    pub fn decoded_member<E: std::fmt::Display>(
+        &mut self,
+        w: &mut crate::walk::Walked,
+        index: usize,
+        path: &str,
+        depth: u32,
+        decoded: std::thread::Result<Result<Vec<u8>, E>>,
+        classify: impl Fn(&E) -> Failure,
+    ) -> Result<bool, Abort> {
+        match decoded {
+            Ok(Ok(data)) => {
+                let r = self.member_bytes(&data, path, depth)?;
+                crate::walk::note(w, index, r);
+            }
+            Ok(Err(e)) => match classify(&e) {
+                Failure::TooLarge => self.hit("member size"),
+                Failure::Corrupt => {
+                    tracing::debug!(error = %e, member = %path, "member not decoded");
+                    self.notes.push(format!("{path}: {e}"));
+                    self.corrupted = true;
+                }
+            },
+            Err(_) => {
+                self.notes.push(format!("{path}: decoder panicked"));
+                self.corrupted = true;
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// `path` for a note: "object" for the root.
+pub(crate) fn shown(path: &str) -> &str {
+    if path.is_empty() {
+        "object"
+    } else {
+        path
+    }
+}
+
 /// `parent/child`, with an empty parent giving `child`.
 pub(crate) fn join(parent: &str, child: &str) -> String {
     match (parent.is_empty(), child.is_empty()) {

@@ -138,9 +138,7 @@ pub fn detect(head: &[u8]) -> Kind {
 fn header_line_start(head: &[u8]) -> bool {
     let w = &head[..head.len().min(998)];
     match memchr::memchr2(b':', b'\n', w) {
-        Some(p) if p > 0 && w[p] == b':' => w[..p]
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_'),
+        Some(p) if w[p] == b':' => crate::fmt::mime::is_field_name(&w[..p]),
         _ => false,
     }
 }

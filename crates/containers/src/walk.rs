@@ -1,7 +1,7 @@
 //! The recursion: what is this blob, and which format module opens it.
 
 use crate::blob::Blob;
-use crate::ctx::{clean_name, join, Abort, Ctx};
+use crate::ctx::{clean_name, join, shown, Abort, Ctx};
 use crate::detect::{detect, Kind};
 use crate::fmt;
 
@@ -191,15 +191,6 @@ fn installer_files(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result
         note(&mut w, i, r);
     }
     Ok(w)
-}
-
-/// `path` for a note: "object" for the root.
-fn shown(path: &str) -> &str {
-    if path.is_empty() {
-        "object"
-    } else {
-        path
-    }
 }
 
 /// Adds what another walk of the same blob found to `w`.

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use libchm::{ChmFile, EntrySel};
 
 use crate::blob::Blob;
-use crate::ctx::{clean_name, join, Abort, Ctx};
-use crate::walk::{note, Walked};
+use crate::ctx::{clean_name, join, Abort, Ctx, Failure};
+use crate::walk::Walked;
 
 /// Largest entry decoded into memory.
 pub const MAX_ENTRY: u64 = 64 << 20;
@@ -67,20 +67,9 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
             return Err(Abort::Limit("total unpacked bytes"));
         }
         ctx.check_time()?;
-        match catch_unwind(AssertUnwindSafe(|| chm.read(entry))) {
-            Ok(Ok(data)) => {
-                let r = ctx.member_bytes(&data, &mpath, depth)?;
-                note(&mut w, i, r);
-            }
-            Ok(Err(e)) => {
-                ctx.notes.push(format!("{mpath}: {e}"));
-                ctx.corrupted = true;
-            }
-            Err(_) => {
-                ctx.notes.push(format!("{mpath}: decoder panicked"));
-                ctx.corrupted = true;
-                break;
-            }
+        let data = catch_unwind(AssertUnwindSafe(|| chm.read(entry)));
+        if !ctx.decoded_member(&mut w, i, &mpath, depth, data, |_| Failure::Corrupt)? {
+            break;
         }
     }
     Ok(w)

@@ -12,8 +12,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use unarc_rs::unified::{ArchiveFormat, ArchiveOptions, UnifiedArchive};
 
 use crate::blob::Blob;
-use crate::ctx::{clean_name, join, Abort, Ctx};
-use crate::walk::{note, Walked};
+use crate::ctx::{clean_name, join, Abort, Ctx, Failure};
+use crate::walk::Walked;
 
 /// Largest member decoded into memory (the crate has no streaming reader).
 pub const MAX_ENTRY: u64 = 64 << 20;
@@ -122,24 +122,12 @@ pub(crate) fn walk(
             continue;
         }
         let data = catch_unwind(AssertUnwindSafe(|| archive.read(&entry)));
-        match data {
-            Ok(Ok(d)) => {
-                let r = ctx.member_bytes(&d, &mpath, depth)?;
-                note(&mut w, i, r);
-            }
-            Ok(Err(unarc_rs::error::ArchiveError::SizeLimitExceeded { .. })) => {
-                ctx.hit("member size");
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, member = %mpath, "legacy archive member not decoded");
-                ctx.notes.push(format!("{mpath}: {e}"));
-                ctx.corrupted = true;
-            }
-            Err(_) => {
-                ctx.notes.push(format!("{mpath}: decoder panicked"));
-                ctx.corrupted = true;
-                break;
-            }
+        let go_on = ctx.decoded_member(&mut w, i, &mpath, depth, data, |e| match e {
+            unarc_rs::error::ArchiveError::SizeLimitExceeded { .. } => Failure::TooLarge,
+            _ => Failure::Corrupt,
+        })?;
+        if !go_on {
+            break;
         }
         i += 1;
     }

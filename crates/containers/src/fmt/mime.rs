@@ -28,6 +28,14 @@ pub struct PartRange {
     pub base64: bool,
 }
 
+/// Whether `name` can be a header field name (letters, digits, `-`, `_`).
+pub(crate) fn is_field_name(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+}
+
 /// Whether the lines look like the header block of a mail message.
 pub fn looks_like_mail<'a>(lines: impl Iterator<Item = &'a [u8]>) -> bool {
     const KNOWN: [&str; 13] = [
@@ -62,11 +70,7 @@ pub fn looks_like_mail<'a>(lines: impl Iterator<Item = &'a [u8]>) -> bool {
             return false;
         };
         let name = &l[..colon];
-        if name.is_empty()
-            || !name
-                .iter()
-                .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
-        {
+        if !is_field_name(name) {
             return false;
         }
         let n = String::from_utf8_lossy(name).to_ascii_lowercase();

@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use nsis::NsisInstaller;
 
-use crate::ctx::{clean_name, join, Abort, Ctx};
+use crate::ctx::{clean_name, join, shown, Abort, Ctx, Failure};
 use crate::walk::{note, Walked};
 
 /// Largest installer opened.
@@ -42,7 +42,7 @@ pub(crate) fn walk(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result
         Ok(Ok(i)) => i,
         Ok(Err(e)) => {
             ctx.notes
-                .push(format!("{}: NSIS not opened: {e}", display(path)));
+                .push(format!("{}: NSIS not opened: {e}", shown(path)));
             match e {
                 // The crate could not decode the header (it fails, e.g., when an LZMA match runs
                 // across the header's end, as a block of zeros after it makes happen): read the
@@ -59,7 +59,7 @@ pub(crate) fn walk(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result
         }
         Err(_) => {
             ctx.notes
-                .push(format!("{}: NSIS parser panicked", display(path)));
+                .push(format!("{}: NSIS parser panicked", shown(path)));
             ctx.corrupted = true;
             return Ok(w);
         }
@@ -73,8 +73,7 @@ pub(crate) fn walk(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result
         let file = match file {
             Ok(f) => f,
             Err(e) => {
-                ctx.notes
-                    .push(format!("{}: NSIS entry: {e}", display(path)));
+                ctx.notes.push(format!("{}: NSIS entry: {e}", shown(path)));
                 match e {
                     nsis::Error::OutputTooLarge { .. } => ctx.hit("NSIS data size"),
                     _ => ctx.corrupted = true,
@@ -87,21 +86,13 @@ pub(crate) fn walk(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result
             .map(|n| n.to_string().replace('\\', "/"))
             .unwrap_or_default();
         let mpath = join(path, &clean_name(&name, &format!("#{i}")));
-        match catch_unwind(AssertUnwindSafe(|| file.decompress())) {
-            Ok(Ok(bytes)) => {
-                let r = ctx.member_bytes(&bytes, &mpath, depth)?;
-                note(&mut w, i, r);
-            }
-            Ok(Err(nsis::Error::OutputTooLarge { .. })) => ctx.hit("member size"),
-            Ok(Err(e)) => {
-                ctx.notes.push(format!("{mpath}: {e}"));
-                ctx.corrupted = true;
-            }
-            Err(_) => {
-                ctx.notes.push(format!("{mpath}: NSIS decoder panicked"));
-                ctx.corrupted = true;
-                break;
-            }
+        let data = catch_unwind(AssertUnwindSafe(|| file.decompress()));
+        let go_on = ctx.decoded_member(&mut w, i, &mpath, depth, data, |e| match e {
+            nsis::Error::OutputTooLarge { .. } => Failure::TooLarge,
+            _ => Failure::Corrupt,
+        })?;
+        if !go_on {
+            break;
         }
         i += 1;
     }
@@ -204,12 +195,4 @@ fn solid_fallback(
         Err(SolidError::NotSolid) => {}
     }
     Ok(w)
-}
-
-fn display(path: &str) -> &str {
-    if path.is_empty() {
-        "object"
-    } else {
-        path
-    }
 }

@@ -93,8 +93,8 @@ pub(crate) fn walk(
     _depth: u32,
 ) -> Result<(), Abort> {
     if let Some(p) = identify(head) {
-        let where_ = if path.is_empty() { "object" } else { path };
-        ctx.packers.push((where_.to_string(), p.to_string()));
+        ctx.packers
+            .push((crate::ctx::shown(path).to_string(), p.to_string()));
     }
     Ok(())
 }
