@@ -9,6 +9,7 @@
 pub mod answer;
 mod blocked;
 mod connection;
+pub mod flow;
 mod context;
 pub mod control;
 pub mod licensing;

@@ -8,6 +8,9 @@
 //! * [`squid::Squid`]: Squid with its own `squid.conf` in a temporary directory, wired to an ICAP
 //!   server for RESPMOD and REQMOD (or without ICAP, for benchmarks);
 //! * [`bulwark::Bulwark`]: the `bulwark serve` binary;
+//! * [`e2guardian::E2guardian`]: Debian's e2guardian 5.3 (a filtering proxy) with a copy of its
+//!   packaged configuration in a temporary directory, its `icapscan` content scanner pointed at
+//!   an ICAP server (RESPMOD only);
 //! * [`cicap::CIcap`] and [`clamd::Clamd`]: the peer c-icap (echo and virus_scan services) and
 //!   clamd with a small test database, for benchmarks and for validating the harness;
 //! * [`client`]: a minimal blocking HTTP client that goes through a proxy and tolerates
@@ -20,6 +23,7 @@ pub mod bulwark;
 pub mod cicap;
 pub mod clamd;
 pub mod client;
+pub mod e2guardian;
 pub mod icap;
 pub mod net;
 pub mod origin;

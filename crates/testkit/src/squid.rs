@@ -9,12 +9,19 @@
 //!   `dns_nameservers 127.0.0.1` so nothing is ever sent to a real resolver (origins are IP
 //!   literals);
 //! * `-N` keeps it in the foreground as a single process; `shutdown_lifetime 0`.
+//!
+//! [`SquidOptions::chroot`] runs another Squid instead: the one installed in a Debian root
+//! (Debian 13's Squid 6.13 from [`trixie_root`], made by `scripts/trixie-squid.sh`). Then the
+//! temporary directory lives under `ROOT/tmp`, squid.conf names the paths as Squid sees them
+//! from inside the root, Squid runs as the root's `proxy` user and its shared-memory segments
+//! are in `ROOT/dev/shm` (a tmpfs the script mounts).
 
 use std::fmt::Write as _;
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::proc::ChildGuard;
@@ -34,6 +41,18 @@ pub struct SquidOptions {
     /// Require proxy basic authentication with this user and password (`basic_ncsa_auth`
     /// over an htpasswd file made with `htpasswd` from apache2-utils); None: no authentication.
     pub basic_auth: Option<(String, String)>,
+    /// Run the Squid installed in this Debian root (`chroot ROOT /usr/sbin/squid`), e.g.
+    /// [`trixie_root`]'s Squid 6.13; None: the host's Squid.
+    pub chroot: Option<PathBuf>,
+    /// squid.conf lines that replace the built-in `icap_*` / `adaptation_access` lines, e.g.
+    /// the output of `bulwark squid snippet --address 127.0.0.1:PORT`, written verbatim (then
+    /// `icap_port`, `services` and `no_reqmod` are ignored, and nothing hides ICAP service
+    /// suspensions: no `icap_service_failure_limit -1`).
+    pub icap_snippet: Option<String>,
+    /// Cache objects in memory (`cache allow all`, `cache_mem 64 MB`, objects up to 32 MB,
+    /// and a `refresh_pattern` that keeps the test origin's `no-store` answers fresh for an
+    /// hour), so a test can check what Squid stored; false: `cache deny all`.
+    pub cache: bool,
 }
 
 /// A running Squid, killed on drop.
@@ -43,6 +62,8 @@ pub struct Squid {
     addr: SocketAddr,
     dir: tempfile::TempDir,
     service: String,
+    chroot: Option<PathBuf>,
+    program: PathBuf,
 }
 
 /// A service name of its own for each Squid (`squid -n`): Squid names its shared-memory
@@ -54,7 +75,12 @@ pub fn service_name(port: u16) -> String {
 
 /// Removes the shared-memory segments a killed Squid called `service` leaves behind.
 pub fn remove_shm(service: &str) {
-    let Ok(rd) = std::fs::read_dir("/dev/shm") else {
+    remove_shm_in(Path::new("/dev/shm"), service);
+}
+
+/// Like [`remove_shm`], for a Squid whose `/dev/shm` is `shm_dir` (`ROOT/dev/shm` in a chroot).
+pub fn remove_shm_in(shm_dir: &Path, service: &str) {
+    let Ok(rd) = std::fs::read_dir(shm_dir) else {
         return;
     };
     let prefix = format!("{service}-");
@@ -65,11 +91,105 @@ pub fn remove_shm(service: &str) {
     }
 }
 
+/// The `/dev/shm` a Squid in `chroot` (None: the host's) uses.
+fn shm_dir(chroot: Option<&Path>) -> PathBuf {
+    match chroot {
+        Some(root) => root.join("dev/shm"),
+        None => PathBuf::from("/dev/shm"),
+    }
+}
+
 impl Drop for Squid {
     fn drop(&mut self) {
         self.child.stop(Duration::ZERO);
-        remove_shm(&self.service);
+        remove_shm_in(&shm_dir(self.chroot.as_deref()), &self.service);
     }
+}
+
+/// The Squid binary inside a chroot.
+const CHROOT_SQUID: &str = "/usr/sbin/squid";
+
+/// A command running `program` (a path inside `chroot` when given).
+fn squid_command(chroot: Option<&Path>, program: &Path) -> Command {
+    match chroot {
+        Some(root) => {
+            let mut cmd = Command::new("chroot");
+            cmd.arg(root).arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
+
+/// The first line of `squid -v` for `program` (inside `chroot` when given).
+fn version_of(chroot: Option<&Path>, program: &Path) -> Result<String, String> {
+    let out = squid_command(chroot, program)
+        .arg("-v")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {} -v: {e}", program.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.lines().next() {
+        Some(line) if out.status.success() => Ok(line.trim().to_string()),
+        _ => Err(format!(
+            "{} -v failed ({}): {}",
+            program.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        )),
+    }
+}
+
+/// The Debian 13 ("trixie") root with Squid 6.13 that `scripts/trixie-squid.sh` makes (and
+/// caches, by default in `/var/cache/bulwark-tests/trixie`; about a minute the first time),
+/// ready for [`SquidOptions::chroot`]. Runs the script once per process.
+///
+/// Err (with the reason, so a test can print `skipped: …`) when `BULWARK_SKIP_TRIXIE=1`, or
+/// when the root cannot be made (not root, no debootstrap, no network to the host's Debian
+/// mirror…).
+pub fn trixie_root() -> Result<PathBuf, String> {
+    if std::env::var("BULWARK_SKIP_TRIXIE").is_ok_and(|v| v == "1") {
+        return Err("BULWARK_SKIP_TRIXIE=1: no Debian 13 chroot with Squid 6".into());
+    }
+    static ROOT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    ROOT.get_or_init(make_trixie_root).clone()
+}
+
+fn make_trixie_root() -> Result<PathBuf, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/trixie-squid.sh");
+    if !script.is_file() {
+        return Err(format!("{} is missing", script.display()));
+    }
+    let out = Command::new("bash")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tail: String = {
+        let lines: Vec<&str> = stderr.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    };
+    if !out.status.success() {
+        return Err(format!(
+            "scripts/trixie-squid.sh could not make the Debian 13 chroot with Squid 6 ({}):\n{tail}",
+            out.status
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let root = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .map(|l| PathBuf::from(l.trim()))
+        .ok_or_else(|| format!("scripts/trixie-squid.sh printed no root:\n{tail}"))?;
+    if !root.join(".bulwark-ready").is_file() {
+        return Err(format!(
+            "scripts/trixie-squid.sh printed {}, which is not a ready root",
+            root.display()
+        ));
+    }
+    Ok(root)
 }
 
 impl Squid {
@@ -84,20 +204,46 @@ impl Squid {
 
     /// Starts Squid as described by `opts` and waits (at most 30 s) until its port accepts.
     pub fn start_with(opts: SquidOptions) -> Result<Self, String> {
-        let squid = find_program("squid", "squid")?;
-        let dir = crate::shared_tempdir("squid-e2e-").map_err(|e| e.to_string())?;
+        let chroot = opts.chroot.clone();
+        let (program, dir, inside) = match &chroot {
+            Some(root) => {
+                if !root.join("tmp").is_dir() {
+                    return Err(format!("{} is not a Debian root (no tmp/)", root.display()));
+                }
+                let dir = shared_tempdir_in(&root.join("tmp"), "squid-e2e-")
+                    .map_err(|e| e.to_string())?;
+                let name = dir.path().file_name().expect("temporary directory name");
+                let inside = Path::new("/tmp").join(name);
+                (PathBuf::from(CHROOT_SQUID), dir, inside)
+            }
+            None => {
+                let program = find_program("squid", "squid")?;
+                let dir = crate::shared_tempdir("squid-e2e-").map_err(|e| e.to_string())?;
+                let inside = dir.path().to_path_buf();
+                (program, dir, inside)
+            }
+        };
         let port = net::free_port().map_err(|e| e.to_string())?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         if let Some((user, password)) = &opts.basic_auth {
             write_htpasswd(&dir.path().join(HTPASSWD), user, password)?;
         }
         let conf = dir.path().join("squid.conf");
-        std::fs::write(&conf, config_text(dir.path(), port, &opts)).map_err(|e| e.to_string())?;
+        let mut text = config_text(&inside, port, &opts);
+        if chroot.is_some() {
+            // Squid 6 warns when the root's /etc/hostname does not resolve.
+            text.push_str("visible_hostname localhost\n");
+        }
+        std::fs::write(&conf, text).map_err(|e| e.to_string())?;
         let stdout = File::create(dir.path().join("stdout.log")).map_err(|e| e.to_string())?;
         let stderr = stdout.try_clone().map_err(|e| e.to_string())?;
         let service = service_name(port);
-        let mut cmd = Command::new(squid);
-        cmd.arg("-N").arg("-n").arg(&service).arg("-f").arg(&conf);
+        let mut cmd = squid_command(chroot.as_deref(), &program);
+        cmd.arg("-N")
+            .arg("-n")
+            .arg(&service)
+            .arg("-f")
+            .arg(inside.join("squid.conf"));
         cmd.current_dir(dir.path());
         cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
         // Squid needs no graceful stop here: it holds nothing worth saving.
@@ -107,7 +253,7 @@ impl Squid {
         if let Err(e) = net::wait_for_port(addr, Duration::from_secs(30), || child.check_running())
         {
             child.stop(Duration::ZERO);
-            remove_shm(&service);
+            remove_shm_in(&shm_dir(chroot.as_deref()), &service);
             return Err(format!(
                 "squid did not start: {e}\n--- cache.log ---\n{}\n--- stdout/stderr ---\n{}",
                 tail_of_file(&dir_path.join("cache.log"), 8000),
@@ -119,6 +265,8 @@ impl Squid {
             addr,
             dir,
             service,
+            chroot,
+            program,
         })
     }
 
@@ -142,6 +290,32 @@ impl Squid {
         self.dir.path().join("cache.log")
     }
 
+    /// The first line of `squid -v` of the binary this Squid runs (inside its chroot when it
+    /// has one), e.g. `Squid Cache: Version 6.13`; an explanation when it cannot be run.
+    pub fn version(&self) -> String {
+        version_of(self.chroot.as_deref(), &self.program).unwrap_or_else(|e| e)
+    }
+
+    /// The chroot this Squid runs in, if any.
+    pub fn chroot(&self) -> Option<&Path> {
+        self.chroot.as_deref()
+    }
+
+    /// The cache.log lines saying that Squid suspended an ICAP service or found an essential
+    /// one down (tests assert there are none).
+    pub fn suspensions(&self) -> Vec<String> {
+        let log = std::fs::read(self.cache_log_path()).unwrap_or_default();
+        String::from_utf8_lossy(&log)
+            .lines()
+            .filter(|l| {
+                l.contains("suspending ICAP service")
+                    || l.contains("is suspended")
+                    || l.contains("essential ICAP service is down")
+            })
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The tail of cache.log and access.log, for failure messages.
     pub fn logs(&self) -> String {
         format!(
@@ -150,6 +324,14 @@ impl Squid {
             tail_of_file(&self.dir.path().join("access.log"), 4000)
         )
     }
+}
+
+/// Like [`crate::shared_tempdir`], inside `parent`.
+fn shared_tempdir_in(parent: &Path, prefix: &str) -> std::io::Result<tempfile::TempDir> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(parent)?;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))?;
+    Ok(dir)
 }
 
 /// The password file of `SquidOptions::basic_auth`, inside Squid's directory.
@@ -173,7 +355,8 @@ fn write_htpasswd(path: &Path, user: &str, password: &str) -> Result<(), String>
     Ok(())
 }
 
-/// The squid.conf text for `opts`, with every file inside `dir`.
+/// The squid.conf text for `opts`, with every file inside `dir` (the path as Squid sees it:
+/// inside its chroot when it has one).
 pub fn config_text(dir: &Path, port: u16, opts: &SquidOptions) -> String {
     let d = dir.display();
     let mut c = String::new();
@@ -183,8 +366,22 @@ pub fn config_text(dir: &Path, port: u16, opts: &SquidOptions) -> String {
     let _ = writeln!(c, "cache_log {d}/cache.log");
     let _ = writeln!(c, "cache_store_log none");
     let _ = writeln!(c, "coredump_dir {d}");
-    let _ = writeln!(c, "cache deny all");
-    let _ = writeln!(c, "cache_mem 16 MB");
+    if opts.cache {
+        let _ = writeln!(c, "cache allow all");
+        let _ = writeln!(c, "cache_mem 64 MB");
+        let _ = writeln!(c, "maximum_object_size 32 MB");
+        let _ = writeln!(c, "maximum_object_size_in_memory 32 MB");
+        // The origin answers `Cache-Control: no-store` without validators: keep its objects
+        // anyway, fresh for an hour.
+        let _ = writeln!(
+            c,
+            "refresh_pattern ^http://127\\.0\\.0\\.1: 60 100% 60 ignore-no-store"
+        );
+        let _ = writeln!(c, "refresh_pattern . 0 20% 4320");
+    } else {
+        let _ = writeln!(c, "cache deny all");
+        let _ = writeln!(c, "cache_mem 16 MB");
+    }
     let _ = writeln!(c, "pinger_enable off");
     let _ = writeln!(c, "dns_nameservers 127.0.0.1");
     let _ = writeln!(c, "shutdown_lifetime 0 seconds");
@@ -204,7 +401,11 @@ pub fn config_text(dir: &Path, port: u16, opts: &SquidOptions) -> String {
     }
     let _ = writeln!(c, "http_access allow loopback");
     let _ = writeln!(c, "http_access deny all");
-    if let Some(icap) = opts.icap_port {
+    if let Some(snippet) = &opts.icap_snippet {
+        for line in snippet.lines() {
+            let _ = writeln!(c, "{line}");
+        }
+    } else if let Some(icap) = opts.icap_port {
         let (resp, req) = opts
             .services
             .clone()
@@ -229,4 +430,43 @@ pub fn config_text(dir: &Path, port: u16, opts: &SquidOptions) -> String {
         let _ = writeln!(c, "{line}");
     }
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_keeps_the_built_in_icap_lines() {
+        let opts = SquidOptions {
+            icap_port: Some(1344),
+            ..SquidOptions::default()
+        };
+        let c = config_text(Path::new("/tmp/x"), 3128, &opts);
+        assert!(c.contains("cache deny all\n"));
+        assert!(c.contains("icap_service_failure_limit -1\n"));
+        assert!(c.contains("icap://127.0.0.1:1344/av/respmod\n"));
+        assert!(c.contains("cache_log /tmp/x/cache.log\n"));
+    }
+
+    #[test]
+    fn snippet_replaces_the_icap_lines_and_cache_allows_caching() {
+        let snippet =
+            "# BEGIN bulwark\nicap_enable on\nicap_service bulwark_resp respmod_precache \
+                       bypass=off icap://127.0.0.1:9/av/respmod\n# END bulwark\n";
+        let opts = SquidOptions {
+            icap_port: Some(1344),
+            icap_snippet: Some(snippet.into()),
+            cache: true,
+            ..SquidOptions::default()
+        };
+        let c = config_text(Path::new("/tmp/x"), 3128, &opts);
+        assert!(c.contains(snippet));
+        assert!(!c.contains("icap_service_failure_limit"));
+        assert!(!c.contains("svc_resp"));
+        assert!(c.contains("cache allow all\n"));
+        assert!(!c.contains("cache deny all"));
+        assert!(c.contains("maximum_object_size_in_memory 32 MB\n"));
+        assert!(c.contains("refresh_pattern ^http://127\\.0\\.0\\.1: 60 100% 60"));
+    }
 }
