@@ -191,7 +191,10 @@ fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
     } else if a.max_hold_bytes + a.holdback_bytes >= 64 * 1024 {
         report(
             "answer.max_hold_bytes",
-            "with holdback_bytes it reaches 64 KiB: Squid 5.7 (Debian 12) stalls such bodies (bug 5352)".into(),
+            "with holdback_bytes it reaches 64 KiB: right for Squid 6.9 and later, but Squid 5.7 \
+             (Debian 12) stalls such bodies (bug 5352); `bulwark squid snippet` tells which \
+             Squid you run"
+                .into(),
             false,
         );
     }

@@ -10,5 +10,5 @@ mod schema;
 pub use check::{load_file, load_str, parse_net, ConfigError, Diagnostic, Loaded};
 pub use schema::{
     AccessConfig, AnswerConfig, AnswerMode, Config, ControlConfig, EngineConfig, IdentityConfig,
-    LogConfig, MetricsConfig, ServerConfig, TlsConfig,
+    LogConfig, MetricsConfig, OverBudget, ServerConfig, TlsConfig,
 };

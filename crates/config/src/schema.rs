@@ -131,6 +131,16 @@ pub enum AnswerMode {
     Trickle,
 }
 
+/// What happens to an upload larger than `answer.upload_hold_bytes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverBudget {
+    /// Refuse it with the "too large" block page.
+    Block,
+    /// Stream it while it is scanned.
+    Stream,
+}
+
 /// `[answer]`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -139,20 +149,35 @@ pub struct AnswerConfig {
     pub mode: AnswerMode,
     /// Bytes held back until the verdict in `partial` mode (at least 4096).
     pub holdback_bytes: usize,
-    /// In `partial` mode, streaming starts once this many bytes wait to be sent (keep it under
-    /// 64 KiB: Squid 5.7 stalls bodies above that when the server holds them, Squid bug 5352).
+    /// The hold budget of `partial` mode: a download up to this size is scanned whole before
+    /// its first byte goes out, so an infected one always gets the block page; a larger one
+    /// (or one still arriving after `max_send_delay_ms`) streams with its tail held back, and a
+    /// late detection cuts it. Squid 5.7 (Debian 12) stalls held bodies above 64 KiB (Squid bug
+    /// 5352): keep the default there; Squid 6.9 and later hold whole objects, so tens of MiB
+    /// fit (`bulwark squid snippet` says which). Held bodies spill to `temp_path` beyond
+    /// `spool_memory_bytes`.
     pub max_hold_bytes: usize,
-    /// In `partial` mode, streaming also starts after this many milliseconds.
+    /// In `partial` mode, streaming starts at the latest this many milliseconds after the
+    /// request, so a client never waits on a slow origin long enough to time out.
     pub max_send_delay_ms: u64,
+    /// Uploads (REQMOD) are held whole, spooled, up to this many bytes, and reach the origin
+    /// only after their verdict.
+    pub upload_hold_bytes: u64,
+    /// What happens to an upload larger than `upload_hold_bytes`: `block` (default: refused as
+    /// too large, nothing reaches the origin) or `stream` (sent on while it is scanned, with
+    /// its tail held back: a late detection cuts it).
+    pub upload_over_budget: OverBudget,
     /// Bytes of a held body kept in memory before it spills to a file in `temp_path`.
     pub spool_memory_bytes: usize,
     /// `trickle` mode: bytes sent per interval.
     pub trickle_bytes: usize,
     /// `trickle` mode: seconds between two trickles.
     pub trickle_interval_secs: u64,
-    /// Seconds a URL found infected stays blocked without a new scan (0 turns the cache off).
+    /// Seconds a download found infected stays blocked without a new scan (0 turns the
+    /// blocked-object cache off). An object is known by its URL, its validators (ETag,
+    /// Last-Modified, Content-Length) and the scanning options; uploads are never remembered.
     pub blocked_url_ttl_secs: u64,
-    /// Most URLs the blocked-URL cache remembers.
+    /// Most objects the blocked-object cache remembers (0 turns it off).
     pub blocked_url_max: usize,
 }
 
@@ -163,6 +188,8 @@ impl Default for AnswerConfig {
             holdback_bytes: 4096,
             max_hold_bytes: 32 * 1024,
             max_send_delay_ms: 2000,
+            upload_hold_bytes: 256 * 1024 * 1024,
+            upload_over_budget: OverBudget::Block,
             spool_memory_bytes: 1024 * 1024,
             trickle_bytes: 1024,
             trickle_interval_secs: 10,

@@ -120,6 +120,12 @@ pub fn options(info: &OptionsInfo<'_>, out: &mut BytesMut) {
         .append("Max-Connections", info.max_connections.to_string());
     r.headers.append("Options-TTL", info.ttl_secs.to_string());
     r.headers.append("Allow", "204, 206");
+    // The verdict headers Bulwark may send (draft-stecher-icap-subid); e2guardian names the
+    // threat on its block page only when they are announced here.
+    r.headers.append(
+        "X-Allow-Out",
+        "X-Infection-Found, X-Virus-ID, X-Violations-Found",
+    );
     if info.preview > 0 {
         r.headers.append("Preview", info.preview.to_string());
         r.headers.append("Transfer-Preview", "*");

@@ -1,54 +1,117 @@
-//! The blocked-URL cache (SPEC F-ICAP-3): a URL found infected is blocked again at once, without
-//! a new scan, for a while, so that a retried download gets the block page immediately.
+//! The blocked-object cache (SPEC F-ICAP-3): a download found infected is blocked again at once,
+//! without a new scan, for a while, so that a retry gets the block page (with the threat name)
+//! immediately — including a retry of a download that was cut off mid-stream.
+//!
+//! An entry names one *object*, not a URL: the URL plus the validators of the response that
+//! carried it (`ETag`, `Last-Modified`, `Content-Length`) and a fingerprint of the scanning
+//! options that produced the verdict. A different object served later at the same URL has
+//! other validators and is scanned afresh; a group that scans with other options does not reuse
+//! the verdict; the requesting group's own actions decide what a hit does. Only downloads are
+//! remembered: an upload's URL names an endpoint, not an object. A response without any
+//! validator is known by its URL alone (documented in the README). Least recently used entries
+//! go first; every operation is O(1); the cache is emptied when the database changes.
 
-use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bulwark_engine::Verdict;
+use bulwark_icap::Headers;
+use lru::LruCache;
 
-/// URL → (when it expires, the verdict that blocked it).
-#[derive(Debug, Default)]
-pub struct BlockedUrls {
-    map: Mutex<HashMap<String, (Instant, Verdict)>>,
+/// What identifies a downloaded object.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectKey {
+    url: String,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    content_length: Option<u64>,
+    options: u64,
 }
 
-impl BlockedUrls {
-    /// Remembers `url` as blocked by `verdict` for `ttl`; keeps at most `max` entries (expired
-    /// ones go first, then the ones closest to expiry).
-    pub fn insert(&self, url: &str, verdict: &Verdict, ttl: Duration, max: usize) {
-        if ttl.is_zero() || max == 0 || url.is_empty() {
-            return;
+impl ObjectKey {
+    /// The key of the object at `url` whose response head is `headers`, scanned with options
+    /// whose fingerprint is `options`. `None` for an empty URL.
+    pub fn new(url: &str, headers: &Headers, options: u64) -> Option<Self> {
+        if url.is_empty() {
+            return None;
         }
-        let Ok(mut map) = self.map.lock() else { return };
-        let now = Instant::now();
-        if map.len() >= max {
-            map.retain(|_, (exp, _)| *exp > now);
+        let get = |name: &str| headers.get(name).map(|v| v.trim().to_string());
+        Some(Self {
+            url: url.to_string(),
+            etag: get("ETag"),
+            last_modified: get("Last-Modified"),
+            content_length: headers
+                .get("Content-Length")
+                .and_then(|v| v.trim().parse().ok()),
+            options,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    expires: Instant,
+    verdict: Verdict,
+}
+
+/// Objects recently found infected.
+#[derive(Debug)]
+pub struct BlockedObjects {
+    map: Mutex<LruCache<ObjectKey, Entry>>,
+}
+
+impl BlockedObjects {
+    /// A cache of at most `max` objects (at least one).
+    pub fn new(max: usize) -> Self {
+        let cap = NonZeroUsize::new(max.max(1)).unwrap_or(NonZeroUsize::MIN);
+        Self {
+            map: Mutex::new(LruCache::new(cap)),
         }
-        while map.len() >= max {
-            let Some(oldest) = map
-                .iter()
-                .min_by_key(|(_, (exp, _))| *exp)
-                .map(|(k, _)| k.clone())
-            else {
-                break;
-            };
-            map.remove(&oldest);
-        }
-        map.insert(url.to_string(), (now + ttl, verdict.clone()));
     }
 
-    /// The verdict that blocked `url`, if it is still remembered.
-    pub fn get(&self, url: &str) -> Option<Verdict> {
+    /// Remembers `key` as blocked by `verdict` for `ttl` (nothing when `ttl` is zero).
+    pub fn insert(&self, key: ObjectKey, verdict: &Verdict, ttl: Duration) {
+        if ttl.is_zero() {
+            return;
+        }
+        if let Ok(mut map) = self.map.lock() {
+            map.put(
+                key,
+                Entry {
+                    expires: Instant::now() + ttl,
+                    verdict: verdict.clone(),
+                },
+            );
+        }
+    }
+
+    /// The verdict that blocked this object, if it is still remembered.
+    pub fn get(&self, key: &ObjectKey) -> Option<Verdict> {
         let mut map = self.map.lock().ok()?;
-        match map.get(url) {
-            Some((exp, v)) if *exp > Instant::now() => Some(v.clone()),
+        match map.get(key) {
+            Some(e) if e.expires > Instant::now() => Some(e.verdict.clone()),
             Some(_) => {
-                map.remove(url);
+                map.pop(key);
                 None
             }
             None => None,
         }
+    }
+
+    /// Makes room for at most `max` objects (a reload may change it), dropping the least
+    /// recently used.
+    pub fn resize(&self, max: usize) {
+        if let (Ok(mut map), Some(cap)) = (self.map.lock(), NonZeroUsize::new(max.max(1))) {
+            if map.cap() != cap {
+                map.resize(cap);
+            }
+        }
+    }
+
+    /// Objects remembered (expired ones included until they are met).
+    pub fn len(&self) -> usize {
+        self.map.lock().map(|m| m.len()).unwrap_or(0)
     }
 
     /// Forgets everything (a new database may judge differently).
@@ -64,20 +127,77 @@ mod tests {
     use super::*;
     use bulwark_engine::Threat;
 
+    fn head(pairs: &[(&str, &str)]) -> Headers {
+        let mut h = Headers::new();
+        for (k, v) in pairs {
+            h.append(*k, *v);
+        }
+        h
+    }
+
+    fn key(url: &str, pairs: &[(&str, &str)], options: u64) -> ObjectKey {
+        ObjectKey::new(url, &head(pairs), options).expect("key")
+    }
+
     #[test]
-    fn remembers_expires_and_stays_bounded() {
-        let b = BlockedUrls::default();
+    fn an_object_is_known_by_url_validators_and_options() {
+        let b = BlockedObjects::new(10);
         let v = Verdict::infected(vec![Threat::new("X", "")]);
-        b.insert("http://a/", &v, Duration::from_secs(60), 2);
-        assert_eq!(b.get("http://a/"), Some(v.clone()));
-        b.insert("http://gone/", &v, Duration::from_nanos(1), 2);
+        let infected = [("ETag", "\"a\""), ("Content-Length", "100")];
+        b.insert(key("http://h/f", &infected, 1), &v, Duration::from_secs(60));
+        // The same object again, header names in any case.
+        assert_eq!(
+            b.get(&key(
+                "http://h/f",
+                &[("etag", "\"a\""), ("content-length", "100")],
+                1
+            )),
+            Some(v.clone())
+        );
+        // Another object at the same URL, other options, another URL: not blocked.
+        assert_eq!(
+            b.get(&key(
+                "http://h/f",
+                &[("ETag", "\"b\""), ("Content-Length", "100")],
+                1
+            )),
+            None
+        );
+        assert_eq!(
+            b.get(&key(
+                "http://h/f",
+                &[("ETag", "\"a\""), ("Content-Length", "99")],
+                1
+            )),
+            None
+        );
+        assert_eq!(b.get(&key("http://h/f", &infected, 2)), None);
+        assert_eq!(b.get(&key("http://h/g", &infected, 1)), None);
+        assert!(ObjectKey::new("", &Headers::new(), 1).is_none());
+    }
+
+    #[test]
+    fn entries_expire_and_the_least_recently_used_go_first() {
+        let b = BlockedObjects::new(2);
+        let v = Verdict::infected(vec![Threat::new("X", "")]);
+        b.insert(key("http://gone/", &[], 0), &v, Duration::from_nanos(1));
         std::thread::sleep(Duration::from_millis(2));
-        assert_eq!(b.get("http://gone/"), None);
-        b.insert("http://b/", &v, Duration::from_secs(60), 2);
-        b.insert("http://c/", &v, Duration::from_secs(120), 2);
-        assert_eq!(b.map.lock().map(|m| m.len()).unwrap_or(0), 2);
-        assert!(b.get("http://c/").is_some());
+        assert_eq!(b.get(&key("http://gone/", &[], 0)), None);
+        b.insert(key("http://a/", &[], 0), &v, Duration::from_secs(60));
+        b.insert(key("http://b/", &[], 0), &v, Duration::from_secs(60));
+        assert!(b.get(&key("http://a/", &[], 0)).is_some());
+        b.insert(key("http://c/", &[], 0), &v, Duration::from_secs(60));
+        assert_eq!(b.len(), 2);
+        assert!(
+            b.get(&key("http://b/", &[], 0)).is_none(),
+            "b was least recently used"
+        );
+        assert!(b.get(&key("http://a/", &[], 0)).is_some());
+        b.insert(key("http://z/", &[], 0), &v, Duration::ZERO);
+        assert!(b.get(&key("http://z/", &[], 0)).is_none());
+        b.resize(1);
+        assert_eq!(b.len(), 1);
         b.clear();
-        assert!(b.get("http://c/").is_none());
+        assert_eq!(b.len(), 0);
     }
 }

@@ -6,7 +6,7 @@ use arc_swap::ArcSwap;
 
 use bulwark_notify::Notifier;
 
-use crate::blocked::BlockedUrls;
+use crate::blocked::BlockedObjects;
 use crate::licensing::Enforcer;
 use crate::logfile::LogFile;
 use crate::snapshot::Snapshot;
@@ -22,8 +22,8 @@ pub struct Context {
     pub stats: Stats,
     /// The `av.stats` log: one line per scanned object.
     pub av_log: ArcSwap<LogFile>,
-    /// URLs recently found infected.
-    pub blocked: BlockedUrls,
+    /// Downloads recently found infected.
+    pub blocked: BlockedObjects,
     /// Licence enforcement, when `[license] required = true`.
     pub license: Option<Enforcer>,
     /// Administrator notifications (swapped when `[notify]` changes on reload).
@@ -39,12 +39,13 @@ impl Context {
         notifier: Notifier,
     ) -> Arc<Self> {
         let stats = Stats::new();
+        let blocked = BlockedObjects::new(snapshot.config.answer.blocked_url_max);
         stats.database(snapshot.database.version());
         Arc::new(Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             stats,
             av_log: ArcSwap::from_pointee(av_log),
-            blocked: BlockedUrls::default(),
+            blocked,
             license,
             notifier: ArcSwap::from_pointee(notifier),
         })
@@ -54,6 +55,7 @@ impl Context {
     pub fn install(&self, snapshot: Snapshot) {
         self.stats.database(snapshot.database.version());
         let new_db = snapshot.database.version() != self.snapshot.load().database.version();
+        self.blocked.resize(snapshot.config.answer.blocked_url_max);
         self.snapshot.store(Arc::new(snapshot));
         if new_db {
             self.blocked.clear();

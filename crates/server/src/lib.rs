@@ -8,14 +8,18 @@
 
 pub mod answer;
 mod blocked;
+mod body;
+mod conn;
 mod connection;
-pub mod flow;
 mod context;
 pub mod control;
+pub mod flow;
+mod identify;
 pub mod licensing;
 mod listener;
 pub mod logfile;
 pub mod metrics;
+mod record;
 mod scan;
 mod snapshot;
 mod spool;

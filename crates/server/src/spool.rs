@@ -55,6 +55,11 @@ impl Spool {
         self.len - self.sent
     }
 
+    /// Bytes handed out so far.
+    pub fn sent(&self) -> u64 {
+        self.sent
+    }
+
     /// True when the body went to disk.
     #[cfg(test)]
     pub fn spilled(&self) -> bool {

@@ -42,6 +42,7 @@ pub struct Stats {
     bytes: Family<Labels, Counter>,
     groups: Family<Labels, Counter>,
     excluded: Family<Labels, Counter>,
+    stopped: Family<Labels, Counter>,
     scan_seconds: Histogram,
     connections_total: Counter,
     connections_refused: Family<Labels, Counter>,
@@ -69,6 +70,7 @@ impl Stats {
         let bytes = Family::<Labels, Counter>::default();
         let groups = Family::<Labels, Counter>::default();
         let excluded = Family::<Labels, Counter>::default();
+        let stopped = Family::<Labels, Counter>::default();
         let scan_seconds = Histogram::new([
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             30.0, 120.0,
@@ -93,6 +95,13 @@ impl Stats {
             "excluded_objects",
             "Objects not scanned, by reason",
             excluded.clone(),
+        );
+        registry.register(
+            "stopped_transfers",
+            "Objects stopped by a verdict, by how: block (403 page before any byte), cut (ended \
+             short of its Content-Length after part of it went out), reset (no Content-Length: \
+             the ICAP connection was reset)",
+            stopped.clone(),
         );
         registry.register(
             "scan_seconds",
@@ -139,6 +148,9 @@ impl Stats {
             let _ = objects.get_or_create(&label("status", s));
             let _ = bytes.get_or_create(&label("status", s));
         }
+        for how in ["block", "cut", "reset"] {
+            let _ = stopped.get_or_create(&label("how", how));
+        }
         for m in ["options", "reqmod", "respmod"] {
             let _ = requests.get_or_create(&label("method", m));
         }
@@ -149,6 +161,7 @@ impl Stats {
             bytes,
             groups,
             excluded,
+            stopped,
             scan_seconds,
             connections_total,
             connections_refused,
@@ -183,6 +196,16 @@ impl Stats {
     /// One object passed without scanning, and why.
     pub fn excluded(&self, reason: &str) {
         self.excluded.get_or_create(&label("reason", reason)).inc();
+    }
+
+    /// One object stopped by a verdict: `block`, `cut` or `reset`.
+    pub fn stopped(&self, how: &str) {
+        self.stopped.get_or_create(&label("how", how)).inc();
+    }
+
+    /// Objects stopped so far in the way `how`.
+    pub fn stopped_of(&self, how: &str) -> u64 {
+        self.stopped.get_or_create(&label("how", how)).get()
     }
 
     /// A connection was accepted.

@@ -194,38 +194,95 @@ async fn block_pages_follow_accept_language_and_escape_values() {
     assert_eq!(http.headers.get("Cache-Control"), Some("no-store"));
 }
 
+/// A RESPMOD whose response head carries `validators` (e.g. an ETag).
+async fn send_object(c: &mut Client, url: &str, validators: &str, body: &[u8]) -> common::Answer {
+    let req = format!("GET {url} HTTP/1.1\r\nHost: h\r\n\r\n");
+    let res = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n{validators}Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut m = format!(
+        "RESPMOD icap://127.0.0.1/av/respmod ICAP/1.0\r\nHost: x\r\nEncapsulated: req-hdr=0, res-hdr={}, res-body={}\r\n\r\n{req}{res}",
+        req.len(),
+        req.len() + res.len()
+    )
+    .into_bytes();
+    m.extend(chunk(body));
+    m.extend_from_slice(b"0\r\n\r\n");
+    c.send(&m).await;
+    c.answer().await
+}
+
 #[tokio::test]
-async fn a_url_found_infected_is_blocked_again_at_once() {
+async fn an_object_found_infected_is_blocked_again_at_once_but_not_another_at_its_url() {
     let srv = start(Config::default()).await;
     let mut c = Client::connect(srv.addr).await;
-    let a = send(
-        &mut c,
-        "http://e.test/dl",
-        "application/octet-stream",
-        "",
-        &infected_body(),
-    )
-    .await;
+    let infected = infected_body();
+    let a = send_object(&mut c, "http://e.test/dl", "ETag: \"v1\"\r\n", &infected).await;
     assert!(blocked(&a));
-    // The retry carries a clean body: it is still blocked (cached verdict).
-    let a = send(
+    // The same object again (same URL, ETag and length): blocked from the cache, before any
+    // byte of its body is scanned — whatever the body holds.
+    let same_length_clean = vec![b'x'; infected.len()];
+    let a = send_object(
         &mut c,
         "http://e.test/dl",
-        "application/octet-stream",
-        "",
-        b"clean now",
+        "ETag: \"v1\"\r\n",
+        &same_length_clean,
     )
     .await;
     assert!(blocked(&a), "retry not blocked");
-    let a = send(
+    let html = String::from_utf8_lossy(&a.body);
+    assert!(
+        html.contains("Eicar"),
+        "threat name on the cached block page: {html}"
+    );
+    // Another object at the same URL (new ETag; or another length) is scanned and delivered.
+    let a = send_object(
         &mut c,
-        "http://e.test/other",
-        "application/octet-stream",
-        "",
-        b"clean",
+        "http://e.test/dl",
+        "ETag: \"v2\"\r\n",
+        &same_length_clean,
     )
     .await;
+    assert!(
+        !blocked(&a) && a.body == same_length_clean,
+        "a new object at the URL"
+    );
+    let a = send_object(&mut c, "http://e.test/dl", "ETag: \"v1\"\r\n", b"clean").await;
+    assert!(!blocked(&a), "other length");
+    let a = send_object(&mut c, "http://e.test/other", "", b"clean").await;
     assert!(!blocked(&a));
+}
+
+#[tokio::test]
+async fn an_infected_upload_never_blocks_downloads_of_its_url() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let body = infected_body();
+    let req = format!(
+        "POST http://victim.test/index.html HTTP/1.1\r\nHost: victim.test\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut m = format!(
+        "REQMOD icap://127.0.0.1/av/reqmod ICAP/1.0\r\nHost: x\r\nEncapsulated: req-hdr=0, req-body={}\r\n\r\n{req}",
+        req.len()
+    )
+    .into_bytes();
+    m.extend(chunk(&body));
+    m.extend_from_slice(b"0\r\n\r\n");
+    c.send(&m).await;
+    let a = c.answer().await;
+    assert!(blocked(&a), "infected upload blocked");
+    for _ in 0..2 {
+        let a = send_object(
+            &mut c,
+            "http://victim.test/index.html",
+            "",
+            b"<html>fine</html>",
+        )
+        .await;
+        assert!(!blocked(&a), "the page itself is clean");
+    }
 }
 
 /// A chunked RESPMOD head without Content-Length (no preview, no Allow: 204).

@@ -134,7 +134,10 @@ fn run(case: Case, direction: Direction) -> Trace {
     let mut steps = 0;
     while !flow.is_done() && !t.drained {
         steps += 1;
-        assert!(steps < 100_000, "{case:?}: the simulation does not end: {t:?} {flow:?}");
+        assert!(
+            steps < 100_000,
+            "{case:?}: the simulation does not end: {t:?} {flow:?}"
+        );
         if sent_in == case.size {
             feed(&mut flow, &mut t, now, Event::End);
             break;
@@ -195,7 +198,10 @@ fn run(case: Case, direction: Direction) -> Trace {
 /// Carries out actions on the trace, checking their order.
 fn apply(case: &Case, t: &mut Trace, actions: &[Action], received: u64) {
     for (i, a) in actions.iter().enumerate() {
-        assert!(t.outcome.is_none(), "{case:?}: action after Done: {actions:?}");
+        assert!(
+            t.outcome.is_none(),
+            "{case:?}: action after Done: {actions:?}"
+        );
         match *a {
             Action::Continue => {
                 assert!(!t.continued && !t.echoed, "{case:?}: {actions:?}");
@@ -273,7 +279,11 @@ fn expected(c: &Case) -> Answer {
 
 fn all_cases() -> Vec<Case> {
     let mut v = Vec::new();
-    for mode in [AnswerMode::Partial, AnswerMode::Complete, AnswerMode::Trickle] {
+    for mode in [
+        AnswerMode::Partial,
+        AnswerMode::Complete,
+        AnswerMode::Trickle,
+    ] {
         for client in [Client::Squid, Client::KeepsCopy] {
             for preview in [true, false] {
                 for size in [1_000, 20_000, 200_000] {
@@ -367,7 +377,10 @@ fn uploads_are_held_to_their_verdict_and_blocked_past_their_budget() {
             let t = run(c, Direction::Upload);
             let o = t.outcome.expect("outcome");
             // Nothing reaches the origin before the verdict…
-            assert!(t.max_held_unstreamed + 8192 >= size.min(1024 * 1024), "{c:?}");
+            assert!(
+                t.max_held_unstreamed + 8192 >= size.min(1024 * 1024),
+                "{c:?}"
+            );
             let want = match (size > 1024 * 1024, status) {
                 (true, _) => Answer::Blocked,
                 (false, Status::Infected) => Answer::Blocked,
@@ -397,12 +410,17 @@ fn an_upload_past_its_budget_may_stream_when_configured() {
     let mut plan = c.plan(Direction::Upload);
     plan.upload_over_budget = OverBudget::Stream;
     let (mut f, _) = Flow::new(plan, Start::Scan);
-    let mut out = f.handle(Duration::ZERO, Event::Bytes(1024 * 1024)).expect("bytes");
+    let mut out = f
+        .handle(Duration::ZERO, Event::Bytes(1024 * 1024))
+        .expect("bytes");
     assert!(out.is_empty(), "held within budget: {out:?}");
     out = f.handle(Duration::ZERO, Event::Bytes(1)).expect("bytes");
     assert_eq!(
         out,
-        vec![Action::EchoHead, Action::Release(1024 * 1024 + 1 - HOLDBACK)]
+        vec![
+            Action::EchoHead,
+            Action::Release(1024 * 1024 + 1 - HOLDBACK)
+        ]
     );
     out = f.handle(Duration::ZERO, Event::End).expect("end");
     assert_eq!(out, vec![Action::FinishScan]);
@@ -488,7 +506,10 @@ fn sequences() {
                 (Event::Bytes(30_000), vec![]),
                 (Event::Bytes(30_000), vec![EchoHead, Release(60_000)]),
                 (Event::End, vec![FinishScan]),
-                (Event::Block, vec![Reset, done(Answer::Reset, 60_000, true, true)]),
+                (
+                    Event::Block,
+                    vec![Reset, done(Answer::Reset, 60_000, true, true)],
+                ),
             ],
         ),
         (
@@ -593,7 +614,9 @@ fn sequences() {
         assert!(first.is_empty(), "{name}: {first:?}");
         for (i, (ev, want)) in steps.into_iter().enumerate() {
             let now = if ev == Event::Tick { SEND_DELAY } else { z };
-            let got = f.handle(now, ev).unwrap_or_else(|e| panic!("{name}: step {i}: {e}"));
+            let got = f
+                .handle(now, ev)
+                .unwrap_or_else(|e| panic!("{name}: step {i}: {e}"));
             assert_eq!(got, want, "{name}: step {i} ({ev:?})");
         }
         assert!(f.is_done(), "{name}");
@@ -640,5 +663,8 @@ fn a_failed_flow_stays_failed() {
         f.handle(Duration::ZERO, Event::Bytes(10)),
         Err(FlowError::Failed)
     );
-    assert_eq!(f.handle(Duration::ZERO, Event::Scan), Err(FlowError::Failed));
+    assert_eq!(
+        f.handle(Duration::ZERO, Event::Scan),
+        Err(FlowError::Failed)
+    );
 }

@@ -1,0 +1,211 @@
+//! Phase 7 of a transaction: counters, the `av.stats` line, the report log and notifications.
+
+use std::time::Instant;
+
+use bulwark_engine::{Status, Verdict};
+use bulwark_icap::Request;
+use tracing::info;
+
+use crate::answer;
+use crate::context::Context;
+use crate::flow::{Answer, Outcome};
+use crate::identify::Identity;
+
+/// How a transaction ended, for the logs and counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reported {
+    /// Answered by the answer flow.
+    Flow(Outcome),
+    /// Blocked before its body from the blocked-object cache.
+    BlockCached,
+    /// Blocked before its body without a scan (licence, policy filter).
+    BlockUnscanned,
+}
+
+impl Reported {
+    /// The label in the report log.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Reported::BlockCached => "block-cached",
+            Reported::BlockUnscanned => "block-unscanned",
+            Reported::Flow(o) if !o.scanned => match o.answer {
+                Answer::NoContent => "204-unscanned",
+                Answer::UseOriginal => "206-unscanned",
+                Answer::Echo | Answer::Stream => "200-unscanned",
+                other => other.as_str(),
+            },
+            Reported::Flow(o) => o.answer.as_str(),
+        }
+    }
+
+    /// True when the client did not get the object.
+    pub(crate) fn denied(self) -> bool {
+        match self {
+            Reported::Flow(o) => o.answer.denied(),
+            Reported::BlockCached | Reported::BlockUnscanned => true,
+        }
+    }
+
+    /// What the user saw, for `av.stats` and notifications: `delivered`, `blocked`, `cured`,
+    /// or `cut-after-N` (N body bytes reached the client before the verdict stopped it).
+    pub(crate) fn delivery(self) -> String {
+        match self {
+            Reported::Flow(Outcome {
+                answer: Answer::Cut | Answer::Reset,
+                sent,
+                ..
+            }) => format!("cut-after-{sent}"),
+            Reported::Flow(Outcome {
+                answer: Answer::Cured,
+                ..
+            }) => "cured".into(),
+            r if r.denied() => "blocked".into(),
+            _ => "delivered".into(),
+        }
+    }
+
+    /// The `how` label of the stopped-transfers counter, when the object was stopped.
+    fn stopped(self) -> Option<&'static str> {
+        match self {
+            Reported::Flow(o) => match o.answer {
+                Answer::Blocked => Some("block"),
+                Answer::Cut => Some("cut"),
+                Answer::Reset => Some("reset"),
+                _ => None,
+            },
+            Reported::BlockCached | Reported::BlockUnscanned => Some("block"),
+        }
+    }
+}
+
+/// What happened to the object, for the logs and counters (phase 6).
+pub(crate) struct Report<'a> {
+    pub(crate) req: &'a Request,
+    pub(crate) id: &'a Identity,
+    pub(crate) url: &'a str,
+    pub(crate) group: &'a str,
+    pub(crate) started: Instant,
+    pub(crate) size: u64,
+    pub(crate) verdict: &'a Verdict,
+    pub(crate) answer: Reported,
+}
+
+/// The statistics label of a status.
+fn status_label(s: Status) -> &'static str {
+    match s {
+        Status::Clean => "clean",
+        Status::Infected => "infected",
+        Status::Suspicious => "suspicious",
+        Status::Warning => "warning",
+        Status::Cured => "cured",
+        Status::Protected => "protected",
+        Status::Corrupted => "corrupted",
+        Status::Error => "error",
+        Status::TooLarge => "too_large",
+        Status::LimitsExceeded => "limits_exceeded",
+        Status::LicenseError => "license_error",
+        Status::BasesError => "bases_error",
+    }
+}
+
+/// One `av.stats` line: kav4proxy's fields (date, time, size, status and threat, mode, group,
+/// user, client, URL) with the scan time and what the user saw (`delivered`, `blocked`,
+/// `cured`, `cut-after-N`) appended.
+fn av_stats_line(r: &Report<'_>, now: std::time::SystemTime) -> String {
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let date = answer::civil(secs);
+    let mut status = r.verdict.status.as_str().to_string();
+    if let Some(t) = r.verdict.threats.first() {
+        status.push(' ');
+        status.push_str(&t.name.replace(char::is_whitespace, "_"));
+    }
+    let field = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
+        } else {
+            s.replace(char::is_whitespace, "%20")
+        }
+    };
+    format!(
+        "{:02}-{:02}-{:04} {:02}:{:02}:{:02} {} {} {} {} {} {} {} {}ms {}\n",
+        date.day,
+        date.month,
+        date.year,
+        date.hour,
+        date.minute,
+        date.second,
+        r.size,
+        status,
+        r.req.method.as_str(),
+        field(r.group),
+        field(r.id.user.as_deref().unwrap_or("")),
+        field(r.id.client.as_deref().unwrap_or("")),
+        field(r.url),
+        r.started.elapsed().as_millis(),
+        r.answer.delivery()
+    )
+}
+
+pub(crate) fn record(ctx: &Context, r: &Report<'_>) {
+    let threats: Vec<&str> = r.verdict.threats.iter().map(|t| t.name.as_str()).collect();
+    let elapsed = r.started.elapsed();
+    ctx.stats.object(
+        status_label(r.verdict.status),
+        r.size,
+        r.group,
+        elapsed.as_secs_f64(),
+    );
+    let av = ctx.av_log.load();
+    if av.enabled() {
+        av.write(av_stats_line(r, std::time::SystemTime::now()).as_bytes());
+    }
+    if let Some(how) = r.answer.stopped() {
+        ctx.stats.stopped(how);
+    }
+    if let Some(l) = &ctx.license {
+        l.record(r.size);
+    }
+    if r.verdict.status != Status::Clean {
+        let denied = r.answer.denied();
+        let cut = matches!(r.answer.stopped(), Some("cut" | "reset"));
+        ctx.notifier
+            .load()
+            .notify(bulwark_notify::Event::Detection {
+                status: r.verdict.status.as_str().to_string(),
+                threats: threats.iter().map(|t| t.to_string()).collect(),
+                url: r.url.to_string(),
+                client: r.id.client.as_deref().and_then(|c| c.parse().ok()),
+                user: r.id.user.clone(),
+                group: r.group.to_string(),
+                action: match (denied, cut) {
+                    (_, true) => "CUT",
+                    (true, false) => "DENY",
+                    (false, false) => "SKIP",
+                }
+                .to_string(),
+                size: r.size,
+            });
+    }
+    let show_ok = ctx.snapshot.load().config.log.show_ok;
+    if r.verdict.status == Status::Clean && !show_ok {
+        return;
+    }
+    info!(
+        target: "bulwark::access",
+        method = r.req.method.as_str(),
+        client = r.id.client.as_deref().unwrap_or("-"),
+        user = r.id.user.as_deref().unwrap_or("-"),
+        group = r.group,
+        url = r.url,
+        size = r.size,
+        status = r.verdict.status.as_str(),
+        threats = %threats.join(","),
+        answer = r.answer.label(),
+        delivery = %r.answer.delivery(),
+        ms = elapsed.as_millis() as u64,
+        "scanned"
+    );
+}
