@@ -61,6 +61,10 @@ struct SnippetArgs {
     /// Name expected in Bulwark's certificate when it is not the ICAP host (tls-domain=).
     #[arg(long, value_name = "NAME", requires = "tls")]
     tls_domain: Option<String>,
+    /// The Squid binary whose version (`squid -v`) decides the hold budget advice
+    /// [default: /usr/sbin/squid, else squid in PATH].
+    #[arg(long, value_name = "PATH")]
+    squid_bin: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -68,11 +72,9 @@ struct ApplyArgs {
     /// The squid.conf to change.
     #[arg(long, value_name = "FILE")]
     squid_conf: PathBuf,
+    /// The snippet's options; its --squid-bin is also the Squid used for `squid -k parse`.
     #[command(flatten)]
     snippet: SnippetArgs,
-    /// The Squid binary used for `squid -k parse` [default: /usr/sbin/squid, else squid in PATH].
-    #[arg(long, value_name = "PATH")]
-    squid_bin: Option<PathBuf>,
 }
 
 fn parse_version(s: &str) -> Result<SquidVersion, String> {
@@ -116,11 +118,21 @@ pub fn run(args: SquidArgs) -> anyhow::Result<i32> {
             let opts = a.options();
             opts.validate().context("invalid options")?;
             print!("{}", bulwark_squid::snippet(&opts));
+            // The advice goes to stderr: stdout stays exactly the squid.conf block.
+            let bin = a.squid_bin.clone().unwrap_or_else(default_squid_bin);
+            match bulwark_squid::probe_squid(&bin) {
+                Ok(build) => eprintln!("note: {}", build.hold_advice()),
+                Err(_) => eprintln!(
+                    "note: no Squid found at {} to read its version; {}",
+                    bin.display(),
+                    bulwark_squid::SquidBuild::default().hold_advice()
+                ),
+            }
             Ok(0)
         }
         SquidCommand::Apply(a) => {
             let opts = a.snippet.options();
-            let bin = a.squid_bin.clone().unwrap_or_else(default_squid_bin);
+            let bin = a.snippet.squid_bin.clone().unwrap_or_else(default_squid_bin);
             match bulwark_squid::apply(&a.squid_conf, &opts, &bin) {
                 Ok(r) => {
                     let file = r.path.display();
@@ -151,6 +163,7 @@ pub fn run(args: SquidArgs) -> anyhow::Result<i32> {
                         },
                         bin.display()
                     );
+                    println!("hold budget: {}", r.squid.hold_advice());
                     if r.changed {
                         println!(
                             "reload Squid to use it: systemctl reload squid (or squid -k reconfigure)"
@@ -248,7 +261,7 @@ mod tests {
         let o = ap.snippet.options();
         assert_eq!(o.effective_address(), "127.0.0.1:11344");
         assert_eq!(o.tls.unwrap().cafile, Some(PathBuf::from("/ca")));
-        assert_eq!(ap.squid_bin, Some(PathBuf::from("/opt/squid/sbin/squid")));
+        assert_eq!(ap.snippet.squid_bin, Some(PathBuf::from("/opt/squid/sbin/squid")));
     }
 
     #[test]

@@ -9,7 +9,8 @@ use serde::Serialize;
 const TAIL_BYTES: u64 = 2 * 1024 * 1024;
 
 /// One parsed `av.stats` line:
-/// `DD-MM-YYYY HH:MM:SS size STATUS[ threat] MODE group user client url Nms`.
+/// `DD-MM-YYYY HH:MM:SS size STATUS[ threat] MODE group user client url Nms[ delivery]`
+/// (lines written before the delivery field existed have none).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AvStatsLine {
     /// `DD-MM-YYYY HH:MM:SS` as written (UTC).
@@ -32,11 +33,22 @@ pub struct AvStatsLine {
     pub url: String,
     /// Scan time in milliseconds.
     pub ms: u64,
+    /// What the user saw: `delivered`, `blocked`, `cured` or `cut-after-N`; `None` on older
+    /// lines.
+    pub delivery: Option<String>,
 }
 
 /// Parses one line; `None` when it is not in the expected shape.
 pub fn parse_av_stats_line(line: &str) -> Option<AvStatsLine> {
-    let f: Vec<&str> = line.split_whitespace().collect();
+    let mut f: Vec<&str> = line.split_whitespace().collect();
+    let delivery = match f.last() {
+        Some(last) if !last.ends_with("ms") => {
+            let d = last.to_string();
+            f.pop();
+            Some(d)
+        }
+        _ => None,
+    };
     let (threat, rest) = match f.len() {
         10 => (None, &f[4..]),
         11 => (Some(f[4].to_string()), &f[5..]),
@@ -54,6 +66,7 @@ pub fn parse_av_stats_line(line: &str) -> Option<AvStatsLine> {
         client: rest[3].to_string(),
         url: rest[4].to_string(),
         ms,
+        delivery,
     })
 }
 
@@ -99,6 +112,13 @@ mod tests {
         .expect("parsed");
         assert_eq!(b.threat, None);
         assert_eq!(b.user, "alice");
+        assert_eq!(b.delivery, None);
+        let c = parse_av_stats_line(
+            "07-03-2025 10:11:12 9000000 INFECTED Eicar-Test-Signature RESPMOD default - - http://x/big 40ms cut-after-8995904",
+        )
+        .expect("parsed");
+        assert_eq!(c.delivery.as_deref(), Some("cut-after-8995904"));
+        assert_eq!(c.ms, 40);
         assert!(parse_av_stats_line("garbage").is_none());
     }
 

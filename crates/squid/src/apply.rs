@@ -25,7 +25,7 @@ pub enum TlsLibrary {
 }
 
 /// What `squid -v` says about a Squid binary.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SquidBuild {
     /// The version (`5.7`), or empty when `squid -v` did not show one.
     pub version: String,
@@ -57,7 +57,55 @@ impl SquidBuild {
             .next()
             .and_then(|m| m.parse().ok())
     }
+
+    /// The major and minor version numbers, if known.
+    pub fn major_minor(&self) -> Option<(u32, u32)> {
+        let mut parts = self.version.split(|c: char| !c.is_ascii_digit());
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+        Some((major, minor))
+    }
+
+    /// Whether this Squid can wait for an ICAP server that holds a whole RESPMOD body: Squid
+    /// before 6.9 stalls such bodies above about 64 KiB (Squid bug 5352, fixed in 6.9).
+    pub fn holds_whole_objects(&self) -> Option<bool> {
+        self.major_minor().map(|v| v >= (6, 9))
+    }
+
+    /// The hold budget (`[answer] max_hold_bytes` in bulwark.toml) that fits this Squid:
+    /// 32 MiB where it holds whole objects (every infected download up to that size then gets
+    /// the block page), else Bulwark's default of 32 KiB.
+    pub fn recommended_hold_bytes(&self) -> Option<u64> {
+        self.holds_whole_objects()
+            .map(|whole| if whole { HOLD_WHOLE } else { HOLD_SAFE })
+    }
+
+    /// One sentence for the administrator about the hold budget.
+    pub fn hold_advice(&self) -> String {
+        match self.holds_whole_objects() {
+            Some(true) => format!(
+                "Squid {} holds whole objects: set `max_hold_bytes = {HOLD_WHOLE}` under [answer] \
+                 in bulwark.toml, so every infected download up to 32 MiB gets the block page \
+                 (larger ones are cut off mid-stream)",
+                self.version
+            ),
+            Some(false) => format!(
+                "Squid {} stalls bodies the ICAP server holds above 64 KiB (Squid bug 5352): keep \
+                 [answer] max_hold_bytes at its default ({HOLD_SAFE}); infected downloads above \
+                 it are cut off mid-stream. Squid 6.9 and later (Debian 13) can hold 32 MiB",
+                self.version
+            ),
+            None => "Squid's version is unknown: keep [answer] max_hold_bytes at its default \
+                     (32768) unless it is Squid 6.9 or later"
+                .to_string(),
+        }
+    }
 }
+
+/// A hold budget every Squid can live with (Bulwark's default).
+const HOLD_SAFE: u64 = 32 * 1024;
+/// The hold budget for Squid versions that hold whole objects.
+const HOLD_WHOLE: u64 = 32 * 1024 * 1024;
 
 /// Runs `squid_bin -v`.
 pub fn probe_squid(squid_bin: &Path) -> Result<SquidBuild, ApplyError> {
@@ -465,6 +513,19 @@ fn run(bin: &Path, args: &[&str]) -> io::Result<(ExitStatus, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hold_budget_follows_the_squid_version() {
+        let b = |v: &str| SquidBuild::from_version_output(&format!("Squid Cache: Version {v}\n"));
+        assert_eq!(b("5.7").recommended_hold_bytes(), Some(32 * 1024));
+        assert_eq!(b("6.6").recommended_hold_bytes(), Some(32 * 1024));
+        assert_eq!(b("6.9").recommended_hold_bytes(), Some(32 * 1024 * 1024));
+        assert_eq!(b("6.13").recommended_hold_bytes(), Some(32 * 1024 * 1024));
+        assert_eq!(b("7.1").recommended_hold_bytes(), Some(32 * 1024 * 1024));
+        assert!(b("6.13").hold_advice().contains("33554432"));
+        assert!(b("5.7").hold_advice().contains("bug 5352"));
+        assert_eq!(SquidBuild::default().recommended_hold_bytes(), None);
+    }
 
     #[test]
     fn build_info() {
