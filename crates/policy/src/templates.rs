@@ -394,7 +394,7 @@ fn expand(text: &str, t: Template, v: &PageValues<'_>) -> String {
 fn texts(lang: &str, t: Template) -> (&'static str, &'static str) {
     use Template::*;
     match (lang, t) {
-        ("de", ObjectInfected) => ("Virus gefunden", "Das angeforderte Objekt ist infiziert und wurde blockiert: %VIRUS_LIST%"),
+        ("de", ObjectInfected) => ("Virus gefunden", "Das angeforderte Objekt ist infiziert und wurde blockiert: %VIRUS_LIST%. Brach ein früherer Download dieser Datei kurz vor dem Ende ab, war das der Grund: die Bedrohung wurde erst am Ende der Übertragung erkannt und die Datei nicht vollständig ausgeliefert."),
         ("de", ObjectSuspicious) => ("Verdächtiges Objekt", "Das angeforderte Objekt ist verdächtig und wurde blockiert: %SUSP_LIST%"),
         ("de", ObjectWarning) => ("Möglicher Virus", "Das angeforderte Objekt ähnelt einem bekannten Virus und wurde blockiert: %WARN_LIST%"),
         ("de", ObjectCured) => ("Objekt desinfiziert", "Das angeforderte Objekt war infiziert (%CURED_LIST%) und wird nicht ausgeliefert."),
@@ -406,7 +406,7 @@ fn texts(lang: &str, t: Template) -> (&'static str, &'static str) {
         ("de", ObjectLimitsExceeded) => ("Prüfgrenzen überschritten", "Das angeforderte Objekt überschreitet die Prüfgrenzen (Verschachtelung, Größe oder Anzahl)."),
         ("de", ObjectTooLarge) => ("Objekt zu groß", "Das angeforderte Objekt ist zu groß, um geprüft zu werden."),
         ("de", ObjectPartial) => ("Teilantwort blockiert", "Teilweise Downloads (HTTP 206) sind nicht erlaubt; laden Sie das ganze Objekt herunter."),
-        ("fr", ObjectInfected) => ("Virus détecté", "L'objet demandé est infecté et a été bloqué : %VIRUS_LIST%"),
+        ("fr", ObjectInfected) => ("Virus détecté", "L'objet demandé est infecté et a été bloqué : %VIRUS_LIST%. Si un téléchargement précédent de ce fichier s'est interrompu juste avant la fin, c'est pour cette raison : la menace n'a été détectée qu'à la fin du transfert et le fichier n'a pas été livré en entier."),
         ("fr", ObjectSuspicious) => ("Objet suspect", "L'objet demandé est suspect et a été bloqué : %SUSP_LIST%"),
         ("fr", ObjectWarning) => ("Virus possible", "L'objet demandé ressemble à un virus connu et a été bloqué : %WARN_LIST%"),
         ("fr", ObjectCured) => ("Objet désinfecté", "L'objet demandé était infecté (%CURED_LIST%) et n'est pas livré."),
@@ -418,7 +418,7 @@ fn texts(lang: &str, t: Template) -> (&'static str, &'static str) {
         ("fr", ObjectLimitsExceeded) => ("Limites d'analyse dépassées", "L'objet demandé dépasse les limites d'analyse (imbrication, taille ou nombre)."),
         ("fr", ObjectTooLarge) => ("Objet trop volumineux", "L'objet demandé est trop volumineux pour être analysé."),
         ("fr", ObjectPartial) => ("Réponse partielle bloquée", "Les téléchargements partiels (HTTP 206) ne sont pas autorisés ; téléchargez l'objet entier."),
-        (_, ObjectInfected) => ("Virus found", "The requested object is infected and was blocked: %VIRUS_LIST%"),
+        (_, ObjectInfected) => ("Virus found", "The requested object is infected and was blocked: %VIRUS_LIST%. If an earlier download of this file stopped just before its end, this is why: the threat was found at the end of the transfer, and the file was not delivered whole."),
         (_, ObjectSuspicious) => ("Suspicious object", "The requested object is suspicious and was blocked: %SUSP_LIST%"),
         (_, ObjectWarning) => ("Possible virus", "The requested object resembles a known virus and was blocked: %WARN_LIST%"),
         (_, ObjectCured) => ("Object disinfected", "The requested object was infected (%CURED_LIST%) and is not delivered."),
