@@ -25,7 +25,8 @@ pub enum Event {
         user: Option<String>,
         /// Policy group the request was handled by.
         group: String,
-        /// What was done: `DENY`, `SKIP`… (`%ACTION%`).
+        /// What was done: `DENY` (blocked), `CUT` (a late verdict stopped a transfer after part of
+        /// it went out; it never arrived whole), `SKIP` (delivered) (`%ACTION%`).
         action: String,
         /// Object size in bytes as far as it was seen.
         size: u64,

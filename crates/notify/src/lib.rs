@@ -25,7 +25,7 @@
 //! | | name | value |
 //! |---|---|---|
 //! | `$1` | `EVENT` | kind: `detection`, `update_done`, `update_failed`, `database_old`, `license_expiring`, `engine_error`, `reload_failed` |
-//! | `$2` | `ACTION` | detection: `DENY`, `SKIP`… |
+//! | `$2` | `ACTION` | detection: `DENY`, `CUT` (stopped mid-transfer), `SKIP` |
 //! | `$3` | `VERDICT` | detection: `INFECTED`, `SUSPICIOUS`, `WARNING`, `CURED`, `ERROR`… |
 //! | `$4` | `URL` | detection: the URL |
 //! | `$5` | `CLIENT_ADDR` | detection: client IP |
