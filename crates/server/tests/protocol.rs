@@ -448,3 +448,120 @@ async fn repeated_objects_take_their_verdict_from_the_cache() {
     let cache = &srv.ctx.snapshot.load().verdicts;
     assert_eq!((cache.hits(), cache.len()), (2, 2), "{cache:?}");
 }
+
+#[tokio::test]
+async fn late_eicar_with_content_length_ends_short_and_keeps_the_connection() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let mut body = body_of(1_000_000);
+    body.extend(eicar());
+    c.send(&respmod_head("", Some(body.len()))).await;
+    c.send(&chunked(&body, 16384)).await;
+    c.send(b"0\r\n\r\n").await;
+    let a = c.answer().await;
+    assert_eq!(a.head.status, 200);
+    // A clean end of the ICAP message (no service failure for Squid), short of the
+    // Content-Length: the held-back tail, signature included, never goes out.
+    assert!(a.complete, "the ICAP answer ends cleanly");
+    assert!(a.body.len() + 4096 <= body.len(), "sent {}", a.body.len());
+    assert!(!a.body.windows(4).any(|w| w == b"X5O!"));
+    // The connection stays usable.
+    let small = body_of(1000);
+    c.send(&respmod_head("", Some(small.len()))).await;
+    c.send(&chunked(&small, 4096)).await;
+    c.send(b"0\r\n\r\n").await;
+    let a = c.answer().await;
+    assert!(a.complete && a.body == small);
+    assert_eq!(srv.ctx.stats.stopped_of("cut"), 1);
+}
+
+#[tokio::test]
+async fn late_eicar_without_content_length_resets_after_reading_the_request() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let srv = start(Config::default()).await;
+    let mut s = TcpStream::connect(srv.addr).await.expect("connect");
+    let mut body = body_of(300_000);
+    body.extend(eicar());
+    s.write_all(&respmod_head("", None)).await.expect("write");
+    s.write_all(&chunked(&body, 16384)).await.expect("write");
+    s.write_all(b"0\r\n\r\n").await.expect("write");
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let end = loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf)).await {
+            Ok(Ok(0)) => break None,
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Ok(Err(e)) => break Some(e.kind()),
+            Err(_) => panic!("no end within 10 s"),
+        }
+    };
+    assert_eq!(
+        end,
+        Some(std::io::ErrorKind::ConnectionReset),
+        "a reset, not a close"
+    );
+    assert!(got.starts_with(b"ICAP/1.0 200"));
+    assert!(!got.ends_with(b"0\r\n\r\n"), "no last chunk");
+    assert_eq!(srv.ctx.stats.stopped_of("reset"), 1);
+}
+
+#[tokio::test]
+async fn an_upload_is_held_until_its_verdict() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let body = body_of(300_000);
+    let req = format!(
+        "POST http://origin.test/up HTTP/1.1\r\nHost: origin.test\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let head = format!(
+        "REQMOD icap://127.0.0.1/av/reqmod ICAP/1.0\r\nHost: x\r\nEncapsulated: req-hdr=0, req-body={}\r\n\r\n{req}",
+        req.len()
+    );
+    c.send(head.as_bytes()).await;
+    c.send(&chunked(&body, 16384)).await;
+    // Everything but the end is there, long past the send delay: still nothing goes out.
+    let early = tokio::time::timeout(std::time::Duration::from_millis(2500), c.event()).await;
+    assert!(
+        early.is_err(),
+        "an upload streamed before its verdict: {early:?}"
+    );
+    c.send(b"0\r\n\r\n").await;
+    let a = c.answer().await;
+    assert!(a.complete && a.body == body);
+    assert!(a.head.http_request.is_some());
+}
+
+#[tokio::test]
+async fn a_client_that_allows_204_is_held_to_the_end_and_gets_204() {
+    let srv = start(Config::default()).await;
+    let mut c = Client::connect(srv.addr).await;
+    let body = body_of(500_000);
+    c.send(&respmod_head("Allow: 204\r\n", Some(body.len())))
+        .await;
+    c.send(&chunked(&body, 65536)).await;
+    c.send(b"0\r\n\r\n").await;
+    let a = c.answer().await;
+    assert_eq!(
+        a.head.status, 204,
+        "e2guardian takes any 200 for a verdict against"
+    );
+    let mut bad = body_of(500_000);
+    bad.extend(eicar());
+    c.send(&respmod_head("Allow: 204\r\n", Some(bad.len())))
+        .await;
+    c.send(&chunked(&bad, 65536)).await;
+    c.send(b"0\r\n\r\n").await;
+    let a = c.answer().await;
+    assert_eq!(a.head.status, 200);
+    let infection = a
+        .head
+        .headers
+        .get("X-Infection-Found")
+        .expect("verdict header");
+    assert!(
+        infection.contains("Threat=Eicar") && infection.ends_with(';'),
+        "{infection}"
+    );
+    assert_eq!(a.head.http_response.map(|h| h.status), Some(403));
+}
