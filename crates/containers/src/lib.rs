@@ -131,6 +131,19 @@ pub struct DeepVerdict {
     pub unpacked_bytes: u64,
 }
 
+/// How [`DeepVerdict::notes`] names the limit that was hit.
+const LIMIT_NOTE: &str = "limit exceeded: ";
+
+impl DeepVerdict {
+    /// The first limit hit while unpacking, when one was: `"object size"`, `"member size"`,
+    /// `"total unpacked bytes"`, `"member count"`, `"nesting depth"`, `"scan time"`,
+    /// `"compression ratio"`, `"overlapping zip entries"`… (what `bulwark scan` turns into
+    /// ClamAV's `Heuristics.Limits.Exceeded.*` names).
+    pub fn limit(&self) -> Option<&str> {
+        self.notes.iter().find_map(|n| n.strip_prefix(LIMIT_NOTE))
+    }
+}
+
 /// A cured object: a temp file or bytes.
 #[derive(Debug)]
 pub struct CuredBody {
@@ -193,6 +206,7 @@ pub struct DeepScanner {
     head: Vec<u8>,
     overflow: bool,
     spool_failed: bool,
+    all_matches: bool,
 }
 
 impl DeepScanner {
@@ -210,7 +224,14 @@ impl DeepScanner {
             head: Vec::new(),
             overflow: false,
             spool_failed: false,
+            all_matches: false,
         }
+    }
+
+    /// Reports every threat instead of stopping at the first one: unpacking goes on after a
+    /// detection (clamscan's `--allmatch`). The verdict cache is not used then.
+    pub fn set_all_matches(&mut self, on: bool) {
+        self.all_matches = on;
     }
 
     /// Feeds the next bytes of the object (cheap: the streaming scan plus an append to the spool).
@@ -268,16 +289,20 @@ impl DeepScanner {
             head,
             overflow,
             spool_failed,
+            all_matches,
         } = self;
         let raw_v = raw.finish();
         let mut ctx = Ctx::new(db.clone(), &opts, Instant::now());
+        if all_matches {
+            ctx.stop_at_first = false;
+        }
         ctx.record(&raw_v, "");
         if spool_failed {
             ctx.error = true;
         }
         let mut cured = None;
         let mut cache_slot = None;
-        let stop = !ctx.threats.is_empty() && !opts.cure;
+        let stop = !ctx.threats.is_empty() && !opts.cure && !all_matches;
         if !stop {
             if overflow {
                 if detect::detect(&head).is_container() || opts.content_encoding.is_some() {
@@ -286,7 +311,7 @@ impl DeepScanner {
             } else if let Some(s) = spool {
                 match s.finish() {
                     Ok(blob) => {
-                        if raw_v.status == Status::Clean && !spool_failed {
+                        if raw_v.status == Status::Clean && !spool_failed && !all_matches {
                             cache_slot = cache_key(&db, &opts, &head, &blob);
                         }
                         if let Some((c, key)) = &cache_slot {
@@ -337,7 +362,7 @@ impl DeepScanner {
         };
         let mut notes = std::mem::take(&mut ctx.notes);
         if let Some(l) = ctx.limit {
-            notes.push(format!("limit exceeded: {l}"));
+            notes.push(format!("{LIMIT_NOTE}{l}"));
         }
         let verdict = Verdict {
             status,
