@@ -97,6 +97,7 @@ impl SnippetArgs {
                 cafile: self.tls_cafile.clone(),
                 domain: self.tls_domain.clone(),
             }),
+            upload_buffer_fix: false,
         }
     }
 }
@@ -115,14 +116,16 @@ fn default_squid_bin() -> PathBuf {
 pub fn run(args: SquidArgs) -> anyhow::Result<i32> {
     match args.command {
         SquidCommand::Snippet(a) => {
-            let opts = a.options();
+            let bin = a.squid_bin.clone().unwrap_or_else(default_squid_bin);
+            let build = bulwark_squid::probe_squid(&bin).ok();
+            let mut opts = a.options();
+            opts.upload_buffer_fix = build.as_ref().is_none_or(|b| b.drops_held_uploads());
             opts.validate().context("invalid options")?;
             print!("{}", bulwark_squid::snippet(&opts));
             // The advice goes to stderr: stdout stays exactly the squid.conf block.
-            let bin = a.squid_bin.clone().unwrap_or_else(default_squid_bin);
-            match bulwark_squid::probe_squid(&bin) {
-                Ok(build) => eprintln!("note: {}", build.hold_advice()),
-                Err(_) => eprintln!(
+            match build {
+                Some(build) => eprintln!("note: {}", build.hold_advice()),
+                None => eprintln!(
                     "note: no Squid found at {} to read its version; {}",
                     bin.display(),
                     bulwark_squid::SquidBuild::default().hold_advice()
@@ -131,8 +134,15 @@ pub fn run(args: SquidArgs) -> anyhow::Result<i32> {
             Ok(0)
         }
         SquidCommand::Apply(a) => {
-            let opts = a.snippet.options();
-            let bin = a.snippet.squid_bin.clone().unwrap_or_else(default_squid_bin);
+            let bin = a
+                .snippet
+                .squid_bin
+                .clone()
+                .unwrap_or_else(default_squid_bin);
+            let mut opts = a.snippet.options();
+            opts.upload_buffer_fix = bulwark_squid::probe_squid(&bin)
+                .ok()
+                .is_none_or(|b| b.drops_held_uploads());
             match bulwark_squid::apply(&a.squid_conf, &opts, &bin) {
                 Ok(r) => {
                     let file = r.path.display();
@@ -261,7 +271,10 @@ mod tests {
         let o = ap.snippet.options();
         assert_eq!(o.effective_address(), "127.0.0.1:11344");
         assert_eq!(o.tls.unwrap().cafile, Some(PathBuf::from("/ca")));
-        assert_eq!(ap.snippet.squid_bin, Some(PathBuf::from("/opt/squid/sbin/squid")));
+        assert_eq!(
+            ap.snippet.squid_bin,
+            Some(PathBuf::from("/opt/squid/sbin/squid"))
+        );
     }
 
     #[test]

@@ -186,10 +186,10 @@ fn reload_under_load_drops_nothing_and_counters_add_up() {
         lines.iter().take(5).copied().collect::<Vec<_>>().join("\n")
     );
     assert!(
-        lines
-            .iter()
-            .all(|l| (l.ends_with("ms delivered") || l.ends_with("ms blocked"))
-                && l.contains(" RESPMOD default - 127.0.0.1 http://")),
+        lines.iter().all(
+            |l| (l.ends_with("ms delivered") || l.ends_with("ms blocked"))
+                && l.contains(" RESPMOD default - 127.0.0.1 http://")
+        ),
         "{}",
         lines[0]
     );

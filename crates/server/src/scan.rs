@@ -365,7 +365,7 @@ pub(crate) async fn scan<S: Transport>(
     Body::new(&t, start, sniff_after).run(conn).await
 }
 
-/// The block page before any body byte was read; the body is read and discarded after it.
+/// The block page before any body byte was scanned; the body is read and discarded first.
 async fn block_before_body<S: Transport>(
     conn: &mut Conn<S>,
     t: &Txn<'_>,
@@ -373,9 +373,11 @@ async fn block_before_body<S: Transport>(
     template: Option<Template>,
     reported: Reported,
 ) -> Result<Next, ConnError> {
+    // Read first (to the preview's end, or the body's): Squid answers its user 502 when the
+    // page races a body it is still sending.
+    skip_body(conn).await?;
     t.block(&mut conn.out, v, template);
     t.report(0, v, reported);
     conn.flush().await?;
-    skip_body(conn).await?;
     Ok(Next::KeepAlive)
 }

@@ -72,6 +72,12 @@ impl SquidBuild {
         self.major_minor().map(|v| v >= (6, 9))
     }
 
+    /// Whether this Squid drops uploads held by the ICAP server once its request buffer fills
+    /// (Squid bug 5405, fixed in 6.13); unknown versions are assumed to.
+    pub fn drops_held_uploads(&self) -> bool {
+        self.major_minor().is_none_or(|v| v < (6, 13))
+    }
+
     /// The hold budget (`[answer] max_hold_bytes` in bulwark.toml) that fits this Squid:
     /// 32 MiB where it holds whole objects (every infected download up to that size then gets
     /// the block page), else Bulwark's default of 32 KiB.
@@ -525,6 +531,8 @@ mod tests {
         assert!(b("6.13").hold_advice().contains("33554432"));
         assert!(b("5.7").hold_advice().contains("bug 5352"));
         assert_eq!(SquidBuild::default().recommended_hold_bytes(), None);
+        assert!(b("5.7").drops_held_uploads() && b("6.12").drops_held_uploads());
+        assert!(!b("6.13").drops_held_uploads() && !b("7.0").drops_held_uploads());
     }
 
     #[test]

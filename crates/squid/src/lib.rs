@@ -19,7 +19,7 @@ pub use edit::{apply_to_text, plan_edit, Edit, Placement};
 pub use snippet::{
     snippet, SnippetError, SnippetOptions, SquidVersion, TlsOptions, BEGIN_MARKER,
     BEGIN_MARKER_PREFIX, DEFAULT_ADDRESS, DEFAULT_REQMOD_PATH, DEFAULT_RESPMOD_PATH,
-    DEFAULT_TLS_ADDRESS, END_MARKER, GET_ACL, REQ_SERVICE, RESP_SERVICE,
+    DEFAULT_TLS_ADDRESS, END_MARKER, GET_ACL, REQ_SERVICE, RESP_SERVICE, UPLOAD_BUFFER,
 };
 
 /// Why the block could not be applied. Every variant leaves squid.conf as it was (the

@@ -133,6 +133,10 @@ pub struct SnippetOptions {
     pub reqmod_get: bool,
     /// Secure ICAP; `None` for plain `icap://`.
     pub tls: Option<TlsOptions>,
+    /// Raise `client_request_buffer_max_size` so that Squid before 6.13 does not drop uploads
+    /// that an ICAP server holds until their verdict (Squid bug 5405: once the 512 KB request
+    /// buffer fills, the upload dies with no answer). Set from the detected Squid version.
+    pub upload_buffer_fix: bool,
 }
 
 impl Default for SnippetOptions {
@@ -145,6 +149,7 @@ impl Default for SnippetOptions {
             bypass: false,
             reqmod_get: false,
             tls: None,
+            upload_buffer_fix: false,
         }
     }
 }
@@ -411,6 +416,12 @@ pub fn snippet(opts: &SnippetOptions) -> String {
         line(&format!("acl {GET_ACL} method GET"));
         format!("allow !{GET_ACL}")
     };
+    if opts.upload_buffer_fix {
+        line("# Bulwark holds uploads until their verdict. Squid before 6.13 drops an upload once");
+        line("# its 512 KB request buffer fills while the ICAP server holds (Squid bug 5405), so");
+        line("# the buffer may grow up to the largest upload that must get the block page.");
+        line(&format!("client_request_buffer_max_size {UPLOAD_BUFFER}"));
+    }
     if v30 {
         line("icap_class bulwark_resp_class bulwark_resp");
         line("icap_class bulwark_req_class bulwark_req");
@@ -423,6 +434,9 @@ pub fn snippet(opts: &SnippetOptions) -> String {
     line(END_MARKER);
     out
 }
+
+/// `client_request_buffer_max_size` written for Squid before 6.13 (Squid bug 5405).
+pub const UPLOAD_BUFFER: &str = "64 MB";
 
 /// ` tls-cert=… tls-key=…` (with a leading space), or empty.
 fn tls_service_options(opts: &SnippetOptions) -> String {

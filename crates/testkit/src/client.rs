@@ -10,6 +10,19 @@ use crate::net;
 /// Largest response head accepted.
 const MAX_HEAD: usize = 256 * 1024;
 
+/// How a response body was delimited (RFC 9112 section 6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body by definition (1xx, 204, 304).
+    NoBody,
+    /// `Content-Length: n`: complete when `n` bytes arrived.
+    Length(usize),
+    /// `Transfer-Encoding: chunked`: complete when the last (zero) chunk arrived.
+    Chunked,
+    /// Neither: the body ends when the connection closes, so a cut is only visible as a reset.
+    UntilClose,
+}
+
 /// What came back. A response whose body was cut short is still returned, with `complete`
 /// false and the reason in `error`.
 #[derive(Debug, Clone)]
@@ -27,6 +40,12 @@ pub struct HttpResponse {
     pub complete: bool,
     /// Why the body is incomplete, when it is.
     pub error: Option<String>,
+    /// How the body was delimited; with `complete` false it says how the cut showed (fewer
+    /// bytes than `Content-Length`, no last chunk, or a reset of an unframed body).
+    pub framing: Framing,
+    /// Bytes of the request body written before the exchange ended (all of them unless the
+    /// server answered and closed early).
+    pub request_body_sent: usize,
 }
 
 impl HttpResponse {
@@ -41,6 +60,18 @@ impl HttpResponse {
     /// The body as (lossy) text, for messages.
     pub fn body_text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// True when the body visibly failed per HTTP framing: fewer bytes than `Content-Length`,
+    /// a chunked body without its last chunk, or an unframed body ended by an error (reset)
+    /// rather than a clean close.
+    pub fn visibly_truncated(&self) -> bool {
+        match self.framing {
+            Framing::NoBody => false,
+            Framing::Length(n) => self.body.len() < n,
+            Framing::Chunked => !self.complete,
+            Framing::UntilClose => self.error.is_some(),
+        }
     }
 }
 
@@ -188,17 +219,46 @@ pub fn exchange_from(
     timeout: Duration,
 ) -> Result<HttpResponse, ClientError> {
     let deadline = Instant::now() + timeout;
-    let mut sock = connect_from(addr, source)?;
+    let sock = connect_from(addr, source)?;
     sock.set_write_timeout(Some(timeout))?;
-    sock.write_all(head)?;
-    if !body.is_empty() {
-        // The server may answer (and close) before the whole upload is sent: not an error here.
-        if let Err(e) = sock.write_all(body) {
-            if e.kind() != io::ErrorKind::BrokenPipe && e.kind() != io::ErrorKind::ConnectionReset {
-                return Err(e.into());
+    (&sock).write_all(head)?;
+    // The body is written by another thread while this one reads the answer: a server may
+    // answer (and stop reading, or close) before the whole upload is sent; that is not an
+    // error here.
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let writer = if body.is_empty() {
+        None
+    } else {
+        let w = sock.try_clone()?;
+        let data = body.to_vec();
+        let sent = std::sync::Arc::clone(&sent);
+        Some(std::thread::spawn(move || -> io::Result<()> {
+            let mut w = w;
+            for part in data.chunks(64 * 1024) {
+                w.write_all(part)?;
+                sent.fetch_add(part.len(), std::sync::atomic::Ordering::Relaxed);
             }
-        }
+            w.flush()
+        }))
+    };
+    let result = read_response(&sock, deadline);
+    // Unblocks the writer if the server stopped reading; then collect it.
+    let _ = sock.shutdown(std::net::Shutdown::Both);
+    if let Some(h) = writer {
+        // Its error (the server closed first) shows as `request_body_sent`.
+        let _ = h.join();
     }
+    let mut resp = result?;
+    resp.request_body_sent = sent.load(std::sync::atomic::Ordering::Relaxed);
+    Ok(resp)
+}
+
+/// Reads one response from `sock`, bounded by `deadline`.
+fn read_response(
+    sock: &std::net::TcpStream,
+    deadline: Instant,
+) -> Result<HttpResponse, ClientError> {
+    let sock = sock.try_clone()?;
     let mut r = Reader {
         sock,
         buf: Vec::new(),
@@ -227,6 +287,8 @@ pub fn exchange_from(
         body: Vec::new(),
         complete: false,
         error: None,
+        framing: Framing::UntilClose,
+        request_body_sent: 0,
     };
     let chunked = resp
         .header("transfer-encoding")
@@ -235,6 +297,15 @@ pub fn exchange_from(
         .header("content-length")
         .and_then(|v| v.trim().parse::<usize>().ok());
     let no_body = status == 204 || status == 304 || (100..200).contains(&status);
+    resp.framing = if no_body {
+        Framing::NoBody
+    } else if chunked {
+        Framing::Chunked
+    } else if let Some(n) = length {
+        Framing::Length(n)
+    } else {
+        Framing::UntilClose
+    };
     let result = if no_body {
         Ok(true)
     } else if chunked {
@@ -382,5 +453,63 @@ impl Reader {
             }
         }
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serves `answer` once on a loopback port, then closes (after reading the request head).
+    fn serve_once(answer: &'static [u8]) -> SocketAddr {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = l.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = l.accept() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(answer);
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn truncated_bodies_show_per_framing() {
+        let t = Duration::from_secs(10);
+        let cases: [(&'static [u8], Framing, bool); 4] = [
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345",
+                Framing::Length(10),
+                true,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n12345",
+                Framing::Length(5),
+                false,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n12345\r\n",
+                Framing::Chunked,
+                true,
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n12345\r\n0\r\n\r\n",
+                Framing::Chunked,
+                false,
+            ),
+        ];
+        for (answer, framing, cut) in cases {
+            let r = get_direct(serve_once(answer), "/", t).expect("response");
+            assert_eq!(r.framing, framing);
+            assert_eq!(r.body, b"12345");
+            assert_eq!(
+                r.visibly_truncated(),
+                cut,
+                "{:?}",
+                String::from_utf8_lossy(answer)
+            );
+            assert_eq!(r.complete, !cut);
+        }
     }
 }

@@ -11,12 +11,20 @@
 //!   (default 34) across two chunks, written with a pause between them;
 //! * any route accepts `slow_ms=<ms>&slice=<bytes>`: the body is written `slice` bytes at a time
 //!   (default 16384) with a pause of `slow_ms` between writes;
-//! * `GET /files/<name>`: the bytes stored with [`Origin::put_file`] (404 when none);
+//! * `GET /files/<name>`: the bytes stored with [`Origin::put_file`] (404 when none); storing
+//!   other bytes under the same name makes a new object at the same URL (new `ETag`,
+//!   `Last-Modified`);
+//! * `chunked=1` on `/bytes`, `/files` and `/eicar` answers with `Transfer-Encoding: chunked`
+//!   and no `Content-Length`;
+//! * `validators=1` on any `GET` route adds an `ETag` and a `Last-Modified` that stay the same
+//!   for the same object (same target; for `/files`, the same stored bytes) and change with it;
 //! * `POST`/`PUT` to any path: the body (Content-Length or chunked) is read and answered with
 //!   `200`, headers `X-Received-Length` / `X-Received-Sha256`, and a text body
 //!   `len=<n>\nsha256=<hex>\n`.
 //!
 //! Every request is recorded ([`Origin::requests`]) so a test can check what reached the origin.
+//! [`Origin::arrivals`] records more: every request from the moment its head arrives, with the
+//! body bytes received so far, even when the body never ends (an upload cut short).
 
 use std::collections::HashMap;
 use std::io;
@@ -51,17 +59,71 @@ pub struct RequestRecord {
     pub body_sha256: String,
 }
 
+/// One request as it arrived: recorded when its head is read, then updated while its body
+/// arrives, so a request whose body is cut short (or never sent) is seen too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrival {
+    /// HTTP method.
+    pub method: String,
+    /// Request target as received (path and query).
+    pub target: String,
+    /// Request headers in order.
+    pub headers: Vec<(String, String)>,
+    /// The request's `Content-Length`, when it had one.
+    pub declared_length: Option<usize>,
+    /// Whether the body came with `Transfer-Encoding: chunked`.
+    pub chunked: bool,
+    /// Body bytes received so far.
+    pub body_received: usize,
+    /// True once the whole body (as framed) was read.
+    pub body_complete: bool,
+    /// SHA-256 (hex) of the body, once complete.
+    pub body_sha256: Option<String>,
+}
+
+impl Arrival {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// A running origin server; stopped when dropped.
 #[derive(Debug)]
 pub struct Origin {
     addr: SocketAddr,
     runtime: Option<tokio::runtime::Runtime>,
     log: Arc<Mutex<Vec<RequestRecord>>>,
+    arrivals: Arrivals,
     files: Files,
 }
 
+/// A body stored with [`Origin::put_file`].
+#[derive(Debug)]
+struct StoredFile {
+    body: Arc<Vec<u8>>,
+    /// `ETag` value (quoted), from the body's digest and a store counter.
+    etag: String,
+    /// `Last-Modified`: when it was stored.
+    last_modified: std::time::SystemTime,
+}
+
 /// Bodies served under `/files/<name>`.
-type Files = Arc<Mutex<HashMap<String, Vec<u8>>>>;
+type Files = Arc<Mutex<HashMap<String, StoredFile>>>;
+
+/// Every request from the moment its head arrives.
+type Arrivals = Arc<Mutex<Vec<Arrival>>>;
+
+/// Locks `m`, ignoring poisoning (a panicking test thread must not hide the log).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
 
 impl Origin {
     /// Starts the origin on `127.0.0.1:<free port>`, with its own tokio runtime.
@@ -76,6 +138,8 @@ impl Origin {
         let addr = std_listener.local_addr()?;
         let log = Arc::new(Mutex::new(Vec::new()));
         let log2 = Arc::clone(&log);
+        let arrivals: Arrivals = Arc::default();
+        let arrivals2 = Arc::clone(&arrivals);
         let files: Files = Arc::default();
         let files2 = Arc::clone(&files);
         runtime.spawn(async move {
@@ -90,9 +154,10 @@ impl Origin {
                 match listener.accept().await {
                     Ok((sock, _)) => {
                         let log = Arc::clone(&log2);
+                        let arrivals = Arc::clone(&arrivals2);
                         let files = Arc::clone(&files2);
                         tokio::spawn(async move {
-                            let _ = serve_connection(sock, log, files).await;
+                            let _ = serve_connection(sock, log, arrivals, files).await;
                         });
                     }
                     Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
@@ -103,6 +168,7 @@ impl Origin {
             addr,
             runtime: Some(runtime),
             log,
+            arrivals,
             files,
         })
     }
@@ -117,24 +183,59 @@ impl Origin {
         format!("http://{}{}", self.addr, path)
     }
 
-    /// Stores `body` to be served at `/files/<name>` (e.g. an archive made by a test).
+    /// Stores `body` to be served at `/files/<name>` (e.g. an archive made by a test). Storing
+    /// again under the same name replaces the object: with `validators=1` its `ETag` and
+    /// `Last-Modified` change.
     pub fn put_file(&self, name: &str, body: Vec<u8>) {
-        match self.files.lock() {
-            Ok(mut g) => {
-                g.insert(name.to_string(), body);
-            }
-            Err(p) => {
-                p.into_inner().insert(name.to_string(), body);
-            }
-        }
+        static STORED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = STORED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let digest = sha256_hex(&body);
+        let file = StoredFile {
+            etag: format!("\"f{n}-{}\"", &digest[..16]),
+            body: Arc::new(body),
+            last_modified: std::time::SystemTime::now(),
+        };
+        let mut g = lock(&self.files);
+        // A replacement made within the same second still gets a later Last-Modified (HTTP
+        // dates count whole seconds).
+        let secs = |t: std::time::SystemTime| {
+            t.duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        };
+        let file = match g.get(name) {
+            Some(old) if secs(old.last_modified) >= secs(file.last_modified) => StoredFile {
+                last_modified: std::time::UNIX_EPOCH
+                    + Duration::from_secs(secs(old.last_modified) + 1),
+                ..file
+            },
+            _ => file,
+        };
+        g.insert(name.to_string(), file);
     }
 
-    /// The requests received so far.
+    /// The `ETag` that `/files/<name>?validators=1` carries now (None when nothing is stored).
+    pub fn file_etag(&self, name: &str) -> Option<String> {
+        lock(&self.files).get(name).map(|f| f.etag.clone())
+    }
+
+    /// The requests received so far (those whose body was read whole).
     pub fn requests(&self) -> Vec<RequestRecord> {
-        match self.log.lock() {
-            Ok(g) => g.clone(),
-            Err(p) => p.into_inner().clone(),
-        }
+        lock(&self.log).clone()
+    }
+
+    /// Every request whose head has arrived so far, with the body bytes received for each (also
+    /// for bodies still arriving or cut short).
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        lock(&self.arrivals).clone()
+    }
+
+    /// The [`Origin::arrivals`] whose target contains `fragment`.
+    pub fn arrivals_matching(&self, fragment: &str) -> Vec<Arrival> {
+        lock(&self.arrivals)
+            .iter()
+            .filter(|a| a.target.contains(fragment))
+            .cloned()
+            .collect()
     }
 }
 
@@ -170,6 +271,20 @@ fn bad(msg: &str) -> io::Error {
 struct Conn {
     sock: TcpStream,
     buf: Vec<u8>,
+}
+
+/// Where the body bytes of the request being read are counted: an entry of the arrivals log.
+struct Progress<'a> {
+    arrivals: &'a Arrivals,
+    index: usize,
+}
+
+impl Progress<'_> {
+    fn update(&self, f: impl FnOnce(&mut Arrival)) {
+        if let Some(a) = lock(self.arrivals).get_mut(self.index) {
+            f(a);
+        }
+    }
 }
 
 impl Conn {
@@ -217,16 +332,31 @@ impl Conn {
         }
     }
 
-    async fn read_exact_n(&mut self, n: usize) -> io::Result<Vec<u8>> {
-        while self.buf.len() < n {
+    /// Appends the next `n` body bytes to `out`, counting them in `progress` as they arrive.
+    async fn read_body_bytes(
+        &mut self,
+        n: usize,
+        out: &mut Vec<u8>,
+        progress: &Progress<'_>,
+    ) -> io::Result<()> {
+        let target = out.len() + n;
+        loop {
+            let take = self.buf.len().min(target - out.len());
+            if take > 0 {
+                out.extend(self.buf.drain(..take));
+                let got = out.len();
+                progress.update(|a| a.body_received = got);
+            }
+            if out.len() == target {
+                return Ok(());
+            }
             if self.fill().await? == 0 {
                 return Err(bad("EOF inside the body"));
             }
         }
-        Ok(self.buf.drain(..n).collect())
     }
 
-    async fn read_body(&mut self, head: &Head) -> io::Result<Vec<u8>> {
+    async fn read_body(&mut self, head: &Head, progress: &Progress<'_>) -> io::Result<Vec<u8>> {
         let chunked = head
             .header("transfer-encoding")
             .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
@@ -250,7 +380,7 @@ impl Conn {
                 if body.len() + size > MAX_BODY {
                     return Err(bad("body too large"));
                 }
-                body.extend_from_slice(&self.read_exact_n(size).await?);
+                self.read_body_bytes(size, &mut body, progress).await?;
                 if !self.read_line().await?.is_empty() {
                     return Err(bad("missing CRLF after chunk"));
                 }
@@ -261,7 +391,9 @@ impl Conn {
             if n > MAX_BODY {
                 return Err(bad("body too large"));
             }
-            self.read_exact_n(n).await
+            let mut body = Vec::with_capacity(n.min(1 << 20));
+            self.read_body_bytes(n, &mut body, progress).await?;
+            Ok(body)
         } else {
             Ok(Vec::new())
         }
@@ -298,6 +430,7 @@ fn parse_head(raw: &[u8]) -> io::Result<Head> {
 async fn serve_connection(
     sock: TcpStream,
     log: Arc<Mutex<Vec<RequestRecord>>>,
+    arrivals: Arrivals,
     files: Files,
 ) -> io::Result<()> {
     let _ = sock.set_nodelay(true);
@@ -310,16 +443,42 @@ async fn serve_connection(
             return Ok(());
         };
         let head = parse_head(&raw)?;
-        let body = conn.read_body(&head).await?;
+        let index = {
+            let mut g = lock(&arrivals);
+            g.push(Arrival {
+                method: head.method.clone(),
+                target: head.target.clone(),
+                headers: head.headers.clone(),
+                declared_length: head
+                    .header("content-length")
+                    .and_then(|v| v.trim().parse().ok()),
+                chunked: head
+                    .header("transfer-encoding")
+                    .is_some_and(|v| v.to_ascii_lowercase().contains("chunked")),
+                body_received: 0,
+                body_complete: false,
+                body_sha256: None,
+            });
+            g.len() - 1
+        };
+        let progress = Progress {
+            arrivals: &arrivals,
+            index,
+        };
+        let body = conn.read_body(&head, &progress).await?;
+        let body_sha256 = sha256_hex(&body);
+        progress.update(|a| {
+            a.body_received = body.len();
+            a.body_complete = true;
+            a.body_sha256 = Some(body_sha256.clone());
+        });
         let record = RequestRecord {
             method: head.method.clone(),
             target: head.target.clone(),
             body_len: body.len(),
-            body_sha256: sha256_hex(&body),
+            body_sha256,
         };
-        if let Ok(mut g) = log.lock() {
-            g.push(record.clone());
-        }
+        lock(&log).push(record.clone());
         let close = head
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
@@ -374,6 +533,8 @@ enum Segment {
         len: usize,
     },
     Bytes(Vec<u8>),
+    /// A stored file's bytes (not copied per request).
+    Shared(Arc<Vec<u8>>),
     /// Flush and pause (only meaningful for chunked bodies: forces a chunk boundary).
     Pause(Duration),
 }
@@ -386,6 +547,8 @@ struct Plan {
     chunk: usize,
     slow: Option<(Duration, usize)>,
     extra_headers: Vec<(String, String)>,
+    /// The object's `ETag` and `Last-Modified` (sent with `validators=1`).
+    validators: Option<(String, std::time::SystemTime)>,
 }
 
 /// The plan for a request; `encoding=gzip` compresses the whole body and labels it with
@@ -393,6 +556,24 @@ struct Plan {
 fn plan_for(head: &Head, record: &RequestRecord, files: &Files) -> Plan {
     let mut plan = plan_for_identity(head, record, files);
     let (_, params) = split_target(&head.target);
+    let is_post = head.method == "POST" || head.method == "PUT";
+    if !is_post && plan.status.starts_with("200") {
+        if params.get("chunked").is_some_and(|v| v == "1") {
+            plan.chunked = true;
+        }
+        if params.get("validators").is_some_and(|v| v == "1") {
+            let (etag, modified) = plan.validators.take().unwrap_or_else(|| {
+                // A generated body depends only on the target.
+                let digest = sha256_hex(head.target.as_bytes());
+                // 2024-05-01 10:00:00 UTC.
+                let modified = std::time::UNIX_EPOCH + Duration::from_secs(1_714_557_600);
+                (format!("\"g-{}\"", &digest[..16]), modified)
+            });
+            plan.extra_headers.push(("ETag".into(), etag));
+            plan.extra_headers
+                .push(("Last-Modified".into(), http_date(modified)));
+        }
+    }
     if params.get("encoding").map(String::as_str) == Some("gzip") {
         use std::io::Write as _;
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -400,6 +581,7 @@ fn plan_for(head: &Head, record: &RequestRecord, files: &Files) -> Plan {
         for seg in &plan.segments {
             let data = match seg {
                 Segment::Bytes(b) => b.clone(),
+                Segment::Shared(b) => b.to_vec(),
                 Segment::Filler { start, len } => pattern_range(*start, *len),
                 Segment::Pause(_) => continue,
             };
@@ -445,6 +627,7 @@ fn plan_for_identity(head: &Head, record: &RequestRecord, files: &Files) -> Plan
         chunk,
         slow,
         extra_headers: Vec::new(),
+        validators: None,
     };
     // `type=video|html|text` sets the Content-Type (for MIME rules).
     match params.get("type").map(String::as_str) {
@@ -478,9 +661,12 @@ fn plan_for_identity(head: &Head, record: &RequestRecord, files: &Files) -> Plan
         }
     }
     if let Some(name) = path.strip_prefix("/files/") {
-        let body = files.lock().ok().and_then(|g| g.get(name).cloned());
-        if let Some(body) = body {
-            plan.segments.push(Segment::Bytes(body));
+        let file = lock(files)
+            .get(name)
+            .map(|f| (Arc::clone(&f.body), f.etag.clone(), f.last_modified));
+        if let Some((body, etag, modified)) = file {
+            plan.segments.push(Segment::Shared(body));
+            plan.validators = Some((etag, modified));
             return plan;
         }
     }
@@ -530,6 +716,7 @@ async fn respond(
         .map(|s| match s {
             Segment::Filler { len, .. } => *len,
             Segment::Bytes(b) => b.len(),
+            Segment::Shared(b) => b.len(),
             Segment::Pause(_) => 0,
         })
         .sum();
@@ -566,6 +753,11 @@ async fn respond(
                 tokio::time::sleep(*d).await;
             }
             Segment::Bytes(b) => {
+                for part in b.chunks(piece.max(1)) {
+                    write_body(sock, part, plan.chunked, plan.slow).await?;
+                }
+            }
+            Segment::Shared(b) => {
                 for part in b.chunks(piece.max(1)) {
                     write_body(sock, part, plan.chunked, plan.slow).await?;
                 }
@@ -615,4 +807,125 @@ async fn write_all(sock: &mut TcpStream, data: &[u8]) -> io::Result<()> {
     tokio::time::timeout(IO_TIMEOUT, sock.write_all(data))
         .await
         .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "write timeout"))?
+}
+
+/// `time` as an HTTP date (`Wed, 01 May 2024 10:00:00 GMT`).
+fn http_date(time: std::time::SystemTime) -> String {
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {day:02} {} {year} {:02}:{:02}:{:02} GMT",
+        WEEKDAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::{self, Framing};
+    use std::io::Write as _;
+
+    const T: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn chunked_validators_replaced_files_and_arrivals() {
+        let origin = Origin::start().expect("origin");
+        let r = client::get_direct(origin.addr(), "/bytes/5000?chunked=1&validators=1", T)
+            .expect("get");
+        assert_eq!(r.framing, Framing::Chunked);
+        assert!(r.complete && r.body == crate::pattern(5000));
+        assert_eq!(r.header("content-length"), None);
+        let etag = r.header("etag").expect("etag").to_string();
+        assert_eq!(
+            r.header("last-modified"),
+            Some("Wed, 01 May 2024 10:00:00 GMT")
+        );
+        let again = client::get_direct(origin.addr(), "/bytes/5000?chunked=1&validators=1", T)
+            .expect("get");
+        assert_eq!(again.header("etag"), Some(etag.as_str()));
+        let r = client::get_direct(origin.addr(), "/bytes/5000", T).expect("get");
+        assert_eq!(r.framing, Framing::Length(5000));
+        assert_eq!(r.header("etag"), None);
+
+        origin.put_file("x", b"first".to_vec());
+        let a = client::get_direct(origin.addr(), "/files/x?validators=1", T).expect("get");
+        origin.put_file("x", b"second!".to_vec());
+        let b =
+            client::get_direct(origin.addr(), "/files/x?validators=1&chunked=1", T).expect("get");
+        assert_eq!(
+            (a.body.as_slice(), b.body.as_slice()),
+            (&b"first"[..], &b"second!"[..])
+        );
+        assert_eq!(b.framing, Framing::Chunked);
+        assert_ne!(a.header("etag"), b.header("etag"));
+        assert_ne!(a.header("last-modified"), b.header("last-modified"));
+        assert_eq!(b.header("etag"), origin.file_etag("x").as_deref());
+
+        let body = crate::pattern(300_000);
+        let r = client::post_direct(origin.addr(), "/up", &body, T).expect("post");
+        assert_eq!(r.request_body_sent, body.len());
+        let a = origin.arrivals_matching("/up");
+        assert_eq!(a.len(), 1);
+        assert!(a[0].body_complete && a[0].body_received == body.len());
+        assert_eq!(a[0].declared_length, Some(body.len()));
+        assert_eq!(
+            a[0].body_sha256.as_deref(),
+            Some(sha256_hex(&body).as_str())
+        );
+
+        // An upload cut short: seen, with the bytes that came.
+        let mut s = crate::net::connect(origin.addr(), T).expect("connect");
+        s.write_all(b"POST /cut HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+            .expect("write");
+        s.write_all(&[b'a'; 400]).expect("write");
+        s.flush().expect("flush");
+        let deadline = std::time::Instant::now() + T;
+        while origin
+            .arrivals_matching("/cut")
+            .first()
+            .map(|a| a.body_received)
+            != Some(400)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{:?}",
+                origin.arrivals()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(s);
+        let a = &origin.arrivals_matching("/cut")[0];
+        assert!(!a.body_complete && a.body_sha256.is_none());
+        assert!(origin.requests().iter().all(|r| r.target != "/cut"));
+    }
+
+    #[test]
+    fn http_dates() {
+        let t = |s| http_date(std::time::UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(t(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(t(1_714_557_600), "Wed, 01 May 2024 10:00:00 GMT");
+        assert_eq!(t(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(t(4_133_980_799), "Fri, 31 Dec 2100 23:59:59 GMT");
+    }
 }

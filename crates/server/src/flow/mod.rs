@@ -453,6 +453,8 @@ impl Flow {
 
     /// An unscanned object answered from its preview: the rest of the body never comes.
     fn preview_pass(&mut self, out: &mut Vec<Action>) {
+        // As with a block page: the answer goes out once the preview is read.
+        out.push(Action::Drain);
         let answer = if self.plan.uncacheable {
             out.push(Action::UseOriginal);
             Answer::UseOriginal
@@ -460,7 +462,6 @@ impl Flow {
             out.push(Action::NoContent);
             Answer::NoContent
         };
-        out.push(Action::Drain);
         self.finish(answer, 0, false, out);
     }
 
@@ -563,10 +564,13 @@ impl Flow {
         if self.streaming {
             return self.stop_late(out);
         }
-        out.push(Action::BlockPage(reason));
+        // The page goes out only once the client stopped sending (the body read to its end, or
+        // to the end of the preview, whose rest is then abandoned): Squid answers its user 502
+        // instead of the page when the answer races the body it is still sending.
         if self.phase != Phase::Verdict {
             out.push(Action::Drain);
         }
+        out.push(Action::BlockPage(reason));
         self.finish(Answer::Blocked, 0, false, out);
     }
 
