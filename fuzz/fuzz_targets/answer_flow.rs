@@ -41,39 +41,51 @@ fn plan(b: &[u8]) -> (Plan, Start) {
     (plan, start)
 }
 
+/// What the actions so far did.
+#[derive(Default)]
+struct Seen {
+    released: u64,
+    heads: u32,
+    done: bool,
+}
+
+impl Seen {
+    fn check(&mut self, actions: &[Action], received: u64) {
+        for (i, a) in actions.iter().enumerate() {
+            assert!(!self.done, "action after Done: {actions:?}");
+            match *a {
+                Action::EchoHead => {
+                    self.heads += 1;
+                    assert_eq!(self.heads, 1, "two heads");
+                }
+                Action::Release(to) => {
+                    assert!(self.heads == 1, "body before its head");
+                    assert!(
+                        to > self.released && to <= received,
+                        "release {to} of {received}"
+                    );
+                    self.released = to;
+                }
+                Action::Done(_) => {
+                    assert_eq!(i, actions.len() - 1, "Done not last");
+                    self.done = true;
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     if data.len() < 11 {
         return;
     }
     let (plan, start) = plan(&data[..11]);
     let (mut flow, first) = Flow::new(plan, start);
-    let mut released = 0u64;
-    let mut heads = 0;
-    let mut done = false;
+    let mut seen = Seen::default();
     let mut failed = false;
     let mut now = Duration::ZERO;
-    let mut check = |actions: &[Action], received: u64| {
-        for (i, a) in actions.iter().enumerate() {
-            assert!(!done, "action after Done: {actions:?}");
-            match *a {
-                Action::EchoHead => {
-                    heads += 1;
-                    assert_eq!(heads, 1, "two heads");
-                }
-                Action::Release(to) => {
-                    assert!(heads == 1, "body before its head");
-                    assert!(to > released && to <= received, "release {to} of {received}");
-                    released = to;
-                }
-                Action::Done(_) => {
-                    assert_eq!(i, actions.len() - 1, "Done not last");
-                    done = true;
-                }
-                _ => {}
-            }
-        }
-    };
-    check(&first, 0);
+    seen.check(&first, 0);
     for pair in data[11..].chunks(2) {
         let (k, v) = (pair[0], u64::from(pair.get(1).copied().unwrap_or(0)));
         now += Duration::from_millis(v * 7);
@@ -90,12 +102,12 @@ fuzz_target!(|data: &[u8]| {
         match flow.handle(now, ev) {
             Ok(actions) => {
                 assert!(!failed, "a failed flow took an event");
-                check(&actions, flow.received());
+                seen.check(&actions, flow.received());
             }
-            Err(FlowError::Failed) => assert!(failed || done),
+            Err(FlowError::Failed) => assert!(failed || seen.done),
             Err(FlowError::Unexpected { .. }) => failed = true,
         }
-        if done {
+        if seen.done {
             assert!(flow.is_done());
         }
     }

@@ -11,12 +11,11 @@ use bulwark_icap::{encode, RequestEvent};
 use bulwark_policy::{Action as Policy, FilterDecision, SkipReason, Template};
 
 use crate::answer;
-use crate::conn::{framing_lost, skip_body, Conn, ConnError, Transport};
+use crate::conn::{framing_lost, skip_body, Conn, ConnError, Next, Transport};
 use crate::flow::{Action, BlockReason, Event, Flow, Start};
 use crate::record::Reported;
-use crate::scan::{deep_options, object_info, skip_label, unscanned_verdict, Txn, SNIFF_KEEP};
 use crate::spool::Spool;
-use crate::transaction::Next;
+use crate::txn::{deep_options, object_info, skip_label, unscanned_verdict, Txn, SNIFF_KEEP};
 
 /// Largest piece written per chunk when held bytes are released.
 const PIECE: u64 = 64 * 1024;

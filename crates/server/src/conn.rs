@@ -10,6 +10,17 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+/// What the connection does after a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// Read the next request.
+    KeepAlive,
+    /// Close the connection.
+    Close,
+    /// Close the connection with a TCP reset (a late verdict on an object without a length).
+    Reset,
+}
+
 /// A stream an ICAP connection runs on.
 pub(crate) trait Transport: AsyncRead + AsyncWrite + Unpin {
     /// Makes the connection end with a TCP reset (RST) instead of a FIN when it is dropped.

@@ -10,7 +10,7 @@ use bulwark_icap::{ErrorKind, Limits};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::conn::{Conn, ConnError, Transport};
+use crate::conn::{Conn, ConnError, Next, Transport};
 use crate::context::Context;
 use crate::{answer, transaction};
 
@@ -53,12 +53,12 @@ pub(crate) async fn serve<S: Transport>(
         // Every transaction runs on the snapshot current at its start.
         let snap = ctx.snapshot.load_full();
         match transaction::run(&mut conn, &ctx, &snap, *req).await {
-            Ok(transaction::Next::KeepAlive) => conn.settle(),
-            Ok(transaction::Next::Close) => {
+            Ok(Next::KeepAlive) => conn.settle(),
+            Ok(Next::Close) => {
                 conn.close().await;
                 break;
             }
-            Ok(transaction::Next::Reset) => {
+            Ok(Next::Reset) => {
                 // Dropped without a clean close: the peer reads a reset.
                 if let Err(e) = conn.reset() {
                     warn!(%peer, "cannot reset the connection: {e}");

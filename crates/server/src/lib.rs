@@ -1,10 +1,13 @@
-//! Bulwark's ICAP server: tokio I/O around the sans-I/O codec and the engine.
+//! Bulwark's ICAP server: tokio I/O around the sans-I/O codec, the engine and the answer flow.
 //!
-//! The way of one request: [`listener`] accepts (connection limit, shutdown), [`connection`]
-//! owns the socket (timeouts, decoding, errors), [`transaction`] runs the phases of one ICAP
-//! request (route, identify, scan while streaming, decide, answer), [`answer`] frames what goes
-//! back, [`pages`] renders block pages. Every transaction works on one [`Snapshot`] taken at its
-//! start.
+//! The way of one request, one module each (no module imports one that imports it back):
+//! `listener` accepts (access list, connection limit, shutdown); `connection` loops over the
+//! requests of one connection on a `conn` (socket, timeouts, decoder, reset); `transaction`
+//! routes; `identify` names the client; `scan` selects the group and answers what needs no body;
+//! `body` drives the [`flow`] — the pure state machine that decides every answer — over the
+//! scanner and the spool; `txn` holds what a transaction decided before its body; [`answer`]
+//! frames what goes back; `record` logs and counts. Every transaction works on one [`Snapshot`]
+//! taken at its start.
 
 pub mod answer;
 mod blocked;
@@ -26,6 +29,7 @@ mod spool;
 pub mod stats;
 pub mod tls;
 mod transaction;
+mod txn;
 
 pub use context::Context;
 pub use listener::{bind, serve, Listeners, ServeError, TlsHandle};

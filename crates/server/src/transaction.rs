@@ -7,21 +7,10 @@ use bulwark_icap::{Method, Request};
 use tracing::warn;
 
 use crate::answer;
-use crate::conn::{skip_body, Conn, ConnError, Transport};
+use crate::conn::{skip_body, Conn, ConnError, Next, Transport};
 use crate::context::Context;
 use crate::scan::scan;
 use crate::snapshot::Snapshot;
-
-/// What the connection does after a transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Next {
-    /// Read the next request.
-    KeepAlive,
-    /// Close the connection.
-    Close,
-    /// Close the connection with a TCP reset (a late verdict on an object without a length).
-    Reset,
-}
 
 /// Where a request goes (phase 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
