@@ -39,7 +39,8 @@ pub(crate) fn zip(
     opts: &DeepOptions,
 ) -> Result<Blob, CureError> {
     use zip::write::SimpleFileOptions;
-    let mut za = zip::ZipArchive::new(blob.reader()?)?;
+    // The archive the walk numbered the members of.
+    let mut za = crate::fmt::zip::primary(blob)?;
     let f = tempfile::tempfile_in(&opts.temp_dir).or_else(|_| tempfile::tempfile())?;
     let mut zw = zip::ZipWriter::new(f);
     for i in 0..za.len() {

@@ -35,8 +35,9 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
     // depth level only when it sits directly in another compression layer (so a .tar.gz counts
     // once, while a gzip quine still meets the depth limit).
     let parent_compressed = std::mem::replace(&mut ctx.in_compress, false);
+    let corrupted = ctx.corrupted;
     let mut w = match kind {
-        Kind::Zip if o.scan_archives => fmt::zip::walk(ctx, blob, path, d)?,
+        Kind::Zip if o.scan_archives => fmt::zip::walk(ctx, blob, path, d, kind)?,
         Kind::Gzip | Kind::Bzip2 | Kind::Xz | Kind::Zstd if o.scan_archives => {
             let cd = if parent_compressed { d } else { depth.max(1) };
             ctx.in_compress = true;
@@ -60,10 +61,23 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
         Kind::Other if o.scan_archives => {
             let mut w = fmt::embedded::walk(ctx, blob, kind, path, d)?;
             fmt::text::walk(ctx, blob, path, d, &mut w)?;
+            // A zip behind any prefix (a script, an image head, a bare `MZ`…) opens in unzip.
+            merge(&mut w, fmt::zip::walk(ctx, blob, path, d, kind)?);
             w
         }
         _ => Walked::default(),
     };
+    // A container that does not parse may be only a prefix in front of a zip (readers find
+    // the zip from its end). Tar and mail are left out: their members are opened already, and
+    // the zips they hold would be counted twice.
+    if o.scan_archives
+        && ctx.corrupted
+        && !corrupted
+        && kind.is_container()
+        && !matches!(kind, Kind::Zip | Kind::Tar | Kind::Mail | Kind::Mbox)
+    {
+        merge(&mut w, fmt::zip::walk(ctx, blob, path, d, Kind::Other)?);
+    }
     w.kind = Some(kind);
     if w.first_threat.is_none() {
         w.first_threat = w.infected.first().map(|(_, t)| t.clone());
@@ -89,11 +103,18 @@ fn executable(
     if !(o.scan_packed || o.scan_archives) {
         return Ok(w);
     }
+    if o.scan_archives {
+        // Self-extracting zips, and zips appended to any executable.
+        merge(&mut w, fmt::zip::walk(ctx, blob, path, depth, kind)?);
+    }
     // One copy in memory for every parser below (executables above the cap are searched
     // by the embedded-object carver only).
     let data = match blob.bytes(fmt::nsis::MAX_INSTALLER) {
         Ok(Some(d)) => d,
-        Ok(None) if o.scan_archives => return fmt::embedded::walk(ctx, blob, kind, path, depth),
+        Ok(None) if o.scan_archives => {
+            merge(&mut w, fmt::embedded::walk(ctx, blob, kind, path, depth)?);
+            return Ok(w);
+        }
         Ok(None) => return Ok(w),
         Err(_) => {
             ctx.error = true;

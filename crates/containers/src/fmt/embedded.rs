@@ -1,6 +1,6 @@
 //! Objects embedded in other objects (ours, fuzzed): PE executables at any offset, carved by
 //! the size their section table gives, and archives appended to executables (self-extracting
-//! zip, 7z, cab, and OLE2/MSI installers).
+//! 7z, cab, and OLE2/MSI installers; zips are found by `fmt::zip`).
 
 use crate::blob::Blob;
 use crate::ctx::{Abort, Ctx};
@@ -67,8 +67,8 @@ pub fn candidates(d: &[u8], host: Kind) -> Vec<(usize, usize, Kind)> {
         }
     }
     if matches!(host, Kind::Pe | Kind::Elf) {
-        let sigs: [(&[u8], Kind); 4] = [
-            (b"PK\x03\x04", Kind::Zip),
+        // Zips are found by the zip walker itself, at any offset in any object.
+        let sigs: [(&[u8], Kind); 3] = [
             (b"7z\xbc\xaf\x27\x1c", Kind::SevenZ),
             (b"MSCF\0\0\0\0", Kind::Cab),
             (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", Kind::Ole2),
