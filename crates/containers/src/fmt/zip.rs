@@ -77,6 +77,10 @@ impl eocd::Source for At<'_> {
     }
 }
 
+/// What [`scan_sigs`] calls for each signature found: the reader, the offset, the two bytes
+/// after `PK`; `false` stops the search.
+type OnSig<'a> = dyn FnMut(&mut dyn ReadSeek, u64, [u8; 2]) -> bool + 'a;
+
 /// Calls `f` with each signature `PK` + one of `want` that starts in `[from, to)` of `r` (of
 /// length `len`), in order, until `f` returns `false`.
 fn scan_sigs(
@@ -85,7 +89,7 @@ fn scan_sigs(
     from: u64,
     to: u64,
     want: &[[u8; 2]],
-    f: &mut dyn FnMut(&mut dyn ReadSeek, u64, [u8; 2]) -> bool,
+    f: &mut OnSig<'_>,
 ) -> io::Result<()> {
     let to = to.min(len);
     let mut buf = vec![0u8; (to.saturating_sub(from)).min(CHUNK as u64) as usize + 3];
