@@ -527,3 +527,94 @@ fn tool_made_samples() {
         }
     }
 }
+
+/// A local header (stored or deflated) of `name` with `data`; sizes in a data descriptor that
+/// is never written when `described`.
+fn local(name: &str, data: &[u8], method: u16, described: bool) -> Vec<u8> {
+    let mut v = b"PK\x03\x04".to_vec();
+    v.extend_from_slice(&20u16.to_le_bytes());
+    v.extend_from_slice(&(if described { 8u16 } else { 0 }).to_le_bytes());
+    v.extend_from_slice(&method.to_le_bytes());
+    v.extend_from_slice(&[0; 8]); // time, date, crc
+    let size = if described { 0 } else { data.len() as u32 };
+    v.extend_from_slice(&size.to_le_bytes());
+    v.extend_from_slice(&size.to_le_bytes());
+    v.extend_from_slice(&(name.len() as u16).to_le_bytes());
+    v.extend_from_slice(&0u16.to_le_bytes());
+    v.extend_from_slice(name.as_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+#[test]
+fn hostile_layouts_stay_bounded() {
+    use std::time::{Duration, Instant};
+    let check = |what: &str, data: &[u8], want: Status| {
+        let t = Instant::now();
+        let v = scan(data);
+        let took = t.elapsed();
+        eprintln!(
+            "{what}: {} bytes -> {} in {took:?}",
+            data.len(),
+            v.verdict.status
+        );
+        assert_eq!(v.verdict.status, want, "{what}: {:?}", v.notes);
+        assert!(took < Duration::from_secs(20), "{what}: {took:?}");
+    };
+    // Deflated members of unknown size, no descriptor anywhere: each decoder finds its own end
+    // and nothing reads the rest of the object again.
+    let mut v = b"GIF89a".to_vec();
+    for i in 0..2000 {
+        v.extend_from_slice(&local(&format!("m{i}"), &[0x03, 0x00], 8, true));
+        v.extend_from_slice(&[0x55; 1000]);
+    }
+    check("2000 members of unknown size", &v, Status::Clean);
+    // More local members than the member limit.
+    let mut v = b"#!/bin/sh\n".to_vec();
+    for i in 0..11_000 {
+        v.extend_from_slice(&local(&format!("m{i}"), b"x", 0, false));
+    }
+    check("11,000 local members", &v, Status::LimitsExceeded);
+    // Sixty thousand empty end records.
+    let mut v = b"data".to_vec();
+    for _ in 0..60_000 {
+        v.extend_from_slice(b"PK\x05\x06");
+        v.extend_from_slice(&[0; 18]);
+    }
+    check("60,000 empty end records", &v, Status::Clean);
+    // Past the cap on end-record signatures: a limit, not a silent pass.
+    let v = b"PK\x05\x06".repeat(70_000);
+    check("70,000 end-record signatures", &v, Status::LimitsExceeded);
+}
+
+#[test]
+fn zip_behind_a_broken_container_header() {
+    // A prefix that another format's magic claims: that format does not parse (the object is
+    // corrupted), and the zip behind it is still opened.
+    let e = eicar();
+    for (what, prefix) in [
+        (
+            "gzip magic",
+            &b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03"[..],
+        ),
+        ("7z magic", &b"7z\xbc\xaf\x27\x1c\x00\x04"[..]),
+        ("cab magic", &b"MSCF\0\0\0\0\x10\0\0\0"[..]),
+    ] {
+        let bad = zip_after(
+            prefix,
+            false,
+            &[("eicar.com", &e)],
+            CompressionMethod::Deflated,
+        );
+        expect_infected(what, &bad);
+        let good = zip_after(
+            prefix,
+            false,
+            &[("readme.txt", CLEAN)],
+            CompressionMethod::Deflated,
+        );
+        let v = scan(&good);
+        assert_ne!(v.verdict.status, Status::Infected, "{what}");
+        assert_eq!(v.limit(), None, "{what}");
+    }
+}

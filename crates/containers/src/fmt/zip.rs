@@ -8,6 +8,7 @@
 //! count is checked before its directory is read, members count one by one, the searches are
 //! capped and timed.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read, Seek, SeekFrom};
 
@@ -639,6 +640,27 @@ fn local_header(r: &mut dyn ReadSeek, p: u64, limit: u64) -> Option<Local> {
     })
 }
 
+/// A reader of at most `left` bytes of `inner` that ends early once `stop` is set.
+struct Cut<'a> {
+    inner: &'a mut dyn ReadSeek,
+    left: u64,
+    stop: &'a Cell<bool>,
+}
+
+impl Read for Cut<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.stop.get() || self.left == 0 {
+            return Ok(0);
+        }
+        let n = usize::try_from(self.left)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let got = self.inner.read(&mut buf[..n])?;
+        self.left -= got as u64;
+        Ok(got)
+    }
+}
+
 /// Where a local member's data ends.
 struct Sizes {
     /// Compressed size.
@@ -855,7 +877,12 @@ fn locals(
             None if h.flags & 8 != 0 => opts = opts.ignore_crc32(true),
             None => {}
         }
-        let mut t = (&mut *r).take(limit - p);
+        let stop = Cell::new(false);
+        let mut t = Cut {
+            inner: &mut *r,
+            left: limit - p,
+            stop: &stop,
+        };
         let mut f = match zip::read::read_zipfile_from_stream_with_options(&mut t, opts) {
             Ok(Some(f)) => f,
             Ok(None) => continue,
@@ -867,6 +894,10 @@ fn locals(
         };
         tracing::debug!(member = %mpath, method = h.method, "zip member from its local header");
         let res = ctx.member(&mut f, &mpath, depth, Packed::Fixed(sz.csize));
+        // The next member is found by seeking: no need for the zip reader to read past this
+        // one's data on drop (what is left can be the whole object for a member whose size
+        // is not known).
+        stop.set(true);
         drop(f);
         ctx.corrupted = corrupted;
         note_threat(w, res?);
