@@ -11,7 +11,6 @@ use bulwark_icap::Request;
 use bulwark_policy::{Action, FilterDecision, Template};
 
 use crate::answer;
-use crate::blocked::ObjectKey;
 use crate::body::Body;
 use crate::conn::{skip_body, Conn, ConnError, Next, Transport};
 use crate::context::Context;
@@ -19,9 +18,7 @@ use crate::flow::Start;
 use crate::identify::identify;
 use crate::record::Reported;
 use crate::snapshot::Snapshot;
-use crate::txn::{
-    object_info, options_fingerprint, skip_label, unscanned_verdict, Txn, SNIFF_KEEP,
-};
+use crate::txn::{object_info, skip_label, unscanned_verdict, Txn, SNIFF_KEEP};
 
 /// Phases 3 and 4 for a REQMOD or RESPMOD.
 pub(crate) async fn scan<S: Transport>(
@@ -38,13 +35,6 @@ pub(crate) async fn scan<S: Transport>(
         .unwrap_or_default();
     let client_ip = id.client.as_deref().and_then(|c| c.parse::<IpAddr>().ok());
     let group = snap.policy.select(client_ip, id.user.as_deref(), &url);
-    let a = &snap.config.answer;
-    let key = match &req.http_response {
-        Some(h) if a.blocked_url_ttl_secs > 0 && a.blocked_url_max > 0 => {
-            ObjectKey::new(&url, &h.headers, options_fingerprint(group, snap))
-        }
-        _ => None,
-    };
     let t = Txn {
         ctx,
         snap,
@@ -54,7 +44,6 @@ pub(crate) async fn scan<S: Transport>(
         url,
         started: Instant::now(),
         uncacheable: group.config().mark_uncacheable && req.http_response.is_some(),
-        key,
     };
 
     if !req.has_body {

@@ -33,8 +33,6 @@ pub(crate) struct Txn<'a> {
     pub(crate) started: Instant,
     /// The group marks what it lets through as uncacheable: a 204 cannot say so.
     pub(crate) uncacheable: bool,
-    /// The object's identity in the blocked-object cache (downloads only, cache on).
-    pub(crate) key: Option<ObjectKey>,
 }
 
 impl Txn<'_> {
@@ -105,17 +103,35 @@ impl Txn<'_> {
         if v.status != Status::Infected {
             return;
         }
-        if let Some(key) = &self.key {
+        if let Some(key) = self.key() {
             let a = &self.snap.config.answer;
             self.ctx
                 .blocked
-                .insert(key.clone(), v, Duration::from_secs(a.blocked_url_ttl_secs));
+                .insert(key, v, Duration::from_secs(a.blocked_url_ttl_secs));
         }
+    }
+
+    /// The object's identity in the blocked-object cache: downloads only, with the cache on.
+    fn key(&self) -> Option<ObjectKey> {
+        let a = &self.snap.config.answer;
+        let h = self.req.http_response.as_ref()?;
+        if a.blocked_url_ttl_secs == 0 || a.blocked_url_max == 0 {
+            return None;
+        }
+        ObjectKey::new(
+            &self.url,
+            &h.headers,
+            options_fingerprint(self.group, self.snap),
+        )
     }
 
     /// The verdict that blocked this very object before, when the group blocks it too.
     pub(crate) fn cached_block(&self) -> Option<Verdict> {
-        let v = self.ctx.blocked.get(self.key.as_ref()?)?;
+        // Nothing remembered (the usual case): no key to build.
+        if self.ctx.blocked.len() == 0 {
+            return None;
+        }
+        let v = self.ctx.blocked.get(&self.key()?)?;
         (self.group.action(v.status) != Action::Skip).then_some(v)
     }
 
