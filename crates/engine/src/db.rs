@@ -639,7 +639,8 @@ impl Builder {
                     body: bi as u32,
                     part: pi as u16,
                 });
-                need_after[id as usize] = need_after[id as usize].max(sp.post_max + 1);
+                // + 2: a trailing `(L)` looks at up to two bytes after the part (CR LF).
+                need_after[id as usize] = need_after[id as usize].max(sp.post_max + 2);
                 keep = keep.max((sp.pre_max + sp.post_max + sp.len) as usize + 2);
             }
         }

@@ -491,7 +491,8 @@ impl Inner {
         }
         let hi = hi.min(self.size - 1);
         let span: u64 = if b.pattern.parts.len() == 1 {
-            u64::from(b.pattern.parts[0].max_len()) + 1
+            // + 2: a trailing `(L)` looks at up to two bytes after the part (CR LF).
+            u64::from(b.pattern.parts[0].max_len()) + 2
         } else {
             self.size
         };

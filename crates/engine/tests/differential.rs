@@ -108,3 +108,182 @@ fn same_verdicts_as_clamscan() {
         diffs.len()
     );
 }
+
+/// True when `clamscan` runs.
+fn have_clamscan() -> bool {
+    Command::new("clamscan")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Scans `samples` with clamscan and with this engine, both loading `sigs` (file name, content:
+/// a tiny `.ndb`/`.ldb` written for the test), and returns the disagreements and the number of
+/// samples clamscan detected.
+fn disagreements(sigs: &[(&str, &str)], samples: &[(&str, Vec<u8>)]) -> (Vec<String>, usize) {
+    let work = tempfile::tempdir().expect("tempdir");
+    let dbdir = work.path().join("db");
+    let dir = work.path().join("samples");
+    std::fs::create_dir_all(&dbdir).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, text) in sigs {
+        std::fs::write(dbdir.join(name), format!("{text}\n")).unwrap();
+    }
+    for (n, d) in samples {
+        std::fs::write(dir.join(n), d).unwrap();
+    }
+    let out = Command::new("clamscan")
+        .args(["--no-summary", "-d"])
+        .arg(&dbdir)
+        .arg("-r")
+        .arg(&dir)
+        .output()
+        .expect("clamscan");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "clamscan failed: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut clam: HashMap<String, Option<String>> = HashMap::new();
+    for line in text.lines() {
+        let Some((path, rest)) = line.rsplit_once(": ") else {
+            continue;
+        };
+        let name = path.rsplit('/').next().unwrap_or(path).to_string();
+        let v = rest
+            .strip_suffix(" FOUND")
+            .map(|n| n.trim_end_matches(".UNOFFICIAL").to_string());
+        clam.insert(name, v);
+    }
+    let (db, r) =
+        Database::load(std::slice::from_ref(&dbdir), &LoadOptions::default()).expect("load");
+    for f in &r.files {
+        assert!(
+            f.malformed.is_empty() && f.unsupported.is_empty(),
+            "{}: {:?} {:?}",
+            f.path,
+            f.malformed,
+            f.unsupported
+        );
+    }
+    let db = Arc::new(db);
+    let mut diffs = Vec::new();
+    for (n, d) in samples {
+        let mut s = Scanner::new(Arc::clone(&db), &ScanOptions::default());
+        for c in d.chunks(7) {
+            s.feed(c);
+        }
+        let mut ours: Vec<String> = s.finish().threats.into_iter().map(|t| t.name).collect();
+        ours.sort();
+        let theirs = clam.get(*n).cloned().flatten();
+        let agree = match &theirs {
+            None => ours.is_empty(),
+            Some(t) => ours.contains(t),
+        };
+        if !agree {
+            diffs.push(format!("{n}: clamscan {theirs:?}, bulwark {ours:?}"));
+        }
+    }
+    let hits = clam.values().filter(|v| v.is_some()).count();
+    (diffs, hits)
+}
+
+/// Binary padding (NUL and high bytes) so that ClamAV types the sample as binary data and does
+/// not also scan a normalised text view of it.
+const PAD: &[u8] = b"\x00\x81\x00\x82\x00\x83\x00\x84\x00\x85QQQQ\x00\x00\x00\x00\x00";
+
+/// `PAD + middle + PAD`.
+fn padded(middle: &[u8]) -> Vec<u8> {
+    [PAD, middle, PAD].concat()
+}
+
+/// Nested generic alternatives and `(B)`/`(L)`/`(W)` markers at every position ClamAV accepts,
+/// on the documented examples and on every byte next to a marker.
+#[test]
+fn markers_and_alternatives_as_clamscan() {
+    if !have_clamscan() {
+        eprintln!("skipped: no clamscan");
+        return;
+    }
+    let ndb = [
+        "Nest.A:0:*:6161(6a6a|66(6767|6868)66|6969)6161",
+        "Nest.B:0:*:6262((63|64)(65|66)|(67(68|69)))6262",
+        "Nest.C:0:*:6363(64|6464)6565",
+        "Mark.BL:0:*:(B)41414242",
+        "Mark.BR:0:*:43434444(B)",
+        "Mark.BM:0:*:4545(B)4646",
+        "Mark.LL:0:*:(L)47474848",
+        "Mark.LR:0:*:49494a4a(L)",
+        "Mark.LM:0:*:4b4b(L)4c4c",
+        "Mark.WL:0:*:(W)4d4d4e4e",
+        "Mark.WR:0:*:4f4f5050(W)",
+        "Mark.WM:0:*:5151(W)5252",
+        "Mark.Star:0:*:5353*(B)5454",
+        "Mark.Range:0:*:5555{1-5}(W)5656",
+        "Mark.Fixed:0:*:5757{3}(B)5858",
+    ]
+    .join("\n");
+    let mut samples: Vec<(String, Vec<u8>)> = Vec::new();
+    for (i, m) in [
+        b"aajjaa".as_slice(),
+        b"aafggfaa",
+        b"aafhhfaa",
+        b"aaiiaa",
+        b"aafgffaa",
+        b"bbcebb",
+        b"bbdfbb",
+        b"bbghbb",
+        b"bbgbb",
+        b"ccdee",
+        b"ccddee",
+        b"ccdddee",
+        b"SSxx-TT",
+        b"SSxxTT",
+        b"UU-VV",
+        b"UUVV",
+        b"UUx.VV",
+        b"WWxxx-XX",
+        b"WWxx-XX",
+    ]
+    .iter()
+    .enumerate()
+    {
+        samples.push((format!("fixed{i}"), padded(m)));
+    }
+    for x in 0..=255u8 {
+        let b = [x];
+        samples.push((format!("bl{x}"), padded(&[&b[..], b"AABB"].concat())));
+        samples.push((format!("br{x}"), padded(&[b"CCDD".as_slice(), &b].concat())));
+        samples.push((
+            format!("bm{x}"),
+            padded(&[b"EE".as_slice(), &b, b"FF"].concat()),
+        ));
+        samples.push((format!("ll{x}"), padded(&[&b[..], b"GGHH"].concat())));
+        samples.push((format!("lr{x}"), padded(&[b"IIJJ".as_slice(), &b].concat())));
+        samples.push((
+            format!("lm{x}"),
+            padded(&[b"KK".as_slice(), &b, b"LL"].concat()),
+        ));
+        samples.push((format!("wl{x}"), padded(&[&b[..], b"MMNN"].concat())));
+        samples.push((format!("wr{x}"), padded(&[b"OOPP".as_slice(), &b].concat())));
+        samples.push((
+            format!("wm{x}"),
+            padded(&[b"QQ".as_slice(), &b, b"RR"].concat()),
+        ));
+    }
+    samples.push(("crlf".into(), padded(b"IIJJ\r\nx")));
+    samples.push(("crlf-mid".into(), padded(b"KK\r\nLL")));
+    samples.push((
+        "edges".into(),
+        b"AABB\x00CCDD\x00\x01\x02\x03\x04\x05\x06\x07".to_vec(),
+    ));
+    let refs: Vec<(&str, Vec<u8>)> = samples
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.clone()))
+        .collect();
+    let (diffs, hits) = disagreements(&[("t.ndb", &ndb)], &refs);
+    eprintln!("{} samples, clamscan detected {hits}", refs.len());
+    assert!(hits > 300, "clamscan detected only {hits}");
+    assert!(diffs.is_empty(), "{} differences: {diffs:#?}", diffs.len());
+}

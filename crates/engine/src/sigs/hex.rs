@@ -20,14 +20,17 @@ impl fmt::Display for HexError {
     }
 }
 
-/// Zero-width assertions `(B)`, `(L)`, `(W)`.
+/// The markers `(B)`, `(L)`, `(W)` as ClamAV 1.4 matches them (observed with clamscan 1.4.6).
+/// At a subpattern's edge they are zero-width checks ([`Elem::Boundary`]; the object's edges
+/// always pass); in the middle of a subpattern they consume one byte of their class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum BoundaryKind {
-    /// Word boundary (file edges count).
+    /// `(B)`: before a subpattern one of `` -./<@_``; after it one of LF, CR, space,
+    /// `"'-/=>_`; in the middle one byte of either set.
     Word,
-    /// CR, LF or a file edge.
+    /// `(L)`: before a subpattern a LF; after it a LF or CR LF; in the middle a LF.
     Line,
-    /// A non-alphanumeric byte or a file edge.
+    /// `(W)`: a non-alphanumeric byte (either side, or consumed in the middle).
     NonAlnum,
 }
 
@@ -226,76 +229,199 @@ fn byte_tok(s: &[u8], i: usize) -> Result<Elem, HexError> {
     })
 }
 
-/// Parses a sequence without top-level `*` (used inside alternatives).
-fn parse_seq(s: &str) -> Result<Vec<Elem>, HexError> {
-    let p = parse(s)?;
-    if p.parts.len() != 1 {
-        return Err(HexError("unbounded gap inside alternative"));
+/// Deepest nesting of alternative groups accepted.
+const MAX_NESTING: u32 = 16;
+
+/// Index of the `)` closing the `(` at `open` (nested groups counted).
+fn close_paren(s: &[u8], open: usize) -> Result<usize, HexError> {
+    let mut depth = 0u32;
+    for (i, &c) in s.iter().enumerate().skip(open) {
+        match c {
+            b'(' => depth += 1,
+            b')' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return Ok(i);
+                }
+            }
+            _ => {}
+        }
     }
-    Ok(p.parts
-        .into_iter()
-        .next()
-        .map(|p| p.elems)
-        .unwrap_or_default())
+    Err(HexError("unclosed ("))
 }
 
-fn parse_group(body: &str, negated: bool, first: bool) -> Result<Elem, HexError> {
-    match body {
-        "B" => {
-            return Ok(Elem::Boundary {
-                kind: BoundaryKind::Word,
-                before: first,
-            })
+/// Splits a group body at its top-level `|`.
+fn split_branches(body: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut from) = (0u32, 0usize);
+    for (i, c) in body.bytes().enumerate() {
+        match c {
+            b'(' => depth += 1,
+            b')' => depth = depth.saturating_sub(1),
+            b'|' if depth == 0 => {
+                out.push(&body[from..i]);
+                from = i + 1;
+            }
+            _ => {}
         }
-        "L" => {
-            return Ok(Elem::Boundary {
-                kind: BoundaryKind::Line,
-                before: first,
-            })
-        }
-        "W" => {
-            return Ok(Elem::Boundary {
-                kind: BoundaryKind::NonAlnum,
-                before: first,
-            })
-        }
-        _ => {}
     }
-    let alts: Vec<Vec<Elem>> = body.split('|').map(parse_seq).collect::<Result<_, _>>()?;
-    if alts.len() < 2 && !negated {
-        return Err(HexError("alternative with one branch"));
-    }
-    if alts.iter().any(|a| a.is_empty()) {
-        return Err(HexError("empty alternative"));
-    }
-    let single = alts
-        .iter()
-        .all(|a| a.len() == 1 && matches!(a[0], Elem::Byte(_)));
-    if single {
-        let mut set = [0u64; 4];
-        for a in &alts {
-            if let Elem::Byte(b) = a[0] {
-                set[(b >> 6) as usize] |= 1 << (b & 63);
+    out.push(&body[from..]);
+    out
+}
+
+/// Parses one branch of an alternative: bytes, nibbles, `??`, `{n}` (`n < 128`) and nested
+/// (non-negated) groups. ClamAV rejects ranged gaps, `*`, `[n-m]`, markers and negation there.
+fn parse_branch(s: &str, nesting: u32) -> Result<Vec<Elem>, HexError> {
+    let b = s.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'*' | b'[' => return Err(HexError("unbounded or anchored gap inside alternative")),
+            b'{' => {
+                let end = s[i..].find('}').ok_or(HexError("unclosed {"))? + i;
+                let n =
+                    num(&s[i + 1..end]).map_err(|_| HexError("ranged gap inside alternative"))?;
+                if n >= 128 {
+                    return Err(HexError("gap of 128 bytes or more inside alternative"));
+                }
+                if n > 0 {
+                    out.push(Elem::Gap { min: n, max: n });
+                }
+                i = end + 1;
+            }
+            b'!' => return Err(HexError("negation inside alternative")),
+            b'(' => {
+                let end = close_paren(b, i)?;
+                let body = &s[i + 1..end];
+                if matches!(body, "B" | "L" | "W") {
+                    return Err(HexError("(B)/(L)/(W) marker inside alternative"));
+                }
+                out.extend(alt_group(body, nesting + 1)?);
+                i = end + 1;
+            }
+            _ => {
+                out.push(byte_tok(b, i)?);
+                i += 2;
             }
         }
-        if negated {
-            for w in &mut set {
-                *w = !*w;
+    }
+    Ok(out)
+}
+
+/// Parses the body of a non-negated group into the elements it stands for: a byte class (all
+/// branches single bytes), the branch itself (one non-empty branch) or an alternative. Empty
+/// branches never match (ClamAV accepts and ignores them).
+fn alt_group(body: &str, nesting: u32) -> Result<Vec<Elem>, HexError> {
+    if nesting > MAX_NESTING {
+        return Err(HexError("alternatives nested too deeply"));
+    }
+    let mut alts: Vec<Vec<Elem>> = Vec::new();
+    for br in split_branches(body) {
+        let seq = parse_branch(br, nesting)?;
+        if !seq.is_empty() {
+            alts.push(seq);
+        }
+    }
+    if alts.is_empty() {
+        return Err(HexError("empty alternative"));
+    }
+    if alts.iter().all(|a| matches!(a.as_slice(), [Elem::Byte(_)])) {
+        let mut set = [0u64; 4];
+        for a in &alts {
+            if let [Elem::Byte(b)] = a.as_slice() {
+                set[usize::from(*b >> 6)] |= 1 << (b & 63);
+            }
+        }
+        return Ok(vec![Elem::Class(Box::new(set))]);
+    }
+    if alts.len() == 1 {
+        return Ok(alts.pop().unwrap_or_default());
+    }
+    Ok(vec![Elem::Alt(alts)])
+}
+
+/// Parses a negated group `!(…)`: plain-byte branches of one length (ClamAV refuses negation
+/// of generic alternatives).
+fn neg_group(body: &str) -> Result<Elem, HexError> {
+    let mut alts: Vec<Vec<Elem>> = Vec::new();
+    for br in split_branches(body) {
+        let seq = parse_branch(br, 1)?;
+        if seq.is_empty() || !seq.iter().all(|e| matches!(e, Elem::Byte(_))) {
+            return Err(HexError("negated generic alternative"));
+        }
+        alts.push(seq);
+    }
+    let len0 = alts.first().map_or(0, Vec::len);
+    if alts.iter().any(|a| a.len() != len0) {
+        return Err(HexError("negated alternative of variable length"));
+    }
+    if len0 == 1 {
+        let mut set = [u64::MAX; 4];
+        for a in &alts {
+            if let [Elem::Byte(b)] = a.as_slice() {
+                set[usize::from(*b >> 6)] &= !(1 << (b & 63));
             }
         }
         return Ok(Elem::Class(Box::new(set)));
     }
-    let fixed = alts
-        .iter()
-        .all(|a| a.iter().all(|e| e.min_len() == e.max_len()));
-    let len0 = seq_min(&alts[0]);
-    if negated {
-        if !fixed || alts.iter().any(|a| seq_min(a) != len0) {
-            return Err(HexError("negated alternative of variable length"));
+    Ok(Elem::NegAlt(alts, len0 as u32))
+}
+
+/// The one-byte class a marker stands for in the middle of a subpattern, where ClamAV makes it
+/// consume a byte: `(B)` any byte allowed on either side of a word boundary, `(L)` a line feed,
+/// `(W)` a non-alphanumeric byte.
+fn marker_class(kind: BoundaryKind) -> Elem {
+    let mut set = [0u64; 4];
+    for b in 0..=255u8 {
+        let ok = match kind {
+            BoundaryKind::Word => {
+                verify::word_boundary_byte(b, true) || verify::word_boundary_byte(b, false)
+            }
+            BoundaryKind::Line => b == b'\n',
+            BoundaryKind::NonAlnum => !b.is_ascii_alphanumeric(),
+        };
+        if ok {
+            set[usize::from(b >> 6)] |= 1 << (b & 63);
         }
-        return Ok(Elem::NegAlt(alts, len0));
     }
-    Ok(Elem::Alt(alts))
+    Elem::Class(Box::new(set))
+}
+
+/// A gap `{…}` body: `(min, max)`, `max == None` unbounded.
+fn gap_bounds(inner: &str) -> Result<(u32, Option<u32>), HexError> {
+    let (min, max) = match inner.split_once('-') {
+        None => {
+            let n = num(inner)?;
+            (n, Some(n))
+        }
+        Some(("", m)) => (0, Some(num(m)?)),
+        Some((n, "")) => (num(n)?, None),
+        Some((n, m)) => (num(n)?, Some(num(m)?)),
+    };
+    if let Some(m) = max {
+        if m < min {
+            return Err(HexError("gap with max < min"));
+        }
+    }
+    Ok((min, max))
+}
+
+/// True when ClamAV splits the pattern into two subpatterns at this gap (every gap but `{n}`
+/// with `n < 128`): a marker next to it is a zero-width edge check, not a consumed byte.
+fn clam_splits(inner: &str) -> bool {
+    !matches!(gap_bounds(inner), Ok((a, Some(b))) if a == b && b < 128 && !inner.contains('-'))
+}
+
+/// True when a marker ending at `s[after..]` closes a ClamAV subpattern.
+fn at_right_edge(sig: &str, after: usize) -> bool {
+    match sig.as_bytes().get(after) {
+        None | Some(b'*') => true,
+        Some(b'{') => sig[after..]
+            .find('}')
+            .is_some_and(|e| clam_splits(&sig[after + 1..after + e])),
+        _ => false,
+    }
 }
 
 /// Merges runs of [`Elem::Byte`] into [`Elem::Lit`] (recursively inside alternatives).
@@ -333,12 +459,19 @@ fn compact(elems: Vec<Elem>) -> Vec<Elem> {
 }
 
 /// Parses a ClamAV hex signature.
+///
+/// Markers follow ClamAV 1.4: `(B)`, `(L)`, `(W)` at the start (or end) of a subpattern —
+/// the pattern's edges and next to `*` or a ranged gap — check the byte before (or after)
+/// without consuming it; elsewhere they consume one byte of their class (see
+/// [`BoundaryKind`]). Alternatives may nest, with variable-length branches.
 pub fn parse(sig: &str) -> Result<Pattern, HexError> {
     let s = sig.as_bytes();
     let mut parts = Vec::new();
     let mut gaps = Vec::new();
     let mut cur: Vec<Elem> = Vec::new();
     let mut i = 0;
+    // True at the start of a ClamAV subpattern (where a marker is a leading edge check).
+    let mut edge_left = true;
     let split = |cur: &mut Vec<Elem>, parts: &mut Vec<Part>, gaps: &mut Vec<_>, g| {
         parts.push(Part {
             elems: std::mem::take(cur),
@@ -346,28 +479,17 @@ pub fn parse(sig: &str) -> Result<Pattern, HexError> {
         gaps.push(g);
     };
     while i < s.len() {
+        let was_edge = std::mem::replace(&mut edge_left, false);
         match s[i] {
             b'*' => {
                 split(&mut cur, &mut parts, &mut gaps, (0, None));
+                edge_left = true;
                 i += 1;
             }
             b'{' => {
                 let end = sig[i..].find('}').ok_or(HexError("unclosed {"))? + i;
                 let inner = &sig[i + 1..end];
-                let (min, max) = match inner.split_once('-') {
-                    None => {
-                        let n = num(inner)?;
-                        (n, Some(n))
-                    }
-                    Some(("", m)) => (0, Some(num(m)?)),
-                    Some((n, "")) => (num(n)?, None),
-                    Some((n, m)) => (num(n)?, Some(num(m)?)),
-                };
-                if let Some(m) = max {
-                    if m < min {
-                        return Err(HexError("gap with max < min"));
-                    }
-                }
+                let (min, max) = gap_bounds(inner)?;
                 match max {
                     Some(m) if m <= MAX_INLINE_GAP => {
                         if m > 0 {
@@ -376,6 +498,7 @@ pub fn parse(sig: &str) -> Result<Pattern, HexError> {
                     }
                     _ => split(&mut cur, &mut parts, &mut gaps, (min, max)),
                 }
+                edge_left = clam_splits(inner);
                 i = end + 1;
             }
             b'[' => {
@@ -390,15 +513,35 @@ pub fn parse(sig: &str) -> Result<Pattern, HexError> {
                 cur.push(Elem::Gap { min, max });
                 i = end + 1;
             }
-            b'!' | b'(' => {
-                let negated = s[i] == b'!';
-                let open = if negated { i + 1 } else { i };
-                if s.get(open) != Some(&b'(') {
+            b'!' => {
+                if s.get(i + 1) != Some(&b'(') {
                     return Err(HexError("! not followed by ("));
                 }
-                let end = sig[open..].find(')').ok_or(HexError("unclosed ("))? + open;
-                let first = cur.is_empty() && parts.is_empty();
-                cur.push(parse_group(&sig[open + 1..end], negated, first)?);
+                let end = close_paren(s, i + 1)?;
+                cur.push(neg_group(&sig[i + 2..end])?);
+                i = end + 1;
+            }
+            b'(' => {
+                let end = close_paren(s, i)?;
+                let body = &sig[i + 1..end];
+                let kind = match body {
+                    "B" => Some(BoundaryKind::Word),
+                    "L" => Some(BoundaryKind::Line),
+                    "W" => Some(BoundaryKind::NonAlnum),
+                    _ => None,
+                };
+                match kind {
+                    Some(kind) if was_edge => {
+                        cur.push(Elem::Boundary { kind, before: true });
+                        // A following marker is in the middle again.
+                    }
+                    Some(kind) if at_right_edge(sig, end + 1) => cur.push(Elem::Boundary {
+                        kind,
+                        before: false,
+                    }),
+                    Some(kind) => cur.push(marker_class(kind)),
+                    None => cur.extend(alt_group(body, 1)?),
+                }
                 i = end + 1;
             }
             _ => {
@@ -465,189 +608,6 @@ pub fn widen(p: &Pattern) -> Pattern {
     }
 }
 
-/// A window of object data for verification.
-#[derive(Debug, Clone, Copy)]
-pub struct Window<'a> {
-    /// The bytes.
-    pub data: &'a [u8],
-    /// True when `data[0]` is the object's first byte.
-    pub at_start: bool,
-    /// True when `data`'s end is the object's end.
-    pub at_end: bool,
-}
-
-fn is_alnum(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-}
-
-fn check_boundary(w: &Window<'_>, pos: usize, kind: BoundaryKind, before: bool) -> bool {
-    let byte = if before {
-        if pos == 0 {
-            if w.at_start {
-                None
-            } else {
-                return false;
-            }
-        } else {
-            w.data.get(pos - 1).copied()
-        }
-    } else if pos >= w.data.len() {
-        if w.at_end {
-            None
-        } else {
-            return false;
-        }
-    } else {
-        Some(w.data[pos])
-    };
-    match kind {
-        BoundaryKind::Line => byte.is_none_or(|b| b == b'\r' || b == b'\n'),
-        BoundaryKind::Word | BoundaryKind::NonAlnum => byte.is_none_or(|b| !is_alnum(b)),
-    }
-}
-
-/// Matching direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dir {
-    /// Consume `data[pos]`, then `pos + 1`.
-    Fwd,
-    /// Consume `data[pos - 1]`, then `pos - 1` (elements must be reversed).
-    Back,
-}
-
-/// Verifier context.
-#[derive(Debug, Clone, Copy)]
-pub struct Ctx<'a> {
-    /// The data.
-    pub w: Window<'a>,
-    /// Case-insensitive byte comparison (`::i`).
-    pub nocase: bool,
-    /// Direction of matching.
-    pub dir: Dir,
-}
-
-#[inline]
-fn take(ctx: &Ctx<'_>, pos: usize) -> Option<(u8, usize)> {
-    match ctx.dir {
-        Dir::Fwd => ctx.w.data.get(pos).map(|&b| (b, pos + 1)),
-        Dir::Back => pos.checked_sub(1).map(|p| (ctx.w.data[p], p)),
-    }
-}
-
-#[inline]
-fn byte_ok(e: &Elem, b: u8, nocase: bool) -> bool {
-    match e {
-        Elem::Byte(x) => *x == b || (nocase && x.eq_ignore_ascii_case(&b)),
-        Elem::Mask { val, mask } => b & mask == *val,
-        Elem::Any => true,
-        Elem::Class(set) => set[(b >> 6) as usize] & (1 << (b & 63)) != 0,
-        _ => false,
-    }
-}
-
-fn advance(ctx: &Ctx<'_>, pos: usize, k: usize) -> Option<usize> {
-    match ctx.dir {
-        Dir::Fwd => (pos + k <= ctx.w.data.len()).then_some(pos + k),
-        Dir::Back => pos.checked_sub(k),
-    }
-}
-
-fn lit_ok(lit: &[u8], data: &[u8], nocase: bool) -> bool {
-    if nocase {
-        lit.eq_ignore_ascii_case(data)
-    } else {
-        lit == data
-    }
-}
-
-/// Matches a literal run in `ctx.dir` from `pos`; returns the new position.
-#[inline]
-pub fn match_lit(lit: &[u8], ctx: &Ctx<'_>, pos: usize) -> Option<usize> {
-    let d = ctx.w.data;
-    match ctx.dir {
-        Dir::Fwd => {
-            let end = pos.checked_add(lit.len())?;
-            (end <= d.len() && lit_ok(lit, &d[pos..end], ctx.nocase)).then_some(end)
-        }
-        Dir::Back => {
-            let st = pos.checked_sub(lit.len())?;
-            (pos <= d.len() && lit_ok(lit, &d[st..pos], ctx.nocase)).then_some(st)
-        }
-    }
-}
-
-/// Matches `elems` from `pos` in `ctx.dir` (backward consumes the elements from the last one);
-/// returns the position reached (first solution found, gaps tried shortest first). `budget`
-/// bounds the backtracking work.
-pub fn match_seq(elems: &[Elem], ctx: &Ctx<'_>, pos: usize, budget: &mut u32) -> Option<usize> {
-    if *budget == 0 {
-        return None;
-    }
-    *budget -= 1;
-    let mut pos = pos;
-    let mut rest = elems;
-    loop {
-        let (e, r) = match ctx.dir {
-            Dir::Fwd => match rest.split_first() {
-                Some(x) => x,
-                None => return Some(pos),
-            },
-            Dir::Back => match rest.split_last() {
-                Some(x) => x,
-                None => return Some(pos),
-            },
-        };
-        rest = r;
-        match e {
-            Elem::Byte(_) | Elem::Mask { .. } | Elem::Any | Elem::Class(_) => {
-                let (b, np) = take(ctx, pos)?;
-                if !byte_ok(e, b, ctx.nocase) {
-                    return None;
-                }
-                pos = np;
-            }
-            Elem::Lit(l) => pos = match_lit(l, ctx, pos)?,
-            Elem::Boundary { kind, before } => {
-                if !check_boundary(&ctx.w, pos, *kind, *before) {
-                    return None;
-                }
-            }
-            Elem::Gap { min, max } => {
-                for k in *min..=*max {
-                    let np = advance(ctx, pos, k as usize)?;
-                    if let Some(end) = match_seq(rest, ctx, np, budget) {
-                        return Some(end);
-                    }
-                    if *budget == 0 {
-                        return None;
-                    }
-                }
-                return None;
-            }
-            Elem::Alt(alts) => {
-                for a in alts {
-                    if let Some(np) = match_seq(a, ctx, pos, budget) {
-                        if let Some(end) = match_seq(rest, ctx, np, budget) {
-                            return Some(end);
-                        }
-                    }
-                }
-                return None;
-            }
-            Elem::NegAlt(alts, n) => {
-                let np = advance(ctx, pos, *n as usize)?;
-                if alts
-                    .iter()
-                    .any(|a| match_seq(a, ctx, pos, budget).is_some())
-                {
-                    return None;
-                }
-                pos = np;
-            }
-        }
-    }
-}
-
 /// Where a part's atom sits: element `elem` (a literal), bytes `off..off + len` of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Split {
@@ -690,45 +650,8 @@ impl Split {
     }
 }
 
-/// Matches a whole part forward from `pos`; returns its end.
-pub fn match_part_at(part: &Part, w: Window<'_>, pos: usize, nocase: bool) -> Option<usize> {
-    let ctx = Ctx {
-        w,
-        nocase,
-        dir: Dir::Fwd,
-    };
-    let mut budget = 100_000;
-    match_seq(&part.elems, &ctx, pos, &mut budget)
-}
-
-/// Verifies `part` around its atom found at `data[s..e]`; returns `(start, end)` in window terms.
-pub fn verify_split(
-    part: &Part,
-    sp: &Split,
-    w: Window<'_>,
-    s: usize,
-    e: usize,
-    nocase: bool,
-) -> Option<(usize, usize)> {
-    let mut budget = 100_000;
-    let i = sp.elem as usize;
-    let lit = lit_of(&part.elems[i]);
-    let fwd = Ctx {
-        w,
-        nocase,
-        dir: Dir::Fwd,
-    };
-    let e = match_lit(&lit[(sp.off + sp.len) as usize..], &fwd, e)?;
-    let end = match_seq(&part.elems[i + 1..], &fwd, e, &mut budget)?;
-    let back = Ctx {
-        w,
-        nocase,
-        dir: Dir::Back,
-    };
-    let s = match_lit(&lit[..sp.off as usize], &back, s)?;
-    let start = match_seq(&part.elems[..i], &back, s, &mut budget)?;
-    Some((start, end))
-}
+mod verify;
+pub use verify::{match_lit, match_part_at, match_seq, verify_split, Ctx, Dir, Window};
 
 #[cfg(test)]
 mod tests;

@@ -95,15 +95,125 @@ fn alternatives() {
     assert!(parse("41!(42|4343)44").is_err());
 }
 
+/// Markers at a subpattern's edge: zero-width checks with ClamAV 1.4's byte sets (observed
+/// with clamscan 1.4.6 on binary objects; see tests/differential.rs `markers_and_alternatives`).
 #[test]
-fn boundaries() {
+fn markers_at_edges() {
     assert!(find("(B)616263(B)", b"x abc y"));
     assert!(!find("(B)616263(B)", b"xabc y"));
     assert!(find("(B)616263", b"abc"));
+    assert!(find("(B)616263", b"x.abc"));
+    assert!(!find("(B)616263", b"x\tabc"), "tab does not lead a word");
+    assert!(!find("(B)616263", b"x\"abc"));
+    assert!(find("616263(B)", b"abc\"x"));
+    assert!(find("616263(B)", b"abc=x"));
+    assert!(!find("616263(B)", b"abc.x"), "dot does not end a word");
     assert!(find("616263(L)", b"abc\r\n"));
+    assert!(find("616263(L)", b"abc\nx"));
+    assert!(!find("616263(L)", b"abc\rx"));
     assert!(find("616263(L)", b"abc"));
     assert!(!find("616263(L)", b"abcd"));
+    assert!(find("(L)616263", b"x\nabc"));
+    assert!(!find("(L)616263", b"x\rabc"));
+    assert!(find("(W)616263(W)", b"\x00abc\xff"));
+    assert!(!find("(W)616263(W)", b"0abc "));
+    // Next to `*` and ranged gaps the marker is an edge of a ClamAV subpattern.
+    assert!(find("6161*(B)6262", b"aaQ-bb"));
+    assert!(!find("6161*(B)6262", b"aaQbb"));
+    assert!(find("6161(B)*6262", b"aa-Qbb"));
+    assert!(!find("6161(B)*6262", b"aaQbb"));
+    assert!(find("6161{1-5}(B)6262", b"aa-bb"));
+    assert!(find("6161{-5}(W)6262", b"aa-bb"));
+    assert!(!find("6161{-5}(W)6262", b"aabb"));
+    assert!(find("6161(6262|6363)(B)", b"aabb-"));
+    assert!(!find("6161(6262|6363)(B)", b"aaccQ"));
+    assert!(find("(B)(6161|6262)6363", b"-aacc"));
+    assert!(!find("(B)(6161|6262)6363", b"Qbbcc"));
+}
+
+/// Markers in the middle of a subpattern consume one byte of their class.
+#[test]
+fn markers_in_the_middle() {
+    assert!(find("6161(W)6262", b"aa-bb"));
+    assert!(find("6161(W)6262", b"aa\xffbb"));
+    assert!(!find("6161(W)6262", b"aabb"));
+    assert!(!find("6161(W)6262", b"aaxbb"));
     assert!(!find("61(W)62", b"ab"));
+    assert!(find("6161(B)6262", b"aa-bb"));
+    assert!(find("6161(B)6262", b"aa.bb"));
+    assert!(find("6161(B)6262", b"aa=bb"));
+    assert!(!find("6161(B)6262", b"aa\tbb"));
+    assert!(!find("6161(B)6262", b"aabb"));
+    assert!(find("6161(L)6262", b"aa\nbb"));
+    assert!(!find("6161(L)6262", b"aa\r\nbb"));
+    assert!(find("6161{3}(B)6262", b"aaQQQ-bb"));
+    assert!(!find("6161{3}(B)6262", b"aaQQ-bb"));
+    assert!(find("(B)6161(B)6262(B)", b"x aa bb x"));
+}
+
+#[test]
+fn markers_inside_alternatives_are_rejected() {
+    for m in ["B", "L", "W"] {
+        assert!(parse(&format!("6161(6262|({m})6363)")).is_err());
+        assert!(parse(&format!("6161(6262({m})|6363)")).is_err());
+    }
+}
+
+/// Generic alternatives (ClamAV 0.99+): variable-length, nested, with `??`, nibbles and `{n}`.
+#[test]
+fn nested_alternatives() {
+    let sig = "6161(6a6a|66(6767|6868)66|6969)6161";
+    assert!(find(sig, b"xxaajjaaxx"));
+    assert!(find(sig, b"xxaafggfaaxx"));
+    assert!(find(sig, b"xxaafhhfaaxx"));
+    assert!(find(sig, b"xxaaiiaaxx"));
+    assert!(!find(sig, b"xxaafgffaaxx"));
+    assert!(!find(sig, b"xxaafgfaaxx"));
+    let sig = "6161((62|63)(64|65)|(66(67|68)))6161";
+    assert!(find(sig, b"aabdaa"));
+    assert!(find(sig, b"aaceaa"));
+    assert!(find(sig, b"aafhaa"));
+    assert!(!find(sig, b"aafaa"));
+    assert!(!find(sig, b"aabaa"));
+    assert!(find("6161(62|6262)6363", b"aabbcc"));
+    assert!(find("6161(62|6262)6363", b"aabcc"));
+    // Backtracking into a nested branch: the first inner choice leaves no room for the rest.
+    assert!(find("41((42|4242)|43)4243", b"ABBBC"));
+    assert!(find("6161(62{2}62|6363)6161", b"aabQQbaa"));
+    assert!(!find("6161(62{2}62|6363)6161", b"aabQbaa"));
+    assert!(find("6161(6?62|6363)6161", b"aadbaa"));
+    assert!(!find("6161(6?62|6363)6161", b"aarbaa"));
+    // A lone branch is a plain sequence; empty branches never match.
+    assert!(find("6161(6262)6161", b"aabbaa"));
+    assert!(find("6161(62|)6161", b"aabaa"));
+    assert!(!find("6161(62|)6161", b"aaaa"));
+    // What ClamAV refuses inside alternatives.
+    for bad in [
+        "6161(62{1-3}62|6363)6161",
+        "6161(62*62|6363)6161",
+        "6161(62[1-2]62|6363)6161",
+        "6161(62{200}62|6363)6161",
+        "6161!(6262|(6363|6464))6161",
+        "6161!(62??|6363)6161",
+        "6161(|)6161",
+        "6161((6262|6363)6161",
+    ] {
+        assert!(parse(bad).is_err(), "{bad}");
+    }
+    assert!(parse("6161(62{127}62|6363)6161").is_ok());
+}
+
+/// Hostile patterns: deep nesting is refused, backtracking is capped by the budget.
+#[test]
+fn hostile_alternatives_are_bounded() {
+    let deep = format!("41{}42{}", "(42|".repeat(40), ")".repeat(40));
+    assert!(parse(&deep).is_err());
+    let sig = format!("41{}5a", "(41|4141|414141){1}".repeat(30));
+    let p = parse(&sig).unwrap();
+    let data = vec![b'A'; 200];
+    let t = std::time::Instant::now();
+    assert!(!find_pattern(&p, &data, false));
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
 }
 
 #[test]

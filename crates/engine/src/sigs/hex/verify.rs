@@ -1,0 +1,271 @@
+//! Backtracking verification of pattern parts against a window of data.
+
+use super::{lit_of, BoundaryKind, Elem, Part, Split};
+
+/// A window of object data for verification.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    /// The bytes.
+    pub data: &'a [u8],
+    /// True when `data[0]` is the object's first byte.
+    pub at_start: bool,
+    /// True when `data`'s end is the object's end.
+    pub at_end: bool,
+}
+
+/// Bytes ClamAV accepts before a leading `(B)` (besides the object's start).
+const WORD_LEFT: &[u8] = b" -./<@_";
+/// Bytes ClamAV accepts after a trailing `(B)` (besides the object's end).
+const WORD_RIGHT: &[u8] = b"\n\r \"'-/=>_";
+
+/// True when `b` may sit on the given side of a `(B)` word boundary (ClamAV 1.4, observed with
+/// clamscan: the two sides use different byte sets).
+pub(crate) fn word_boundary_byte(b: u8, before: bool) -> bool {
+    if before {
+        WORD_LEFT.contains(&b)
+    } else {
+        WORD_RIGHT.contains(&b)
+    }
+}
+
+/// Zero-width edge check at `pos`: `before` looks at the byte preceding `pos` (a marker leading
+/// a subpattern), else at the bytes from `pos` (a trailing marker). The object's edges always
+/// satisfy it; a window edge that is not the object's edge fails.
+fn check_boundary(w: &Window<'_>, pos: usize, kind: BoundaryKind, before: bool) -> bool {
+    let byte = if before {
+        match pos.checked_sub(1) {
+            None if w.at_start => return true,
+            None => return false,
+            Some(p) => match w.data.get(p) {
+                Some(&b) => b,
+                None => return false,
+            },
+        }
+    } else {
+        match w.data.get(pos) {
+            None if pos >= w.data.len() && w.at_end => return true,
+            None => return false,
+            Some(&b) => b,
+        }
+    };
+    match kind {
+        BoundaryKind::Word => word_boundary_byte(byte, before),
+        BoundaryKind::Line if before => byte == b'\n',
+        BoundaryKind::Line => {
+            byte == b'\n' || (byte == b'\r' && w.data.get(pos + 1) == Some(&b'\n'))
+        }
+        BoundaryKind::NonAlnum => !byte.is_ascii_alphanumeric(),
+    }
+}
+
+/// Matching direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// Consume `data[pos]`, then `pos + 1`.
+    Fwd,
+    /// Consume `data[pos - 1]`, then `pos - 1` (elements must be reversed).
+    Back,
+}
+
+/// Verifier context.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    /// The data.
+    pub w: Window<'a>,
+    /// Case-insensitive byte comparison (`::i`).
+    pub nocase: bool,
+    /// Direction of matching.
+    pub dir: Dir,
+}
+
+#[inline]
+fn take(ctx: &Ctx<'_>, pos: usize) -> Option<(u8, usize)> {
+    match ctx.dir {
+        Dir::Fwd => ctx.w.data.get(pos).map(|&b| (b, pos + 1)),
+        Dir::Back => pos
+            .checked_sub(1)
+            .and_then(|p| ctx.w.data.get(p).map(|&b| (b, p))),
+    }
+}
+
+#[inline]
+fn byte_ok(e: &Elem, b: u8, nocase: bool) -> bool {
+    match e {
+        Elem::Byte(x) => *x == b || (nocase && x.eq_ignore_ascii_case(&b)),
+        Elem::Mask { val, mask } => b & mask == *val,
+        Elem::Any => true,
+        Elem::Class(set) => set[(b >> 6) as usize] & (1 << (b & 63)) != 0,
+        _ => false,
+    }
+}
+
+fn advance(ctx: &Ctx<'_>, pos: usize, k: usize) -> Option<usize> {
+    match ctx.dir {
+        Dir::Fwd => (pos + k <= ctx.w.data.len()).then_some(pos + k),
+        Dir::Back => pos.checked_sub(k),
+    }
+}
+
+fn lit_ok(lit: &[u8], data: &[u8], nocase: bool) -> bool {
+    if nocase {
+        lit.eq_ignore_ascii_case(data)
+    } else {
+        lit == data
+    }
+}
+
+/// Matches a literal run in `ctx.dir` from `pos`; returns the new position.
+#[inline]
+pub fn match_lit(lit: &[u8], ctx: &Ctx<'_>, pos: usize) -> Option<usize> {
+    let d = ctx.w.data;
+    match ctx.dir {
+        Dir::Fwd => {
+            let end = pos.checked_add(lit.len())?;
+            (end <= d.len() && lit_ok(lit, &d[pos..end], ctx.nocase)).then_some(end)
+        }
+        Dir::Back => {
+            let st = pos.checked_sub(lit.len())?;
+            (pos <= d.len() && lit_ok(lit, &d[st..pos], ctx.nocase)).then_some(st)
+        }
+    }
+}
+
+/// What remains to match after the current sequence (the rest of enclosing sequences), so that
+/// alternatives and gaps backtrack over everything that follows them.
+struct Cont<'c> {
+    elems: &'c [Elem],
+    next: Option<&'c Cont<'c>>,
+}
+
+/// Deepest nesting of gaps and alternatives followed in one verification (bounds the stack).
+const MAX_DEPTH: u32 = 512;
+
+/// Matches `elems` from `pos` in `ctx.dir` (backward consumes the elements from the last one);
+/// returns the position reached (first solution found, gaps tried shortest first, alternatives
+/// in order, with full backtracking into gaps and nested alternatives). `budget` bounds the
+/// backtracking work: when it runs out the match fails.
+pub fn match_seq(elems: &[Elem], ctx: &Ctx<'_>, pos: usize, budget: &mut u32) -> Option<usize> {
+    run(elems, None, ctx, pos, budget, 0)
+}
+
+fn run(
+    elems: &[Elem],
+    k: Option<&Cont<'_>>,
+    ctx: &Ctx<'_>,
+    pos: usize,
+    budget: &mut u32,
+    depth: u32,
+) -> Option<usize> {
+    if *budget == 0 || depth > MAX_DEPTH {
+        *budget = 0;
+        return None;
+    }
+    *budget -= 1;
+    let mut pos = pos;
+    let mut rest = elems;
+    loop {
+        let next = match ctx.dir {
+            Dir::Fwd => rest.split_first(),
+            Dir::Back => rest.split_last(),
+        };
+        let Some((e, r)) = next else {
+            return match k {
+                None => Some(pos),
+                Some(c) => run(c.elems, c.next, ctx, pos, budget, depth + 1),
+            };
+        };
+        rest = r;
+        match e {
+            Elem::Byte(_) | Elem::Mask { .. } | Elem::Any | Elem::Class(_) => {
+                let (b, np) = take(ctx, pos)?;
+                if !byte_ok(e, b, ctx.nocase) {
+                    return None;
+                }
+                pos = np;
+            }
+            Elem::Lit(l) => pos = match_lit(l, ctx, pos)?,
+            Elem::Boundary { kind, before } => {
+                if !check_boundary(&ctx.w, pos, *kind, *before) {
+                    return None;
+                }
+            }
+            Elem::Gap { min, max } => {
+                for n in *min..=*max {
+                    let np = advance(ctx, pos, n as usize)?;
+                    if let Some(end) = run(rest, k, ctx, np, budget, depth + 1) {
+                        return Some(end);
+                    }
+                    if *budget == 0 {
+                        return None;
+                    }
+                }
+                return None;
+            }
+            Elem::Alt(alts) => {
+                let c = Cont {
+                    elems: rest,
+                    next: k,
+                };
+                for a in alts {
+                    if let Some(end) = run(a, Some(&c), ctx, pos, budget, depth + 1) {
+                        return Some(end);
+                    }
+                    if *budget == 0 {
+                        return None;
+                    }
+                }
+                return None;
+            }
+            Elem::NegAlt(alts, n) => {
+                let np = advance(ctx, pos, *n as usize)?;
+                if alts
+                    .iter()
+                    .any(|a| run(a, None, ctx, pos, budget, depth + 1).is_some())
+                {
+                    return None;
+                }
+                pos = np;
+            }
+        }
+    }
+}
+
+/// Matches a whole part forward from `pos`; returns its end.
+pub fn match_part_at(part: &Part, w: Window<'_>, pos: usize, nocase: bool) -> Option<usize> {
+    let ctx = Ctx {
+        w,
+        nocase,
+        dir: Dir::Fwd,
+    };
+    let mut budget = 100_000;
+    match_seq(&part.elems, &ctx, pos, &mut budget)
+}
+
+/// Verifies `part` around its atom found at `data[s..e]`; returns `(start, end)` in window terms.
+pub fn verify_split(
+    part: &Part,
+    sp: &Split,
+    w: Window<'_>,
+    s: usize,
+    e: usize,
+    nocase: bool,
+) -> Option<(usize, usize)> {
+    let mut budget = 100_000;
+    let i = sp.elem as usize;
+    let lit = lit_of(&part.elems[i]);
+    let fwd = Ctx {
+        w,
+        nocase,
+        dir: Dir::Fwd,
+    };
+    let e = match_lit(&lit[(sp.off + sp.len) as usize..], &fwd, e)?;
+    let end = match_seq(&part.elems[i + 1..], &fwd, e, &mut budget)?;
+    let back = Ctx {
+        w,
+        nocase,
+        dir: Dir::Back,
+    };
+    let s = match_lit(&lit[..sp.off as usize], &back, s)?;
+    let start = match_seq(&part.elems[..i], &back, s, &mut budget)?;
+    Some((start, end))
+}
