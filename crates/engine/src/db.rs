@@ -34,7 +34,7 @@ impl CPcre {
     /// The compiled expression (`None` if it no longer compiles, which load already excluded).
     pub fn regex(&self) -> Option<&pcre2::bytes::Regex> {
         self.re
-            .get_or_init(|| pcre_compile(&self.regex, &self.flags).ok())
+            .get_or_init(|| crate::pcre::compile(&self.regex, &self.flags).ok())
             .as_ref()
     }
 }
@@ -466,28 +466,6 @@ fn needs_finish(o: &Offset) -> bool {
 /// Offsets with a shift at most this large are evaluated in place; larger ones are searched.
 const MAX_DIRECT_SHIFT: u64 = 1 << 20;
 
-fn pcre_compile(regex: &str, flags: &str) -> Result<pcre2::bytes::Regex, LineError> {
-    let mut b = pcre2::bytes::RegexBuilder::new();
-    b.caseless(flags.contains('i'))
-        .dotall(flags.contains('s'))
-        .multi_line(flags.contains('m'))
-        .extended(flags.contains('x'))
-        .jit_if_available(true);
-    let mut re = String::new();
-    if flags.contains('U') {
-        re.push_str("(?U)");
-    }
-    if flags.contains('A') {
-        re.push_str("\\A(?:");
-        re.push_str(regex);
-        re.push(')');
-    } else {
-        re.push_str(regex);
-    }
-    b.build(&re)
-        .map_err(|_| LineError::Unsupported("pcre does not compile"))
-}
-
 impl Builder {
     pub fn new() -> Self {
         Builder {
@@ -510,7 +488,7 @@ impl Builder {
             match sub {
                 Sub::Pcre(p) => {
                     early = false;
-                    let re = pcre_compile(&p.regex, &p.flags)?;
+                    let re = crate::pcre::compile(&p.regex, &p.flags)?;
                     pcre.push(CPcre {
                         sub: sub_i,
                         offset: p.offset,

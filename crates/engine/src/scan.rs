@@ -437,7 +437,7 @@ impl Inner {
             }
         }
         for &li in used.iter().flat_map(|g| &g.pcre) {
-            self.eval_pcre(c, li);
+            self.eval_pcre(c, li, exe.as_ref());
         }
         let mut keys: Vec<u32> = self.state.keys().copied().collect();
         keys.sort_unstable();
@@ -531,7 +531,7 @@ impl Inner {
         None
     }
 
-    fn eval_pcre(&mut self, c: &Compiled, li: u32) {
+    fn eval_pcre(&mut self, c: &Compiled, li: u32, exe: Option<&ExeInfo>) {
         let ls = &c.lsigs[li as usize];
         if self.detected.contains(&li) || self.set_mask & (1 << ls.set) == 0 || self.size > PCRE_MAX
         {
@@ -544,28 +544,21 @@ impl Inner {
             .unwrap_or_else(|| vec![0; ls.nsubs as usize]);
         let size = self.size;
         let mut any = false;
+        let mut data = None;
         for p in &ls.pcre {
             if !p.trigger.eval(&counts) {
                 continue;
             }
-            let range = offset::resolve(&p.offset, size, None);
-            let Some(data) = self.store.read(0, size as usize) else {
+            if data.is_none() {
+                data = self.store.read(0, size as usize);
+            }
+            let Some(d) = data.as_deref() else {
                 return;
             };
             let Some(re) = p.regex() else {
                 continue;
             };
-            let mut n = 0u32;
-            for m in re.find_iter(&data) {
-                let Ok(m) = m else { break };
-                let st = m.start() as u64;
-                if range.is_none_or(|(a, b)| st >= a && st <= b) {
-                    n += 1;
-                    if !p.global || n >= 1000 {
-                        break;
-                    }
-                }
-            }
+            let n = crate::pcre::count(re, d, &p.offset, &p.flags, exe);
             if let Some(slot) = counts.get_mut(p.sub as usize) {
                 *slot = n;
                 any |= n > 0;

@@ -287,3 +287,76 @@ fn markers_and_alternatives_as_clamscan() {
     assert!(hits > 300, "clamscan detected only {hits}");
     assert!(diffs.is_empty(), "{} differences: {diffs:#?}", diffs.len());
 }
+
+/// `len` NUL bytes (binary data for ClamAV) with `items` written at their offsets.
+fn placed(len: usize, items: &[(usize, &[u8])]) -> Vec<u8> {
+    let mut d = vec![0u8; len];
+    d[1] = 0x81;
+    for (at, b) in items {
+        d[*at..*at + b.len()].copy_from_slice(b);
+    }
+    d
+}
+
+/// PCRE subsignatures with offsets and the flags `r`, `e`, `g`, `E` (the examples of ClamAV's
+/// LogicalSignatures documentation, plus a maxshift without `e`), on samples placing the match
+/// inside and just outside what each allows.
+#[test]
+fn pcre_offsets_and_flags_as_clamscan() {
+    if !have_clamscan() {
+        eprintln!("skipped: no clamscan");
+        return;
+    }
+    let ldb = [
+        "Find.ClamAV.OnlyAt.299;Engine:81-255,Target:0;2;7374756c747a67657473;7063726572656765786c6f6c;299:0&1/clamav/",
+        "Find.ClamAV.StartAt.300;Engine:81-255,Target:0;3;616c61696e;62756731393238;636c6f736564;300:0&1&2/clamav/r",
+        "Find.All.Encompassed.ClamAV;Engine:81-255,Target:0;3;7768796172656e2774;796f757573696e67;79617261;200,300:0&1&2/clamav/ge",
+        "Pcre.Shift;Engine:81-255,Target:0;1;7368696674;200,100:0/clamav/",
+        "Pcre.EndOnly;Engine:81-255,Target:0;1;656e646f6e6c79;0/clamav$/E",
+        "Pcre.Dollar;Engine:81-255,Target:0;1;646f6c6c6172;0/clamav$/",
+        "Pcre.Count;Engine:81-255,Target:0;1>2;636f756e74;0/clamav/g",
+        "Pcre.Nocase;Engine:81-255,Target:0;1;6e6f63617365;0/CLAMAV/i",
+    ]
+    .join("\n");
+    let t1: &[(usize, &[u8])] = &[(600, b"stultzgets"), (620, b"pcreregexlol")];
+    let t2: &[(usize, &[u8])] = &[(600, b"alain"), (620, b"bug1928"), (640, b"closed")];
+    let t3: &[(usize, &[u8])] = &[(600, b"whyaren't"), (620, b"youusing"), (640, b"yara")];
+    let with = |t: &[(usize, &[u8])], at: usize| {
+        let mut v = t.to_vec();
+        v.push((at, b"clamav".as_slice()));
+        placed(700, &v)
+    };
+    let mut samples: Vec<(String, Vec<u8>)> = Vec::new();
+    for at in [298, 299, 300, 310] {
+        samples.push((format!("only{at}"), with(t1, at)));
+    }
+    for at in [299, 300, 301, 500] {
+        samples.push((format!("start{at}"), with(t2, at)));
+    }
+    for at in [199, 200, 250, 494, 495, 497, 501] {
+        samples.push((format!("enc{at}"), with(t3, at)));
+    }
+    for at in [199, 200, 300, 301] {
+        samples.push((format!("shift{at}"), with(&[(600, b"shift")], at)));
+    }
+    for (n, tail) in [("nl", b"clamav\n".as_slice()), ("end", b"clamav")] {
+        let mut e = placed(100, &[(10, b"endonly"), (30, b"dollar")]);
+        e.extend_from_slice(tail);
+        samples.push((format!("dollar-{n}"), e));
+    }
+    for k in 1..=4usize {
+        let items: Vec<(usize, &[u8])> = (0..k)
+            .map(|i| (100 + 20 * i, b"clamav".as_slice()))
+            .chain([(10, b"count".as_slice()), (30, b"nocase")])
+            .collect();
+        samples.push((format!("count{k}"), placed(300, &items)));
+    }
+    let refs: Vec<(&str, Vec<u8>)> = samples
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.clone()))
+        .collect();
+    let (diffs, hits) = disagreements(&[("t.ldb", &ldb)], &refs);
+    eprintln!("{} samples, clamscan detected {hits}", refs.len());
+    assert!(hits >= 10, "clamscan detected only {hits}");
+    assert!(diffs.is_empty(), "{} differences: {diffs:#?}", diffs.len());
+}
