@@ -203,7 +203,10 @@ impl Default for AnswerConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct EngineConfig {
-    /// Signature files or directories (ClamAV formats). Empty: the built-in EICAR signature only.
+    /// Signature files or directories (ClamAV formats), e.g. `["/var/lib/clamav"]`. Empty:
+    /// `/var/lib/clamav` when it holds ClamAV files (freshclam's directory), else the built-in
+    /// EICAR test signature only, with a warning at start and in `bulwark ctl status`. A
+    /// database that loads no signature, or a file of it that loads nothing, is refused.
     pub database: Vec<PathBuf>,
     /// `[engine.limits]`: what one object may unpack to (depth, sizes, members, ratio, time);
     /// hitting one gives `limits-exceeded`, never a virus name.

@@ -28,11 +28,38 @@ use std::time::Instant;
 
 pub use cache::default_cache_dir;
 pub use load::{
-    is_signature_file, FileReport, LoadError, LoadOptions, LoadReport,
-    NORMALISATION_NOT_IMPLEMENTED,
+    is_signature_file, FileReport, LoadError, LoadOptions, LoadReport, MalformedLine,
+    MALFORMED_LINES_KEPT, NORMALISATION_NOT_IMPLEMENTED, PUA_DISABLED,
 };
 pub use verdict::{Status, Threat, Verdict};
 pub use verdict_cache::{ContentHasher, VerdictCache, VerdictKey};
+
+/// Where freshclam keeps ClamAV's database on Debian (and most distributions).
+pub const SYSTEM_DATABASE_DIR: &str = "/var/lib/clamav";
+
+/// The version string of [`Database::builtin`].
+const BUILTIN_VERSION: &str = "builtin-1";
+
+/// The database paths to load: `configured` when it names any, else [`SYSTEM_DATABASE_DIR`]
+/// when that directory holds a ClamAV signature file, else none (the built-in EICAR signature
+/// only: the caller must say so, see [`Database::is_builtin`]).
+pub fn database_paths(configured: &[PathBuf]) -> Vec<PathBuf> {
+    if !configured.is_empty() {
+        return configured.to_vec();
+    }
+    system_database(std::path::Path::new(SYSTEM_DATABASE_DIR))
+        .into_iter()
+        .collect()
+}
+
+/// `dir` when it is a directory holding at least one ClamAV signature file.
+fn system_database(dir: &std::path::Path) -> Option<PathBuf> {
+    let has_one = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .any(|e| e.path().is_file() && is_signature_file(&e.path()));
+    has_one.then(|| dir.to_path_buf())
+}
 
 /// Options of one scan (the policy group chooses them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -61,7 +88,7 @@ impl Database {
             .finish()
             .unwrap_or_else(|_| db::Compiled::empty());
         Self {
-            version: "builtin-1".to_string(),
+            version: BUILTIN_VERSION.to_string(),
             sets: Vec::new(),
             c,
         }
@@ -72,6 +99,10 @@ impl Database {
     /// With [`LoadOptions::cache_dir`] set, a compiled cache built from the same sources is used
     /// instead of compiling (see `LoadOptions::cache_dir`); [`LoadReport::cache`] says what
     /// happened.
+    ///
+    /// Refused (unless [`LoadOptions::lenient`]): a directory with no ClamAV file, a file whose
+    /// lines are all malformed (with the first one's number and reason), a database that loads
+    /// no signature at all — a server on such a database would scan and find nothing.
     pub fn load(
         paths: &[PathBuf],
         opts: &LoadOptions,
@@ -91,6 +122,9 @@ impl Database {
                         weak_atoms: p.compiled.weak_atoms,
                         cache: Some("hit".to_string()),
                     };
+                    if !opts.lenient {
+                        report.check()?;
+                    }
                     tracing::info!(
                         signatures = report.files.iter().map(|f| f.loaded).sum::<u64>(),
                         ms = report.total_time.as_millis() as u64,
@@ -122,6 +156,14 @@ impl Database {
         let mut b = db::Builder::new();
         let mut sets = Vec::new();
         let (files, digest) = load::load_into(raw, opts, &mut b, &mut sets)?;
+        let judged = LoadReport {
+            files,
+            ..Default::default()
+        };
+        if !opts.lenient {
+            judged.check()?;
+        }
+        let files = judged.files;
         let t1 = Instant::now();
         let c = b.finish()?;
         let compile_time = t1.elapsed();
@@ -152,6 +194,12 @@ impl Database {
             "signature database loaded"
         );
         Ok((Database { version, sets, c }, report))
+    }
+
+    /// True for [`Database::builtin`]: the EICAR test signature only, which protects against
+    /// nothing real. Servers and `bulwark scan` warn when they run on it.
+    pub fn is_builtin(&self) -> bool {
+        self.version == BUILTIN_VERSION
     }
 
     /// A short version string that changes whenever the signatures change (used in the ISTag).

@@ -26,6 +26,10 @@ pub struct LoadOptions {
     /// match a cache file there loads from it; otherwise it compiles and atomically replaces the
     /// cache file. Unreadable, corrupt or foreign cache files are logged and rebuilt.
     pub cache_dir: Option<PathBuf>,
+    /// Report unusable files instead of failing (for `bulwark db info`, which prints the report
+    /// and then judges it with [`LoadReport::check`]). A server never sets it: a database with
+    /// no usable signature, or with a file that loads nothing, must be refused.
+    pub lenient: bool,
 }
 
 /// A loading failure (I/O or a broken container); signature-level problems are only counted.
@@ -53,7 +57,51 @@ pub enum LoadError {
     /// More than 64 signature sets.
     #[error("more than 64 signature sets")]
     TooManySets,
+    /// A directory holds no ClamAV signature file.
+    #[error("{dir}: no ClamAV signature file in this directory (.cvd, .cld, .hdb, .ndb, .ldb…)")]
+    NoSignatureFiles {
+        /// The directory.
+        dir: String,
+    },
+    /// A signature file holds lines but loads none of them (wholly malformed, binary, not a
+    /// ClamAV file).
+    #[error("{path}: no signature of this file could be used ({malformed} malformed line(s); first: {first})")]
+    UnusableFile {
+        /// The file (for container members: `container/member`).
+        path: String,
+        /// How many lines were malformed.
+        malformed: u64,
+        /// The first malformed line and why, e.g. `line 3: bad hex in hash`.
+        first: String,
+    },
+    /// The database as a whole loads no signature.
+    #[error("the database loads no signature ({files} file(s) read): scanning would find nothing")]
+    NoSignatures {
+        /// Signature files read.
+        files: usize,
+    },
 }
+
+/// One malformed line: where, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MalformedLine {
+    /// 1-based line number in the file (for container members, in the member).
+    pub line: u64,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+impl std::fmt::Display for MalformedLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
+
+/// The reason given for lines of a PUA database loaded without [`LoadOptions::pua`].
+pub const PUA_DISABLED: &str = "PUA database (disabled)";
+
+/// Malformed lines kept per file, with their numbers (the counts by reason are complete).
+pub const MALFORMED_LINES_KEPT: usize = 20;
 
 /// What happened to one signature file.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -72,6 +120,9 @@ pub struct FileReport {
     pub unsupported: BTreeMap<String, u64>,
     /// Malformed lines, by reason.
     pub malformed: BTreeMap<String, u64>,
+    /// The first [`MALFORMED_LINES_KEPT`] malformed lines, with their line numbers.
+    #[serde(default)]
+    pub malformed_lines: Vec<MalformedLine>,
     /// Skipped because their functionality level excludes this engine (ClamAV skips them too).
     pub flevel_skipped: u64,
     /// Dropped by an `.ign2` ignore list.
@@ -81,6 +132,22 @@ pub struct FileReport {
 }
 
 impl FileReport {
+    /// True when the file holds signature lines but none of them loads because they are
+    /// malformed (a random-bytes `daily.hdb`, a file of another format under a ClamAV name).
+    /// Lines skipped on purpose (functionality level, PUA off, `.ign2`) do not count.
+    pub fn unusable(&self) -> bool {
+        self.loaded == 0 && !self.malformed.is_empty()
+    }
+
+    /// True when the file has signature lines and loads none of them for a reason other than
+    /// a deliberate skip (functionality level, `.ign2`, PUA off): malformed or unsupported.
+    pub fn loads_nothing(&self) -> bool {
+        let skipped = self.flevel_skipped
+            + self.ignored
+            + self.unsupported.get(PUA_DISABLED).copied().unwrap_or(0);
+        self.loaded == 0 && self.total() > skipped
+    }
+
     /// Signatures in the file that are not comments or blank.
     pub fn total(&self) -> u64 {
         self.loaded
@@ -109,6 +176,31 @@ pub struct LoadReport {
     /// What the compiled cache did: `None` when no cache directory was given, else e.g.
     /// `"hit"`, `"rebuilt (absent)"`, `"rebuilt (stale: sources changed)"`.
     pub cache: Option<String>,
+}
+
+impl LoadReport {
+    /// Judges the load as a server must: an error when a file holds lines of which none loads
+    /// ([`LoadError::UnusableFile`]), or when the whole database loads no signature
+    /// ([`LoadError::NoSignatures`]).
+    pub fn check(&self) -> Result<(), LoadError> {
+        if let Some(f) = self.files.iter().find(|f| f.unusable()) {
+            return Err(LoadError::UnusableFile {
+                path: f.path.clone(),
+                malformed: f.malformed.values().sum(),
+                first: f
+                    .malformed_lines
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            });
+        }
+        if self.files.iter().map(|f| f.loaded).sum::<u64>() == 0 {
+            return Err(LoadError::NoSignatures {
+                files: self.files.len(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Known extensions.
@@ -235,6 +327,11 @@ fn list_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
                 .filter(|p| p.is_file() && is_signature_file(p))
                 .collect();
             v.sort();
+            if v.is_empty() {
+                return Err(LoadError::NoSignatureFiles {
+                    dir: p.display().to_string(),
+                });
+            }
             files.extend(v);
         } else if is_signature_file(p) {
             files.push(p.clone());
@@ -349,23 +446,33 @@ fn expand(raw: Vec<RawFile>, opts: &LoadOptions) -> Result<Vec<Source>, LoadErro
     Ok(out)
 }
 
-/// Why target 3/7 signatures are reported as approximations.
+/// No longer reported (targets 3 and 7 are matched on normalised views, see
+/// [`crate::normalise`]; the remaining approximations are
+/// [`crate::normalise::HTML_APPROXIMATED`] and [`crate::normalise::JS_NORMALISER_MISSING`]);
+/// kept for compatibility.
 pub const NORMALISATION_NOT_IMPLEMENTED: &str =
     "target 3/7 normalisation not implemented: matched on raw bytes";
 
-/// Adds a body signature; signatures for targets 3 (normalised HTML) and 7 (normalised text)
-/// load but are reported as approximated: ClamAV matches them on normalised text (lower case,
-/// collapsed white space, no comments/tags…), we match the raw bytes.
+/// Adds a body signature; target 3 (HTML) signatures load but are reported as approximated
+/// (see [`crate::normalise::approximation`]).
 fn add_body_sig(b: &mut Builder, ls: logical::LogicalSig, set_id: u16) -> Result<(), LineError> {
-    let t = ls.tdb.target;
+    let approx = crate::normalise::approximation(&ls);
     b.add_logical(ls, set_id)?;
-    if t == 3 || t == 7 {
-        return Err(LineError::Approximated(NORMALISATION_NOT_IMPLEMENTED));
+    match approx {
+        Some(why) => Err(LineError::Approximated(why)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
-fn reason(r: &mut FileReport, e: LineError) {
+fn reason(r: &mut FileReport, line: u64, e: LineError) {
+    if let LineError::Malformed(why) = &e {
+        if r.malformed_lines.len() < MALFORMED_LINES_KEPT {
+            r.malformed_lines.push(MalformedLine {
+                line,
+                reason: (*why).to_string(),
+            });
+        }
+    }
     match e {
         LineError::Approximated(s) => {
             r.loaded += 1;
@@ -377,11 +484,24 @@ fn reason(r: &mut FileReport, e: LineError) {
     }
 }
 
-fn lines(data: &[u8]) -> impl Iterator<Item = &str> {
-    data.split(|&b| b == b'\n').filter_map(|l| {
-        let l = std::str::from_utf8(l).ok()?.trim_end_matches('\r');
-        (!l.is_empty() && !l.starts_with('#')).then_some(l)
-    })
+/// Why a line that is not text is rejected.
+const NOT_TEXT: &str = "not text (binary data; is this a ClamAV signature file?)";
+
+/// The signature lines of a file with their 1-based numbers (blank lines and `#` comments
+/// skipped); a line that is not UTF-8 is `Err` (counted as malformed, never skipped silently).
+fn lines(data: &[u8]) -> impl Iterator<Item = (u64, Result<&str, LineError>)> {
+    data.split(|&b| b == b'\n')
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let n = i as u64 + 1;
+            match std::str::from_utf8(l) {
+                Ok(l) => {
+                    let l = l.trim_end_matches('\r');
+                    (!l.trim().is_empty() && !l.starts_with('#')).then_some((n, Ok(l)))
+                }
+                Err(_) => Some((n, Err(LineError::Malformed(NOT_TEXT)))),
+            }
+        })
 }
 
 /// Loads signature files into a builder; returns the report and the content digest.
@@ -396,7 +516,8 @@ pub(crate) fn load_into(
     let mut ignored: HashSet<String> = HashSet::new();
     for s in &sources {
         if matches!(kind_of(&s.name), Some("ign" | "ign2")) {
-            for l in lines(&s.data) {
+            for (_, l) in lines(&s.data) {
+                let Ok(l) = l else { continue };
                 ignored.insert(l.split(':').next().unwrap_or(l).to_string());
             }
         }
@@ -425,11 +546,16 @@ pub(crate) fn load_into(
             ..Default::default()
         };
         let pua = matches!(kind, "hdu" | "hsu" | "ndu" | "ldu" | "mdu" | "msu");
-        for l in lines(&s.data) {
+        for (line_no, l) in lines(&s.data) {
+            let l = match l {
+                Ok(l) => l,
+                Err(e) => {
+                    reason(&mut r, line_no, e);
+                    continue;
+                }
+            };
             if pua && !opts.pua {
-                *r.unsupported
-                    .entry("PUA database (disabled)".into())
-                    .or_default() += 1;
+                *r.unsupported.entry(PUA_DISABLED.into()).or_default() += 1;
                 continue;
             }
             let name_of = |l: &str| -> String {
@@ -465,7 +591,7 @@ pub(crate) fn load_into(
                     r.loaded += 1;
                     *r.approximated.entry(why.to_string()).or_default() += 1;
                 }
-                Err(e) => reason(&mut r, e),
+                Err(e) => reason(&mut r, line_no, e),
             }
         }
         r.time = t0.elapsed();

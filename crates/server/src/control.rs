@@ -20,7 +20,14 @@ use crate::snapshot::Snapshot;
 /// Loads the signature database the configuration names (the built-in EICAR signature when it
 /// names none). What could not be loaded is logged per file and reason, never skipped in silence.
 pub fn load_database(cfg: &EngineConfig) -> Result<Database, String> {
-    if cfg.database.is_empty() {
+    let paths = bulwark_engine::database_paths(&cfg.database);
+    if paths.is_empty() {
+        warn!(
+            "no signature database: [engine] database is empty and {} holds no ClamAV file; \
+             scanning for the EICAR test signature ONLY (set [engine] database, or install \
+             clamav-freshclam)",
+            bulwark_engine::SYSTEM_DATABASE_DIR
+        );
         return Ok(Database::builtin());
     }
     // The compiled database is cached on disk (validated against the sources), so a restart
@@ -30,7 +37,7 @@ pub fn load_database(cfg: &EngineConfig) -> Result<Database, String> {
         ..bulwark_engine::LoadOptions::default()
     };
     let (db, report) =
-        Database::load(&cfg.database, &opts).map_err(|e| format!("engine.database: {e}"))?;
+        Database::load(&paths, &opts).map_err(|e| format!("engine.database: {e}"))?;
     for f in &report.files {
         let unsupported: u64 = f.unsupported.values().sum();
         let malformed: u64 = f.malformed.values().sum();
@@ -261,7 +268,12 @@ impl Controller {
                 .as_ref()
                 .map(|l| l.describe())
                 .unwrap_or_else(|| "not required".into()),
-        )
+        ) + if snap.database.is_builtin() {
+            "warning the built-in EICAR test signature only: no [engine] database and no ClamAV \
+             file in /var/lib/clamav\n"
+        } else {
+            ""
+        }
     }
 
     /// SIGTERM / `ctl stop`: graceful shutdown.

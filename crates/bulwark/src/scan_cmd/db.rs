@@ -39,8 +39,22 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
         DbCommand::Publish(c) => crate::update_cmd::run_publish(c),
         DbCommand::Info { paths, json, cache } => {
             let rss0 = peak_rss_kb().unwrap_or(0);
-            let (db, r) = Database::load(&paths, &cache.load_options())
-                .context("loading the signature database")?;
+            let opts = bulwark_engine::LoadOptions {
+                lenient: true,
+                ..cache.load_options()
+            };
+            let (db, r) =
+                Database::load(&paths, &opts).context("loading the signature database")?;
+            // Judged as a server would judge it, after the report is printed: exit 1 when the
+            // server would refuse it or a file loads nothing.
+            let refused = r.check().err();
+            let empty_files: Vec<&str> = r
+                .files
+                .iter()
+                .filter(|f| f.loads_nothing())
+                .map(|f| f.path.as_str())
+                .collect();
+            let code = i32::from(refused.is_some() || !empty_files.is_empty());
             let rss = peak_rss_kb().unwrap_or(0);
             let total_loaded: u64 = r.files.iter().map(|f| f.loaded).sum();
             let total: u64 = r.files.iter().map(|f| f.total()).sum();
@@ -50,7 +64,8 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
                     .iter()
                     .map(|f| {
                         serde_json::json!({"path": f.path, "set": f.set, "total": f.total(), "loaded": f.loaded,
-                            "approximated": f.approximated, "unsupported": f.unsupported, "malformed": f.malformed, "flevel_skipped": f.flevel_skipped,
+                            "approximated": f.approximated, "unsupported": f.unsupported, "malformed": f.malformed,
+                            "malformed_lines": f.malformed_lines, "loads_nothing": f.loads_nothing(), "flevel_skipped": f.flevel_skipped,
                             "ignored": f.ignored, "ms": f.time.as_secs_f64() * 1e3})
                     })
                     .collect();
@@ -59,9 +74,9 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
                     serde_json::json!({"version": db.version(), "sets": db.sets(), "files": files, "loaded": total_loaded,
                         "total": total, "load_seconds": r.total_time.as_secs_f64(), "compile_seconds": r.compile_time.as_secs_f64(),
                         "matcher_bytes": r.matcher_bytes, "atoms": r.atoms, "weak_atoms": r.weak_atoms, "cache": r.cache, "peak_rss_kb": rss,
-                        "rss_growth_kb": rss.saturating_sub(rss0)})
+                        "rss_growth_kb": rss.saturating_sub(rss0), "refused": refused.as_ref().map(ToString::to_string)})
                 );
-                return Ok(0);
+                return Ok(code);
             }
             println!("database {} (sets: {})", db.version(), db.sets().join(", "));
             for f in &r.files {
@@ -86,6 +101,14 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
                 }
                 for (why, n) in &f.malformed {
                     println!("    malformed:   {n:>7}  {why}");
+                }
+                for m in &f.malformed_lines {
+                    println!("      {}:{m}", f.path);
+                }
+                let shown = f.malformed_lines.len() as u64;
+                let all: u64 = f.malformed.values().sum();
+                if all > shown {
+                    println!("      … and {} more malformed line(s)", all - shown);
                 }
                 if f.flevel_skipped > 0 {
                     println!(
@@ -118,7 +141,13 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
                 rss as f64 / 1024.0,
                 rss.saturating_sub(rss0) as f64 / 1024.0
             );
-            Ok(0)
+            for p in &empty_files {
+                println!("error: {p} loads no signature");
+            }
+            if let Some(e) = &refused {
+                println!("error: a server would refuse this database: {e}");
+            }
+            Ok(code)
         }
     }
 }

@@ -149,16 +149,15 @@ impl CacheArgs {
 }
 
 fn load(paths: &[PathBuf], cache: &CacheArgs) -> anyhow::Result<(Database, Option<LoadReport>)> {
-    let paths: Vec<PathBuf> = if paths.is_empty() {
-        let d = PathBuf::from("/var/lib/clamav");
-        if d.is_dir() {
-            vec![d]
-        } else {
-            return Ok((Database::builtin(), None));
-        }
-    } else {
-        paths.to_vec()
-    };
+    let paths = bulwark_engine::database_paths(paths);
+    if paths.is_empty() {
+        eprintln!(
+            "WARNING: no signature database given (-d) and none in {}: scanning for the EICAR \
+             test signature only",
+            bulwark_engine::SYSTEM_DATABASE_DIR
+        );
+        return Ok((Database::builtin(), None));
+    }
     let (db, r) =
         Database::load(&paths, &cache.load_options()).context("loading the signature database")?;
     Ok((db, Some(r)))
