@@ -36,15 +36,71 @@ pub mod target {
 /// Bytes of the object's head used for detection.
 pub const DETECT_LEN: usize = 4096;
 
-/// True when `hay` contains one of `needles` (each starting with `<`), ignoring ASCII case.
-/// Only the positions of `<` are tried, so text without tags costs one memchr pass.
-fn contains_tag_nocase(hay: &[u8], needles: &[&[u8]]) -> bool {
-    memchr::memchr_iter(b'<', hay).any(|i| {
+/// Tags whose presence makes ClamAV 1.4 type a text object as HTML (its built-in file-type
+/// magic: case-sensitive, in these spellings only).
+const HTML_TAGS: [&[u8]; 22] = [
+    b"<HEAD>",
+    b"<HTML>",
+    b"<Head>",
+    b"<Html>",
+    b"<head>",
+    b"<html>",
+    b"<IFRAME",
+    b"<iframe",
+    b"<IMG",
+    b"<Img",
+    b"<img",
+    b"<OBJECT",
+    b"<Object",
+    b"<object",
+    b"<SCRIPT",
+    b"<Script",
+    b"<script",
+    b"<TABLE",
+    b"<table",
+    b"<A ",
+    b"<a ",
+    b"<%@ LANGUAGE =",
+];
+
+/// Bytes of the head in which HTML magic types an object as HTML (observed: a tag ending
+/// within the first 1024 bytes does, later ones do not).
+pub const HTML_HEAD: usize = 1024;
+
+/// True when `hay` holds ClamAV's HTML magic: one of [`HTML_TAGS`] (`<%@ LANGUAGE =` only at
+/// the start; `<a ` / `<A ` only when `href` follows somewhere, in any of the case mixes
+/// `href`, `HREF`, `hREF`, `Href`…: `[hH][rR](EF|ef)`). One memchr pass over the `<`s, plus
+/// at most one forward search for `href` per object.
+pub fn html_magic(hay: &[u8]) -> bool {
+    let mut anchor_seen = false;
+    for i in memchr::memchr_iter(b'<', hay) {
         let rest = &hay[i..];
-        needles
-            .iter()
-            .any(|n| rest.len() >= n.len() && rest[..n.len()].eq_ignore_ascii_case(n))
-    })
+        for t in HTML_TAGS {
+            if !rest.starts_with(t) {
+                continue;
+            }
+            if t.starts_with(b"<%") && i != 0 {
+                continue;
+            }
+            if t.eq_ignore_ascii_case(b"<a ") {
+                if anchor_seen {
+                    continue;
+                }
+                anchor_seen = true;
+                let after = &hay[i + 3..];
+                let href = after.windows(4).any(|w| {
+                    matches!(w[0], b'h' | b'H')
+                        && matches!(w[1], b'r' | b'R')
+                        && (&w[2..] == b"EF" || &w[2..] == b"ef")
+                });
+                if !href {
+                    continue;
+                }
+            }
+            return true;
+        }
+    }
+    false
 }
 
 /// Detects the target type of an object from its first bytes.
@@ -86,9 +142,9 @@ pub fn detect(head: &[u8]) -> u8 {
     if h(b"GIF8") || h(b"\x89PNG") || h(b"\xff\xd8\xff") || h(b"BM") || h(b"II*\0") || h(b"MM\0*") {
         return GRAPHICS;
     }
-    let text = head
-        .iter()
-        .all(|&b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x1b));
+    let text = head.iter().all(|&b| {
+        b >= 0x20 || matches!(b, 0x07 | 0x08 | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1b)
+    });
     if text {
         let mail_hdrs: [&[u8]; 6] = [
             b"From ",
@@ -101,17 +157,12 @@ pub fn detect(head: &[u8]) -> u8 {
         if mail_hdrs.iter().any(|m| h(m)) {
             return MAIL;
         }
-        let tags: [&[u8]; 6] = [
-            b"<html",
-            b"<script",
-            b"<body",
-            b"<iframe",
-            b"<head",
-            b"<!doctype html",
-        ];
-        if contains_tag_nocase(head, &tags) {
-            return HTML;
-        }
+    }
+    // ClamAV applies its HTML magic to binary data too.
+    if html_magic(&head[..head.len().min(HTML_HEAD)]) {
+        return HTML;
+    }
+    if text {
         return TEXT;
     }
     ANY
@@ -219,12 +270,45 @@ pub fn pe_sections(d: &[u8]) -> Vec<(u64, u64)> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    /// HTML typing as clamscan 1.4.6 does it (samples of tests/differential.rs
+    /// `html_typing_as_clamscan`).
     #[test]
-    fn tags_are_found_in_any_case_and_only_as_tags() {
-        let tags: [&[u8]; 2] = [b"<html", b"<script"];
-        assert!(super::contains_tag_nocase(b"x <HtMl>", &tags));
-        assert!(super::contains_tag_nocase(b"<scrip <SCRIPT", &tags));
-        assert!(!super::contains_tag_nocase(b"html script <htm", &tags));
+    fn html_is_typed_as_clamav_does() {
+        use super::target::{HTML, TEXT};
+        for t in [
+            b"xx <img src=x>".as_slice(),
+            b"xx <IMG src=x>",
+            b"xx <Img src=x>",
+            b"<object data=x>",
+            b"<table>",
+            b"<TABLE border=1>",
+            b"<html>",
+            b"<HTML>",
+            b"<Script>",
+            b"<iframe src=x>",
+            b"<a href=\"x\">",
+            b"<a  id=1 HREF=\"x\">",
+            b"<A class=b HrEF=x>",
+            b"<%@ LANGUAGE = VBScript %>",
+            b"\x00\x01<img src=x>",
+        ] {
+            assert_eq!(super::detect(t), HTML, "{:?}", String::from_utf8_lossy(t));
+        }
+        for t in [
+            b"xx <iMg src=x>".as_slice(),
+            b"<html lang=en>",
+            b"<body>",
+            b"<!DOCTYPE html>",
+            b"<a name=x>",
+            b"x <%@ LANGUAGE = VBScript %>",
+            b"<sCRIPT>",
+        ] {
+            assert_eq!(super::detect(t), TEXT, "{:?}", String::from_utf8_lossy(t));
+        }
+        let mut late = vec![b'z'; 1100];
+        late.extend_from_slice(b"<img src=x>");
+        assert_eq!(super::detect(&late), TEXT);
+        assert!(super::html_magic(&late));
     }
 
     use super::*;

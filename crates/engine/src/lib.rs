@@ -15,6 +15,7 @@ mod eicar;
 pub mod filetype;
 mod load;
 pub mod matcher;
+pub mod normalise;
 mod pcre;
 mod scan;
 pub mod sigs;

@@ -59,6 +59,9 @@ pub(crate) struct Inner {
     detected: HashSet<u32>,
     found: Vec<String>,
     error: Option<String>,
+    /// Set on the scan of a normalised view: its target type (3 or 7), not detected; no hashes,
+    /// allow list or further views.
+    view: Option<u8>,
 }
 
 fn mask_for(db: &Database, opts: &ScanOptions) -> u64 {
@@ -102,8 +105,66 @@ impl Inner {
             detected: HashSet::new(),
             found: Vec::new(),
             error: None,
+            view: None,
             db,
         }
+    }
+
+    /// A scan of a normalised view of type `ftype` (HTML 3 or text 7) with the same signature
+    /// sets: target 0 and `ftype` signatures run on it.
+    fn new_view(db: Arc<Database>, set_mask: u64, ftype: u8) -> Self {
+        let mut v = Inner::new(db, &ScanOptions::default());
+        v.set_mask = set_mask;
+        v.view = Some(ftype);
+        v
+    }
+
+    /// Scans `view` as an object of type `ftype`; returns the names detected.
+    fn scan_view(db: &Arc<Database>, set_mask: u64, view: &[u8], ftype: u8) -> Vec<String> {
+        if view.is_empty() {
+            return Vec::new();
+        }
+        let mut v = Inner::new_view(Arc::clone(db), set_mask, ftype);
+        v.set_size_hint(view.len() as u64);
+        v.feed(view);
+        v.finish(false)
+            .threats
+            .into_iter()
+            .map(|t| t.name)
+            .collect()
+    }
+
+    /// ClamAV 1.4 matches HTML and text objects on normalised views (see [`crate::normalise`]):
+    /// an object typed HTML on its `nocomment` and `notags` views (its raw bytes are not matched
+    /// against body signatures); a text object on its raw bytes (target 0) and on its
+    /// normalised text (targets 0 and 7), or, when HTML magic appears later in it, on the HTML
+    /// views instead of the normalised text.
+    fn scan_views(&mut self) {
+        if self.view.is_some()
+            || !matches!(self.ftype, target::HTML | target::TEXT)
+            || self.size > crate::normalise::MAX_NORMALISE
+            || !self.store.complete()
+        {
+            return;
+        }
+        let (db, mask, html) = (
+            Arc::clone(&self.db),
+            self.set_mask,
+            self.ftype == target::HTML,
+        );
+        let Some(data) = self.store.read(0, self.size as usize) else {
+            return;
+        };
+        let mut names = Vec::new();
+        if html || filetype::html_magic(&data) {
+            let v = crate::normalise::html(&data);
+            names.extend(Self::scan_view(&db, mask, &v.nocomment, target::HTML));
+            names.extend(Self::scan_view(&db, mask, &v.notags, target::HTML));
+        } else {
+            let t = crate::normalise::text(&data);
+            names.extend(Self::scan_view(&db, mask, &t, target::TEXT));
+        }
+        self.found.extend(names);
     }
 
     pub fn set_size_hint(&mut self, n: u64) {
@@ -215,10 +276,16 @@ impl Inner {
             .read(0, n)
             .map(|c| c.into_owned())
             .unwrap_or_default();
-        self.ftype = filetype::detect(&head);
+        self.ftype = self.view.unwrap_or_else(|| filetype::detect(&head));
         let g0 = self.c().group_of[0];
         let gt = self.c().group_of[self.ftype as usize];
-        self.groups = [g0, if gt == g0 { usize::MAX } else { gt }];
+        self.groups = match (self.view, self.ftype) {
+            // Raw HTML is not matched (ClamAV's HTMLSKIPRAW); its views are.
+            (None, target::HTML) => [usize::MAX, usize::MAX],
+            // Raw text is matched by target 0 only; target 7 runs on the normalised text.
+            (None, target::TEXT) => [g0, usize::MAX],
+            _ => [g0, if gt == g0 { usize::MAX } else { gt }],
+        };
         for i in 0..2 {
             let Some(g) = self.db.c.groups.get(self.groups[i]) else {
                 continue;
@@ -414,6 +481,7 @@ impl Inner {
         }
         self.finished = true;
         self.process(true);
+        self.scan_views();
         let db = Arc::clone(&self.db);
         let c = &db.c;
         let exe = if matches!(self.ftype, target::PE | target::ELF) {
@@ -466,9 +534,11 @@ impl Inner {
         if eicar_found {
             names.push(eicar::NAME.to_string());
         }
-        names.extend(self.hash_hits(c));
+        if self.view.is_none() {
+            names.extend(self.hash_hits(c));
+        }
         names.append(&mut self.found);
-        if !names.is_empty() && self.allow_listed(c) {
+        if !names.is_empty() && self.view.is_none() && self.allow_listed(c) {
             tracing::debug!("detection suppressed by the allow list");
             names.clear();
         }

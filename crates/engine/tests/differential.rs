@@ -118,8 +118,9 @@ fn have_clamscan() -> bool {
 }
 
 /// Scans `samples` with clamscan and with this engine, both loading `sigs` (file name, content:
-/// a tiny `.ndb`/`.ldb` written for the test), and returns the disagreements and the number of
-/// samples clamscan detected.
+/// a tiny `.ndb`/`.ldb` written for the test), and returns the disagreements (samples whose
+/// sets of names differ; clamscan runs with `--allmatch`) and the number of samples clamscan
+/// detected.
 fn disagreements(sigs: &[(&str, &str)], samples: &[(&str, Vec<u8>)]) -> (Vec<String>, usize) {
     let work = tempfile::tempdir().expect("tempdir");
     let dbdir = work.path().join("db");
@@ -133,7 +134,7 @@ fn disagreements(sigs: &[(&str, &str)], samples: &[(&str, Vec<u8>)]) -> (Vec<Str
         std::fs::write(dir.join(n), d).unwrap();
     }
     let out = Command::new("clamscan")
-        .args(["--no-summary", "-d"])
+        .args(["--no-summary", "--allmatch", "-d"])
         .arg(&dbdir)
         .arg("-r")
         .arg(&dir)
@@ -145,16 +146,20 @@ fn disagreements(sigs: &[(&str, &str)], samples: &[(&str, Vec<u8>)]) -> (Vec<Str
         "clamscan failed: {text} {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut clam: HashMap<String, Option<String>> = HashMap::new();
+    let mut clam: HashMap<String, Vec<String>> = HashMap::new();
     for line in text.lines() {
         let Some((path, rest)) = line.rsplit_once(": ") else {
             continue;
         };
         let name = path.rsplit('/').next().unwrap_or(path).to_string();
-        let v = rest
-            .strip_suffix(" FOUND")
-            .map(|n| n.trim_end_matches(".UNOFFICIAL").to_string());
-        clam.insert(name, v);
+        let e = clam.entry(name).or_default();
+        if let Some(n) = rest.strip_suffix(" FOUND") {
+            e.push(n.trim_end_matches(".UNOFFICIAL").to_string());
+        }
+    }
+    for v in clam.values_mut() {
+        v.sort();
+        v.dedup();
     }
     let (db, r) =
         Database::load(std::slice::from_ref(&dbdir), &LoadOptions::default()).expect("load");
@@ -176,16 +181,13 @@ fn disagreements(sigs: &[(&str, &str)], samples: &[(&str, Vec<u8>)]) -> (Vec<Str
         }
         let mut ours: Vec<String> = s.finish().threats.into_iter().map(|t| t.name).collect();
         ours.sort();
-        let theirs = clam.get(*n).cloned().flatten();
-        let agree = match &theirs {
-            None => ours.is_empty(),
-            Some(t) => ours.contains(t),
-        };
-        if !agree {
+        ours.dedup();
+        let theirs = clam.get(*n).cloned().unwrap_or_default();
+        if ours != theirs {
             diffs.push(format!("{n}: clamscan {theirs:?}, bulwark {ours:?}"));
         }
     }
-    let hits = clam.values().filter(|v| v.is_some()).count();
+    let hits = clam.values().filter(|v| !v.is_empty()).count();
     (diffs, hits)
 }
 
@@ -357,6 +359,75 @@ fn pcre_offsets_and_flags_as_clamscan() {
         .collect();
     let (diffs, hits) = disagreements(&[("t.ldb", &ldb)], &refs);
     eprintln!("{} samples, clamscan detected {hits}", refs.len());
+    assert!(hits >= 10, "clamscan detected only {hits}");
+    assert!(diffs.is_empty(), "{} differences: {diffs:#?}", diffs.len());
+}
+
+/// The hex form of `s`.
+fn hx(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Target 3 (HTML) and 7 (text) signatures, and target 0 ones, on HTML and text objects that
+/// need ClamAV's normalisation (case, white space, comments, character references, attribute
+/// quoting, scripts, HTML magic anywhere in text) to match or not.
+#[test]
+fn normalised_views_as_clamscan() {
+    if !have_clamscan() {
+        eprintln!("skipped: no clamscan");
+        return;
+    }
+    let ndb = [
+        format!(
+            "H.Meta:3:*:{}",
+            hx("<meta http-equiv=\"x-ua-compatible\" content=\"ie=9\">")
+        ),
+        format!("H.Write:3:*:{}", hx("document.write(\"<iframesrc=")),
+        format!("H.Url:3:*:{}", hx("http://example.com/login")),
+        format!("H.Text:3:*:{}", hx("click here to verify your account")),
+        format!("H.Amp:3:*:{}", hx("tom & jerry")),
+        format!("H.Nbsp:3:*:{}", hx("pay\u{a0}now").replace("c2a0", "a0")),
+        format!(
+            "H.Tag:3:*:{}",
+            hx("<a href=\"http://x.test/\" class=\"btn\">")
+        ),
+        format!("H.Notags:3:*:{}", hx(" verify your account now ")),
+        format!("H.Raw:3:*:{}", hx("Click Here")),
+        format!(
+            "Z.Iframe:0:*:{}",
+            hx("<iframe src=\"http://evil.test/\" width=0>")
+        ),
+        format!("Z.RawHtml:0:*:{}", hx("IFRAME SRC")),
+        format!("T.Shell:7:*:{}", hx("createobject(\"wscript.shell\")")),
+        format!("T.Ps:7:*:{}", hx("powershell -enc aqbfafga")),
+        format!("T.Raw:7:*:{}", hx("PowerShell")),
+        format!("Z.Mixed:0:*:{}", hx("PowerShell  -Enc")),
+    ]
+    .join("\n");
+    let docs: Vec<(&str, &[u8])> = vec![
+        ("meta", b"<HTML><HEAD><META HTTP-EQUIV='X-UA-Compatible'  CONTENT = \"IE=9\" ></HEAD></HTML>\n"),
+        ("meta2", b"<html>\n<head>\n  <meta http-equiv=\"x-ua-compatible\" content=\"ie=9\">\n</head></html>"),
+        ("script", b"<html><body><SCRIPT>\n document.write( '<IFRAME SRC=http://evil.test/>' );\n</SCRIPT></body></html>"),
+        ("url", b"<html><body><a href=\"HTTP://EXAMPLE.COM/LOGIN\">Log in</a></body></html>"),
+        ("text", b"<html><body><P>Click   Here\n to <b>verify</b> your\taccount</P></body></html>"),
+        ("text2", b"<html><body><P>Click   Here\n to verify your\taccount now</P></body></html>"),
+        ("comment", b"<html><body>Click here <!-- hidden --> to verify your account</body></html>"),
+        ("amp", b"<html><body>Tom &amp; Jerry, pay&nbsp;now</body></html>"),
+        ("tag", b"<html><body><A  HREF='http://x.test/'   CLASS=\"btn\" >go</A></body></html>"),
+        ("iframe", b"<html><body><IFRAME SRC=\"http://evil.test/\" WIDTH=0></IFRAME></body></html>"),
+        ("img-late", b"just some text\nClick   Here to verify your account\n<img src=x>"),
+        ("late-ps", b"PowerShell  -Enc AQBFAGgA and <iframe src=\"http://evil.test/\" width=0>"),
+        ("shell", b"Set o = CreateObject(\"WScript.Shell\")\r\no.Run \"PowerShell   -enc  AQBFAGgA\"\r\n"),
+        ("shell-bin", b"Set o = CreateObject(\"WScript.Shell\")\x00\x01\x02\x03\x81\x82\x00\x00\x00"),
+        ("ps-space", b"  POWERSHELL\t\t-ENC\n\nAQBFAGGA  "),
+        ("ps-utf8", b"powershell \xc3\xa9-enc aqbfafga"),
+        ("body-only", b"<body>Click here to verify your account</body>"),
+        ("doctype", b"<!DOCTYPE html>\n<HTML lang=en><BODY>Click here to verify your account</BODY>"),
+        ("capital", b"<Html><Body>Click Here To Verify Your Account</Body></Html>"),
+    ];
+    let samples: Vec<(&str, Vec<u8>)> = docs.iter().map(|(n, d)| (*n, d.to_vec())).collect();
+    let (diffs, hits) = disagreements(&[("t.ndb", &ndb)], &samples);
+    eprintln!("{} samples, clamscan detected {hits}", samples.len());
     assert!(hits >= 10, "clamscan detected only {hits}");
     assert!(diffs.is_empty(), "{} differences: {diffs:#?}", diffs.len());
 }
