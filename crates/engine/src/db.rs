@@ -331,6 +331,8 @@ pub(crate) struct Compiled {
     pub group_of: [usize; target::COUNT],
     pub hashes: HashTable,
     pub sections: HashTable,
+    /// `.imp` import-table hashes (size = length of the hashed string).
+    pub imports: HashTable,
     pub fp: HashTable,
     pub weak_atoms: u64,
 }
@@ -344,6 +346,7 @@ impl Compiled {
             group_of: [usize::MAX; target::COUNT],
             hashes: HashTable::default(),
             sections: HashTable::default(),
+            imports: HashTable::default(),
             fp: HashTable::default(),
             weak_atoms: 0,
         }
@@ -444,7 +447,7 @@ impl Compiled {
                 return Err("atom reference out of range");
             }
         }
-        for t in [&self.hashes, &self.sections, &self.fp] {
+        for t in [&self.hashes, &self.sections, &self.imports, &self.fp] {
             if !t.valid(nsets.max(1)) {
                 return Err("hash signature out of range");
             }
@@ -548,6 +551,7 @@ impl Builder {
     pub fn finish(mut self) -> Result<Compiled, MatchError> {
         self.c.hashes.finish();
         self.c.sections.finish();
+        self.c.imports.finish();
         self.c.fp.finish();
         self.c.bodies.shrink_to_fit();
         self.c.lsigs.shrink_to_fit();

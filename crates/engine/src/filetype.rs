@@ -251,21 +251,11 @@ pub fn elf_layout(d: &[u8]) -> Option<ExeInfo> {
     Some(ExeInfo { ep, sections })
 }
 
-/// PE sections' raw data ranges for `.mdb` section hashes (goblin full parse).
+/// PE sections' raw data ranges `(offset, size)` as ClamAV 1.4 hashes them for `.mdb`/`.msb`
+/// signatures: pointer and size aligned to the file alignment (with ClamAV's 0x200 fallback),
+/// size cut at the end of the file (see `crate::pe`).
 pub fn pe_sections(d: &[u8]) -> Vec<(u64, u64)> {
-    match goblin::pe::PE::parse(d) {
-        Ok(pe) => pe
-            .sections
-            .iter()
-            .map(|s| {
-                (
-                    u64::from(s.pointer_to_raw_data),
-                    u64::from(s.size_of_raw_data),
-                )
-            })
-            .collect(),
-        Err(_) => pe_layout(d).map(|e| e.sections).unwrap_or_default(),
-    }
+    crate::pe::section_ranges(d)
 }
 
 #[cfg(test)]

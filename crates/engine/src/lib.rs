@@ -17,6 +17,7 @@ mod load;
 pub mod matcher;
 pub mod normalise;
 mod pcre;
+mod pe;
 mod scan;
 pub mod sigs;
 mod store;

@@ -577,9 +577,7 @@ pub(crate) fn load_into(
                 "mdb" | "msb" | "mdu" | "msu" => {
                     hash::parse(l, Layout::SizeFirst).map(|h| b.c.sections.insert(h, set_id))
                 }
-                "imp" => Err(LineError::Unsupported(
-                    "import-table hash (.imp) not implemented",
-                )),
+                "imp" => hash::parse(l, Layout::HashFirst).map(|h| b.c.imports.insert(h, set_id)),
                 "ndb" | "ndu" => logical::parse_ndb(l).and_then(|ls| add_body_sig(b, ls, set_id)),
                 "ldb" | "ldu" => logical::parse_ldb(l).and_then(|ls| add_body_sig(b, ls, set_id)),
                 "ign" | "ign2" => continue,

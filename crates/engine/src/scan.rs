@@ -679,6 +679,28 @@ impl Inner {
                 names.push(c.hashes.names.get(id).to_string());
             }
         }
+        if self.ftype == target::PE && c.imports.count > 0 && self.store.complete() {
+            if let Some(imp) = self
+                .store
+                .read(0, size as usize)
+                .and_then(|d| crate::pe::import_string(&d))
+            {
+                let len = imp.len() as u64;
+                for a in [Algo::Md5, Algo::Sha1, Algo::Sha256] {
+                    if !c.imports.wants(a, len) {
+                        continue;
+                    }
+                    let dg = match a {
+                        Algo::Md5 => Md5::digest(&imp).to_vec(),
+                        Algo::Sha1 => Sha1::digest(&imp).to_vec(),
+                        Algo::Sha256 => Sha256::digest(&imp).to_vec(),
+                    };
+                    if let Some(id) = c.imports.lookup(a, &dg, len, self.set_mask) {
+                        names.push(c.imports.names.get(id).to_string());
+                    }
+                }
+            }
+        }
         if self.ftype == target::PE && c.sections.count > 0 && self.store.complete() {
             if let Some(d) = self.store.read(0, size as usize).map(|d| d.into_owned()) {
                 for (off, len) in filetype::pe_sections(&d) {

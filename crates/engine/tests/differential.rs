@@ -431,3 +431,203 @@ fn normalised_views_as_clamscan() {
     assert!(hits >= 10, "clamscan detected only {hits}");
     assert!(diffs.is_empty(), "{} differences: {diffs:#?}", diffs.len());
 }
+
+/// Imports of a PE image: DLL name and its functions (names, or ordinals as `Err`).
+type Imports<'a> = &'a [(&'a str, &'a [Result<&'a str, u16>])];
+
+/// A PE32 image (`total` bytes): `.text` (pointer `ptr`, raw size `size`, file alignment
+/// `falign`) and `.idata` at RVA 0x2000 / raw 0x400 importing `imports` (names, or ordinals as
+/// `Err`), with random-looking section bytes.
+fn pe_image(ptr: u32, size: u32, falign: u32, imports: Imports<'_>, total: usize) -> Vec<u8> {
+    let mut d = vec![0u8; total];
+    let mut x = 0x1234_5678u32 ^ ptr ^ (size << 8) ^ (falign << 16) ^ (imports.len() as u32);
+    for b in d.iter_mut().skip(0x200) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    let put = |d: &mut Vec<u8>, o: usize, v: &[u8]| d[o..o + v.len()].copy_from_slice(v);
+    put(&mut d, 0, b"MZ");
+    put(&mut d, 0x3c, &0x80u32.to_le_bytes());
+    put(&mut d, 0x80, b"PE\0\0");
+    let c = 0x84;
+    put(&mut d, c, &0x14cu16.to_le_bytes());
+    put(&mut d, c + 2, &2u16.to_le_bytes());
+    put(&mut d, c + 16, &0xe0u16.to_le_bytes());
+    put(&mut d, c + 18, &0x0102u16.to_le_bytes());
+    let o = c + 20;
+    for (k, v) in [
+        (16, 0x1000u32),
+        (28, 0x400000),
+        (32, 0x1000),
+        (36, falign),
+        (56, 0x3000),
+        (60, 0x200),
+        (92, 16),
+    ] {
+        put(&mut d, o + k, &v.to_le_bytes());
+    }
+    put(&mut d, o, &0x10bu16.to_le_bytes());
+    put(&mut d, o + 40, &4u16.to_le_bytes());
+    put(&mut d, o + 48, &4u16.to_le_bytes());
+    put(&mut d, o + 68, &2u16.to_le_bytes());
+    let s = o + 0xe0;
+    put(&mut d, s, b".text\0\0\0");
+    for (k, v) in [
+        (8, 0x200u32),
+        (12, 0x1000),
+        (16, size),
+        (20, ptr),
+        (36, 0x6000_0020),
+    ] {
+        put(&mut d, s + k, &v.to_le_bytes());
+    }
+    let s2 = s + 40;
+    put(&mut d, s2, b".idata\0\0");
+    for (k, v) in [
+        (8, 0x200u32),
+        (12, 0x2000),
+        (16, 0x200),
+        (20, 0x400),
+        (36, 0xc000_0040),
+    ] {
+        put(&mut d, s2 + k, &v.to_le_bytes());
+    }
+    let (rva0, raw0) = (0x2000usize, 0x400usize);
+    d[raw0..raw0 + 0x200].fill(0);
+    let ndesc = imports.len() + 1;
+    let mut pos = ndesc * 20;
+    let mut tables = Vec::new();
+    for (_, f) in imports {
+        tables.push((pos, pos + 4 * (f.len() + 1)));
+        pos += 8 * (f.len() + 1);
+    }
+    for (i, (dll, funcs)) in imports.iter().enumerate() {
+        let (ilt, iat) = tables[i];
+        for (k, f) in funcs.iter().enumerate() {
+            let v = match f {
+                Ok(name) => {
+                    let r = (rva0 + pos) as u32;
+                    put(&mut d, raw0 + pos + 2, name.as_bytes());
+                    pos += 2 + name.len() + 1;
+                    pos += pos & 1;
+                    r
+                }
+                Err(ord) => 0x8000_0000 | u32::from(*ord),
+            };
+            put(&mut d, raw0 + ilt + 4 * k, &v.to_le_bytes());
+            put(&mut d, raw0 + iat + 4 * k, &v.to_le_bytes());
+        }
+        let name_rva = (rva0 + pos) as u32;
+        put(&mut d, raw0 + pos, dll.as_bytes());
+        pos += dll.len() + 1;
+        let e = raw0 + 20 * i;
+        put(&mut d, e, &((rva0 + ilt) as u32).to_le_bytes());
+        put(&mut d, e + 12, &name_rva.to_le_bytes());
+        put(&mut d, e + 16, &((rva0 + iat) as u32).to_le_bytes());
+    }
+    put(&mut d, o + 104, &(rva0 as u32).to_le_bytes());
+    put(&mut d, o + 108, &((ndesc * 20) as u32).to_le_bytes());
+    d
+}
+
+fn md5_hex(d: &[u8]) -> String {
+    use md5::{Digest, Md5};
+    Md5::digest(d).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `.mdb` section hashes over ClamAV's aligned section ranges and `.imp` import-table hashes,
+/// on PE images built here (the signatures describe what clamscan 1.4.6 hashes; each has a
+/// decoy signature over the unaligned range / another spelling that must not match).
+#[test]
+fn section_and_import_hashes_as_clamscan() {
+    if !have_clamscan() {
+        eprintln!("skipped: no clamscan");
+        return;
+    }
+    let mut mdb = Vec::new();
+    let mut samples: Vec<(String, Vec<u8>)> = Vec::new();
+    // (pointer, size, file alignment) -> (offset, length) hashed by ClamAV.
+    let cases = [
+        (0x310u32, 0x180u32, 0x200u32, (0x200usize, 0x200usize)),
+        (0x300, 0x100, 0x100, (0x300, 0x100)),
+        (0x280, 0x90, 0x80, (0x280, 0x100)),
+        (0x200, 0x100, 0x1000, (0x200, 0x200)),
+        (0x410, 0x120, 0x400, (0x400, 0x400)),
+        (0x600, 0x500, 0x200, (0x600, 0x400)),
+    ];
+    for (i, (ptr, size, fa, (off, len))) in cases.iter().enumerate() {
+        let d = pe_image(*ptr, *size, *fa, &[("k.dll", &[Ok("F")])], 0xa00);
+        let (p, s) = (*ptr as usize, *size as usize);
+        mdb.push(format!(
+            "{len}:{}:Sect.Aligned{i}",
+            md5_hex(&d[*off..off + len])
+        ));
+        if (p, s) != (*off, *len) && p + s <= d.len() {
+            mdb.push(format!("{s}:{}:Sect.Raw{i}", md5_hex(&d[p..p + s])));
+        }
+        samples.push((format!("sect{i}"), d));
+    }
+    let imports: [(&str, Imports<'_>); 6] = [
+        (
+            "kernel",
+            &[
+                ("KERNEL32.dll", &[Ok("ExitProcess"), Ok("GetProcAddress")]),
+                ("User32.DLL", &[Ok("MessageBoxA")]),
+            ],
+        ),
+        (
+            "ws",
+            &[
+                ("WS2_32.dll", &[Err(23), Err(115), Ok("WSACleanup")]),
+                ("wsock32.dll", &[Err(3)]),
+            ],
+        ),
+        ("ole", &[("OLEAUT32.dll", &[Err(2), Err(6), Err(9999)])]),
+        (
+            "ext",
+            &[
+                ("x.sys", &[Ok("Baz")]),
+                ("y.drv", &[Ok("Q")]),
+                ("my.lib.dll", &[Ok("H")]),
+                ("noext", &[Ok("Bar")]),
+            ],
+        ),
+        ("bad", &[("a.dll", &[Ok("b-c")])]),
+        ("ocx", &[("Other.OCX", &[Err(5)])]),
+    ];
+    let strings = [
+        "kernel32.exitprocess,kernel32.getprocaddress,user32.messageboxa",
+        "ws2_32.socket,ws2_32.wsastartup,ws2_32.wsacleanup,wsock32.closesocket",
+        "oleaut32.sysallocstring,oleaut32.sysfreestring,oleaut32.ord9999",
+        "x.baz,y.drv.q,my.lib.dll.h,noext.bar",
+        "a.b-c",
+        "other.ord5",
+    ];
+    let mut imp = Vec::new();
+    for ((name, im), s) in imports.iter().zip(strings) {
+        imp.push(format!("{}:{}:Imp.{name}", md5_hex(s.as_bytes()), s.len()));
+        let upper = s.to_uppercase();
+        imp.push(format!(
+            "{}:{}:Imp.{name}.Upper",
+            md5_hex(upper.as_bytes()),
+            s.len()
+        ));
+        samples.push((
+            format!("imp-{name}"),
+            pe_image(0x200, 0x200, 0x200, im, 0x1000),
+        ));
+    }
+    let refs: Vec<(&str, Vec<u8>)> = samples
+        .iter()
+        .map(|(n, d)| (n.as_str(), d.clone()))
+        .collect();
+    let (diffs, hits) = disagreements(
+        &[("t.mdb", &mdb.join("\n")), ("t.imp", &imp.join("\n"))],
+        &refs,
+    );
+    eprintln!("{} samples, clamscan detected {hits}", refs.len());
+    assert!(hits >= 10, "clamscan detected only {hits}");
+    assert!(diffs.is_empty(), "{} differences: {diffs:#?}", diffs.len());
+}
