@@ -93,6 +93,9 @@ pub(crate) struct MemberResult {
 /// One deep scan's state.
 pub(crate) struct Ctx<'a> {
     pub db: Arc<Database>,
+    /// The ClamAV types of the containers being walked, outermost first: every member scanned
+    /// now is inside them (`Container:`/`Intermediates:` conditions).
+    pub ancestry: Vec<bulwark_engine::cltype::ClType>,
     pub opts: &'a DeepOptions,
     started: Instant,
     pub total: u64,
@@ -129,6 +132,7 @@ impl<'a> Ctx<'a> {
             packers: Vec::new(),
             stop_at_first: !opts.cure,
             in_compress: false,
+            ancestry: Vec::new(),
         }
     }
 
@@ -159,8 +163,10 @@ impl<'a> Ctx<'a> {
             self.hit("nesting depth");
             return Ok(None);
         }
+        let mut scanner = Scanner::new(self.db.clone(), &self.opts.engine);
+        scanner.set_ancestry(self.ancestry.clone());
         Ok(Some(Sink {
-            scanner: Scanner::new(self.db.clone(), &self.opts.engine),
+            scanner,
             spool: Spool::new(self.opts.limits.spill_bytes, &self.opts.temp_dir),
             packed,
         }))
@@ -338,6 +344,7 @@ impl<'a> Ctx<'a> {
     /// Scans a blob as one object with the engine (no unpacking); records its threats.
     pub fn scan_blob(&mut self, blob: &Blob, path: &str) -> Result<Option<String>, Abort> {
         let mut sc = Scanner::new(self.db.clone(), &self.opts.engine);
+        sc.set_ancestry(self.ancestry.clone());
         sc.set_size_hint(blob.len());
         let mut r = match blob.reader() {
             Ok(r) => r,

@@ -13,6 +13,7 @@
 //! (dispatch), `detect` (magic numbers), `encoding` (Content-Encoding), `fmt/*` (one module per
 //! format), `cure` (rebuilding containers).
 
+mod ancestry;
 mod blob;
 mod ctx;
 mod cure;

@@ -29,6 +29,23 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
         }
     };
     let kind = detect(&head);
+    // Every member found below is inside this blob: its ClamAV type joins the ancestry for
+    // the walk, and leaves it whatever the walk's outcome.
+    ctx.ancestry.push(crate::ancestry::cl_type(kind, &head));
+    let r = walk_kind(ctx, blob, &head, kind, path, depth);
+    ctx.ancestry.pop();
+    r
+}
+
+/// [`walk`] once the blob's kind is known.
+fn walk_kind(
+    ctx: &mut Ctx,
+    blob: &Blob,
+    head: &[u8],
+    kind: Kind,
+    path: &str,
+    depth: u32,
+) -> Result<Walked, Abort> {
     let o = ctx.opts;
     let d = depth + 1;
     // A compression layer (gzip, bzip2, xz, zstd) holds one member and cannot fan out: it adds a
@@ -53,11 +70,11 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
         Kind::Mbox if o.scan_mail_bases => fmt::mime::walk(ctx, blob, path, d, true, None)?,
         Kind::Chm if o.scan_archives => fmt::chm::walk(ctx, blob, path, d)?,
         Kind::Szdd if o.scan_archives => fmt::szdd::walk(ctx, blob, path, d)?,
-        Kind::Legacy if o.scan_archives => match fmt::legacy::detect(&head) {
+        Kind::Legacy if o.scan_archives => match fmt::legacy::detect(head) {
             Some(f) => fmt::legacy::walk(ctx, blob, f, path, d)?,
             None => Walked::default(),
         },
-        Kind::Pe | Kind::Elf => executable(ctx, blob, &head, kind, path, d)?,
+        Kind::Pe | Kind::Elf => executable(ctx, blob, head, kind, path, d)?,
         Kind::Other if o.scan_archives => {
             let mut w = fmt::embedded::walk(ctx, blob, kind, path, d)?;
             fmt::text::walk(ctx, blob, path, d, &mut w)?;
@@ -121,8 +138,24 @@ fn executable(
             return Ok(w);
         }
     };
-    if o.scan_packed && kind == Kind::Pe && fmt::packer::identify(head) == Some("UPX") {
-        merge(&mut w, unpacked(ctx, &data, path, depth)?);
+    if o.scan_packed && kind == Kind::Pe {
+        // UPX by our unpacker; every other packer (and UPX it could not open) by emulation.
+        let packer = fmt::packer::identify(head);
+        let mut opened = false;
+        if packer == Some("UPX") {
+            let (u, ok) = unpacked(ctx, &data, path, depth)?;
+            merge(&mut w, u);
+            opened = ok;
+        }
+        let packer = match packer {
+            Some("NSIS" | "AutoIt") => None,
+            Some(p) => Some(p),
+            None if fmt::emu::looks_packed(&data) => Some("unknown packer"),
+            None => None,
+        };
+        if let (Some(p), false) = (packer, opened) {
+            merge(&mut w, fmt::emu::walk(ctx, &data, path, depth, p)?);
+        }
     }
     if !o.scan_archives {
         return Ok(w);
@@ -139,8 +172,8 @@ fn executable(
 }
 
 /// The image a packer (UPX) compressed, as one member at `depth`, so that signatures and the
-/// embedded-object carver see the original code and data.
-fn unpacked(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result<Walked, Abort> {
+/// embedded-object carver see the original code and data; `true` when it was unpacked.
+fn unpacked(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result<(Walked, bool), Abort> {
     let mut w = Walked::default();
     let l = &ctx.opts.limits;
     let budget = l
@@ -151,13 +184,14 @@ fn unpacked(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result<Walked
         Ok(image) => {
             let r = ctx.member_bytes(&image, &join(path, "upx-unpacked"), depth)?;
             note(&mut w, 0, r);
+            return Ok((w, true));
         }
         Err(fmt::upx::UpxError::TooBig(_)) => ctx.hit("member size"),
         Err(e) => ctx
             .notes
             .push(format!("{}: UPX not unpacked: {e}", shown(path))),
     }
-    Ok(w)
+    Ok((w, false))
 }
 
 /// The files of the installers our own parsers read (AutoIt, InstallShield), as members at

@@ -484,7 +484,8 @@ impl Builder {
         let mut early = ls.expr.monotone()
             && ls.tdb.file_size.is_none()
             && ls.tdb.entry_point.is_none()
-            && ls.tdb.sections.is_none();
+            && ls.tdb.sections.is_none()
+            && ls.tdb.container.is_none();
         let mut weak = 0;
         for (i, sub) in ls.subs.into_iter().enumerate() {
             let sub_i = i as u8;

@@ -10,6 +10,7 @@
 
 mod atoms;
 mod cache;
+pub mod cltype;
 mod db;
 mod eicar;
 pub mod filetype;
@@ -267,6 +268,13 @@ impl Scanner {
     pub fn verdict_key(&self) -> Option<VerdictKey> {
         let d = self.digest.as_ref()?;
         Some(VerdictKey::new(self.inner.database(), &d.1, &d.0.digest()))
+    }
+
+    /// Tells the scanner which containers the object was found in, outermost first (e.g. a
+    /// file in a zip attached to a mail: `[Mail, Zip]`); a root object has none. Logical
+    /// signatures with `Container:`/`Intermediates:` conditions match only where they hold.
+    pub fn set_ancestry(&mut self, ancestry: Vec<cltype::ClType>) {
+        self.inner.set_ancestry(ancestry);
     }
 
     /// Tells the scanner the object's total size in advance (e.g. Content-Length), so that hash

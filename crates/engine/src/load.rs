@@ -456,6 +456,14 @@ pub const NORMALISATION_NOT_IMPLEMENTED: &str =
 /// Adds a body signature; target 3 (HTML) signatures load but are reported as approximated
 /// (see [`crate::normalise::approximation`]).
 fn add_body_sig(b: &mut Builder, ls: logical::LogicalSig, set_id: u16) -> Result<(), LineError> {
+    let vi = ls.subs.iter().any(|s| match s {
+        logical::Sub::Body(b) => b.offset.base == crate::sigs::offset::Base::VersionInfo,
+        logical::Sub::Pcre(p) => p.offset.base == crate::sigs::offset::Base::VersionInfo,
+    });
+    if vi && ls.tdb.target != crate::filetype::target::PE {
+        // ClamAV refuses the database ("Invalid offset type for target").
+        return Err(LineError::Malformed("VI offset outside target 1 (PE)"));
+    }
     let approx = crate::normalise::approximation(&ls);
     b.add_logical(ls, set_id)?;
     match approx {

@@ -258,6 +258,143 @@ pub(crate) fn import_string(d: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Most resource directory entries, version resources and strings looked at (bounds the work
+/// on hostile resource trees).
+const MAX_RES_ENTRIES: usize = 256;
+const MAX_VERSION_RES: usize = 16;
+const MAX_STRINGS: usize = 4096;
+
+/// The UTF-16 key at `at` (up to its NUL), and the offset after the NUL.
+fn utf16_key(d: &[u8], at: usize, end: usize) -> Option<(Vec<u16>, usize)> {
+    let mut key = Vec::new();
+    let mut p = at;
+    while p + 2 <= end {
+        let c = u16le(d, p)?;
+        p += 2;
+        if c == 0 {
+            return Some((key, p));
+        }
+        key.push(c);
+        if key.len() > 256 {
+            return None;
+        }
+    }
+    None
+}
+
+fn key_is(k: &[u16], s: &str) -> bool {
+    k.iter().copied().eq(s.encode_utf16())
+}
+
+fn align4(x: usize) -> usize {
+    x.div_ceil(4) * 4
+}
+
+/// The children of the version structure at `at` (wLength, wValueLength, wType, key, value of
+/// `value_bytes`, children) as `(offset, length)`, within `end`.
+fn children(d: &[u8], at: usize, end: usize, value_bytes: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let Some(len) = u16le(d, at).map(usize::from) else {
+        return out;
+    };
+    let stop = (at + len).min(end);
+    let Some((_, key_end)) = utf16_key(d, at + 6, stop) else {
+        return out;
+    };
+    let mut p = align4(align4(key_end) + value_bytes);
+    while p + 6 <= stop && out.len() < MAX_STRINGS {
+        let Some(l) = u16le(d, p).map(usize::from) else {
+            break;
+        };
+        if l < 6 {
+            break;
+        }
+        out.push((p, l.min(stop - p)));
+        p = align4(p + l);
+    }
+    out
+}
+
+/// The version-information key/value pairs of a PE (`VI` offsets): the byte ranges from each
+/// `String`'s key to the end of the structure, in file offsets.
+pub(crate) fn version_info(d: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let Some(pe) = parse(d) else {
+        return out;
+    };
+    let flen = d.len() as u64;
+    let dirs = u32le(d, 0x3c).map(|p| p as usize + 24 + if pe.plus { 112 } else { 96 });
+    let Some(rsrc_rva) = dirs.and_then(|o| u32le(d, o + 16)).filter(|&r| r != 0) else {
+        return out;
+    };
+    let Some(root) = pe.raw(u64::from(rsrc_rva), flen).map(|r| r as usize) else {
+        return out;
+    };
+    // Directory entries at `dir` (relative to the resource root): (id, offset, is_dir).
+    let entries = |dir: usize| -> Vec<(u32, usize, bool)> {
+        let at = root + dir;
+        let (Some(named), Some(ids)) = (u16le(d, at + 12), u16le(d, at + 14)) else {
+            return Vec::new();
+        };
+        let n = (usize::from(named) + usize::from(ids)).min(MAX_RES_ENTRIES);
+        (0..n)
+            .filter_map(|i| {
+                let e = at + 16 + 8 * i;
+                let (id, off) = (u32le(d, e)?, u32le(d, e + 4)?);
+                Some((id, (off & 0x7fff_ffff) as usize, off & 0x8000_0000 != 0))
+            })
+            .collect()
+    };
+    let mut data_entries = Vec::new();
+    for (id, off, sub) in entries(0) {
+        if id != 16 || !sub {
+            continue;
+        }
+        for (_, off2, sub2) in entries(off) {
+            if !sub2 {
+                continue;
+            }
+            for (_, off3, sub3) in entries(off2) {
+                if !sub3 && data_entries.len() < MAX_VERSION_RES {
+                    data_entries.push(root + off3);
+                }
+            }
+        }
+    }
+    for de in data_entries {
+        let (Some(rva), Some(size)) = (u32le(d, de), u32le(d, de + 4)) else {
+            continue;
+        };
+        let Some(start) = pe.raw(u64::from(rva), flen).map(|r| r as usize) else {
+            continue;
+        };
+        let end = start.saturating_add(size as usize).min(d.len());
+        let Some((key, _)) = utf16_key(d, start + 6, end) else {
+            continue;
+        };
+        if !key_is(&key, "VS_VERSION_INFO") {
+            continue;
+        }
+        let fixed = u16le(d, start + 2).map_or(0, usize::from);
+        for (c, _) in children(d, start, end, fixed) {
+            let Some((k, _)) = utf16_key(d, c + 6, end) else {
+                continue;
+            };
+            if !key_is(&k, "StringFileInfo") {
+                continue;
+            }
+            for (t, _) in children(d, c, end, 0) {
+                for (st, len) in children(d, t, end, 0) {
+                    if out.len() < MAX_STRINGS {
+                        out.push((st + 6, st + len));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Export names of ordinal imports ClamAV resolves (verified against clamscan 1.4.6: it knows
 /// more `oleaut32.dll` ordinals than listed here, for which this gives `ordN`).
 fn ordinal_name(dll: &[u8], ord: u16) -> Option<&'static str> {
@@ -507,6 +644,96 @@ pub(crate) mod tests {
         put(&mut d, o + 104, &(rva0 as u32).to_le_bytes());
         put(&mut d, o + 108, &((ndesc * 20) as u32).to_le_bytes());
         d
+    }
+
+    /// A `VS_VERSION_INFO` resource tree (root at RVA `rva`) holding `pairs` in one string
+    /// table, laid out as Windows resource compilers do.
+    pub(crate) fn version_resource(pairs: &[(&str, &str)], rva: u32) -> Vec<u8> {
+        fn utf16z(s: &str) -> Vec<u8> {
+            let mut v: Vec<u8> = s.encode_utf16().flat_map(u16::to_le_bytes).collect();
+            v.extend_from_slice(&[0, 0]);
+            v
+        }
+        fn pad4(v: &mut Vec<u8>) {
+            while !v.len().is_multiple_of(4) {
+                v.push(0);
+            }
+        }
+        fn node(key: &str, value: &[u8], vtype: u16, vlen: u16, children: &[u8]) -> Vec<u8> {
+            let mut b = vec![0u8; 6];
+            b.extend(utf16z(key));
+            pad4(&mut b);
+            if !value.is_empty() {
+                b.extend_from_slice(value);
+                pad4(&mut b);
+            }
+            b.extend_from_slice(children);
+            let l = b.len() as u16;
+            b[0..2].copy_from_slice(&l.to_le_bytes());
+            b[2..4].copy_from_slice(&vlen.to_le_bytes());
+            b[4..6].copy_from_slice(&vtype.to_le_bytes());
+            b
+        }
+        let mut strings = Vec::new();
+        for (k, v) in pairs {
+            let val = utf16z(v);
+            let mut n = node(k, &val, 1, (val.len() / 2) as u16, &[]);
+            pad4(&mut n);
+            strings.extend(n);
+        }
+        let mut st = node("040904b0", &[], 1, 0, &strings);
+        pad4(&mut st);
+        let mut sfi = node("StringFileInfo", &[], 1, 0, &st);
+        pad4(&mut sfi);
+        let mut fixed = 0xfeef04bdu32.to_le_bytes().to_vec();
+        fixed.resize(52, 0);
+        let vi = node("VS_VERSION_INFO", &fixed, 0, 52, &sfi);
+        let mut r = vec![0u8; 0x60];
+        let dir = |r: &mut Vec<u8>, at: usize, id: u32, off: u32| {
+            r[at + 14..at + 16].copy_from_slice(&1u16.to_le_bytes());
+            r[at + 16..at + 20].copy_from_slice(&id.to_le_bytes());
+            r[at + 20..at + 24].copy_from_slice(&off.to_le_bytes());
+        };
+        dir(&mut r, 0, 16, 0x8000_0018);
+        dir(&mut r, 0x18, 1, 0x8000_0030);
+        dir(&mut r, 0x30, 0x409, 0x48);
+        r[0x48..0x4c].copy_from_slice(&(rva + 0x60).to_le_bytes());
+        r[0x4c..0x50].copy_from_slice(&(vi.len() as u32).to_le_bytes());
+        r.extend(vi);
+        r
+    }
+
+    /// The pairs clamscan 1.4.6 `--debug` printed (`VersionInfo … VI:hex`) for this layout.
+    #[test]
+    fn version_info_pairs_as_clamav() {
+        let mut d = pe_with_imports(&[], 0x1000);
+        let res = version_resource(
+            &[
+                ("CompanyName", "Microsoft Corporation"),
+                ("InternalName", "freecell"),
+                ("FileVersion", "5.1"),
+            ],
+            0x2000,
+        );
+        put(&mut d, 0x400, &res);
+        let o = 0x84 + 20;
+        put(&mut d, o + 96 + 16, &0x2000u32.to_le_bytes());
+        put(&mut d, o + 96 + 20, &(res.len() as u32).to_le_bytes());
+        let s2 = o + 0xe0 + 40;
+        put(&mut d, s2 + 8, &0x800u32.to_le_bytes());
+        put(&mut d, s2 + 16, &0x800u32.to_le_bytes());
+        let hex = |r: (usize, usize)| -> String {
+            d[r.0..r.1].iter().map(|b| format!("{b:02x}")).collect()
+        };
+        let pairs: Vec<String> = version_info(&d).into_iter().map(hex).collect();
+        assert_eq!(
+            pairs,
+            vec![
+                "43006f006d00700061006e0079004e0061006d006500000000004d006900630072006f0073006f0066007400200043006f00720070006f0072006100740069006f006e000000",
+                "49006e007400650072006e0061006c004e0061006d00650000006600720065006500630065006c006c0000000000",
+                "460069006c006500560065007200730069006f006e000000000035002e0031000000",
+            ]
+        );
     }
 
     /// Strings (and their MD5s) printed by clamscan 1.4.6 `--debug` (`IMP: md5:size`) for

@@ -9,6 +9,7 @@ use md5::Md5;
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
+use crate::cltype::ClType;
 use crate::db::{CBody, Compiled, Group};
 use crate::filetype::{self, target};
 use crate::matcher::{self, AtomStreamImpl, Hit};
@@ -62,6 +63,9 @@ pub(crate) struct Inner {
     /// Set on the scan of a normalised view: its target type (3 or 7), not detected; no hashes,
     /// allow list or further views.
     view: Option<u8>,
+    /// The containers the object was found in, outermost first (empty: a root object), for
+    /// `Container:`/`Intermediates:` conditions.
+    ancestry: Vec<ClType>,
 }
 
 fn mask_for(db: &Database, opts: &ScanOptions) -> u64 {
@@ -106,25 +110,38 @@ impl Inner {
             found: Vec::new(),
             error: None,
             view: None,
+            ancestry: Vec::new(),
             db,
         }
     }
 
+    /// Sets the containers the object was found in (outermost first).
+    pub fn set_ancestry(&mut self, ancestry: Vec<ClType>) {
+        self.ancestry = ancestry;
+    }
+
     /// A scan of a normalised view of type `ftype` (HTML 3 or text 7) with the same signature
     /// sets: target 0 and `ftype` signatures run on it.
-    fn new_view(db: Arc<Database>, set_mask: u64, ftype: u8) -> Self {
+    fn new_view(db: Arc<Database>, set_mask: u64, ftype: u8, ancestry: &[ClType]) -> Self {
         let mut v = Inner::new(db, &ScanOptions::default());
         v.set_mask = set_mask;
         v.view = Some(ftype);
+        v.ancestry = ancestry.to_vec();
         v
     }
 
     /// Scans `view` as an object of type `ftype`; returns the names detected.
-    fn scan_view(db: &Arc<Database>, set_mask: u64, view: &[u8], ftype: u8) -> Vec<String> {
+    fn scan_view(
+        db: &Arc<Database>,
+        set_mask: u64,
+        view: &[u8],
+        ftype: u8,
+        ancestry: &[ClType],
+    ) -> Vec<String> {
         if view.is_empty() {
             return Vec::new();
         }
-        let mut v = Inner::new_view(Arc::clone(db), set_mask, ftype);
+        let mut v = Inner::new_view(Arc::clone(db), set_mask, ftype, ancestry);
         v.set_size_hint(view.len() as u64);
         v.feed(view);
         v.finish(false)
@@ -156,13 +173,14 @@ impl Inner {
             return;
         };
         let mut names = Vec::new();
+        let anc = &self.ancestry;
         if html || filetype::html_magic(&data) {
             let v = crate::normalise::html(&data);
-            names.extend(Self::scan_view(&db, mask, &v.nocomment, target::HTML));
-            names.extend(Self::scan_view(&db, mask, &v.notags, target::HTML));
+            names.extend(Self::scan_view(&db, mask, &v.nocomment, target::HTML, anc));
+            names.extend(Self::scan_view(&db, mask, &v.notags, target::HTML, anc));
         } else {
             let t = crate::normalise::text(&data);
-            names.extend(Self::scan_view(&db, mask, &t, target::TEXT));
+            names.extend(Self::scan_view(&db, mask, &t, target::TEXT, anc));
         }
         self.found.extend(names);
     }
@@ -517,6 +535,14 @@ impl Inner {
             let in_range = |r: Option<(u64, u64)>, v: Option<u64>| {
                 r.is_none_or(|(a, b)| v.is_some_and(|v| v >= a && v <= b))
             };
+            if ls
+                .tdb
+                .container
+                .as_ref()
+                .is_some_and(|c| !c.matches(&self.ancestry))
+            {
+                continue;
+            }
             if !in_range(ls.tdb.file_size, Some(self.size))
                 || !in_range(ls.tdb.entry_point, exe.as_ref().map(|e| e.ep))
                 || !in_range(
@@ -555,6 +581,9 @@ impl Inner {
     }
 
     fn eval_anchored(&mut self, b: &CBody, exe: Option<&ExeInfo>) -> Option<(u64, u64)> {
+        if b.offset.base == offset::Base::VersionInfo {
+            return self.eval_version_info(b);
+        }
         let (lo, hi) = offset::resolve(&b.offset, self.size, exe)?;
         if lo >= self.size {
             return None;
@@ -596,6 +625,52 @@ impl Inner {
             }
             if ok {
                 return Some((lo + s as u64, lo + end as u64));
+            }
+        }
+        None
+    }
+
+    /// A `VI` subsignature: its pattern must match at the start of one of the PE's
+    /// version-information key/value pairs, within the pair.
+    fn eval_version_info(&mut self, b: &CBody) -> Option<(u64, u64)> {
+        if self.ftype != target::PE || !self.store.complete() {
+            return None;
+        }
+        let data = self.store.read(0, self.size as usize)?;
+        for (s, e) in crate::pe::version_info(&data) {
+            let Some(pair) = data.get(s..e) else {
+                continue;
+            };
+            let w = Window {
+                data: pair,
+                at_start: true,
+                at_end: true,
+            };
+            let mut end = 0;
+            let mut ok = true;
+            for (pi, part) in b.pattern.parts.iter().enumerate() {
+                let from = if pi == 0 {
+                    0
+                } else {
+                    end + b.pattern.gaps[pi - 1].0 as usize
+                };
+                let to = if pi == 0 {
+                    0
+                } else {
+                    b.pattern.gaps[pi - 1]
+                        .1
+                        .map_or(pair.len(), |m| (end + m as usize).min(pair.len()))
+                };
+                match (from..=to).find_map(|p| match_part_at(part, w, p, b.nocase)) {
+                    Some(x) => end = x,
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if ok {
+                return Some((s as u64, (s + end) as u64));
             }
         }
         None

@@ -631,3 +631,143 @@ fn section_and_import_hashes_as_clamscan() {
     assert!(hits >= 10, "clamscan detected only {hits}");
     assert!(diffs.is_empty(), "{} differences: {diffs:#?}", diffs.len());
 }
+
+/// A `VS_VERSION_INFO` resource tree (root at RVA `rva`) holding `pairs` in one string table.
+fn version_resource(pairs: &[(&str, &str)], rva: u32) -> Vec<u8> {
+    fn utf16z(s: &str) -> Vec<u8> {
+        let mut v: Vec<u8> = s.encode_utf16().flat_map(u16::to_le_bytes).collect();
+        v.extend_from_slice(&[0, 0]);
+        v
+    }
+    fn pad4(v: &mut Vec<u8>) {
+        while !v.len().is_multiple_of(4) {
+            v.push(0);
+        }
+    }
+    fn node(key: &str, value: &[u8], vtype: u16, vlen: u16, children: &[u8]) -> Vec<u8> {
+        let mut b = vec![0u8; 6];
+        b.extend(utf16z(key));
+        pad4(&mut b);
+        if !value.is_empty() {
+            b.extend_from_slice(value);
+            pad4(&mut b);
+        }
+        b.extend_from_slice(children);
+        let l = b.len() as u16;
+        b[0..2].copy_from_slice(&l.to_le_bytes());
+        b[2..4].copy_from_slice(&vlen.to_le_bytes());
+        b[4..6].copy_from_slice(&vtype.to_le_bytes());
+        b
+    }
+    let mut strings = Vec::new();
+    for (k, v) in pairs {
+        let val = utf16z(v);
+        let mut n = node(k, &val, 1, (val.len() / 2) as u16, &[]);
+        pad4(&mut n);
+        strings.extend(n);
+    }
+    let mut st = node("040904b0", &[], 1, 0, &strings);
+    pad4(&mut st);
+    let mut sfi = node("StringFileInfo", &[], 1, 0, &st);
+    pad4(&mut sfi);
+    let mut fixed = 0xfeef04bdu32.to_le_bytes().to_vec();
+    fixed.resize(52, 0);
+    let vi = node("VS_VERSION_INFO", &fixed, 0, 52, &sfi);
+    let mut r = vec![0u8; 0x60];
+    let dir = |r: &mut Vec<u8>, at: usize, id: u32, off: u32| {
+        r[at + 14..at + 16].copy_from_slice(&1u16.to_le_bytes());
+        r[at + 16..at + 20].copy_from_slice(&id.to_le_bytes());
+        r[at + 20..at + 24].copy_from_slice(&off.to_le_bytes());
+    };
+    dir(&mut r, 0, 16, 0x8000_0018);
+    dir(&mut r, 0x18, 1, 0x8000_0030);
+    dir(&mut r, 0x30, 0x409, 0x48);
+    r[0x48..0x4c].copy_from_slice(&(rva + 0x60).to_le_bytes());
+    r[0x4c..0x50].copy_from_slice(&(vi.len() as u32).to_le_bytes());
+    r.extend(vi);
+    r
+}
+
+/// A PE image whose second section (RVA 0x2000, raw 0x400, 0x800 bytes) holds a version
+/// resource with `pairs`.
+fn pe_with_version_info(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut d = pe_image(0x200, 0x200, 0x200, &[], 0x1000);
+    let res = version_resource(pairs, 0x2000);
+    d[0x400..0xc00].fill(0);
+    d[0x400..0x400 + res.len()].copy_from_slice(&res);
+    let o = 0x84 + 20;
+    d[o + 104..o + 112].fill(0);
+    d[o + 112..o + 116].copy_from_slice(&0x2000u32.to_le_bytes());
+    d[o + 116..o + 120].copy_from_slice(&(res.len() as u32).to_le_bytes());
+    let s2 = o + 0xe0 + 40;
+    d[s2 + 8..s2 + 12].copy_from_slice(&0x800u32.to_le_bytes());
+    d[s2 + 16..s2 + 20].copy_from_slice(&0x800u32.to_le_bytes());
+    d
+}
+
+/// `VI` offsets (the documentation's example pairs): a pattern matching at the start of a
+/// version-information pair, in `.ndb` and `.ldb` signatures.
+#[test]
+fn version_info_offsets_as_clamscan() {
+    if !have_clamscan() {
+        eprintln!("skipped: no clamscan");
+        return;
+    }
+    let u = |s: &str| -> String {
+        s.encode_utf16()
+            .flat_map(u16::to_le_bytes)
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    };
+    let company = format!(
+        "{}00000000{}0000",
+        u("CompanyName"),
+        u("Microsoft Corporation")
+    );
+    let ndb = [
+        format!("VI.Full:1:VI:{company}"),
+        format!("VI.Key:1:VI:{}0000", u("CompanyName")),
+        format!("VI.Value:1:VI:{}", u("Microsoft")),
+        format!("VI.Longer:1:VI:{company}0000"),
+        format!(
+            "VI.Alt:1:VI:{}00000000(4d|4e)00{}",
+            u("CompanyName"),
+            u("icrosoft")
+        ),
+        format!(
+            "VI.Internal:1:VI:{}0000{}",
+            u("InternalName"),
+            u("freecell")
+        ),
+    ]
+    .join("\n");
+    let ldb = format!(
+        "VI.Both;Engine:51-255,Target:1;0&1;VI:{}0000;VI:{}0000",
+        u("FileVersion"),
+        u("InternalName")
+    );
+    let pairs = [
+        ("CompanyName", "Microsoft Corporation"),
+        ("InternalName", "freecell"),
+        ("FileVersion", "5.1"),
+    ];
+    let other = [("CompanyName", "Nobody"), ("InternalName", "freecel")];
+    let mut raw = b"MZ not a PE ".to_vec();
+    raw.extend(hex_bytes(&company));
+    let samples = vec![
+        ("vi", pe_with_version_info(&pairs)),
+        ("vi-other", pe_with_version_info(&other)),
+        ("not-pe", raw),
+    ];
+    let (diffs, hits) = disagreements(&[("t.ndb", &ndb), ("t.ldb", &ldb)], &samples);
+    eprintln!("{} samples, clamscan detected {hits}", samples.len());
+    assert!(hits >= 1, "clamscan detected only {hits}");
+    assert!(diffs.is_empty(), "{} differences: {diffs:#?}", diffs.len());
+}
+
+fn hex_bytes(h: &str) -> Vec<u8> {
+    (0..h.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(&h[i..i + 2], 16).ok())
+        .collect()
+}

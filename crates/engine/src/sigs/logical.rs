@@ -6,7 +6,8 @@ use super::hex::{self, Pattern};
 use super::offset::{self, Offset};
 use super::{flevel_ok, LineError, FLEVEL};
 
-/// Target description block (`Engine`, `Target`, `FileSize`, `EntryPoint`, `NumberOfSections`).
+/// Target description block (`Engine`, `Target`, `FileSize`, `EntryPoint`, `NumberOfSections`,
+/// `Container`, `Intermediates`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Tdb {
     /// Target type (0 any, 1 PE, 2 OLE2, 3 HTML, 4 mail, 5 graphics, 6 ELF, 7 text, 9 Mach-O,
@@ -18,6 +19,9 @@ pub struct Tdb {
     pub entry_point: Option<(u64, u64)>,
     /// Allowed number of sections.
     pub sections: Option<(u64, u64)>,
+    /// `Container:` or `Intermediates:`: which containers the object must have been found in.
+    #[serde(default)]
+    pub container: Option<crate::cltype::ContainerCond>,
 }
 
 /// A hex subsignature.
@@ -131,8 +135,14 @@ fn parse_tdb(s: &str) -> Result<Tdb, LineError> {
             "FileSize" => t.file_size = Some(range(v)?),
             "EntryPoint" => t.entry_point = Some(range(v)?),
             "NumberOfSections" => t.sections = Some(range(v)?),
-            "Container" => return Err(U("Container (needs archive unpacking)")),
-            "Intermediates" => return Err(U("Intermediates (needs archive unpacking)")),
+            "Container" | "Intermediates" => {
+                if t.container.is_some() {
+                    return Err(M("both Container and Intermediates in target block"));
+                }
+                let cond = crate::cltype::ContainerCond::parse(v, k == "Intermediates")
+                    .map_err(|_| M("unknown CL_TYPE in Container/Intermediates"))?;
+                t.container = Some(cond);
+            }
             "IconGroup1" | "IconGroup2" => return Err(U("IconGroup (icon signatures)")),
             "HandlerType" => return Err(U("HandlerType")),
             _ => return Err(U("unknown target block key")),
@@ -262,10 +272,7 @@ mod tests {
         assert_eq!(s.tdb.target, 1);
         assert_eq!(s.expr, Expr::Sub(0));
         assert!(parse_ndb("Test.A:0:*:41424344:999").is_err());
-        assert_eq!(
-            parse_ndb("Test.A:0:VI:41424344"),
-            Err(U("offset VI (PE version info) not supported"))
-        );
+        assert!(parse_ndb("Test.A:1:VI:41424344").is_ok());
         assert!(parse_ndb("Test.A:0:*:4142434").is_err());
         assert!(parse_ndb("Test.A:8:*:41424344").is_err());
     }
@@ -287,8 +294,8 @@ mod tests {
             Err(LineError::Flevel)
         );
         assert_eq!(
-            parse_ldb("T;Engine:51-255,Container:CL_TYPE_ZIP,Target:0;0;4142"),
-            Err(U("Container (needs archive unpacking)"))
+            parse_ldb("T;Engine:51-255,Container:CL_TYPE_NOPE,Target:0;0;4142"),
+            Err(M("unknown CL_TYPE in Container/Intermediates"))
         );
         assert!(parse_ldb("T;Engine:51-255,Target:0;0&1;4142").is_err());
         assert!(parse_ldb("T;Engine:51-255,Target:0;0;4142::q").is_err());

@@ -18,6 +18,9 @@ pub enum Base {
     SectionEntire(u32),
     /// `n` bytes into the last section.
     LastSection(u64),
+    /// `VI`: at the start of one of a PE's version-information key/value pairs (the UTF-16
+    /// bytes from the key to the end of its `String` structure).
+    VersionInfo,
 }
 
 /// A parsed offset.
@@ -40,7 +43,11 @@ impl Offset {
     pub fn needs_exe(&self) -> bool {
         matches!(
             self.base,
-            Base::Ep(_) | Base::Section(..) | Base::SectionEntire(_) | Base::LastSection(_)
+            Base::Ep(_)
+                | Base::Section(..)
+                | Base::SectionEntire(_)
+                | Base::LastSection(_)
+                | Base::VersionInfo
         )
     }
 }
@@ -75,7 +82,10 @@ pub fn parse(s: &str) -> Result<Offset, &'static str> {
             n(off)?,
         )
     } else if b == "VI" {
-        return Err("offset VI (PE version info) not supported");
+        if shift != 0 {
+            return Err("malformed offset");
+        }
+        Base::VersionInfo
     } else if b.starts_with('$') {
         return Err("macro group offset not supported");
     } else {
@@ -97,7 +107,7 @@ pub struct ExeInfo {
 /// `None` when it cannot apply (no executable info, out of range) or is `*`.
 pub fn resolve(o: &Offset, size: u64, exe: Option<&ExeInfo>) -> Option<(u64, u64)> {
     let lo = match o.base {
-        Base::Any => return None,
+        Base::Any | Base::VersionInfo => return None,
         Base::Abs(n) => n,
         Base::Eof(n) => size.checked_sub(n)?,
         Base::Ep(d) => {
@@ -147,7 +157,8 @@ mod tests {
         assert_eq!(parse("S2+16").unwrap().base, Base::Section(2, 16));
         assert_eq!(parse("SE1").unwrap().base, Base::SectionEntire(1));
         assert_eq!(parse("SL+3").unwrap().base, Base::LastSection(3));
-        assert!(parse("VI").is_err());
+        assert_eq!(parse("VI").unwrap().base, Base::VersionInfo);
+        assert!(parse("VI,4").is_err());
         assert!(parse("EOF+3").is_err());
         assert!(parse("x").is_err());
     }
