@@ -5,6 +5,7 @@ pub(crate) mod cab;
 pub mod chm;
 pub(crate) mod compress;
 pub mod embedded;
+pub mod emu;
 pub mod eocd;
 pub mod ishield;
 pub(crate) mod le;

@@ -1,0 +1,428 @@
+//! Generic unpacking of packed 32-bit Windows executables by emulation: the PE is loaded as
+//! Windows would (sections at their RVAs, the import table filled with thunks of a fake
+//! KERNEL32), and its entry point, the packer's unpacking stub, runs on a small i386
+//! interpreter (the `iced-x86` decoder, our own semantics) until it hands over to the
+//! program it unpacked. The memory image is then returned for scanning.
+//!
+//! Emulation stops, and the image is taken, when:
+//! - control reaches a page of the image that the stub wrote, outside the section holding
+//!   the entry point (the original entry point: [`Stop::Oep`]);
+//! - the stub calls an API the emulator does not implement (stubs only call a handful before
+//!   handing over: [`Stop::Api`]), or `ExitProcess`, or returns from the entry point;
+//! - an instruction faults with no handler, or is one the interpreter lacks;
+//! - the instruction budget or the deadline is spent ([`Stop::Instructions`],
+//!   [`Stop::Time`]): the caller treats these as a limit hit, never as clean.
+//!
+//! Memory is bounded by the caller's byte budget (the image plus as much again for stack,
+//! allocations and the fake system structures); every loop is bounded by the instruction
+//! budget. Nothing here panics on hostile input: faults are values.
+
+mod cpu;
+mod exec;
+mod mem;
+mod scan;
+mod win;
+
+pub(crate) use scan::walk;
+pub use scan::{looks_packed, MAX_INSTRUCTIONS};
+
+use std::time::Instant;
+
+use iced_x86::{Decoder, DecoderOptions};
+
+use super::le::{u16_at, u32_at};
+use cpu::{Cpu, Trap};
+use mem::{Mem, PAGE};
+use win::Win;
+
+/// Bounds of one emulation.
+#[derive(Debug, Clone, Copy)]
+pub struct EmuLimits {
+    /// Largest image (`SizeOfImage`) loaded, in bytes; allocations get as much again.
+    pub max_image: usize,
+    /// Most instructions executed.
+    pub max_instructions: u64,
+    /// Wall-clock deadline.
+    pub deadline: Option<Instant>,
+}
+
+impl Default for EmuLimits {
+    fn default() -> Self {
+        EmuLimits {
+            max_image: 64 << 20,
+            max_instructions: 30_000_000,
+            deadline: None,
+        }
+    }
+}
+
+/// Why emulation stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// Control reached code the stub wrote (the original entry point, as an address).
+    Oep(u32),
+    /// The stub called an API the emulator does not implement (its name).
+    Api(String),
+    /// `ExitProcess`, or a return from the entry point.
+    Exit,
+    /// An unhandled memory fault at this address.
+    Fault(u32),
+    /// An exception (its code) no handler took.
+    Exception(u32),
+    /// An instruction the interpreter does not implement (its mnemonic).
+    Unsupported(String),
+    /// The instruction budget was spent.
+    Instructions,
+    /// The deadline passed.
+    Time,
+}
+
+impl Stop {
+    /// Whether emulation ended on a limit (instruction budget or time) rather than on its
+    /// own.
+    pub fn is_limit(&self) -> bool {
+        matches!(self, Stop::Instructions | Stop::Time)
+    }
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Oep(a) => write!(f, "reached the original entry point {a:#x}"),
+            Stop::Api(n) => write!(f, "called {n}"),
+            Stop::Exit => write!(f, "exited"),
+            Stop::Fault(a) => write!(f, "unhandled memory fault at {a:#x}"),
+            Stop::Exception(c) => write!(f, "unhandled exception {c:#x}"),
+            Stop::Unsupported(m) => write!(f, "unsupported instruction {m}"),
+            Stop::Instructions => write!(f, "instruction limit"),
+            Stop::Time => write!(f, "time limit"),
+        }
+    }
+}
+
+/// Why nothing was unpacked.
+#[derive(Debug, thiserror::Error)]
+pub enum EmuError {
+    /// Not a 32-bit i386 PE, or its headers are cut short or impossible.
+    #[error("not an i386 PE executable: {0}")]
+    NotPe(&'static str),
+    /// The image is larger than the limit.
+    #[error("the image of {0} bytes exceeds the limit")]
+    TooBig(u64),
+    /// The stub wrote nothing into the image before it stopped.
+    #[error("the stub unpacked nothing ({0})")]
+    NothingWritten(Stop),
+}
+
+/// What emulation produced.
+#[derive(Debug)]
+pub struct Emulated {
+    /// The memory image, `SizeOfImage` bytes from the image base.
+    pub image: Vec<u8>,
+    /// Why emulation stopped.
+    pub stop: Stop,
+    /// Instructions executed.
+    pub instructions: u64,
+}
+
+/// The parts of the PE headers the loader needs.
+struct Headers {
+    base: u32,
+    size: u32,
+    entry: u32,
+    /// (RVA, virtual size, file offset, raw size) of each section.
+    sections: Vec<(u32, u32, usize, usize)>,
+    imports: u32,
+    headers: usize,
+    /// File offsets of the PE signature and of the section table.
+    pe: usize,
+    table: usize,
+}
+
+fn headers(pe: &[u8]) -> Result<Headers, EmuError> {
+    let bad = EmuError::NotPe;
+    if !pe.starts_with(b"MZ") {
+        return Err(bad("no MZ"));
+    }
+    let p = u32_at(pe, 0x3c).ok_or(bad("short"))? as usize;
+    if pe.get(p..p + 4) != Some(b"PE\0\0") {
+        return Err(bad("no PE signature"));
+    }
+    if u16_at(pe, p + 4) != Some(0x14c) {
+        return Err(bad("not i386"));
+    }
+    let nsec = u16_at(pe, p + 6).ok_or(bad("short"))? as usize;
+    let opt_size = u16_at(pe, p + 20).ok_or(bad("short"))? as usize;
+    let o = p + 24;
+    if u16_at(pe, o) != Some(0x10b) {
+        return Err(bad("not PE32"));
+    }
+    let f = |off: usize| u32_at(pe, o + off).ok_or(bad("short optional header"));
+    let (entry, base, file_align, size, hdrs) = (f(16)?, f(28)?, f(36)?, f(56)?, f(60)?);
+    let ndirs = u32_at(pe, o + 92).unwrap_or(0);
+    let imports = if ndirs > 1 { f(104).unwrap_or(0) } else { 0 };
+    let file_align = if file_align.is_power_of_two() && file_align <= 0x1_0000 {
+        file_align as usize
+    } else {
+        0x200
+    };
+    let mut sections = Vec::new();
+    let table = o + opt_size;
+    for i in 0..nsec.min(96) {
+        let s = table + 40 * i;
+        let (Some(vsize), Some(rva), Some(raw), Some(ptr)) = (
+            u32_at(pe, s + 8),
+            u32_at(pe, s + 12),
+            u32_at(pe, s + 16),
+            u32_at(pe, s + 20),
+        ) else {
+            break;
+        };
+        // The loader's rounding: the file offset down to 512, the raw size up to the file
+        // alignment, never more than the (page-rounded) virtual size.
+        let ptr = (ptr as usize) & !0x1ff;
+        let mut raw = (raw as usize).div_ceil(file_align) * file_align;
+        if vsize != 0 {
+            raw = raw.min((vsize as usize).div_ceil(PAGE as usize) * PAGE as usize);
+        }
+        sections.push((rva, vsize, ptr, raw));
+    }
+    Ok(Headers {
+        base,
+        size,
+        entry,
+        sections,
+        imports,
+        headers: hdrs as usize,
+        pe: p,
+        table,
+    })
+}
+
+/// Loads the PE and runs its entry point until the stub hands over (see the module docs).
+pub fn unpack(pe: &[u8], limits: &EmuLimits) -> Result<Emulated, EmuError> {
+    let h = headers(pe)?;
+    if h.size as usize > limits.max_image || h.size == 0 {
+        return Err(EmuError::TooBig(u64::from(h.size)));
+    }
+    let end = u64::from(h.base) + u64::from(h.size);
+    if h.base % PAGE != 0 || h.base < 0x0020_0000 || end > u64::from(win::K32) {
+        return Err(EmuError::NotPe("image base outside the user range"));
+    }
+    let pages = (h.size as usize).div_ceil(PAGE as usize);
+    let mut m = Mem::new(2 * pages + 512);
+    let mut c = Cpu::default();
+    let oom = |_| EmuError::TooBig(u64::from(h.size));
+    m.map(h.base, h.size).map_err(oom)?;
+    let hdr = h.headers.min(pe.len()).min(h.size as usize);
+    m.write_bytes(h.base, &pe[..hdr]).map_err(oom)?;
+    for &(rva, _, ptr, raw) in &h.sections {
+        let data = pe.get(ptr..).unwrap_or(&[]);
+        let n = raw
+            .min(data.len())
+            .min((h.size as usize).saturating_sub(rva as usize));
+        if n > 0 {
+            let _ = m.write_bytes(h.base.wrapping_add(rva), &data[..n]);
+        }
+    }
+    let mut w = Win::new(&mut m, &mut c, h.base).map_err(|_| EmuError::NotPe("memory"))?;
+    fill_imports(&mut m, &mut w, h.base, h.imports);
+    m.clear_written();
+
+    let ep_section = h
+        .sections
+        .iter()
+        .find(|s| (s.0..s.0.saturating_add(s.1.max(s.3 as u32))).contains(&h.entry))
+        .map(|s| {
+            (
+                h.base + s.0,
+                h.base
+                    .saturating_add(s.0.saturating_add(s.1.max(s.3 as u32))),
+            )
+        });
+    c.eip = h.base.wrapping_add(h.entry);
+    let (stop, n) = run(&mut c, &mut m, &mut w, &h, ep_section, limits);
+    let image_written = (0..pages as u32).any(|p| m.was_written(h.base.wrapping_add(p * PAGE)));
+    if !image_written && !stop.is_limit() {
+        return Err(EmuError::NothingWritten(stop));
+    }
+    let mut image = m.dump(h.base, h.size);
+    rebuild(&mut image, &h, &stop);
+    Ok(Emulated {
+        image,
+        stop,
+        instructions: n,
+    })
+}
+
+/// Marks an image whose emulation stopped before the original entry point (its stub would
+/// only run again): [`rebuild`] writes it into the DOS header's reserved words.
+pub const MARK_NOT_AT_OEP: &[u8; 4] = b"BwEm";
+/// Marks an image whose emulation reached the original entry point.
+pub const MARK_AT_OEP: &[u8; 4] = b"BwOe";
+
+/// Turns the memory image into a PE file whose layout is the image (each section's file
+/// offset is its RVA), as a rebuilt executable: parsers that read file offsets (the UPX
+/// unpacker under an encryptor, the embedded-object carver) then see the unpacked data.
+/// The entry point becomes the original one when emulation reached it.
+fn rebuild(image: &mut [u8], h: &Headers, stop: &Stop) {
+    let mut put = |at: usize, v: u32| {
+        if let Some(b) = image.get_mut(at..at.saturating_add(4)) {
+            b.copy_from_slice(&v.to_le_bytes());
+        }
+    };
+    put(
+        0x1c,
+        u32::from_le_bytes(*if matches!(stop, Stop::Oep(_)) {
+            MARK_AT_OEP
+        } else {
+            MARK_NOT_AT_OEP
+        }),
+    );
+    let o = h.pe + 24;
+    put(o + 36, PAGE);
+    if let Stop::Oep(a) = stop {
+        put(o + 16, a.wrapping_sub(h.base));
+    }
+    for (i, &(rva, vsize, _, raw)) in h.sections.iter().enumerate() {
+        let s = h.table + 40 * i;
+        let span = (vsize.max(raw as u32)).min(h.size.saturating_sub(rva));
+        put(s + 16, span);
+        put(s + 20, rva);
+    }
+}
+
+/// Writes a thunk address for every imported function into the import address table, as
+/// the loader would. Malformed tables are filled as far as they read.
+fn fill_imports(m: &mut Mem, w: &mut Win, base: u32, rva: u32) {
+    if rva == 0 {
+        return;
+    }
+    let mut filled = 0;
+    for d in 0..256u32 {
+        let desc = base.wrapping_add(rva).wrapping_add(20 * d);
+        let (Ok(oft), Ok(name), Ok(ft)) = (
+            m.read(desc, 4),
+            m.read(desc.wrapping_add(12), 4),
+            m.read(desc.wrapping_add(16), 4),
+        ) else {
+            return;
+        };
+        if name == 0 && ft == 0 {
+            return;
+        }
+        let lookup = if oft != 0 { oft } else { ft };
+        for i in 0..4096u32 {
+            if filled > 8192 {
+                return;
+            }
+            let Ok(v) = m.read(base.wrapping_add(lookup).wrapping_add(4 * i), 4) else {
+                break;
+            };
+            if v == 0 {
+                break;
+            }
+            let fname = if v & 0x8000_0000 != 0 {
+                format!("#{}", v & 0xffff)
+            } else {
+                match m.cstr(base.wrapping_add(v).wrapping_add(2), 256) {
+                    Ok(s) => s,
+                    Err(_) => break,
+                }
+            };
+            let t = w.thunk(&fname);
+            if m.write(base.wrapping_add(ft).wrapping_add(4 * i), t, 4)
+                .is_err()
+            {
+                break;
+            }
+            filled += 1;
+        }
+    }
+}
+
+/// The interpreter loop.
+fn run(
+    c: &mut Cpu,
+    m: &mut Mem,
+    w: &mut Win,
+    h: &Headers,
+    ep_section: Option<(u32, u32)>,
+    limits: &EmuLimits,
+) -> (Stop, u64) {
+    let mut n: u64 = 0;
+    let mut next_clock = 0u64;
+    let image = h.base..h.base.saturating_add(h.size);
+    loop {
+        if n >= limits.max_instructions {
+            return (Stop::Instructions, n);
+        }
+        if n >= next_clock {
+            next_clock = n + 16_384;
+            if limits.deadline.is_some_and(|d| Instant::now() >= d) {
+                return (Stop::Time, n);
+            }
+        }
+        let eip = c.eip;
+        if eip == win::EXIT_THUNK {
+            return (Stop::Exit, n);
+        }
+        if eip == win::SEH_RETURN {
+            if let Err(s) = w.seh_return(c, m) {
+                return (s, n);
+            }
+            n += 1;
+            continue;
+        }
+        if Win::is_thunk(eip) {
+            if let Err(s) = w.call(c, m) {
+                return (s, n);
+            }
+            n += 1;
+            continue;
+        }
+        let in_ep = ep_section.is_some_and(|(a, b)| (a..b).contains(&eip));
+        if image.contains(&eip) && !in_ep && m.was_written(eip) {
+            return (Stop::Oep(eip), n);
+        }
+        let mut buf = [0u8; 16];
+        let got = m.read_some(eip, &mut buf);
+        let mut dec = Decoder::with_ip(32, &buf[..got], u64::from(eip), DecoderOptions::NONE);
+        let ins = dec.decode();
+        let trap = if got == 0 {
+            Trap::Mem(eip)
+        } else if ins.is_invalid() {
+            Trap::Privileged
+        } else {
+            c.eip = ins.next_ip32();
+            match exec::exec(c, m, &ins) {
+                Ok(k) => {
+                    n += u64::from(k);
+                    continue;
+                }
+                Err(t) => t,
+            }
+        };
+        c.eip = eip;
+        n += 1;
+        let code = match trap {
+            Trap::Mem(_) => 0xc000_0005,
+            Trap::Breakpoint => 0x8000_0003,
+            Trap::Divide => 0xc000_0094,
+            Trap::Privileged => 0xc000_0096,
+            Trap::Unsupported(mn) => return (Stop::Unsupported(format!("{mn:?}")), n),
+        };
+        if let Err(s) = w.raise(c, m, code) {
+            return (
+                match (s, trap) {
+                    (Stop::Exception(_), Trap::Mem(a)) => Stop::Fault(a),
+                    (s, _) => s,
+                },
+                n,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

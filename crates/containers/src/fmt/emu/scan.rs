@@ -1,0 +1,116 @@
+//! Where the deep scanner calls the emulator: packed i386 executables that no specific
+//! unpacker opened are emulated, and the memory image is scanned as the member
+//! `emu-unpacked`.
+
+use std::time::{Duration, Instant};
+
+use super::{unpack, EmuError, EmuLimits};
+use crate::ctx::{join, shown, Abort, Ctx};
+use crate::walk::{note, Walked};
+
+/// Most instructions one executable's stub may run (measured: the clamav-testfiles stubs
+/// need at most a few hundred thousand; a stub decompressing 100 MiB needs some hundred
+/// million, which the scan-time limit bounds first).
+pub const MAX_INSTRUCTIONS: u64 = 200_000_000;
+
+/// Most wall-clock time one emulation may take (also bounded by the scan-time limit).
+const MAX_TIME: Duration = Duration::from_secs(20);
+
+/// Whether the PE in `data` looks packed even though no packer mark was recognised: its
+/// entry point lies in a writable section that is not the first one, or in no section at
+/// all.
+pub fn looks_packed(data: &[u8]) -> bool {
+    let Ok(h) = super::headers(data) else {
+        return false;
+    };
+    let Some(pe) = super::u32_at(data, 0x3c).map(|p| p as usize) else {
+        return false;
+    };
+    let Some(opt) = super::u16_at(data, pe + 20).map(usize::from) else {
+        return false;
+    };
+    let table = pe + 24 + opt;
+    let mut found = false;
+    for (i, s) in h.sections.iter().enumerate() {
+        let span = s.1.max(s.3 as u32);
+        if (s.0..s.0.saturating_add(span)).contains(&h.entry) {
+            found = true;
+            let flags = super::u32_at(data, table + 40 * i + 36).unwrap_or(0);
+            if i > 0 && flags & 0x8000_0000 != 0 {
+                return true;
+            }
+        }
+    }
+    !found && !h.sections.is_empty()
+}
+
+/// Emulates the executable in `data` (already known to be a PE) and scans its memory image
+/// as one member at `depth`.
+pub(crate) fn walk(
+    ctx: &mut Ctx,
+    data: &[u8],
+    path: &str,
+    depth: u32,
+    packer: &str,
+) -> Result<Walked, Abort> {
+    let mut w = Walked::default();
+    // An image we emulated is emulated again only when its stub reached the original entry
+    // point (a further layer may follow), at most three layers deep, and never the
+    // executables carved out of an image.
+    let layers = path.matches("emu-unpacked").count();
+    if layers > 0
+        && (!path.ends_with("emu-unpacked")
+            || layers >= 3
+            || data.get(0x1c..0x20) == Some(&super::MARK_NOT_AT_OEP[..]))
+    {
+        return Ok(w);
+    }
+    let l = &ctx.opts.limits;
+    let budget = l
+        .max_member_bytes
+        .min(l.max_total_bytes.saturating_sub(ctx.total))
+        .min(crate::fmt::nsis::MAX_DECOMPRESSED) as usize;
+    // The ratio limit, judged on the image size the headers announce.
+    let ratio_cap = (data.len() as u64)
+        .saturating_mul(l.max_ratio)
+        .max(l.ratio_min_bytes);
+    let limits = EmuLimits {
+        max_image: budget.min(usize::try_from(ratio_cap).unwrap_or(usize::MAX)),
+        max_instructions: MAX_INSTRUCTIONS,
+        deadline: Some(Instant::now() + l.max_scan_time.min(MAX_TIME)),
+    };
+    let started = Instant::now();
+    match unpack(data, &limits) {
+        Ok(e) => {
+            tracing::debug!(
+                packer,
+                stop = %e.stop,
+                instructions = e.instructions,
+                elapsed = ?started.elapsed(),
+                "emulated"
+            );
+            ctx.notes.push(format!(
+                "{}: {packer} emulated: {} after {} instructions",
+                shown(path),
+                e.stop,
+                e.instructions
+            ));
+            let r = ctx.member_bytes(&e.image, &join(path, "emu-unpacked"), depth)?;
+            note(&mut w, 0, r);
+            if e.stop.is_limit() {
+                ctx.hit("emulation");
+            }
+        }
+        Err(EmuError::TooBig(n)) => {
+            ctx.notes.push(format!(
+                "{}: {packer} not emulated: image of {n} bytes over the limits",
+                shown(path)
+            ));
+            ctx.hit("member size");
+        }
+        Err(e) => ctx
+            .notes
+            .push(format!("{}: {packer} not unpacked: {e}", shown(path))),
+    }
+    Ok(w)
+}

@@ -1,0 +1,405 @@
+//! The little of Windows an unpacking stub sees: a thread and process environment block, a
+//! fake KERNEL32 image whose export table names the functions below, the loader's filling of
+//! the import table, the handful of API calls stubs make (module handles, `GetProcAddress`,
+//! memory allocation and protection) and structured exception dispatch through `fs:[0]`.
+//!
+//! Any other API call is where the stub hands over to the unpacked program: emulation stops
+//! there (see [`super::Stop::Api`]).
+
+use super::cpu::{Cpu, Trap, EAX, EBP, EBX, ECX, EDI, EDX, ESI, ESP};
+use super::mem::{Mem, PAGE};
+use super::Stop;
+
+/// Where the fake KERNEL32 is loaded.
+pub(crate) const K32: u32 = 0x7c80_0000;
+/// RVA of the first API thunk inside the fake KERNEL32; thunk `i` is at `THUNKS + 16 * i`.
+const THUNKS: u32 = 0x4000;
+/// Most thunks (named APIs, known or not).
+const MAX_THUNKS: u32 = 0x400;
+/// The address a stub returns to when it leaves its entry point with `ret`.
+pub(crate) const EXIT_THUNK: u32 = K32 + 0x3000;
+/// The address an exception handler returns to.
+pub(crate) const SEH_RETURN: u32 = K32 + 0x3010;
+/// The last-chance handler at the end of the SEH chain.
+pub(crate) const SEH_LAST: u32 = K32 + 0x3020;
+/// Thread and process environment blocks.
+pub(crate) const TEB: u32 = 0x7ffd_e000;
+const PEB: u32 = 0x7ffd_f000;
+/// Top of the stack and its size.
+pub(crate) const STACK_TOP: u32 = 0x0013_0000;
+const STACK_SIZE: u32 = 0x0004_0000;
+/// Where `VirtualAlloc` without an address places blocks.
+const HEAP: u32 = 0x0100_0000;
+/// Module handles returned for DLLs other than KERNEL32 (never mapped).
+const FAKE_DLL: u32 = 0x7700_0000;
+/// Most exceptions dispatched before emulation gives up (stubs raise a few on purpose).
+const MAX_EXCEPTIONS: u32 = 256;
+
+/// APIs the emulator implements, by name, with the bytes of arguments they pop.
+const KNOWN: [(&str, u32); 26] = [
+    ("CloseHandle", 4),
+    ("ExitProcess", 4),
+    ("FlushInstructionCache", 12),
+    ("FreeLibrary", 4),
+    ("GetCurrentProcess", 0),
+    ("GetCurrentProcessId", 0),
+    ("GetCurrentThreadId", 0),
+    ("GetLastError", 0),
+    ("GetModuleHandleA", 4),
+    ("GetModuleHandleW", 4),
+    ("GetProcAddress", 8),
+    ("GetTickCount", 0),
+    ("GetVersion", 0),
+    ("GlobalAlloc", 8),
+    ("GlobalFree", 4),
+    ("IsDebuggerPresent", 0),
+    ("LoadLibraryA", 4),
+    ("LoadLibraryExA", 12),
+    ("LoadLibraryW", 4),
+    ("LocalAlloc", 8),
+    ("LocalFree", 4),
+    ("SetErrorMode", 4),
+    ("VirtualAlloc", 16),
+    ("VirtualFree", 12),
+    ("VirtualProtect", 16),
+    ("Sleep", 4),
+];
+
+/// The emulated Windows state.
+pub(crate) struct Win {
+    /// Names of the thunks handed out, in thunk order (the known ones first).
+    names: Vec<String>,
+    /// Next free address for `VirtualAlloc`.
+    heap: u32,
+    /// DLL names loaded (for their fake handles).
+    dlls: Vec<String>,
+    /// Exceptions dispatched so far.
+    pub exceptions: u32,
+    /// The image base of the executable.
+    pub image_base: u32,
+}
+
+impl Win {
+    /// Maps the stack, TEB, PEB and the fake KERNEL32, and sets the registers a process
+    /// starts with (`ebx` = PEB, `[esp]` = a return address inside KERNEL32).
+    pub(crate) fn new(m: &mut Mem, c: &mut Cpu, image_base: u32) -> Result<Win, Trap> {
+        let mut w = Win {
+            names: KNOWN.iter().map(|(n, _)| n.to_string()).collect(),
+            heap: HEAP,
+            dlls: Vec::new(),
+            exceptions: 0,
+            image_base,
+        };
+        m.map(STACK_TOP - STACK_SIZE, STACK_SIZE)?;
+        m.map(TEB, 2 * PAGE)?;
+        m.map(K32, THUNKS + MAX_THUNKS * 16)?;
+        w.build_k32(m)?;
+        // The last SEH frame, at the top of the stack.
+        let frame = STACK_TOP - 8;
+        m.write(frame, 0xffff_ffff, 4)?;
+        m.write(frame + 4, SEH_LAST, 4)?;
+        m.write(TEB, frame, 4)?;
+        m.write(TEB + 4, STACK_TOP, 4)?;
+        m.write(TEB + 8, STACK_TOP - STACK_SIZE, 4)?;
+        m.write(TEB + 0x18, TEB, 4)?;
+        m.write(TEB + 0x30, PEB, 4)?;
+        m.write(PEB + 8, image_base, 4)?;
+        w.build_ldr(m)?;
+        c.fs_base = TEB;
+        c.r = [0; 8];
+        c.r[ESP] = frame - 0x40;
+        c.r[EBP] = frame - 0x10;
+        c.r[EBX] = PEB;
+        m.write(c.r[ESP], EXIT_THUNK, 4)?;
+        Ok(w)
+    }
+
+    /// The fake KERNEL32: DOS and PE headers and an export directory naming [`KNOWN`].
+    fn build_k32(&mut self, m: &mut Mem) -> Result<(), Trap> {
+        m.write_bytes(K32, b"MZ")?;
+        m.write(K32 + 0x3c, 0x80, 4)?;
+        let pe = K32 + 0x80;
+        m.write_bytes(pe, b"PE\0\0")?;
+        m.write(pe + 4, 0x14c, 2)?;
+        m.write(pe + 20, 0xe0, 2)?;
+        m.write(pe + 24, 0x10b, 2)?;
+        m.write(pe + 24 + 28, K32, 4)?;
+        m.write(pe + 24 + 56, THUNKS + MAX_THUNKS * 16, 4)?;
+        m.write(pe + 24 + 92, 16, 4)?;
+        // Export directory at RVA 0x1000: functions, names, ordinals, then the strings.
+        let (dir, funcs, names, ords, strs) =
+            (0x1000u32, 0x1100u32, 0x1200u32, 0x1300u32, 0x1400u32);
+        m.write(pe + 24 + 96, dir, 4)?;
+        m.write(pe + 24 + 100, 0x1000, 4)?;
+        let n = KNOWN.len() as u32;
+        m.write(K32 + dir + 12, strs, 4)?;
+        m.write(K32 + dir + 16, 1, 4)?;
+        m.write(K32 + dir + 20, n, 4)?;
+        m.write(K32 + dir + 24, n, 4)?;
+        m.write(K32 + dir + 28, funcs, 4)?;
+        m.write(K32 + dir + 32, names, 4)?;
+        m.write(K32 + dir + 36, ords, 4)?;
+        m.write_bytes(K32 + strs, b"KERNEL32.dll\0")?;
+        let mut at = strs + 16;
+        for (i, (name, _)) in KNOWN.iter().enumerate() {
+            let i = i as u32;
+            m.write(K32 + funcs + 4 * i, THUNKS + 16 * i, 4)?;
+            m.write(K32 + names + 4 * i, at, 4)?;
+            m.write(K32 + ords + 2 * i, i, 2)?;
+            m.write_bytes(K32 + at, name.as_bytes())?;
+            at += name.len() as u32 + 1;
+        }
+        // Thunk bodies: `nop`s (stubs that check an API's first byte for a breakpoint
+        // find none).
+        for a in (K32 + THUNKS..K32 + THUNKS + MAX_THUNKS * 16).step_by(4) {
+            m.write(a, 0x9090_9090, 4)?;
+        }
+        Ok(())
+    }
+
+    /// The loader's module lists (executable, ntdll stand-in, KERNEL32), for stubs that walk
+    /// `PEB->Ldr` to find KERNEL32.
+    fn build_ldr(&self, m: &mut Mem) -> Result<(), Trap> {
+        let ldr = PEB + 0x100;
+        m.write(PEB + 0xc, ldr, 4)?;
+        let entries = [PEB + 0x200, PEB + 0x300, PEB + 0x400];
+        let bases = [self.image_base, K32, K32];
+        for (k, &e) in entries.iter().enumerate() {
+            m.write(e + 0x18, bases[k], 4)?;
+            m.write(e + 0x20, 0x10000, 4)?;
+            let name = PEB + 0x600 + 0x40 * k as u32;
+            let s: &str = ["a.exe", "ntdll.dll", "kernel32.dll"][k];
+            for (i, u) in s.encode_utf16().enumerate() {
+                m.write(name + 2 * i as u32, u32::from(u), 2)?;
+            }
+            for off in [0x24u32, 0x2c] {
+                m.write(
+                    e + off,
+                    (s.len() as u32 * 2) | ((s.len() as u32 * 2 + 2) << 16),
+                    4,
+                )?;
+                m.write(e + off + 4, name, 4)?;
+            }
+        }
+        // Three circular lists: load order (+0x0c/+0x00), memory order (+0x14/+0x08),
+        // initialisation order (+0x1c/+0x10, without the executable).
+        for (head, link, list) in [
+            (0x0cu32, 0u32, &entries[..]),
+            (0x14, 8, &entries[..]),
+            (0x1c, 0x10, &entries[1..]),
+        ] {
+            let nodes: Vec<u32> = std::iter::once(ldr + head)
+                .chain(list.iter().map(|e| e + link))
+                .collect();
+            for (i, &n) in nodes.iter().enumerate() {
+                let next = nodes[(i + 1) % nodes.len()];
+                let prev = nodes[(i + nodes.len() - 1) % nodes.len()];
+                m.write(n, next, 4)?;
+                m.write(n + 4, prev, 4)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The thunk address for an API name (a new thunk for a name not seen before).
+    pub(crate) fn thunk(&mut self, name: &str) -> u32 {
+        let i = match self.names.iter().position(|n| n.eq_ignore_ascii_case(name)) {
+            Some(i) => i,
+            None if (self.names.len() as u32) < MAX_THUNKS => {
+                self.names.push(name.to_string());
+                self.names.len() - 1
+            }
+            None => self.names.len() - 1,
+        };
+        K32 + THUNKS + 16 * i as u32
+    }
+
+    /// Whether `eip` is one of the thunks.
+    pub(crate) fn is_thunk(eip: u32) -> bool {
+        (K32 + THUNKS..K32 + THUNKS + MAX_THUNKS * 16).contains(&eip)
+    }
+
+    fn module(&mut self, name: &str) -> u32 {
+        let lower = name.to_ascii_lowercase();
+        if lower.starts_with("kernel32") || lower.starts_with("ntdll") {
+            return K32;
+        }
+        let i = match self.dlls.iter().position(|d| *d == lower) {
+            Some(i) => i,
+            None => {
+                self.dlls.push(lower);
+                self.dlls.len() - 1
+            }
+        };
+        FAKE_DLL + 0x10_0000 * (i as u32 % 64)
+    }
+
+    /// Runs the API whose thunk is at `c.eip`, as `stdcall` (the callee pops its
+    /// arguments), or stops when it is one the stub would not call before handing over.
+    pub(crate) fn call(&mut self, c: &mut Cpu, m: &mut Mem) -> Result<(), Stop> {
+        let i = ((c.eip - K32 - THUNKS) / 16) as usize;
+        let name = self.names.get(i).cloned().unwrap_or_default();
+        let Some(&(_, pops)) = KNOWN.iter().find(|(n, _)| *n == name) else {
+            return Err(Stop::Api(name));
+        };
+        let sp = c.r[ESP];
+        let arg = |k: u32| {
+            m.read(sp.wrapping_add(4 + 4 * k), 4)
+                .map_err(|_| Stop::Fault(sp))
+        };
+        let ret = m.read(sp, 4).map_err(|_| Stop::Fault(sp))?;
+        let eax = match name.as_str() {
+            "ExitProcess" => return Err(Stop::Exit),
+            "GetModuleHandleA" | "GetModuleHandleW" | "LoadLibraryA" | "LoadLibraryW"
+            | "LoadLibraryExA" => {
+                let p = arg(0)?;
+                if p == 0 {
+                    self.image_base
+                } else {
+                    let s = if name.ends_with('W') {
+                        m.wstr(p, 260)
+                    } else {
+                        m.cstr(p, 260)
+                    }
+                    .map_err(|f| Stop::Fault(f.0))?;
+                    self.module(&s)
+                }
+            }
+            "GetProcAddress" => {
+                let p = arg(1)?;
+                let s = if p < 0x10000 {
+                    format!("#{p}")
+                } else {
+                    m.cstr(p, 256).map_err(|f| Stop::Fault(f.0))?
+                };
+                self.thunk(&s)
+            }
+            "VirtualAlloc" | "GlobalAlloc" | "LocalAlloc" => {
+                let (addr, size) = if name == "VirtualAlloc" {
+                    (arg(0)?, arg(1)?)
+                } else {
+                    (0, arg(1)?)
+                };
+                self.alloc(m, addr, size)
+            }
+            "VirtualProtect" => {
+                let old = arg(3)?;
+                let _ = m.write(old, 0x40, 4);
+                1
+            }
+            "GetVersion" => 0x0a28_0105,
+            "GetTickCount" => 0x0010_0000,
+            "GetCurrentProcess" => 0xffff_ffff,
+            "GetCurrentProcessId" | "GetCurrentThreadId" => 0x100,
+            "IsDebuggerPresent" | "GetLastError" | "SetErrorMode" | "Sleep" => 0,
+            _ => 1,
+        };
+        c.r[EAX] = eax;
+        c.r[ECX] = 0;
+        c.r[EDX] = 0;
+        c.r[ESP] = sp.wrapping_add(4 + pops);
+        c.eip = ret;
+        Ok(())
+    }
+
+    /// Maps a block for `VirtualAlloc` (0 when the memory budget is spent).
+    fn alloc(&mut self, m: &mut Mem, addr: u32, size: u32) -> u32 {
+        let size = size.max(1);
+        if addr != 0 && m.is_mapped(addr) && m.is_mapped(addr.wrapping_add(size - 1)) {
+            return addr;
+        }
+        let at = if addr != 0 {
+            addr & !(PAGE - 1)
+        } else {
+            self.heap
+        };
+        let Some(len) = size.checked_add(PAGE - 1).map(|l| l & !(PAGE - 1)) else {
+            return 0;
+        };
+        if m.map(at, len).is_err() {
+            return 0;
+        }
+        if addr == 0 {
+            self.heap = self.heap.saturating_add(len + PAGE);
+        }
+        at
+    }
+
+    /// Dispatches an exception to the handler at the head of the SEH chain: pushes an
+    /// exception record and a context (the registers at the fault) and calls the handler,
+    /// which returns to [`SEH_RETURN`].
+    pub(crate) fn raise(&mut self, c: &mut Cpu, m: &mut Mem, code: u32) -> Result<(), Stop> {
+        self.exceptions += 1;
+        if self.exceptions > MAX_EXCEPTIONS {
+            return Err(Stop::Exception(code));
+        }
+        let f = |_| Stop::Exception(code);
+        let frame = m.read(TEB, 4).map_err(f)?;
+        let handler = m.read(frame.wrapping_add(4), 4).map_err(f)?;
+        if handler == SEH_LAST {
+            return Err(Stop::Exception(code));
+        }
+        let ctx = c.r[ESP].wrapping_sub(0x400) & !3;
+        let rec = ctx.wrapping_sub(0x60);
+        let w = |m: &mut Mem, a: u32, v: u32| m.write(a, v, 4).map_err(f);
+        w(m, ctx, 0x1_0017)?;
+        for (off, v) in [
+            (0x9c, c.r[EDI]),
+            (0xa0, c.r[ESI]),
+            (0xa4, c.r[EBX]),
+            (0xa8, c.r[EDX]),
+            (0xac, c.r[ECX]),
+            (0xb0, c.r[EAX]),
+            (0xb4, c.r[EBP]),
+            (0xb8, c.eip),
+            (0xbc, 0x1b),
+            (0xc0, c.eflags()),
+            (0xc4, c.r[ESP]),
+            (0xc8, 0x23),
+        ] {
+            w(m, ctx + off, v)?;
+        }
+        for off in [4u32, 8, 0xc, 0x10, 0x14, 0x18] {
+            w(m, ctx + off, 0)?;
+        }
+        w(m, rec, code)?;
+        w(m, rec + 4, 0)?;
+        w(m, rec + 8, 0)?;
+        w(m, rec + 0xc, c.eip)?;
+        w(m, rec + 0x10, 0)?;
+        // handler(record, frame, context, dispatcher context), returning to SEH_RETURN;
+        // the context's address is kept below the arguments for the return.
+        let mut sp = rec.wrapping_sub(4);
+        for v in [ctx, 0, ctx, frame, rec, SEH_RETURN] {
+            w(m, sp, v)?;
+            sp = sp.wrapping_sub(4);
+        }
+        c.r[ESP] = sp.wrapping_add(4);
+        c.eip = handler;
+        Ok(())
+    }
+
+    /// A handler returned: `ExceptionContinueExecution` (0) reloads the registers from the
+    /// context it may have changed; anything else ends emulation.
+    pub(crate) fn seh_return(&mut self, c: &mut Cpu, m: &mut Mem) -> Result<(), Stop> {
+        // Stack at return: [record, frame, context, dispatcher, saved context address].
+        let sp = c.r[ESP];
+        let f = |e: super::mem::Fault| Stop::Fault(e.0);
+        let ctx = m.read(sp.wrapping_add(16), 4).map_err(f)?;
+        if c.r[EAX] != 0 {
+            return Err(Stop::Exception(c.r[EAX]));
+        }
+        let r = |off: u32| m.read(ctx.wrapping_add(off), 4).map_err(f);
+        c.r[EDI] = r(0x9c)?;
+        c.r[ESI] = r(0xa0)?;
+        c.r[EBX] = r(0xa4)?;
+        c.r[EDX] = r(0xa8)?;
+        c.r[ECX] = r(0xac)?;
+        c.r[EAX] = r(0xb0)?;
+        c.r[EBP] = r(0xb4)?;
+        c.eip = r(0xb8)?;
+        c.set_eflags(r(0xc0)?);
+        c.r[ESP] = r(0xc4)?;
+        Ok(())
+    }
+}
