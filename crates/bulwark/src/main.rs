@@ -52,10 +52,14 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Check a configuration file: errors and unknown keys with their line numbers.
+    /// Check a configuration file: every error and warning in one pass, with line numbers;
+    /// unknown keys are errors (exit 1), as the server refuses them.
     Check {
         /// The file to check.
         file: PathBuf,
+        /// Unknown keys are warnings, not errors (the server still refuses them).
+        #[arg(long)]
+        lenient: bool,
     },
     /// Print the effective configuration (defaults filled in) as TOML.
     Show {
@@ -98,7 +102,14 @@ fn code(c: i32) -> ExitCode {
 
 fn config_command(c: ConfigCommand) -> anyhow::Result<ExitCode> {
     match c {
-        ConfigCommand::Check { file } => match bulwark_config::load_file(&file) {
+        ConfigCommand::Check { file, lenient } => match bulwark_config::load_file_with(
+            &file,
+            if lenient {
+                bulwark_config::Strictness::Lenient
+            } else {
+                bulwark_config::Strictness::Strict
+            },
+        ) {
             Ok(l) => {
                 for w in &l.warnings {
                     println!("{}: warning: {w}", file.display());

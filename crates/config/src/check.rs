@@ -1,8 +1,8 @@
-//! Loading and checking: parse errors and invalid values with line numbers, unknown keys as
-//! warnings with line numbers.
+//! Checking: the semantic checks of a parsed configuration, and locating keys in the text
+//! (loading itself is in `load`).
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::Config;
 
@@ -49,13 +49,16 @@ pub enum ConfigError {
         /// The cause.
         source: std::io::Error,
     },
-    /// The file is not valid; every problem found is listed.
-    #[error("{origin}: invalid configuration:\n{}", list(.errors))]
+    /// The file is not valid; every problem found is listed (and the warnings beside them).
+    #[error("{origin}: invalid configuration ({} error(s)):\n{}{}", .errors.len(), list(.errors),
+        if .warnings.is_empty() { String::new() } else { format!("\nwarnings:\n{}", list(.warnings)) })]
     Invalid {
         /// Where the text came from (a path or `<string>`).
         origin: String,
-        /// The problems, each with its line.
+        /// The problems, each with its line, in line order.
         errors: Vec<Diagnostic>,
+        /// What would only have been warned about.
+        warnings: Vec<Diagnostic>,
     },
 }
 
@@ -66,68 +69,8 @@ fn list(d: &[Diagnostic]) -> String {
         .join("\n")
 }
 
-/// Reads and checks a configuration file.
-pub fn load_file(path: &Path) -> Result<Loaded, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    load_str(&text, &path.display().to_string())
-}
-
-/// Parses and checks configuration text; `origin` names it in messages.
-pub fn load_str(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
-    let invalid = |errors| ConfigError::Invalid {
-        origin: origin.to_string(),
-        errors,
-    };
-    let mut unknown = Vec::new();
-    let de = toml::Deserializer::new(text);
-    let config: Config = match serde_ignored::deserialize(de, |path| unknown.push(path.to_string()))
-    {
-        Ok(c) => c,
-        Err(e) => {
-            let line = e.span().map(|s| line_of(text, s.start));
-            return Err(invalid(vec![Diagnostic {
-                line,
-                key: None,
-                message: e.message().trim().to_string(),
-            }]));
-        }
-    };
-    let doc = toml_edit::ImDocument::parse(text).ok();
-    let locate = |key: &str| doc.as_ref().and_then(|d| key_line(d, text, key));
-    let warnings = unknown
-        .into_iter()
-        .map(|k| Diagnostic {
-            line: locate(&k),
-            message: "unknown key (ignored)".into(),
-            key: Some(k),
-        })
-        .collect();
-    let mut errors = Vec::new();
-    let mut warnings: Vec<Diagnostic> = warnings;
-    validate(&config, &mut |key: &str, message: String, fatal: bool| {
-        let d = Diagnostic {
-            line: locate(key),
-            key: Some(key.to_string()),
-            message,
-        };
-        if fatal {
-            errors.push(d)
-        } else {
-            warnings.push(d)
-        }
-    });
-    if errors.is_empty() {
-        Ok(Loaded { config, warnings })
-    } else {
-        Err(invalid(errors))
-    }
-}
-
 /// Semantic checks; `report(key, message, fatal)`.
-fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
+pub(crate) fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
     let s = &c.server;
     if s.listen.is_empty() {
         report(
@@ -306,7 +249,7 @@ pub fn parse_net(s: &str) -> Option<ipnet::IpNet> {
 }
 
 /// The 1-based line of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
     text.as_bytes()[..end]
         .iter()
@@ -316,7 +259,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 /// The line where a dotted key (`server.listen`, `a.b.0.c`) is written, if it is.
-fn key_line(doc: &toml_edit::ImDocument<&str>, text: &str, dotted: &str) -> Option<usize> {
+pub(crate) fn key_line(doc: &toml_edit::ImDocument<&str>, text: &str, dotted: &str) -> Option<usize> {
     let mut table: &dyn toml_edit::TableLike = doc.as_table();
     let mut line = None;
     let mut segs = dotted.split('.');
@@ -350,6 +293,7 @@ fn key_line(doc: &toml_edit::ImDocument<&str>, text: &str, dotted: &str) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{load_str, load_str_with, Strictness};
 
     #[test]
     fn empty_text_is_the_default() {
@@ -359,16 +303,66 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_warn_with_their_line() {
+    fn unknown_keys_warn_with_their_line_when_lenient() {
         let text = "[server]\nlisten = [\"127.0.0.1:2000\"]\nlistn = 3\n\n[nosuch]\nx = 1\n";
-        let l = load_str(text, "t").expect("loads");
+        let l = load_str_with(text, "t", Strictness::Lenient).expect("loads");
         assert_eq!(l.config.server.listen[0].port(), 2000);
         let w: Vec<String> = l.warnings.iter().map(|d| d.to_string()).collect();
         assert!(
-            w.contains(&"line 3: server.listn: unknown key (ignored)".to_string()),
+            w.contains(
+                &"line 3: server.listn: unknown key (ignored); did you mean `server.listen`?"
+                    .to_string()
+            ),
             "{w:?}"
         );
         assert!(w.iter().any(|s| s.starts_with("line 5: nosuch")), "{w:?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_suggestion() {
+        let text = "[engine]\ndatabse = [\"/var/lib/clamav\"]\n[server]\nread_timeout = 5\n";
+        let e = load_str(text, "bulwark.toml").unwrap_err();
+        let ConfigError::Invalid { errors, .. } = &e else {
+            panic!("not invalid: {e}")
+        };
+        let msgs: Vec<String> = errors.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            msgs,
+            vec![
+                "line 2: engine.databse: unknown key; did you mean `engine.database`?".to_string(),
+                "line 4: server.read_timeout: unknown key; did you mean \
+                 `server.read_timeout_secs`?"
+                    .to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn every_error_of_a_file_in_one_pass_in_plain_words() {
+        let text = "[server]\nmax_connections = \"120\"\nread_timeout_secs = true\n\
+                    [answer]\nmode = \"fast\"\nholdback_bytes = 100\n[engine]\ndatabse = []\n";
+        let e = load_str(text, "f.toml").unwrap_err();
+        let ConfigError::Invalid { errors, .. } = &e else {
+            panic!("not invalid: {e}")
+        };
+        let msgs: Vec<String> = errors.iter().map(|d| d.to_string()).collect();
+        assert_eq!(errors.len(), 5, "{msgs:#?}");
+        assert!(
+            msgs[0].starts_with("line 2: server.max_connections: expected a whole number (no quotes), \
+                 found the text \"120\""),
+            "{msgs:#?}"
+        );
+        assert!(
+            msgs[1].starts_with("line 3: server.read_timeout_secs: expected a whole number"),
+            "{msgs:#?}"
+        );
+        assert!(
+            msgs[2].starts_with("line 5: answer.mode: \"fast\" is not one of:"),
+            "{msgs:#?}"
+        );
+        assert!(msgs[3].starts_with("line 6: answer.holdback_bytes"), "{msgs:#?}");
+        assert!(msgs[4].starts_with("line 8: engine.databse: unknown key"), "{msgs:#?}");
+        assert!(e.to_string().contains("(5 error(s))"), "{e}");
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! Bulwark's configuration: one TOML file, every key with a default.
 //!
 //! [`Config::default()`] is the embedded default that `bulwark serve` runs with no file;
-//! [`load_str`] parses a file and reports errors with line numbers, and every unknown key as a
-//! warning with its line, so that the server never starts half-configured.
+//! [`load_str`] parses a file and reports every problem in one pass, each with its line and in
+//! plain words; an unknown key is an error (with the key it probably meant) unless
+//! [`Strictness::Lenient`], so that the server never starts half-configured.
 
 mod check;
+mod load;
 mod schema;
 
-pub use check::{load_file, load_str, parse_net, ConfigError, Diagnostic, Loaded};
+pub use check::{parse_net, ConfigError, Diagnostic, Loaded};
+pub use load::{load_file, load_file_with, load_str, load_str_with, Strictness};
 pub use schema::{
     AccessConfig, AnswerConfig, AnswerMode, Config, ControlConfig, EngineConfig, IdentityConfig,
     LogConfig, MetricsConfig, OverBudget, ServerConfig, TlsConfig,

@@ -490,7 +490,8 @@ const MD_HEAD: &str = "\
 Bulwark reads one TOML file, given with `bulwark serve --config FILE` (the Debian package's
 service uses `/etc/bulwark/bulwark.toml`). Every key has a default; a file that sets nothing (or no
 `--config` at all) runs on the embedded defaults. `bulwark config check FILE` reports every error
-with its line number and warns about every unknown key; `bulwark config show --config FILE` prints
+with its line number in one run, and refuses unknown keys (naming the key they probably meant), as the server
+does; `bulwark config show --config FILE` prints
 the effective configuration with the defaults filled in. The packaged
 `/etc/bulwark/bulwark.toml` lists every key below, commented out, at its default.
 

@@ -1,0 +1,68 @@
+//! `bulwark config check` as an administrator meets it (issue 18): every problem of the file
+//! in one run, each with its line, in plain words, "did you mean" for a mistyped key; unknown
+//! keys are errors (exit 1) unless `--lenient`, and `serve` refuses the same file.
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_bulwark");
+
+const FILE: &str = "[engine]\ndatabse = [\"/var/lib/clamav\"]\n[server]\nmax_connections = \
+                    \"120\"\nread_timout_secs = 3\n[answer]\nmode = \"fast\"\n";
+
+fn run(args: &[&str], file: &std::path::Path) -> (i32, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("run bulwark");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn every_problem_in_one_run_and_unknown_keys_are_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bulwark.toml");
+    std::fs::write(&file, FILE).expect("write");
+    let (code, out) = run(&["config", "check"], &file);
+    assert_eq!(code, 1, "{out}");
+    let expected = [
+        "invalid configuration (4 error(s)):",
+        "  line 2: engine.databse: unknown key; did you mean `engine.database`?",
+        "  line 4: server.max_connections: expected a whole number (no quotes), found the text \"120\"",
+        "  line 5: server.read_timout_secs: unknown key; did you mean `server.read_timeout_secs`?",
+        "  line 7: answer.mode: \"fast\" is not one of: \"partial\", \"complete\", \"trickle\"",
+    ];
+    for e in expected {
+        assert!(out.contains(e), "missing {e:?} in:\n{out}");
+    }
+
+    let (code, out) = run(&["config", "check", "--lenient"], &file);
+    assert_eq!(code, 1, "still two errors: {out}");
+    assert!(out.contains("(2 error(s))"), "{out}");
+    assert!(
+        out.contains("warnings:\n  line 2: engine.databse: unknown key (ignored)"),
+        "{out}"
+    );
+
+    // The server refuses the file, naming the same problems.
+    let (code, out) = run(&["serve", "--listen", "127.0.0.1:0", "--config"], &file);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("engine.databse: unknown key"), "{out}");
+
+    // Fixed, it passes.
+    std::fs::write(
+        &file,
+        "[engine]\ndatabase = []\n[server]\nmax_connections = 120\n",
+    )
+    .expect("write");
+    let (code, out) = run(&["config", "check"], &file);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("OK (0 warning(s))"), "{out}");
+}
