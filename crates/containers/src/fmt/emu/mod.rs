@@ -121,6 +121,8 @@ pub struct Emulated {
     pub image: Vec<u8>,
     /// Why emulation stopped.
     pub stop: Stop,
+    /// The last jump into code the stub wrote (the original entry point, when found).
+    pub oep: Option<u32>,
     /// Instructions executed.
     pub instructions: u64,
 }
@@ -225,32 +227,30 @@ pub fn unpack(pe: &[u8], limits: &EmuLimits) -> Result<Emulated, EmuError> {
             let _ = m.write_bytes(h.base.wrapping_add(rva), &data[..n]);
         }
     }
-    let mut w = Win::new(&mut m, &mut c, h.base).map_err(|_| EmuError::NotPe("memory"))?;
+    let mut w = Win::new(&mut m, &mut c, h.base, pe).map_err(|_| EmuError::NotPe("memory"))?;
     fill_imports(&mut m, &mut w, h.base, h.imports);
     m.clear_written();
 
-    let ep_section = h
+    let spans: Vec<(u32, u32)> = h
         .sections
         .iter()
-        .find(|s| (s.0..s.0.saturating_add(s.1.max(s.3 as u32))).contains(&h.entry))
         .map(|s| {
-            (
-                h.base + s.0,
-                h.base
-                    .saturating_add(s.0.saturating_add(s.1.max(s.3 as u32))),
-            )
-        });
+            let a = h.base.wrapping_add(s.0);
+            (a, a.saturating_add(s.1.max(s.3 as u32)))
+        })
+        .collect();
     c.eip = h.base.wrapping_add(h.entry);
-    let (stop, n) = run(&mut c, &mut m, &mut w, &h, ep_section, limits);
+    let (stop, oep, n) = run(&mut c, &mut m, &mut w, &h, &spans, limits);
     let image_written = (0..pages as u32).any(|p| m.was_written(h.base.wrapping_add(p * PAGE)));
     if !image_written && !stop.is_limit() {
         return Err(EmuError::NothingWritten(stop));
     }
     let mut image = m.dump(h.base, h.size);
-    rebuild(&mut image, &h, &stop);
+    rebuild(&mut image, &h, oep);
     Ok(Emulated {
         image,
         stop,
+        oep,
         instructions: n,
     })
 }
@@ -265,7 +265,7 @@ pub const MARK_AT_OEP: &[u8; 4] = b"BwOe";
 /// offset is its RVA), as a rebuilt executable: parsers that read file offsets (the UPX
 /// unpacker under an encryptor, the embedded-object carver) then see the unpacked data.
 /// The entry point becomes the original one when emulation reached it.
-fn rebuild(image: &mut [u8], h: &Headers, stop: &Stop) {
+fn rebuild(image: &mut [u8], h: &Headers, oep: Option<u32>) {
     let mut put = |at: usize, v: u32| {
         if let Some(b) = image.get_mut(at..at.saturating_add(4)) {
             b.copy_from_slice(&v.to_le_bytes());
@@ -273,7 +273,7 @@ fn rebuild(image: &mut [u8], h: &Headers, stop: &Stop) {
     };
     put(
         0x1c,
-        u32::from_le_bytes(*if matches!(stop, Stop::Oep(_)) {
+        u32::from_le_bytes(*if oep.is_some() {
             MARK_AT_OEP
         } else {
             MARK_NOT_AT_OEP
@@ -281,7 +281,7 @@ fn rebuild(image: &mut [u8], h: &Headers, stop: &Stop) {
     );
     let o = h.pe + 24;
     put(o + 36, PAGE);
-    if let Stop::Oep(a) = stop {
+    if let Some(a) = oep {
         put(o + 16, a.wrapping_sub(h.base));
     }
     for (i, &(rva, vsize, _, raw)) in h.sections.iter().enumerate() {
@@ -341,49 +341,71 @@ fn fill_imports(m: &mut Mem, w: &mut Win, base: u32, rva: u32) {
     }
 }
 
-/// The interpreter loop.
+/// Instructions run after the first jump into written code before emulation stops there
+/// (a stub may jump to a second stage it wrote before the original entry point; the
+/// original program itself needs not run long).
+const GRACE: u64 = 3_000_000;
+
+/// The interpreter loop: why it stopped, the original entry point if one was seen, and the
+/// instructions executed.
 fn run(
     c: &mut Cpu,
     m: &mut Mem,
     w: &mut Win,
     h: &Headers,
-    ep_section: Option<(u32, u32)>,
+    spans: &[(u32, u32)],
     limits: &EmuLimits,
-) -> (Stop, u64) {
+) -> (Stop, Option<u32>, u64) {
     let mut n: u64 = 0;
     let mut next_clock = 0u64;
     let image = h.base..h.base.saturating_add(h.size);
+    let section = |a: u32| spans.iter().position(|&(s, e)| (s..e).contains(&a));
+    let ep_section = section(c.eip);
+    let mut last_section = ep_section;
+    let mut oep: Option<u32> = None;
+    let mut grace_end = u64::MAX;
     loop {
         if n >= limits.max_instructions {
-            return (Stop::Instructions, n);
+            return (Stop::Instructions, oep, n);
+        }
+        if n >= grace_end {
+            return (Stop::Oep(oep.unwrap_or(c.eip)), oep, n);
         }
         if n >= next_clock {
             next_clock = n + 16_384;
             if limits.deadline.is_some_and(|d| Instant::now() >= d) {
-                return (Stop::Time, n);
+                return (Stop::Time, oep, n);
             }
         }
         let eip = c.eip;
         if eip == win::EXIT_THUNK {
-            return (Stop::Exit, n);
+            return (Stop::Exit, oep, n);
         }
         if eip == win::SEH_RETURN {
             if let Err(s) = w.seh_return(c, m) {
-                return (s, n);
+                return (s, oep, n);
             }
             n += 1;
             continue;
         }
         if Win::is_thunk(eip) {
             if let Err(s) = w.call(c, m) {
-                return (s, n);
+                return (s, oep, n);
             }
             n += 1;
             continue;
         }
-        let in_ep = ep_section.is_some_and(|(a, b)| (a..b).contains(&eip));
-        if image.contains(&eip) && !in_ep && m.was_written(eip) {
-            return (Stop::Oep(eip), n);
+        if image.contains(&eip) {
+            // A jump from one section into code the stub wrote in another is a candidate
+            // original entry point; the last one seen is kept.
+            let sec = section(eip);
+            if sec != last_section && sec != ep_section && m.was_written(eip) {
+                oep = Some(eip);
+                if grace_end == u64::MAX {
+                    grace_end = n.saturating_add(GRACE);
+                }
+            }
+            last_section = sec;
         }
         let mut buf = [0u8; 16];
         let got = m.read_some(eip, &mut buf);
@@ -410,7 +432,7 @@ fn run(
             Trap::Breakpoint => 0x8000_0003,
             Trap::Divide => 0xc000_0094,
             Trap::Privileged => 0xc000_0096,
-            Trap::Unsupported(mn) => return (Stop::Unsupported(format!("{mn:?}")), n),
+            Trap::Unsupported(mn) => return (Stop::Unsupported(format!("{mn:?}")), oep, n),
         };
         if let Err(s) = w.raise(c, m, code) {
             return (
@@ -418,6 +440,7 @@ fn run(
                     (Stop::Exception(_), Trap::Mem(a)) => Stop::Fault(a),
                     (s, _) => s,
                 },
+                oep,
                 n,
             );
         }

@@ -36,15 +36,20 @@ const FAKE_DLL: u32 = 0x7700_0000;
 const MAX_EXCEPTIONS: u32 = 256;
 
 /// APIs the emulator implements, by name, with the bytes of arguments they pop.
-const KNOWN: [(&str, u32); 26] = [
+const KNOWN: [(&str, u32); 37] = [
     ("CloseHandle", 4),
+    ("CreateFileA", 28),
+    ("CreateFileMappingA", 24),
     ("ExitProcess", 4),
     ("FlushInstructionCache", 12),
     ("FreeLibrary", 4),
+    ("GetCommandLineA", 0),
     ("GetCurrentProcess", 0),
     ("GetCurrentProcessId", 0),
     ("GetCurrentThreadId", 0),
+    ("GetFileSize", 8),
     ("GetLastError", 0),
+    ("GetModuleFileNameA", 12),
     ("GetModuleHandleA", 4),
     ("GetModuleHandleW", 4),
     ("GetProcAddress", 8),
@@ -58,11 +63,17 @@ const KNOWN: [(&str, u32); 26] = [
     ("LoadLibraryW", 4),
     ("LocalAlloc", 8),
     ("LocalFree", 4),
+    ("MapViewOfFile", 20),
+    ("ReadFile", 20),
     ("SetErrorMode", 4),
+    ("SetFilePointer", 16),
+    ("Sleep", 4),
+    ("UnmapViewOfFile", 4),
     ("VirtualAlloc", 16),
     ("VirtualFree", 12),
     ("VirtualProtect", 16),
-    ("Sleep", 4),
+    ("VirtualQuery", 12),
+    ("lstrlenA", 4),
 ];
 
 /// The emulated Windows state.
@@ -77,13 +88,26 @@ pub(crate) struct Win {
     pub exceptions: u32,
     /// The image base of the executable.
     pub image_base: u32,
+    /// The executable's own file, for stubs that read themselves (checksums, overlays).
+    file: Vec<u8>,
+    /// Read position in it.
+    file_pos: usize,
 }
+
+/// The file name the executable is given, and the handle of its open file.
+const SELF_NAME: &[u8] = b"C:\\sample.exe\0";
+const SELF_HANDLE: u32 = 0x44;
+const MAPPING_HANDLE: u32 = 0x48;
+/// Where `GetCommandLineA`'s string lives (in the fake KERNEL32 image).
+const CMDLINE: u32 = K32 + 0x3100;
 
 impl Win {
     /// Maps the stack, TEB, PEB and the fake KERNEL32, and sets the registers a process
     /// starts with (`ebx` = PEB, `[esp]` = a return address inside KERNEL32).
-    pub(crate) fn new(m: &mut Mem, c: &mut Cpu, image_base: u32) -> Result<Win, Trap> {
+    pub(crate) fn new(m: &mut Mem, c: &mut Cpu, image_base: u32, file: &[u8]) -> Result<Win, Trap> {
         let mut w = Win {
+            file: file.to_vec(),
+            file_pos: 0,
             names: KNOWN.iter().map(|(n, _)| n.to_string()).collect(),
             heap: HEAP,
             dlls: Vec::new(),
@@ -94,6 +118,7 @@ impl Win {
         m.map(TEB, 2 * PAGE)?;
         m.map(K32, THUNKS + MAX_THUNKS * 16)?;
         w.build_k32(m)?;
+        m.write_bytes(CMDLINE, SELF_NAME)?;
         // The last SEH frame, at the top of the stack.
         let frame = STACK_TOP - 8;
         m.write(frame, 0xffff_ffff, 4)?;
@@ -287,6 +312,52 @@ impl Win {
                 let _ = m.write(old, 0x40, 4);
                 1
             }
+            "GetModuleFileNameA" => {
+                let (buf, size) = (arg(1)?, arg(2)?);
+                let n = (SELF_NAME.len() as u32).min(size);
+                let _ = m.write_bytes(buf, &SELF_NAME[..n as usize]);
+                n.saturating_sub(1)
+            }
+            "GetCommandLineA" => CMDLINE,
+            "lstrlenA" => m.cstr(arg(0)?, 0x10000).map_or(0, |s| s.len() as u32),
+            "CreateFileA" => SELF_HANDLE,
+            "CreateFileMappingA" => MAPPING_HANDLE,
+            "GetFileSize" => self.file.len() as u32,
+            "SetFilePointer" => {
+                let (dist, method) = (arg(1)? as i32 as i64, arg(3)?);
+                let from = match method {
+                    1 => self.file_pos as i64,
+                    2 => self.file.len() as i64,
+                    _ => 0,
+                };
+                self.file_pos = (from + dist).clamp(0, self.file.len() as i64) as usize;
+                self.file_pos as u32
+            }
+            "ReadFile" => {
+                let (buf, want, got) = (arg(1)?, arg(2)?, arg(3)?);
+                let rest = self.file.get(self.file_pos..).unwrap_or(&[]);
+                let n = rest.len().min(want as usize);
+                if m.write_bytes(buf, &rest[..n]).is_err() {
+                    0
+                } else {
+                    self.file_pos += n;
+                    let _ = m.write(got, n as u32, 4);
+                    1
+                }
+            }
+            "MapViewOfFile" => {
+                let len = self.file.len() as u32;
+                let at = self.alloc(m, 0, len);
+                let file = std::mem::take(&mut self.file);
+                let ok = at != 0 && m.write_bytes(at, &file).is_ok();
+                self.file = file;
+                if ok {
+                    at
+                } else {
+                    0
+                }
+            }
+            "VirtualQuery" => 0,
             "GetVersion" => 0x0a28_0105,
             "GetTickCount" => 0x0010_0000,
             "GetCurrentProcess" => 0xffff_ffff,
