@@ -210,11 +210,12 @@ fn reload_under_load_drops_nothing_and_counters_add_up() {
         "bulwark_objects_total{{status=\"clean\"}} {clean}"
     )));
     assert!(text.contains("bulwark_reloads_total{kind=\"config\",result=\"failed\"} 1"));
+    // Prometheus' classic text format by default: counter families named after their samples.
     assert!(
-        text.contains("# TYPE bulwark_verdict_cache_hits gauge"),
+        text.contains("# TYPE bulwark_verdict_cache_hits_total counter"),
         "{text}"
     );
-    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+    assert!(!text.contains("# EOF"), "{text}");
     let (ok, status) = ctl(dir.path(), "status");
     assert!(
         ok && status.contains(&format!("objects_infected {infected}")),

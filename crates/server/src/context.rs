@@ -28,6 +28,9 @@ pub struct Context {
     pub license: Option<Enforcer>,
     /// Administrator notifications (swapped when `[notify]` changes on reload).
     pub notifier: ArcSwap<Notifier>,
+    /// Verdict-cache hits and misses of the snapshots already replaced (each snapshot has its
+    /// own cache), so that the exported counters never go down.
+    pub retired_verdict_lookups: [std::sync::atomic::AtomicU64; 2],
 }
 
 impl Context {
@@ -48,6 +51,7 @@ impl Context {
             blocked,
             license,
             notifier: ArcSwap::from_pointee(notifier),
+            retired_verdict_lookups: Default::default(),
         })
     }
 
@@ -56,7 +60,10 @@ impl Context {
         self.stats.database(snapshot.database.version());
         let new_db = snapshot.database.version() != self.snapshot.load().database.version();
         self.blocked.resize(snapshot.config.answer.blocked_url_max);
-        self.snapshot.store(Arc::new(snapshot));
+        let old = self.snapshot.swap(Arc::new(snapshot));
+        let [hits, misses] = &self.retired_verdict_lookups;
+        hits.fetch_add(old.verdicts.hits(), std::sync::atomic::Ordering::Relaxed);
+        misses.fetch_add(old.verdicts.misses(), std::sync::atomic::Ordering::Relaxed);
         if new_db {
             self.blocked.clear();
         }

@@ -22,6 +22,7 @@ pub mod licensing;
 mod listener;
 pub mod logfile;
 pub mod metrics;
+mod procstat;
 mod record;
 mod scan;
 mod snapshot;

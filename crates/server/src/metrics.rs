@@ -2,8 +2,11 @@
 
 use std::sync::Arc;
 
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -12,49 +15,118 @@ use tokio::sync::watch;
 
 use crate::context::Context;
 
-async fn metrics(State(ctx): State<Arc<Context>>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        exposition(&ctx),
-    )
-}
+/// The OpenMetrics content type, answered to clients that ask for it in `Accept`.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Prometheus' classic text format, answered to everyone else.
+const TEXT_004: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Every metric, as `/metrics` and the control socket's `metrics` command give them.
-pub(crate) fn exposition(ctx: &Context) -> String {
-    with_verdict_cache(ctx.stats.prometheus(), &ctx.snapshot.load().verdicts)
-}
-
-/// `text` with the verdict cache's gauges added before the closing `# EOF` (they belong to
-/// the configuration snapshot and restart from zero on reload, hence gauges).
-fn with_verdict_cache(mut text: String, cache: &bulwark_engine::VerdictCache) -> String {
-    let eof = text.rfind("# EOF").unwrap_or(text.len());
-    let mut add = String::new();
-    for (name, help, v) in [
-        (
-            "bulwark_verdict_cache_entries",
-            "Deep-scan verdicts held in the verdict cache.",
-            cache.len() as u64,
-        ),
-        (
-            "bulwark_verdict_cache_hits",
-            "Deep scans answered from the verdict cache since the last reload.",
-            cache.hits(),
-        ),
-        (
-            "bulwark_verdict_cache_misses",
-            "Verdict cache lookups that found nothing since the last reload.",
-            cache.misses(),
-        ),
-    ] {
-        add.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
-        ));
+async fn metrics(State(ctx): State<Arc<Context>>, headers: HeaderMap) -> impl IntoResponse {
+    let wants_openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    let text = exposition(&ctx);
+    if wants_openmetrics {
+        ([(header::CONTENT_TYPE, OPENMETRICS)], text)
+    } else {
+        ([(header::CONTENT_TYPE, TEXT_004)], to_text_004(&text))
     }
-    text.insert_str(eof, &add);
+}
+
+/// Every metric in OpenMetrics text, as `/metrics` (when asked for OpenMetrics) and the control
+/// socket's `metrics` command give them.
+pub(crate) fn exposition(ctx: &Context) -> String {
+    let snap = ctx.snapshot.load();
+    let [hits, misses] = &ctx.retired_verdict_lookups;
+    let extra = extra_series(
+        &snap.verdicts,
+        hits.load(Ordering::Relaxed),
+        misses.load(Ordering::Relaxed),
+    ) + &crate::procstat::render();
+    before_eof(ctx.stats.prometheus(), &extra)
+}
+
+/// `text` with `add` inserted before its closing `# EOF`.
+fn before_eof(mut text: String, add: &str) -> String {
+    let eof = text.rfind("# EOF").unwrap_or(text.len());
+    text.insert_str(eof, add);
     text
+}
+
+/// The verdict cache's series (entries: a gauge; hits and misses: counters that add the
+/// lookups of the caches of earlier snapshots) and the build information.
+fn extra_series(cache: &bulwark_engine::VerdictCache, old_hits: u64, old_misses: u64) -> String {
+    let mut add = String::new();
+    let mut series = |name: &str, kind: &str, help: &str, sample: String| {
+        let _ = write!(
+            add,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{sample}\n"
+        );
+    };
+    series(
+        "bulwark_verdict_cache_entries",
+        "gauge",
+        "Deep-scan verdicts held in the verdict cache.",
+        format!("bulwark_verdict_cache_entries {}", cache.len()),
+    );
+    series(
+        "bulwark_verdict_cache_hits",
+        "counter",
+        "Deep scans answered from the verdict cache.",
+        format!(
+            "bulwark_verdict_cache_hits_total {}",
+            old_hits + cache.hits()
+        ),
+    );
+    series(
+        "bulwark_verdict_cache_misses",
+        "counter",
+        "Verdict cache lookups that found nothing.",
+        format!(
+            "bulwark_verdict_cache_misses_total {}",
+            old_misses + cache.misses()
+        ),
+    );
+    series(
+        "bulwark_build_info",
+        "gauge",
+        "The running build (value 1).",
+        format!(
+            "bulwark_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        ),
+    );
+    add
+}
+
+/// OpenMetrics text in Prometheus' classic 0.0.4 format: a counter's family is named after its
+/// `_total` samples (else 0.0.4 parsers type them "unknown"), `# UNIT` and `# EOF` go.
+pub fn to_text_004(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len() + 256);
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|p| {
+            let rest = line.strip_prefix(p)?;
+            let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            counters
+                .contains(name)
+                .then(|| format!("{p}{name}_total {tail}"))
+        });
+        match renamed {
+            Some(l) => out.push_str(l.trim_end()),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// Serves `/metrics` on `listener` until `stop` becomes true.
@@ -80,15 +152,27 @@ pub async fn serve_metrics(
 #[cfg(test)]
 mod tests {
     #[test]
-    fn verdict_cache_gauges_come_before_eof() {
+    fn verdict_cache_counters_and_build_info_come_before_eof() {
         let cache = bulwark_engine::VerdictCache::new(4);
-        let out = super::with_verdict_cache("# HELP x y\nx 1\n# EOF\n".into(), &cache);
-        assert!(
-            out.ends_with("bulwark_verdict_cache_misses 0\n# EOF\n"),
-            "{out}"
+        let out = super::before_eof(
+            "# HELP x y\nx 1\n# EOF\n".into(),
+            &super::extra_series(&cache, 5, 7),
         );
-        assert!(
-            out.contains("# TYPE bulwark_verdict_cache_hits gauge\nbulwark_verdict_cache_hits 0\n")
+        assert!(out.ends_with("} 1\n# EOF\n"), "{out}");
+        assert!(out.contains(
+            "# TYPE bulwark_verdict_cache_hits counter\nbulwark_verdict_cache_hits_total 5\n"
+        ));
+        assert!(out.contains("bulwark_verdict_cache_misses_total 7\n"));
+    }
+
+    #[test]
+    fn text_004_names_counter_families_after_their_samples() {
+        let om = "# HELP a_things Things.\n# TYPE a_things counter\na_things_total{k=\"v\"} 3\n\
+                  # HELP b Gauge.\n# TYPE b gauge\n# UNIT b bytes\nb 1\n# EOF\n";
+        assert_eq!(
+            super::to_text_004(om),
+            "# HELP a_things_total Things.\n# TYPE a_things_total counter\n\
+             a_things_total{k=\"v\"} 3\n# HELP b Gauge.\n# TYPE b gauge\nb 1\n"
         );
     }
 }

@@ -154,6 +154,30 @@ impl Stats {
         for m in ["options", "reqmod", "respmod"] {
             let _ = requests.get_or_create(&label("method", m));
         }
+        // Every documented series exists from the start, at zero, so that an alert on its
+        // increase sees the first event.
+        for r in [
+            "method",
+            "url",
+            "mime_type",
+            "too_large",
+            "partial_response",
+            "no_body",
+            "license",
+        ] {
+            let _ = excluded.get_or_create(&label("reason", r));
+        }
+        for r in ["access", "limit", "tls"] {
+            let _ = connections_refused.get_or_create(&label("reason", r));
+        }
+        for kind in ["config", "database"] {
+            for result in ["ok", "failed"] {
+                let _ = reloads.get_or_create(&vec![
+                    ("kind".to_string(), kind.to_string()),
+                    ("result".to_string(), result.to_string()),
+                ]);
+            }
+        }
         Self {
             registry,
             requests,
