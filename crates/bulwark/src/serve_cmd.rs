@@ -75,6 +75,19 @@ fn init_logging(cfg: &Config) -> anyhow::Result<Option<LogFile>> {
     }
 }
 
+/// The live Bulwark process a pid file names, other than this one (a stale file, or one naming
+/// a pid now reused by another program, names none).
+fn pid_file_owner(path: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(path).ok()?.trim().parse().ok()?;
+    if pid == std::process::id() {
+        return None;
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let argv0 = cmdline.split(|&b| b == 0).next().unwrap_or_default();
+    let name = Path::new(std::str::from_utf8(argv0).ok()?).file_name()?;
+    (name == "bulwark").then_some(pid)
+}
+
 /// Writes the pid file; a failure is a warning, not a reason to refuse service.
 fn write_pid(path: &Path) {
     let write = || -> std::io::Result<()> {
@@ -173,6 +186,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             None => None,
         };
         if let Some(p) = &cfg.control.pid_file {
+            // One pid file, one server: a second instance must not take over (and later
+            // delete) the first one's file.
+            if let Some(pid) = pid_file_owner(p) {
+                anyhow::bail!(
+                    "another Bulwark (pid {pid}) runs with the pid file {}: stop it, or give \
+                     this instance its own control.pid_file and control.socket",
+                    p.display()
+                );
+            }
             write_pid(p);
         }
         if let Some(user) = &cfg.control.user {
@@ -266,6 +288,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ));
         }
         tokio::spawn(control::handle_signals(ctl.clone()));
+        tokio::spawn(bulwark_server::sdnotify::watchdog(stop_rx.clone()));
+        bulwark_server::sdnotify::ready(&format!(
+            "serving ICAP on {} (database {})",
+            listeners
+                .local_addrs()
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            ctx.snapshot.load().database.version()
+        ));
         let housekeeping = tokio::spawn(control::housekeeping(ctx.clone(), stop_rx.clone()));
         bulwark_server::serve(listeners, ctx, stop_rx).await?;
         let _ = housekeeping.await;

@@ -121,6 +121,7 @@ impl Controller {
     /// certificates. A broken configuration or database is refused; the old one keeps serving.
     pub async fn reload(&self) -> Result<String, String> {
         let _g = self.busy.lock().await;
+        crate::sdnotify::reloading();
         let result = self.reload_inner().await;
         self.ctx.stats.reload("config", result.is_ok());
         self.after_reload(&result, "reload");
@@ -182,6 +183,7 @@ impl Controller {
     /// SIGUSR1 / `ctl reload-db`: reloads the databases only.
     pub async fn reload_db(&self) -> Result<String, String> {
         let _g = self.busy.lock().await;
+        crate::sdnotify::reloading();
         let old = self.ctx.snapshot.load_full();
         let engine_cfg = old.config.engine.clone();
         let result = match tokio::task::spawn_blocking(move || load_database(&engine_cfg)).await {
@@ -212,6 +214,10 @@ impl Controller {
                 warn!("licence keys not re-read: {e}");
             }
         }
+        crate::sdnotify::reloaded(match result {
+            Ok(_) => "serving (reloaded)",
+            Err(_) => "serving (reload refused: see the log)",
+        });
         match result {
             Ok(m) => info!("{what}: {m}"),
             Err(e) => {
@@ -278,6 +284,7 @@ impl Controller {
 
     /// SIGTERM / `ctl stop`: graceful shutdown.
     pub fn stop(&self) {
+        crate::sdnotify::stopping();
         let _ = self.stop.send(true);
     }
 
@@ -391,9 +398,18 @@ pub async fn handle_signals(ctl: Arc<Controller>) {
     };
     loop {
         tokio::select! {
-            _ = hup.recv() => { let _ = ctl.reload().await; }
-            _ = usr1.recv() => { let _ = ctl.reload_db().await; }
-            _ = usr2.recv() => { let _ = ctl.stats(); }
+            _ = hup.recv() => {
+                info!("SIGHUP received: reloading the configuration and the databases");
+                let _ = ctl.reload().await;
+            }
+            _ = usr1.recv() => {
+                info!("SIGUSR1 received: reloading the databases");
+                let _ = ctl.reload_db().await;
+            }
+            _ = usr2.recv() => {
+                info!("SIGUSR2 received: writing counters, reopening the log files");
+                let _ = ctl.stats();
+            }
             _ = term.recv() => { info!("SIGTERM received"); ctl.stop(); return; }
             _ = int.recv() => { info!("SIGINT received"); ctl.stop(); return; }
         }

@@ -25,6 +25,7 @@ pub mod metrics;
 mod procstat;
 mod record;
 mod scan;
+pub mod sdnotify;
 mod snapshot;
 mod spool;
 pub mod stats;
