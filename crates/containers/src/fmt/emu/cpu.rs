@@ -49,6 +49,8 @@ pub(crate) struct Cpu {
     pub df: bool,
     /// Base of the FS segment (the thread environment block).
     pub fs_base: u32,
+    /// The time-stamp counter `rdtsc` reads.
+    pub tsc: u64,
 }
 
 /// All ones in the low `size` bytes.

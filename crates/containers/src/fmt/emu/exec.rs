@@ -300,8 +300,11 @@ pub(crate) fn exec(c: &mut Cpu, m: &mut Mem, ins: &Instruction) -> Result<u32, T
             c.set_reg(iced_x86::Register::AL, v);
         }
         M::Rdtsc => {
-            c.r[EAX] = 0x1000;
-            c.r[EDX] = 0;
+            // A clock that moves a little between two reads (stubs check both that it moves
+            // and that it moves slowly, as it would without a debugger).
+            c.tsc = c.tsc.wrapping_add(0x40);
+            c.r[EAX] = c.tsc as u32;
+            c.r[EDX] = (c.tsc >> 32) as u32;
         }
         M::Cpuid => {
             c.r[EAX] = 0;

@@ -12,8 +12,12 @@ use super::Stop;
 
 /// Where the fake KERNEL32 is loaded.
 pub(crate) const K32: u32 = 0x7c80_0000;
-/// RVA of the first API thunk inside the fake KERNEL32; thunk `i` is at `THUNKS + 16 * i`.
+/// RVA of the first API thunk inside the fake KERNEL32; thunk `i` is the `THUNK` bytes at
+/// `THUNKS + THUNK * i`, all `nop`s, and control anywhere in them calls the API (stubs that
+/// copy an API's first instructions and jump past them land inside).
 const THUNKS: u32 = 0x4000;
+/// Bytes of one thunk.
+const THUNK: u32 = 64;
 /// Most thunks (named APIs, known or not).
 const MAX_THUNKS: u32 = 0x400;
 /// The address a stub returns to when it leaves its entry point with `ret`.
@@ -76,6 +80,116 @@ const KNOWN: [(&str, u32); 37] = [
     ("lstrlenA", 4),
 ];
 
+/// Other KERNEL32 exports named in the fake export table (stubs that resolve their APIs by
+/// walking it, often by a hash of the name, give up when one is missing). Calling one stops
+/// emulation like any API the emulator does not implement.
+const EXPORTED: [&str; 72] = [
+    "CreateEventA",
+    "CreateMutexA",
+    "CreateProcessA",
+    "CreateThread",
+    "CreateToolhelp32Snapshot",
+    "DeleteCriticalSection",
+    "DeleteFileA",
+    "DeviceIoControl",
+    "EnterCriticalSection",
+    "ExitThread",
+    "FindClose",
+    "FindFirstFileA",
+    "FindNextFileA",
+    "FindResourceA",
+    "FreeEnvironmentStringsA",
+    "GetACP",
+    "GetCPInfo",
+    "GetCurrentDirectoryA",
+    "GetEnvironmentStrings",
+    "GetEnvironmentVariableA",
+    "GetExitCodeProcess",
+    "GetFileAttributesA",
+    "GetFileType",
+    "GetLocalTime",
+    "GetModuleFileNameW",
+    "GetOEMCP",
+    "GetStartupInfoA",
+    "GetStdHandle",
+    "GetSystemDirectoryA",
+    "GetSystemInfo",
+    "GetSystemTime",
+    "GetSystemTimeAsFileTime",
+    "GetTempPathA",
+    "GetVersionExA",
+    "GetWindowsDirectoryA",
+    "HeapAlloc",
+    "HeapCreate",
+    "HeapDestroy",
+    "HeapFree",
+    "HeapReAlloc",
+    "InitializeCriticalSection",
+    "InterlockedDecrement",
+    "InterlockedIncrement",
+    "LeaveCriticalSection",
+    "LoadResource",
+    "LockResource",
+    "MultiByteToWideChar",
+    "OpenProcess",
+    "OutputDebugStringA",
+    "QueryPerformanceCounter",
+    "RaiseException",
+    "ReadProcessMemory",
+    "ResumeThread",
+    "RtlUnwind",
+    "SetEndOfFile",
+    "SetFileAttributesA",
+    "SetLastError",
+    "SetUnhandledExceptionFilter",
+    "SizeofResource",
+    "TerminateProcess",
+    "TlsAlloc",
+    "TlsGetValue",
+    "TlsSetValue",
+    "UnhandledExceptionFilter",
+    "VirtualAllocEx",
+    "VirtualProtectEx",
+    "WaitForSingleObject",
+    "WideCharToMultiByte",
+    "WinExec",
+    "WriteFile",
+    "WriteProcessMemory",
+    "lstrcpyA",
+];
+
+/// Exports of the fake DLLs other than KERNEL32 (common USER32, ADVAPI32, SHELL32 and C
+/// runtime functions), sorted.
+const OTHER_EXPORTS: [&str; 24] = [
+    "CharUpperA",
+    "CreateWindowExA",
+    "DialogBoxParamA",
+    "DispatchMessageA",
+    "EndDialog",
+    "ExitWindowsEx",
+    "FindWindowA",
+    "GetDC",
+    "GetMessageA",
+    "GetWindowTextA",
+    "LoadIconA",
+    "MessageBoxA",
+    "MessageBoxW",
+    "PostQuitMessage",
+    "RegCloseKey",
+    "RegOpenKeyExA",
+    "RegQueryValueExA",
+    "SendMessageA",
+    "ShellExecuteA",
+    "ShowWindow",
+    "exit",
+    "malloc",
+    "memcpy",
+    "wsprintfA",
+];
+
+/// Bytes mapped for each fake DLL's headers and export table.
+const DLL_SIZE: u32 = 0x3000;
+
 /// The emulated Windows state.
 pub(crate) struct Win {
     /// Names of the thunks handed out, in thunk order (the known ones first).
@@ -116,7 +230,7 @@ impl Win {
         };
         m.map(STACK_TOP - STACK_SIZE, STACK_SIZE)?;
         m.map(TEB, 2 * PAGE)?;
-        m.map(K32, THUNKS + MAX_THUNKS * 16)?;
+        m.map(K32, THUNKS + MAX_THUNKS * THUNK)?;
         w.build_k32(m)?;
         m.write_bytes(CMDLINE, SELF_NAME)?;
         // The last SEH frame, at the top of the stack.
@@ -139,44 +253,67 @@ impl Win {
         Ok(w)
     }
 
-    /// The fake KERNEL32: DOS and PE headers and an export directory naming [`KNOWN`].
-    fn build_k32(&mut self, m: &mut Mem) -> Result<(), Trap> {
-        m.write_bytes(K32, b"MZ")?;
-        m.write(K32 + 0x3c, 0x80, 4)?;
-        let pe = K32 + 0x80;
+    /// A fake DLL at `base`: DOS and PE headers and an export directory (at RVA 0x1000:
+    /// functions, names, ordinals, then the strings; `names` sorted, as loaders' binary
+    /// searches expect) whose functions are thunks in the fake KERNEL32.
+    fn build_dll(
+        &mut self,
+        m: &mut Mem,
+        base: u32,
+        dll: &[u8],
+        names: &[&str],
+        size: u32,
+    ) -> Result<(), Trap> {
+        m.map(base, DLL_SIZE)?;
+        m.write_bytes(base, b"MZ")?;
+        m.write(base + 0x3c, 0x80, 4)?;
+        let pe = base + 0x80;
         m.write_bytes(pe, b"PE\0\0")?;
         m.write(pe + 4, 0x14c, 2)?;
         m.write(pe + 20, 0xe0, 2)?;
+        m.write(pe + 22, 0x2102, 2)?;
         m.write(pe + 24, 0x10b, 2)?;
-        m.write(pe + 24 + 28, K32, 4)?;
-        m.write(pe + 24 + 56, THUNKS + MAX_THUNKS * 16, 4)?;
+        m.write(pe + 24 + 28, base, 4)?;
+        m.write(pe + 24 + 56, size, 4)?;
         m.write(pe + 24 + 92, 16, 4)?;
-        // Export directory at RVA 0x1000: functions, names, ordinals, then the strings.
-        let (dir, funcs, names, ords, strs) =
-            (0x1000u32, 0x1100u32, 0x1200u32, 0x1300u32, 0x1400u32);
+        let (dir, funcs, nametab, ords, strs) =
+            (0x1000u32, 0x1100u32, 0x1500u32, 0x1900u32, 0x1b00u32);
         m.write(pe + 24 + 96, dir, 4)?;
-        m.write(pe + 24 + 100, 0x1000, 4)?;
-        let n = KNOWN.len() as u32;
-        m.write(K32 + dir + 12, strs, 4)?;
-        m.write(K32 + dir + 16, 1, 4)?;
-        m.write(K32 + dir + 20, n, 4)?;
-        m.write(K32 + dir + 24, n, 4)?;
-        m.write(K32 + dir + 28, funcs, 4)?;
-        m.write(K32 + dir + 32, names, 4)?;
-        m.write(K32 + dir + 36, ords, 4)?;
-        m.write_bytes(K32 + strs, b"KERNEL32.dll\0")?;
-        let mut at = strs + 16;
-        for (i, (name, _)) in KNOWN.iter().enumerate() {
+        m.write(pe + 24 + 100, 0x2000, 4)?;
+        let n = names.len().min(256) as u32;
+        m.write(base + dir + 12, strs, 4)?;
+        m.write(base + dir + 16, 1, 4)?;
+        m.write(base + dir + 20, n, 4)?;
+        m.write(base + dir + 24, n, 4)?;
+        m.write(base + dir + 28, funcs, 4)?;
+        m.write(base + dir + 32, nametab, 4)?;
+        m.write(base + dir + 36, ords, 4)?;
+        m.write_bytes(base + strs, dll)?;
+        let mut at = strs + 32;
+        for (i, name) in names.iter().take(256).enumerate() {
             let i = i as u32;
-            m.write(K32 + funcs + 4 * i, THUNKS + 16 * i, 4)?;
-            m.write(K32 + names + 4 * i, at, 4)?;
-            m.write(K32 + ords + 2 * i, i, 2)?;
-            m.write_bytes(K32 + at, name.as_bytes())?;
+            if at + name.len() as u32 + 1 > DLL_SIZE {
+                break;
+            }
+            let thunk = self.thunk(name).wrapping_sub(base);
+            m.write(base + funcs + 4 * i, thunk, 4)?;
+            m.write(base + nametab + 4 * i, at, 4)?;
+            m.write(base + ords + 2 * i, i, 2)?;
+            m.write_bytes(base + at, name.as_bytes())?;
             at += name.len() as u32 + 1;
         }
+        Ok(())
+    }
+
+    /// The fake KERNEL32: DOS and PE headers and an export directory naming [`KNOWN`] and
+    /// [`EXPORTED`], then the thunk bodies.
+    fn build_k32(&mut self, m: &mut Mem) -> Result<(), Trap> {
+        let mut all: Vec<&str> = KNOWN.iter().map(|(n, _)| *n).chain(EXPORTED).collect();
+        all.sort_unstable();
+        self.build_dll(m, K32, b"KERNEL32.dll\0", &all, THUNKS + MAX_THUNKS * THUNK)?;
         // Thunk bodies: `nop`s (stubs that check an API's first byte for a breakpoint
         // find none).
-        for a in (K32 + THUNKS..K32 + THUNKS + MAX_THUNKS * 16).step_by(4) {
+        for a in (K32 + THUNKS..K32 + THUNKS + MAX_THUNKS * THUNK).step_by(4) {
             m.write(a, 0x9090_9090, 4)?;
         }
         Ok(())
@@ -236,33 +373,40 @@ impl Win {
             }
             None => self.names.len() - 1,
         };
-        K32 + THUNKS + 16 * i as u32
+        K32 + THUNKS + THUNK * i as u32
     }
 
     /// Whether `eip` is one of the thunks.
     pub(crate) fn is_thunk(eip: u32) -> bool {
-        (K32 + THUNKS..K32 + THUNKS + MAX_THUNKS * 16).contains(&eip)
+        (K32 + THUNKS..K32 + THUNKS + MAX_THUNKS * THUNK).contains(&eip)
     }
 
-    fn module(&mut self, name: &str) -> u32 {
+    fn module(&mut self, m: &mut Mem, name: &str) -> u32 {
         let lower = name.to_ascii_lowercase();
         if lower.starts_with("kernel32") || lower.starts_with("ntdll") {
             return K32;
         }
         let i = match self.dlls.iter().position(|d| *d == lower) {
             Some(i) => i,
-            None => {
+            None if self.dlls.len() < 64 => {
+                let base = FAKE_DLL + 0x10_0000 * self.dlls.len() as u32;
+                let mut dll = lower.clone().into_bytes();
+                dll.truncate(30);
+                dll.push(0);
+                // A DLL that cannot be mapped stays a bare handle.
+                let _ = self.build_dll(m, base, &dll, &OTHER_EXPORTS, DLL_SIZE);
                 self.dlls.push(lower);
                 self.dlls.len() - 1
             }
+            None => 63,
         };
-        FAKE_DLL + 0x10_0000 * (i as u32 % 64)
+        FAKE_DLL + 0x10_0000 * i as u32
     }
 
     /// Runs the API whose thunk is at `c.eip`, as `stdcall` (the callee pops its
     /// arguments), or stops when it is one the stub would not call before handing over.
     pub(crate) fn call(&mut self, c: &mut Cpu, m: &mut Mem) -> Result<(), Stop> {
-        let i = ((c.eip - K32 - THUNKS) / 16) as usize;
+        let i = ((c.eip - K32 - THUNKS) / THUNK) as usize;
         let name = self.names.get(i).cloned().unwrap_or_default();
         let Some(&(_, pops)) = KNOWN.iter().find(|(n, _)| *n == name) else {
             return Err(Stop::Api(name));
@@ -287,7 +431,7 @@ impl Win {
                         m.cstr(p, 260)
                     }
                     .map_err(|f| Stop::Fault(f.0))?;
-                    self.module(&s)
+                    self.module(m, &s)
                 }
             }
             "GetProcAddress" => {
