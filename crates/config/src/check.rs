@@ -116,6 +116,7 @@ pub(crate) fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
     for (key, v) in [
         ("server.read_timeout_secs", s.read_timeout_secs),
         ("server.idle_timeout_secs", s.idle_timeout_secs),
+        ("server.head_timeout_secs", s.head_timeout_secs),
     ] {
         if v == 0 {
             report(key, "must be at least 1".into(), true);

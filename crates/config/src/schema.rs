@@ -60,7 +60,11 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// Seconds to wait for the next bytes while a request is in progress.
     pub read_timeout_secs: u64,
-    /// Seconds an idle persistent connection is kept open.
+    /// Seconds a whole request head (ICAP and encapsulated HTTP heads) may take from its first
+    /// byte: a client that sends a byte now and then (slowloris) gets `408` and is closed.
+    pub head_timeout_secs: u64,
+    /// Seconds an idle persistent connection is kept open. When `max_connections` is reached,
+    /// the connection idle the longest is closed to make room for a new one.
     pub idle_timeout_secs: u64,
     /// Seconds to let in-flight transactions finish on shutdown before they are cut.
     pub shutdown_grace_secs: u64,
@@ -85,6 +89,7 @@ impl Default for ServerConfig {
             max_connections: 1024,
             max_header_bytes: 64 * 1024,
             read_timeout_secs: 120,
+            head_timeout_secs: 30,
             idle_timeout_secs: 600,
             shutdown_grace_secs: 30,
             preview_bytes: 4096,

@@ -2,6 +2,7 @@
 //! read and idle timeouts; reading a body to its end; a close by TCP reset.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bulwark_icap::{Limits, RequestDecoder, RequestEvent};
@@ -9,6 +10,8 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
+
+use crate::context::Context;
 
 /// What the connection does after a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +42,17 @@ impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
     }
 }
 
+/// The read, idle and request-head timeouts of a connection.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timeouts {
+    /// Between bytes of a request in progress.
+    pub read: Duration,
+    /// Between requests.
+    pub idle: Duration,
+    /// For a whole request head, from its first byte.
+    pub head: Duration,
+}
+
 /// Read buffer kept by an idle connection; grown while a body streams, shrunk after.
 const IDLE_BUFFER: usize = 4 * 1024;
 /// Read size while a body streams.
@@ -59,6 +73,10 @@ pub(crate) enum ConnError {
     /// The server is shutting down and the connection was idle.
     #[error("server shutting down")]
     Shutdown,
+    /// The connection was idle the longest when the connection limit was reached: closed to
+    /// make room for a new one.
+    #[error("idle connection closed to make room for a new one")]
+    Evicted,
     /// A socket error.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -79,7 +97,11 @@ pub(crate) struct Conn<S> {
     pub(crate) out: BytesMut,
     read_timeout: Duration,
     idle_timeout: Duration,
+    head_timeout: Duration,
+    /// When the current request's head must be complete (set at its first byte).
+    head_deadline: Option<tokio::time::Instant>,
     shutdown: watch::Receiver<bool>,
+    ctx: Arc<Context>,
     /// The peer's address.
     pub(crate) peer: SocketAddr,
     /// True once any byte of the current transaction's answer was written.
@@ -91,18 +113,21 @@ impl<S: Transport> Conn<S> {
         stream: S,
         peer: SocketAddr,
         limits: Limits,
-        read_timeout: Duration,
-        idle_timeout: Duration,
+        timeouts: Timeouts,
         shutdown: watch::Receiver<bool>,
+        ctx: Arc<Context>,
     ) -> Self {
         Self {
             stream,
             buf: BytesMut::with_capacity(IDLE_BUFFER),
             decoder: RequestDecoder::new(limits),
             out: BytesMut::new(),
-            read_timeout,
-            idle_timeout,
+            read_timeout: timeouts.read,
+            idle_timeout: timeouts.idle,
+            head_timeout: timeouts.head,
+            head_deadline: None,
             shutdown,
+            ctx,
             peer,
             answered: false,
         }
@@ -112,31 +137,50 @@ impl<S: Transport> Conn<S> {
     pub(crate) async fn next_event(&mut self) -> Result<RequestEvent, ConnError> {
         loop {
             if let Some(ev) = self.decoder.decode(&mut self.buf)? {
+                if matches!(ev, RequestEvent::Head(_)) {
+                    self.head_deadline = None;
+                }
                 return Ok(ev);
             }
             let idle = self.decoder.is_idle() && self.buf.is_empty();
+            if !idle && self.decoder.is_idle() && self.head_deadline.is_none() {
+                // The first bytes of a request head: the whole head has a deadline.
+                self.head_deadline = Some(tokio::time::Instant::now() + self.head_timeout);
+            }
             if self.buf.capacity() - self.buf.len() < 1024 {
                 self.buf
                     .reserve(if idle { IDLE_BUFFER } else { READ_BUFFER });
             }
-            let (limit, what) = if idle {
+            let (mut limit, mut what) = if idle {
                 (self.idle_timeout, "the next request")
             } else {
                 (self.read_timeout, "the rest of the request")
             };
+            if let Some(d) = self.head_deadline {
+                let left = d.saturating_duration_since(tokio::time::Instant::now());
+                if left <= limit {
+                    (limit, what) = (left, "the request head");
+                }
+            }
             let n = if idle {
                 let mut shutdown = self.shutdown.clone();
                 if *shutdown.borrow() {
                     return Err(ConnError::Shutdown);
                 }
+                let ctx = self.ctx.clone();
+                let waiting = ctx.idle.enter();
                 tokio::select! {
                     r = tokio::time::timeout(limit, self.stream.read_buf(&mut self.buf)) => r,
                     _ = shutdown.changed() => return Err(ConnError::Shutdown),
+                    _ = waiting.evicted() => return Err(ConnError::Evicted),
                 }
             } else {
                 tokio::time::timeout(limit, self.stream.read_buf(&mut self.buf)).await
             };
             match n {
+                Err(_) if what == "the request head" => {
+                    return Err(ConnError::Timeout(self.head_timeout, what))
+                }
                 Err(_) => return Err(ConnError::Timeout(limit, what)),
                 Ok(Err(e)) => return Err(e.into()),
                 Ok(Ok(0)) if idle => return Err(ConnError::Closed),

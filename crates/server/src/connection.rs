@@ -10,7 +10,7 @@ use bulwark_icap::{ErrorKind, Limits};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::conn::{Conn, ConnError, Next, Transport};
+use crate::conn::{Conn, ConnError, Next, Timeouts, Transport};
 use crate::context::Context;
 use crate::{answer, transaction};
 
@@ -27,14 +27,12 @@ pub(crate) async fn serve<S: Transport>(
         max_header_bytes: cfg.max_header_bytes,
         ..Limits::default()
     };
-    let mut conn = Conn::new(
-        stream,
-        peer,
-        limits,
-        Duration::from_secs(cfg.read_timeout_secs),
-        Duration::from_secs(cfg.idle_timeout_secs),
-        shutdown,
-    );
+    let timeouts = Timeouts {
+        read: Duration::from_secs(cfg.read_timeout_secs),
+        idle: Duration::from_secs(cfg.idle_timeout_secs),
+        head: Duration::from_secs(cfg.head_timeout_secs),
+    };
+    let mut conn = Conn::new(stream, peer, limits, timeouts, shutdown, ctx.clone());
     drop(snap);
     debug!(%peer, "connection opened");
     loop {
@@ -79,6 +77,10 @@ async fn finish_with_error<S: Transport>(conn: &mut Conn<S>, ctx: &Context, e: C
     let peer = conn.peer;
     let reply = match &e {
         ConnError::Closed | ConnError::Shutdown => None,
+        ConnError::Evicted => {
+            debug!(%peer, "{e}");
+            None
+        }
         ConnError::Truncated | ConnError::Io(_) => {
             info!(%peer, "{e}; transaction abandoned");
             None

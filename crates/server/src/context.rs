@@ -31,6 +31,9 @@ pub struct Context {
     /// Verdict-cache hits and misses of the snapshots already replaced (each snapshot has its
     /// own cache), so that the exported counters never go down.
     pub retired_verdict_lookups: [std::sync::atomic::AtomicU64; 2],
+    /// Keep-alive connections waiting for their next request, oldest first (closed to make
+    /// room when the connection limit is reached).
+    pub idle: crate::idle::IdleSet,
 }
 
 impl Context {
@@ -52,6 +55,7 @@ impl Context {
             license,
             notifier: ArcSwap::from_pointee(notifier),
             retired_verdict_lookups: Default::default(),
+            idle: Default::default(),
         })
     }
 

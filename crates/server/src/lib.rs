@@ -18,6 +18,7 @@ mod context;
 pub mod control;
 pub mod flow;
 mod identify;
+pub mod idle;
 pub mod licensing;
 mod listener;
 pub mod logfile;

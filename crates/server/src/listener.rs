@@ -17,6 +17,9 @@ use crate::context::Context;
 use crate::tls::{self, TlsError};
 use crate::{answer, connection};
 
+/// How long a new connection waits for an evicted idle one to give up its place.
+const EVICTION_WAIT: Duration = Duration::from_secs(1);
+
 /// Why the server could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -204,12 +207,30 @@ pub async fn serve(
                     continue;
                 }
                 let _ = stream.set_nodelay(true);
-                let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    ctx.stats.connection_refused("limit");
-                    warn!(%peer, max, "connection limit reached; refusing");
-                    let istag = ctx.snapshot.load().istag.clone();
-                    tokio::spawn(refuse(stream, istag));
-                    continue;
+                let permit = match permits.clone().try_acquire_owned() {
+                    Ok(p) => p,
+                    // At the limit: the connection idle the longest makes room (it closes
+                    // within moments); only when none is idle is the new one refused.
+                    Err(_) if ctx.idle.evict_oldest() => {
+                        match tokio::time::timeout(EVICTION_WAIT, permits.clone().acquire_owned())
+                            .await
+                        {
+                            Ok(Ok(p)) => p,
+                            _ => {
+                                ctx.stats.connection_refused("limit");
+                                let istag = ctx.snapshot.load().istag.clone();
+                                tokio::spawn(refuse(stream, istag));
+                                continue;
+                            }
+                        }
+                    }
+                    Err(_) => {
+                        ctx.stats.connection_refused("limit");
+                        warn!(%peer, max, "connection limit reached, none idle; refusing");
+                        let istag = ctx.snapshot.load().istag.clone();
+                        tokio::spawn(refuse(stream, istag));
+                        continue;
+                    }
                 };
                 let ctx = ctx.clone();
                 let rx = shutdown.clone();
