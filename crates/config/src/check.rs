@@ -206,6 +206,7 @@ pub(crate) fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
             true,
         );
     }
+    exposure(c, report);
     if let Err(errors) = bulwark_policy::Policy::compile(&c.policy) {
         for e in errors {
             report(&e.key, e.message, true);
@@ -241,6 +242,74 @@ pub(crate) fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
     }
 }
 
+/// Shortest console bearer token accepted (a guessable token is a password anyone may try).
+const MIN_TOKEN_CHARS: usize = 16;
+
+/// What a careless configuration exposes: listeners off loopback without protection, weak
+/// console tokens, scripts that do not exist.
+fn exposure(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
+    let open = |a: &std::net::SocketAddr| !a.ip().is_loopback();
+    if c.server.listen.iter().any(open) && c.access.allow.is_empty() {
+        report(
+            "server.listen",
+            "ICAP listens beyond loopback and [access] allow is empty: any host that reaches \
+             the port can use the scanner; list your proxies in access.allow"
+                .into(),
+            false,
+        );
+    }
+    if c.metrics.listen.iter().any(open) {
+        report(
+            "metrics.listen",
+            "the metrics endpoint has no authentication and listens beyond loopback: keep it on \
+             127.0.0.1 or an admin network"
+                .into(),
+            false,
+        );
+    }
+    let con = &c.console;
+    if con.listen.iter().any(open) && (con.tls_cert.is_none() || con.tls_key.is_none()) {
+        report(
+            "console.listen",
+            "the web console listens beyond loopback over plain HTTP: passwords and session \
+             cookies cross the network in clear; set console.tls_cert and console.tls_key"
+                .into(),
+            false,
+        );
+    }
+    if let Some(t) = &con.token {
+        if t.trim().chars().count() < MIN_TOKEN_CHARS {
+            report(
+                "console.token",
+                format!(
+                    "a bearer token needs at least {MIN_TOKEN_CHARS} characters (e.g. `openssl \
+                     rand -hex 24`)"
+                ),
+                true,
+            );
+        }
+    }
+    if let Some(script) = &c.notify.script {
+        match std::fs::metadata(script) {
+            Err(e) => report(
+                "notify.script",
+                format!("{}: {e}: notifications would fail", script.display()),
+                false,
+            ),
+            Ok(m) => {
+                use std::os::unix::fs::PermissionsExt;
+                if m.permissions().mode() & 0o111 == 0 {
+                    report(
+                        "notify.script",
+                        format!("{} is not executable", script.display()),
+                        false,
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Parses an allowed network: CIDR (`10.0.0.0/8`) or a single address.
 pub fn parse_net(s: &str) -> Option<ipnet::IpNet> {
     let s = s.trim();
@@ -260,7 +329,11 @@ pub(crate) fn line_of(text: &str, offset: usize) -> usize {
 }
 
 /// The line where a dotted key (`server.listen`, `a.b.0.c`) is written, if it is.
-pub(crate) fn key_line(doc: &toml_edit::ImDocument<&str>, text: &str, dotted: &str) -> Option<usize> {
+pub(crate) fn key_line(
+    doc: &toml_edit::ImDocument<&str>,
+    text: &str,
+    dotted: &str,
+) -> Option<usize> {
     let mut table: &dyn toml_edit::TableLike = doc.as_table();
     let mut line = None;
     let mut segs = dotted.split('.');
@@ -295,6 +368,40 @@ pub(crate) fn key_line(doc: &toml_edit::ImDocument<&str>, text: &str, dotted: &s
 mod tests {
     use super::*;
     use crate::{load_str, load_str_with, Strictness};
+
+    #[test]
+    fn exposure_is_warned_and_weak_tokens_refused() {
+        let text = "[server]\nlisten = [\"0.0.0.0:1344\"]\n[metrics]\nlisten = \
+                    [\"0.0.0.0:9100\"]\n[console]\nlisten = [\"0.0.0.0:9344\"]\ntoken = \
+                    \"x\"\n[notify]\nscript = \"/nonexistent/notify.sh\"\n";
+        let e = load_str(text, "f").unwrap_err();
+        let ConfigError::Invalid {
+            errors, warnings, ..
+        } = e
+        else {
+            panic!("not invalid")
+        };
+        let errs: Vec<String> = errors.iter().map(|d| d.to_string()).collect();
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with("line 7: console.token: a bearer token needs at least 16"),
+            "{errs:?}"
+        );
+        let keys: Vec<&str> = warnings.iter().filter_map(|d| d.key.as_deref()).collect();
+        for k in [
+            "server.listen",
+            "metrics.listen",
+            "console.listen",
+            "notify.script",
+        ] {
+            assert!(keys.contains(&k), "no warning for {k}: {warnings:?}");
+        }
+        // On loopback, with a long token: nothing to say.
+        let ok = "[console]\nlisten = [\"127.0.0.1:9344\"]\ntoken = \
+                  \"0123456789abcdef0123\"\n";
+        let l = load_str(ok, "f").expect("loads");
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    }
 
     #[test]
     fn empty_text_is_the_default() {
@@ -349,8 +456,10 @@ mod tests {
         let msgs: Vec<String> = errors.iter().map(|d| d.to_string()).collect();
         assert_eq!(errors.len(), 5, "{msgs:#?}");
         assert!(
-            msgs[0].starts_with("line 2: server.max_connections: expected a whole number (no quotes), \
-                 found the text \"120\""),
+            msgs[0].starts_with(
+                "line 2: server.max_connections: expected a whole number (no quotes), \
+                 found the text \"120\""
+            ),
             "{msgs:#?}"
         );
         assert!(
@@ -361,8 +470,14 @@ mod tests {
             msgs[2].starts_with("line 5: answer.mode: \"fast\" is not one of:"),
             "{msgs:#?}"
         );
-        assert!(msgs[3].starts_with("line 6: answer.holdback_bytes"), "{msgs:#?}");
-        assert!(msgs[4].starts_with("line 8: engine.databse: unknown key"), "{msgs:#?}");
+        assert!(
+            msgs[3].starts_with("line 6: answer.holdback_bytes"),
+            "{msgs:#?}"
+        );
+        assert!(
+            msgs[4].starts_with("line 8: engine.databse: unknown key"),
+            "{msgs:#?}"
+        );
         assert!(e.to_string().contains("(5 error(s))"), "{e}");
     }
 
