@@ -62,6 +62,11 @@ pub(crate) struct Shared {
     pub ring: Mutex<Ring>,
     sessions: Sessions,
     limiter: LoginLimiter,
+    /// Argon2 verifications running at once (each takes ~19 MiB): log-ins beyond
+    /// [`MAX_VERIFY_WAITING`] waiting are answered `429` instead of growing memory.
+    verify: tokio::sync::Semaphore,
+    verify_waiting: std::sync::atomic::AtomicUsize,
+    verify_pool: auth::VerifyPool,
     updating: AtomicBool,
     last_update: Mutex<Option<UpdateReport>>,
     edit: tokio::sync::Mutex<()>,
@@ -85,6 +90,9 @@ impl Shared {
             ring: Mutex::new(Ring::new(interval)),
             sessions: Sessions::default(),
             limiter: LoginLimiter::default(),
+            verify: tokio::sync::Semaphore::new(MAX_VERIFY_RUNNING),
+            verify_waiting: std::sync::atomic::AtomicUsize::new(0),
+            verify_pool: auth::VerifyPool::new(MAX_VERIFY_RUNNING),
             updating: AtomicBool::new(false),
             last_update: Mutex::new(None),
             edit: tokio::sync::Mutex::new(()),
@@ -226,6 +234,16 @@ async fn guard(State(s): State<Arc<Shared>>, mut req: Request, next: Next) -> Re
             Some(want) if auth::same_secret(t, &want) => Who("token".into()),
             _ => {
                 warn!(target: "bulwark::console", %peer, %method, %path, "refused: wrong bearer token");
+                // A wrong token is a guess like a wrong password: it counts against the
+                // log-in limits, and past them the answer is 429.
+                let ip = peer_of(&req).map(|p| p.ip());
+                let limited = ip.map(|ip| s.limiter.attempt(ip, cfg.max_login_attempts_per_minute));
+                if let Some(Err(wait)) = limited {
+                    return error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        format!("too many wrong tokens: wait {wait} s"),
+                    );
+                }
                 return error(StatusCode::UNAUTHORIZED, "wrong bearer token");
             }
         }
@@ -359,6 +377,25 @@ struct LoginBody {
     password: String,
 }
 
+/// Password verifications run at once (Argon2 with the crate's defaults needs ~19 MiB each).
+const MAX_VERIFY_RUNNING: usize = 2;
+/// Log-ins allowed to wait for a verification; more get `429`.
+const MAX_VERIFY_WAITING: usize = 8;
+
+/// Verifies `password` against `hash` with bounded concurrency; `None` when too many wait.
+async fn verify_bounded(s: &Shared, password: String, hash: String) -> Option<bool> {
+    use std::sync::atomic::Ordering;
+    let waiting = s.verify_waiting.fetch_add(1, Ordering::SeqCst);
+    let permit = if waiting < MAX_VERIFY_WAITING {
+        s.verify.acquire().await.ok()
+    } else {
+        None
+    };
+    s.verify_waiting.fetch_sub(1, Ordering::SeqCst);
+    let _permit = permit?;
+    Some(s.verify_pool.verify(password, hash).await)
+}
+
 async fn login(
     State(s): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -395,12 +432,19 @@ async fn login(
     let by_token = token.is_some_and(|t| auth::same_secret(&b.password, &t));
     let good = by_token
         || match cfg.password_hash.clone() {
-            Some(h) => {
-                let pw = b.password.clone();
-                tokio::task::spawn_blocking(move || auth::verify_password(&pw, &h))
-                    .await
-                    .unwrap_or(false)
-            }
+            Some(h) => match verify_bounded(&s, b.password.clone(), h).await {
+                Some(good) => good,
+                None => {
+                    warn!(target: "bulwark::console", %peer, "log-in refused: too many verifications waiting");
+                    let mut r = error(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "too many log-ins at once: try again in a few seconds",
+                    );
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+                    return r;
+                }
+            },
             None => false,
         };
     if !good {

@@ -133,17 +133,95 @@ impl Sessions {
     }
 }
 
-/// Log-in attempts per client address over the last minute.
+/// A job for the verification threads: a password, a hash, where to send the result.
+type VerifyJob = (String, String, tokio::sync::oneshot::Sender<bool>);
+
+/// A fixed set of threads that verify passwords, so that Argon2's memory (19 MiB per
+/// verification at the default cost) is allocated by those threads only: the allocator keeps
+/// per-thread arenas, and verifications spread over many blocking threads kept up to 19 MiB in
+/// each of them.
+#[derive(Debug)]
+pub(crate) struct VerifyPool {
+    tx: Mutex<std::sync::mpsc::Sender<VerifyJob>>,
+}
+
+impl VerifyPool {
+    /// Starts `threads` verification threads.
+    pub fn new(threads: usize) -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<VerifyJob>();
+        let rx = std::sync::Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("console-verify-{i}"))
+                .spawn(move || loop {
+                    let job = match rx.lock() {
+                        Ok(r) => r.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok((password, hash, reply)) = job else {
+                        return;
+                    };
+                    let _ = reply.send(verify_password(&password, &hash));
+                });
+            if let Err(e) = spawned {
+                tracing::warn!("cannot start a password verification thread: {e}");
+            }
+        }
+        Self { tx: Mutex::new(tx) }
+    }
+
+    /// Verifies on one of the pool's threads; false when the pool is gone.
+    pub async fn verify(&self, password: String, hash: String) -> bool {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let sent = self
+            .tx
+            .lock()
+            .map(|tx| tx.send((password, hash, reply)).is_ok())
+            .unwrap_or(false);
+        sent && rx.await.unwrap_or(false)
+    }
+}
+
+/// All log-in attempts (and wrong bearer tokens) over the last minute may be this many times
+/// the per-address allowance: guesses spread over many addresses meet a limit too (there is
+/// one account, so this is also the per-account limit).
+pub(crate) const GLOBAL_FACTOR: u32 = 5;
+
+/// Log-in attempts per client address, and in total, over the last minute.
 #[derive(Debug, Default)]
 pub(crate) struct LoginLimiter {
     map: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    all: Mutex<VecDeque<Instant>>,
+}
+
+/// Seconds until the oldest attempt of `q` leaves the window.
+fn wait_of(q: &VecDeque<Instant>, now: Instant, window: Duration) -> u64 {
+    q.front()
+        .map(|t| window.saturating_sub(now.duration_since(*t)).as_secs() + 1)
+        .unwrap_or(60)
 }
 
 impl LoginLimiter {
-    /// Counts an attempt from `ip`; `Err(seconds to wait)` when `max` per minute are used up.
+    /// Counts an attempt from `ip`; `Err(seconds to wait)` when `max` per minute are used up
+    /// for that address, or `max` × [`GLOBAL_FACTOR`] for everyone together.
     pub fn attempt(&self, ip: IpAddr, max: u32) -> Result<(), u64> {
         let window = Duration::from_secs(60);
         let now = Instant::now();
+        {
+            let Ok(mut all) = self.all.lock() else {
+                return Err(60);
+            };
+            while all
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= window)
+            {
+                all.pop_front();
+            }
+            if all.len() >= max.saturating_mul(GLOBAL_FACTOR).max(1) as usize {
+                return Err(wait_of(&all, now, window));
+            }
+        }
         let Ok(mut map) = self.map.lock() else {
             return Err(60);
         };
@@ -155,13 +233,12 @@ impl LoginLimiter {
             q.pop_front();
         }
         if q.len() >= max as usize {
-            let wait = q
-                .front()
-                .map(|t| window.saturating_sub(now.duration_since(*t)).as_secs() + 1)
-                .unwrap_or(60);
-            return Err(wait);
+            return Err(wait_of(q, now, window));
         }
         q.push_back(now);
+        if let Ok(mut all) = self.all.lock() {
+            all.push_back(now);
+        }
         Ok(())
     }
 }
@@ -169,6 +246,30 @@ impl LoginLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempts_are_limited_per_address_and_in_total() {
+        let l = LoginLimiter::default();
+        let ip = |n: u8| IpAddr::from([127, 0, 0, n]);
+        for _ in 0..3 {
+            assert!(l.attempt(ip(1), 3).is_ok());
+        }
+        assert!(l.attempt(ip(1), 3).is_err(), "per address");
+        // 3 per address, 15 in total: addresses 2..=5 get 3 each until the total is reached.
+        let mut ok = 3;
+        for n in 2..=10 {
+            for _ in 0..3 {
+                if l.attempt(ip(n), 3).is_ok() {
+                    ok += 1;
+                }
+            }
+        }
+        assert_eq!(ok, 15, "the total over every address is 5 x 3");
+        assert!(
+            l.attempt(ip(99), 3).is_err(),
+            "a new address is refused too"
+        );
+    }
 
     #[test]
     fn hash_then_verify() {

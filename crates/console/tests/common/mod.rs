@@ -44,6 +44,8 @@ pub struct Options {
     pub hook: Option<UpdateHook>,
     pub max_logins: u32,
     pub extra: String,
+    /// `console.password_hash` (default: [`cheap_hash`] of [`PASSWORD`]).
+    pub password_hash: Option<String>,
 }
 
 impl Default for Options {
@@ -53,6 +55,7 @@ impl Default for Options {
             hook: None,
             max_logins: 100,
             extra: String::new(),
+            password_hash: None,
         }
     }
 }
@@ -68,7 +71,12 @@ pub struct Harness {
     pub stop: watch::Sender<bool>,
 }
 
-pub fn config_text(dir: &std::path::Path, max_logins: u32, extra: &str) -> String {
+pub fn config_text(
+    dir: &std::path::Path,
+    max_logins: u32,
+    extra: &str,
+    password_hash: Option<&str>,
+) -> String {
     format!(
         r#"# test configuration
 [server]
@@ -90,13 +98,20 @@ sample_interval_secs = 1
 "#,
         dir.join("av.stats").display(),
         dir.join("control.sock").display(),
-        cheap_hash(PASSWORD),
+        password_hash
+            .map(str::to_string)
+            .unwrap_or_else(|| cheap_hash(PASSWORD)),
     )
 }
 
 pub async fn start(opts: Options) -> Harness {
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = config_text(dir.path(), opts.max_logins, &opts.extra);
+    let text = config_text(
+        dir.path(),
+        opts.max_logins,
+        &opts.extra,
+        opts.password_hash.as_deref(),
+    );
     let path = dir.path().join("bulwark.toml");
     std::fs::write(&path, &text).expect("write config");
     let cfg = bulwark_config::load_str(&text, "test")
