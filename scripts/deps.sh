@@ -8,7 +8,7 @@ what=${1:-build}
 # squid-openssl is Debian's Squid built with OpenSSL: the same Squid 5.7, but its ICAP client
 # can present a client certificate over icaps:// (the GnuTLS build refuses tls-cert=).
 build=(pkg-config libvectorscan-dev libpcre2-dev)
-test=(squid-openssl c-icap libc-icap-mod-virus-scan clamav clamav-daemon clamav-testfiles
+test=(squid-openssl c-icap libc-icap-mod-virus-scan clamav clamav-daemon clamdscan clamav-testfiles
       zip unzip p7zip-full xz-utils bzip2 zstd brotli apache2-utils openssl curl
       arj jlha-utils nsis mscompress fp-utils
       chromium chromium-driver nodejs python3

@@ -172,6 +172,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             metric_listeners.push(l);
         }
         let console_listeners = bulwark_console::bind_console(&cfg.console).await?;
+        let clamd_listeners = bulwark_clamd::bind(&cfg.clamd).await?;
         let control_socket = match &cfg.control.socket {
             Some(p) => match control::bind_control(p).await {
                 Ok(l) => {
@@ -265,6 +266,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 }
             });
         }
+        if !clamd_listeners.is_empty() {
+            for what in clamd_listeners.describe() {
+                info!("clamd protocol on {what}");
+            }
+            tokio::spawn(bulwark_clamd::serve(
+                clamd_listeners,
+                ctx.clone(),
+                clamd_hooks(&ctl),
+                stop_rx.clone(),
+            ));
+        }
         if let Some(l) = control_socket {
             tokio::spawn(control::serve_control(l, ctl.clone(), stop_rx.clone()));
         }
@@ -311,6 +323,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let _ = std::fs::remove_file(p);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the clamd listener's RELOAD and SHUTDOWN do: the controller's database reload and
+/// stop (SHUTDOWN only when `clamd.allow_shutdown` is on).
+fn clamd_hooks(ctl: &Arc<Controller>) -> bulwark_clamd::Hooks {
+    let (reload_ctl, stop_ctl) = (ctl.clone(), ctl.clone());
+    bulwark_clamd::Hooks {
+        reload: Some(Arc::new(move || {
+            let ctl = reload_ctl.clone();
+            Box::pin(async move { ctl.reload_db().await })
+        })),
+        shutdown: Some(Arc::new(move || stop_ctl.stop())),
+    }
 }
 
 /// The update request of the running server: `[update]` with its licence, reloading the

@@ -41,6 +41,9 @@ pub struct Config {
     /// `[update]`: database update sources, trusted signing keys, proxy, install directory,
     /// schedule and PostUpdateCmd (`bulwark update`; see the `bulwark-update` crate).
     pub update: bulwark_update::UpdateConfig,
+    /// `[clamd]`: a clamd-protocol listener (clamdscan, mail filters, Nextcloud, c-icap's
+    /// clamd_mod), off unless `listen` is set (see `docs/operations.md`).
+    pub clamd: ClamdConfig,
 }
 
 /// `[server]`
@@ -333,4 +336,62 @@ impl Default for TlsConfig {
 pub struct AccessConfig {
     /// Allowed networks (`10.0.0.0/8`, `192.168.1.7`, `::1`); empty allows every address.
     pub allow: Vec<String>,
+}
+
+/// `[clamd]`: clamd's socket protocol (PING, VERSION, RELOAD, SHUTDOWN, SCAN, CONTSCAN,
+/// MULTISCAN, ALLMATCHSCAN, INSTREAM, FILDES, STATS, IDSESSION/END) on Unix sockets and TCP.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ClamdConfig {
+    /// Where to listen: Unix socket paths (starting with `/`) and TCP `addr:port`, e.g.
+    /// `["/run/bulwark/clamd.sock", "127.0.0.1:3310"]`; empty (default) turns it off. File
+    /// descriptor passing (FILDES, `clamdscan --fdpass`) works on Unix sockets only.
+    pub listen: Vec<String>,
+    /// clamd's StreamMaxLength: most bytes one INSTREAM may send (clamd's default, 100 MiB).
+    /// A chunk beyond it gets `INSTREAM size limit exceeded. ERROR` and the connection closes.
+    pub stream_max_length: u64,
+    /// Most clamd connections served at once; one beyond waits in the listen queue, so one
+    /// client cannot starve the ICAP service or the other clamd clients.
+    pub max_connections: usize,
+    /// Obey `SHUTDOWN` (stops the whole server, as clamd does); off by default: the command is
+    /// ignored and the connection closed.
+    pub allow_shutdown: bool,
+    /// Directories under which SCAN, CONTSCAN, MULTISCAN and ALLMATCHSCAN may read; a path
+    /// outside them (after symlinks are resolved) gets `Access denied. ERROR`. Empty (default):
+    /// path scanning is refused; INSTREAM and FILDES still work.
+    pub scan_roots: Vec<PathBuf>,
+    /// The policy group whose engine options apply to clamd scans; empty: the default group.
+    pub group: String,
+    /// Seconds to wait for the first command of a connection (clamd's CommandReadTimeout).
+    pub command_read_timeout_secs: u64,
+    /// Seconds to wait for the next bytes of a stream or the next command of an IDSESSION
+    /// (clamd's ReadTimeout). A client that goes quiet is disconnected without a reply.
+    pub read_timeout_secs: u64,
+    /// Report objects on which a limit was hit as `Heuristics.Limits.Exceeded.*` (clamd's
+    /// AlertExceedsMax; off, as in clamd: they are `OK`).
+    pub alert_exceeds_max: bool,
+    /// Report encrypted archives and documents as `Heuristics.Encrypted.*` (clamd's
+    /// AlertEncrypted; off, as in clamd).
+    pub alert_encrypted: bool,
+    /// Report broken executables and containers as `Heuristics.Broken.*` (clamd's
+    /// AlertBrokenExecutables; off, as in clamd).
+    pub alert_broken: bool,
+}
+
+impl Default for ClamdConfig {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            stream_max_length: 100 * 1024 * 1024,
+            max_connections: 128,
+            allow_shutdown: false,
+            scan_roots: Vec::new(),
+            group: String::new(),
+            command_read_timeout_secs: 30,
+            read_timeout_secs: 120,
+            alert_exceeds_max: false,
+            alert_encrypted: false,
+            alert_broken: false,
+        }
+    }
 }

@@ -20,6 +20,7 @@ mod cure;
 pub mod detect;
 pub mod encoding;
 pub mod fmt;
+pub mod heuristics;
 mod limits;
 mod walk;
 

@@ -83,7 +83,12 @@ impl Stats {
         let reloads = Family::<Labels, Counter>::default();
         let database = Family::<Labels, Gauge>::default();
         let database_loaded = Gauge::default();
-        registry.register("icap_requests", "ICAP requests by method", requests.clone());
+        registry.register(
+            "icap_requests",
+            "Requests by method: ICAP's options, reqmod, respmod, and clamd (one per clamd \
+             protocol command)",
+            requests.clone(),
+        );
         registry.register("objects", "Scanned objects by status", objects.clone());
         registry.register(
             "object_bytes",
@@ -151,7 +156,7 @@ impl Stats {
         for how in ["block", "cut", "reset"] {
             let _ = stopped.get_or_create(&label("how", how));
         }
-        for m in ["options", "reqmod", "respmod"] {
+        for m in ["options", "reqmod", "respmod", "clamd"] {
             let _ = requests.get_or_create(&label("method", m));
         }
         // Every documented series exists from the start, at zero, so that an alert on its
@@ -199,7 +204,8 @@ impl Stats {
         }
     }
 
-    /// One ICAP request of `method` (`options`, `reqmod`, `respmod`).
+    /// One request of `method`: an ICAP `options`, `reqmod`, `respmod`, or a `clamd`
+    /// protocol command.
     pub fn request(&self, method: &str) {
         self.requests.get_or_create(&label("method", method)).inc();
     }
@@ -360,7 +366,7 @@ impl Stats {
                 get(&self.objects, "status", s).to_string(),
             );
         }
-        for m in ["options", "reqmod", "respmod"] {
+        for m in ["options", "reqmod", "respmod", "clamd"] {
             line(
                 &format!("{m}_requests"),
                 get(&self.requests, "method", m).to_string(),

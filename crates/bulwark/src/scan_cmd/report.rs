@@ -12,7 +12,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use bulwark_containers::detect::{detect, Kind};
+use bulwark_containers::heuristics::heuristic_name;
 use bulwark_containers::DeepVerdict;
 use bulwark_engine::Status;
 
@@ -49,11 +49,12 @@ pub(super) enum Report {
 /// Sorts a deep verdict into what is printed.
 pub(super) fn classify(v: &DeepVerdict, head: &[u8], alerts: &Alerts, raw: u64) -> Scanned {
     let status = v.verdict.status;
-    let (heuristic, alert) = match status {
-        Status::LimitsExceeded => (Some(limit_name(v.limit())), alerts.exceeds_max),
-        Status::Protected => (Some(encrypted_name(head)), alerts.encrypted),
-        Status::Corrupted => (Some(broken_name(head)), alerts.broken),
-        _ => (None, false),
+    let heuristic = heuristic_name(v, head);
+    let alert = match status {
+        Status::LimitsExceeded => alerts.exceeds_max,
+        Status::Protected => alerts.encrypted,
+        Status::Corrupted => alerts.broken,
+        _ => false,
     };
     let error = matches!(
         status,
@@ -79,46 +80,6 @@ pub(super) fn classify(v: &DeepVerdict, head: &[u8], alerts: &Alerts, raw: u64) 
         raw,
         unpacked: v.unpacked_bytes,
         notes: v.notes.clone(),
-    }
-}
-
-/// ClamAV's name for the limit the deep scanner reports (`DeepVerdict::limit`). ClamAV has
-/// no compression-ratio limit and no mail-header limit: those get Bulwark's own names in the
-/// same family.
-fn limit_name(limit: Option<&str>) -> &'static str {
-    match limit {
-        Some("object size" | "member size" | "NSIS data size") => {
-            "Heuristics.Limits.Exceeded.MaxFileSize"
-        }
-        Some("total unpacked bytes") => "Heuristics.Limits.Exceeded.MaxScanSize",
-        Some("member count") => "Heuristics.Limits.Exceeded.MaxFiles",
-        Some("nesting depth") => "Heuristics.Limits.Exceeded.MaxRecursion",
-        Some("scan time") => "Heuristics.Limits.Exceeded.MaxScanTime",
-        Some("overlapping zip entries") => "Heuristics.Zip.OverlappingFiles",
-        Some("compression ratio") => "Heuristics.Limits.Exceeded.MaxRatio",
-        Some("mail headers") => "Heuristics.Limits.Exceeded.MaxMailHeaders",
-        _ => "Heuristics.Limits.Exceeded",
-    }
-}
-
-/// ClamAV's name for an encrypted file of this kind (the file's own kind: an encrypted archive
-/// inside another container gets the generic name).
-fn encrypted_name(head: &[u8]) -> &'static str {
-    match detect(head) {
-        Kind::Zip => "Heuristics.Encrypted.Zip",
-        Kind::SevenZ => "Heuristics.Encrypted.7Zip",
-        Kind::Legacy if head.starts_with(b"Rar!\x1a\x07") => "Heuristics.Encrypted.RAR",
-        _ if head.starts_with(b"%PDF-") => "Heuristics.Encrypted.PDF",
-        _ => "Heuristics.Encrypted",
-    }
-}
-
-/// ClamAV's name for a broken executable; Bulwark's for a broken container.
-fn broken_name(head: &[u8]) -> &'static str {
-    match detect(head) {
-        Kind::Pe | Kind::Elf => "Heuristics.Broken.Executable",
-        k if k.is_container() => "Heuristics.Broken.Archive",
-        _ => "Heuristics.Broken",
     }
 }
 
@@ -311,40 +272,5 @@ impl Out {
     /// Flushes what is buffered.
     pub fn flush(&mut self) -> io::Result<()> {
         self.w.flush()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clamav_names() {
-        assert_eq!(
-            limit_name(Some("total unpacked bytes")),
-            "Heuristics.Limits.Exceeded.MaxScanSize"
-        );
-        assert_eq!(
-            limit_name(Some("member size")),
-            "Heuristics.Limits.Exceeded.MaxFileSize"
-        );
-        assert_eq!(
-            limit_name(Some("nesting depth")),
-            "Heuristics.Limits.Exceeded.MaxRecursion"
-        );
-        assert_eq!(limit_name(None), "Heuristics.Limits.Exceeded");
-        assert_eq!(
-            encrypted_name(b"PK\x03\x04rest"),
-            "Heuristics.Encrypted.Zip"
-        );
-        assert_eq!(
-            encrypted_name(b"7z\xbc\xaf\x27\x1c\0\x04"),
-            "Heuristics.Encrypted.7Zip"
-        );
-        assert_eq!(
-            broken_name(b"\x7fELF\x02\x01\x01\0"),
-            "Heuristics.Broken.Executable"
-        );
-        assert_eq!(broken_name(b"\x1f\x8b\x08\0"), "Heuristics.Broken.Archive");
     }
 }
