@@ -147,7 +147,9 @@ fn deserialize_all(text: &str, errors: &mut Vec<Diagnostic>) -> (Option<Config>,
 /// The key written on the line of byte `offset` (`key = value`), if the line starts with one,
 /// prefixed with the `[table]` (or `[[table]]`) it is written in.
 fn key_at(text: &str, offset: usize) -> Option<String> {
-    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
     let line = text[start..].lines().next()?;
     let (k, _) = line.split_once('=')?;
     let k = k.trim().trim_matches('"');
@@ -167,7 +169,9 @@ fn key_at(text: &str, offset: usize) -> Option<String> {
 
 /// `text` with every line touched by `start..end` turned into a comment of the same length.
 fn blank_lines(text: &str, start: usize, end: usize) -> String {
-    let from = text[..start.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let from = text[..start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
     let to = text[end.max(start).min(text.len())..]
         .find('\n')
         .map_or(text.len(), |i| end.max(start).min(text.len()) + i);
@@ -192,20 +196,26 @@ fn plain(message: &str) -> String {
     let m = message.trim();
     if let Some(rest) = m.strip_prefix("invalid type: ") {
         if let Some((found, expected)) = rest.split_once(", expected ") {
-            return format!("expected {}, found {}", expected_words(expected), found_words(found));
+            return format!(
+                "expected {}, found {}",
+                expected_words(expected),
+                found_words(found)
+            );
         }
     }
     if let Some(rest) = m.strip_prefix("unknown variant ") {
         if let Some((found, expected)) = rest.split_once(", expected ") {
-            let options = expected
-                .trim_start_matches("one of ")
-                .replace('`', "\"");
+            let options = expected.trim_start_matches("one of ").replace('`', "\"");
             return format!("{} is not one of: {options}", found.replace('`', "\""));
         }
     }
     if let Some(rest) = m.strip_prefix("invalid value: ") {
         if let Some((found, expected)) = rest.split_once(", expected ") {
-            return format!("expected {}, found {}", expected_words(expected), found_words(found));
+            return format!(
+                "expected {}, found {}",
+                expected_words(expected),
+                found_words(found)
+            );
         }
     }
     m.to_string()
