@@ -59,7 +59,13 @@ fn idle_and_slowloris_connections_do_not_lock_out_a_good_client() {
             Some(200),
             "a good client got no 200 after {took:?} ({answered} answered before): {:?}\n{}",
             r.err(),
-            bulwark.log().lines().rev().take(10).collect::<Vec<_>>().join("\n")
+            bulwark
+                .log()
+                .lines()
+                .rev()
+                .take(10)
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         answered += 1;
         // One more byte on every slowloris connection (a byte per ~200 ms each).
