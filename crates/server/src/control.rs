@@ -221,8 +221,16 @@ impl Controller {
         match result {
             Ok(m) => info!("{what}: {m}"),
             Err(e) => {
+                // One record, one line: a configuration's list of problems is joined.
+                let one_line = e
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ");
                 error!(
-                    "{what} refused, still serving the previous configuration and database: {e}"
+                    "{what} refused, still serving the previous configuration and database: \
+                     {one_line}"
                 );
                 self.ctx
                     .notifier
