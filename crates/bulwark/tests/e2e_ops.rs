@@ -17,6 +17,9 @@ fn config(dir: &Path, ttl: u64, metrics_port: u16) -> String {
         r#"
 [server]
 options_ttl_secs = {ttl}
+[answer]
+# Something that decides answers, so that each reload's configuration has its own ISTag.
+holdback_bytes = {holdback}
 [log]
 av_stats_file = "{d}/av.stats"
 counter_stats_file = "{d}/counter.stats"
@@ -26,7 +29,8 @@ listen = ["127.0.0.1:{metrics_port}"]
 socket = "{d}/control.sock"
 pid_file = "{d}/bulwark.pid"
 "#,
-        d = dir.display()
+        d = dir.display(),
+        holdback = 4096 + ttl
     )
 }
 

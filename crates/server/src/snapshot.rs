@@ -24,7 +24,10 @@ pub struct Snapshot {
 
 impl Snapshot {
     /// Builds a snapshot and derives its ISTag from the product version, the database version
-    /// and the configuration, so the tag changes exactly when one of them does.
+    /// and the parts of the configuration that decide answers (policy, engine options and
+    /// limits, answer modes, how clients are identified), so the tag changes exactly when one of
+    /// them does, and instances of a fleet that differ only in listen addresses, ports, log
+    /// paths or database locations answer with the same ISTag (Squid caches by it).
     pub fn new(config: Arc<Config>, database: Arc<Database>) -> Result<Self, String> {
         let policy = Policy::compile(&config.policy).map_err(|errs| {
             errs.iter()
@@ -32,7 +35,7 @@ impl Snapshot {
                 .collect::<Vec<_>>()
                 .join("; ")
         })?;
-        let cfg_text = toml::to_string(&*config).unwrap_or_default();
+        let cfg_text = verdict_relevant(&config);
         let mut h = Fnv::default();
         h.write(env!("CARGO_PKG_VERSION").as_bytes());
         h.write(database.version().as_bytes());
@@ -49,6 +52,26 @@ impl Snapshot {
             verdicts,
         })
     }
+}
+
+/// The configuration that decides answers, as stable text (TOML).
+fn verdict_relevant(config: &Config) -> String {
+    let mut engine = config.engine.clone();
+    // Where the signatures are read from is not what they are: the database version covers
+    // their content. The verdict cache's size changes no verdict.
+    engine.database.clear();
+    engine.verdict_cache_entries = 0;
+    let mut t = toml::Table::new();
+    let mut put = |key: &str, v: Result<toml::Value, toml::ser::Error>| {
+        if let Ok(v) = v {
+            t.insert(key.to_string(), v);
+        }
+    };
+    put("answer", toml::Value::try_from(&config.answer));
+    put("engine", toml::Value::try_from(&engine));
+    put("identity", toml::Value::try_from(&config.identity));
+    put("policy", toml::Value::try_from(&config.policy));
+    toml::to_string(&t).unwrap_or_default()
 }
 
 /// FNV-1a, 64 bits: a stable (across runs and builds) fingerprint for the ISTag.
@@ -83,7 +106,27 @@ mod tests {
         assert!(a.istag.len() - 2 <= 32);
         let mut c = Config::default();
         c.answer.holdback_bytes = 8192;
-        let c = Snapshot::new(Arc::new(c), db).expect("snapshot");
+        let c = Snapshot::new(Arc::new(c), db.clone()).expect("snapshot");
         assert_ne!(a.istag, c.istag);
+    }
+
+    #[test]
+    fn instances_differing_only_in_where_they_listen_and_log_share_the_istag() {
+        let db = Arc::new(Database::builtin());
+        let a = Snapshot::new(Arc::new(Config::default()), db.clone()).expect("snapshot");
+        let mut other = Config::default();
+        other.server.listen = vec!["127.0.0.2:2344".parse().expect("addr")];
+        other.metrics.listen = vec!["127.0.0.1:9100".parse().expect("addr")];
+        other.log.av_stats_file = Some("/var/log/other/av.stats".into());
+        other.control.pid_file = Some("/run/other.pid".into());
+        other.engine.database = vec!["/srv/mirror/clamav".into()];
+        other.engine.verdict_cache_entries = 7;
+        let b = Snapshot::new(Arc::new(other), db.clone()).expect("snapshot");
+        assert_eq!(a.istag, b.istag);
+        // What decides answers changes it.
+        let mut policy = Config::default();
+        policy.policy.default_group.engine.scan_archives = false;
+        let p = Snapshot::new(Arc::new(policy), db).expect("snapshot");
+        assert_ne!(a.istag, p.istag);
     }
 }
