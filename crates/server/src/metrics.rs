@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
@@ -129,22 +129,53 @@ pub fn to_text_004(openmetrics: &str) -> String {
     out
 }
 
-/// Serves `/metrics` on `listener` until `stop` becomes true.
-pub async fn serve_metrics(
-    listener: TcpListener,
-    ctx: Arc<Context>,
-    mut stop: watch::Receiver<bool>,
-) {
+/// `GET /healthz`: the process is alive and its runtime answers (always `200 alive`).
+async fn healthz() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "alive\n")
+}
+
+/// Whether a load balancer should send this instance work, and why not.
+pub(crate) fn readiness(ctx: &Context, draining: bool) -> Result<String, String> {
+    if draining {
+        return Err("draining: shutting down, finishing the transactions in flight".into());
+    }
+    let snap = ctx.snapshot.load();
+    if let Some(l) = &ctx.license {
+        if !l.allows_scanning() {
+            return Err(format!("licence: {}", l.describe()));
+        }
+    }
+    Ok(format!(
+        "ready: database {}, ISTag {}",
+        snap.database.version(),
+        snap.istag
+    ))
+}
+
+/// `GET /readyz`: `200` while the instance should get traffic (database loaded, licence
+/// usable, not draining), else `503` with the reason; a balancer's health check stops
+/// sending work as soon as SIGTERM starts the drain.
+async fn readyz(
+    State((ctx, stop)): State<(Arc<Context>, watch::Receiver<bool>)>,
+) -> impl IntoResponse {
+    let text = [(header::CONTENT_TYPE, "text/plain; charset=utf-8")];
+    match readiness(&ctx, *stop.borrow()) {
+        Ok(m) => (StatusCode::OK, text, format!("{m}\n")),
+        Err(m) => (StatusCode::SERVICE_UNAVAILABLE, text, format!("{m}\n")),
+    }
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` for the life of the process: it
+/// keeps answering while a shutdown drains the ICAP connections (`/readyz` says `503
+/// draining` then), and ends with the runtime.
+pub async fn serve_metrics(listener: TcpListener, ctx: Arc<Context>, stop: watch::Receiver<bool>) {
     let app = Router::new()
         .route("/metrics", get(metrics))
-        .with_state(ctx);
-    let shutdown = async move {
-        let _ = stop.changed().await;
-    };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-    {
+        .with_state(ctx.clone())
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state((ctx, stop));
+    if let Err(e) = axum::serve(listener, app).await {
         tracing::warn!("metrics endpoint stopped: {e}");
     }
 }
