@@ -209,7 +209,10 @@ impl Conn {
         }
         let settings = self.settings.clone();
         let started = Instant::now();
-        let res = tokio::task::spawn_blocking(move || scan_reader(&settings, file, false)).await;
+        // From the file's start whatever its offset (c-icap passes the body file it just
+        // wrote), without moving the offset the sender shares: positioned reads, as clamd's.
+        let reader = AtStart { file, pos: 0 };
+        let res = tokio::task::spawn_blocking(move || scan_reader(&settings, reader, false)).await;
         match res {
             Ok(Ok(x)) => {
                 record(
@@ -270,6 +273,7 @@ impl Conn {
             Command::Scan(p) | Command::ContScan(p) | Command::MultiScan(p) => {
                 let kind = match r.command {
                     Command::Scan(_) => PathScan::Scan,
+                    Command::MultiScan(_) => PathScan::Multi,
                     _ => PathScan::Cont,
                 };
                 let p = p.clone();
@@ -321,9 +325,12 @@ impl Conn {
             Checked::Allowed(path) => {
                 let (ctx, settings) = (self.ctx.clone(), self.settings.clone());
                 let shown = path.display().to_string();
-                tokio::task::spawn_blocking(move || scan_path(&ctx, &settings, &shown, &path, kind))
-                    .await
-                    .unwrap_or_else(|e| vec![format!("Scan failed: {e}. ERROR")])
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                tokio::task::spawn_blocking(move || {
+                    scan_path(&ctx, &settings, &shown, &path, kind, threads)
+                })
+                .await
+                .unwrap_or_else(|e| vec![format!("Scan failed: {e}. ERROR")])
             }
         };
         for l in lines {
@@ -353,6 +360,20 @@ impl Conn {
             self.cfg.max_connections,
             self.cfg.read_timeout_secs
         )
+    }
+}
+
+/// Reads a file from its start with positioned reads (`pread`), leaving its offset alone.
+struct AtStart {
+    file: File,
+    pos: u64,
+}
+
+impl std::io::Read for AtStart {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = std::os::unix::fs::FileExt::read_at(&self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
     }
 }
 

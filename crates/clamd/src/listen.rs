@@ -129,7 +129,12 @@ pub async fn serve(
     hooks: Hooks,
     mut stop: watch::Receiver<bool>,
 ) {
-    let max = ctx.snapshot.load().config.clamd.max_connections.max(1);
+    let snap = ctx.snapshot.load_full();
+    let group = &snap.config.clamd.group;
+    if !group.is_empty() && !snap.policy.groups().iter().any(|g| g.name() == group) {
+        warn!(group = %group, "clamd.group names no policy group: the default group applies");
+    }
+    let max = snap.config.clamd.max_connections.max(1);
     let permits = Arc::new(Semaphore::new(max));
     let mut tasks = tokio::task::JoinSet::new();
     let mut paths = Vec::new();

@@ -22,8 +22,10 @@ use crate::scan::{record, scan_reader, Outcome, Settings};
 pub enum PathScan {
     /// SCAN: stop at the first virus.
     Scan,
-    /// CONTSCAN and MULTISCAN: every file.
+    /// CONTSCAN (and MULTISCAN on a single file): every file.
     Cont,
+    /// MULTISCAN: every file, on several threads.
+    Multi,
     /// ALLMATCHSCAN: every file, every signature (stops after the first infected file, as
     /// clamd's TYPE_SCAN does).
     AllMatch,
@@ -91,29 +93,91 @@ struct Walk {
     total: u64,
     errors: u64,
     infected: u64,
-    stop: bool,
     lines: Vec<String>,
 }
 
-/// Walks `top` (already checked) and returns the reply texts (blocking).
+/// What a directory walk finds.
+#[derive(Debug)]
+enum Item {
+    /// A regular file and its size.
+    File(PathBuf, u64),
+    /// An entry that could not be read: its reply text.
+    Error(String),
+}
+
+/// Walks `top` (already checked) and returns the reply texts (blocking). MULTISCAN scans the
+/// files on up to `threads` threads, so its lines come in the order the scans end.
 pub fn scan_path(
     ctx: &Context,
     settings: &Settings,
     shown: &str,
     top: &Path,
     kind: PathScan,
+    threads: usize,
 ) -> Vec<String> {
     let mut w = Walk::default();
-    match fs::metadata(top) {
-        Ok(m) if m.is_dir() => walk_dir(ctx, settings, top, kind, &mut w),
-        Ok(m) if m.is_file() => scan_file(ctx, settings, shown, top, m.len(), kind, &mut w),
-        Ok(_) => w
-            .lines
-            .push(format!("{shown}: Not supported file type ERROR")),
-        Err(e) => w.lines.push(format!(
+    let items = match fs::metadata(top) {
+        Ok(m) if m.is_dir() => {
+            let mut items = Vec::new();
+            collect(top, &mut items);
+            items
+        }
+        Ok(m) if m.is_file() => vec![Item::File(top.to_path_buf(), m.len())],
+        Ok(_) => {
+            return vec![format!("{shown}: Not supported file type ERROR")];
+        }
+        Err(e) => vec![Item::Error(format!(
             "{shown}: lstat() failed: {}. ERROR",
             errno_text(&e)
-        )),
+        ))],
+    };
+    let one = |item: &Item| match item {
+        Item::File(p, len) => {
+            let name = if p == top {
+                shown.to_string()
+            } else {
+                p.display().to_string()
+            };
+            scan_file(ctx, settings, &name, p, *len, kind)
+        }
+        Item::Error(line) => (Found::Error, vec![line.clone()]),
+    };
+    let tally = |w: &mut Walk, (found, lines): (Found, Vec<String>)| {
+        w.total += 1;
+        match found {
+            Found::Virus => w.infected += 1,
+            Found::Error => w.errors += 1,
+            Found::Nothing => {}
+        }
+        w.lines.extend(lines);
+    };
+    if kind == PathScan::Multi && threads > 1 && items.len() > 1 {
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let results = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|sc| {
+            for _ in 0..threads.min(items.len()) {
+                sc.spawn(|| loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(item) = items.get(i) else { break };
+                    let r = one(item);
+                    if let Ok(mut v) = results.lock() {
+                        v.push(r);
+                    }
+                });
+            }
+        });
+        for r in results.into_inner().unwrap_or_default() {
+            tally(&mut w, r);
+        }
+    } else {
+        for item in &items {
+            let r = one(item);
+            let stop = r.0 == Found::Virus && matches!(kind, PathScan::Scan | PathScan::AllMatch);
+            tally(&mut w, r);
+            if stop {
+                break;
+            }
+        }
     }
     if w.infected == 0 && w.errors != w.total {
         w.lines.push(format!("{shown}: OK"));
@@ -121,7 +185,8 @@ pub fn scan_path(
     w.lines
 }
 
-fn walk_dir(ctx: &Context, settings: &Settings, dir: &Path, kind: PathScan, w: &mut Walk) {
+/// The regular files under `dir`, sorted, symbolic links and special files left out.
+fn collect(dir: &Path, items: &mut Vec<Item>) {
     let entries = match fs::read_dir(dir) {
         Ok(rd) => {
             let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
@@ -129,45 +194,40 @@ fn walk_dir(ctx: &Context, settings: &Settings, dir: &Path, kind: PathScan, w: &
             v
         }
         Err(e) => {
-            w.errors += 1;
-            w.total += 1;
-            w.lines.push(format!(
+            items.push(Item::Error(format!(
                 "{}: Can't open directory: {}. ERROR",
                 dir.display(),
                 errno_text(&e)
-            ));
+            )));
             return;
         }
     };
     for p in entries {
-        if w.stop {
-            return;
-        }
-        let m = match fs::symlink_metadata(&p) {
-            Ok(m) => m,
-            Err(e) => {
-                w.total += 1;
-                w.errors += 1;
-                w.lines.push(format!(
-                    "{}: lstat() failed: {}. ERROR",
-                    p.display(),
-                    errno_text(&e)
-                ));
-                continue;
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                tracing::debug!(path = %p.display(), "clamd: skipping symlink");
             }
-        };
-        let ft = m.file_type();
-        if ft.is_symlink() {
-            tracing::debug!(path = %p.display(), "clamd: skipping symlink");
-        } else if ft.is_dir() {
-            walk_dir(ctx, settings, &p, kind, w);
-        } else if ft.is_file() {
-            let shown = p.display().to_string();
-            scan_file(ctx, settings, &shown, &p, m.len(), kind, w);
+            Ok(m) if m.is_dir() => collect(&p, items),
+            Ok(m) if m.is_file() => items.push(Item::File(p, m.len())),
+            Ok(_) => {}
+            Err(e) => items.push(Item::Error(format!(
+                "{}: lstat() failed: {}. ERROR",
+                p.display(),
+                errno_text(&e)
+            ))),
         }
     }
 }
 
+/// What one file's scan found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    Nothing,
+    Virus,
+    Error,
+}
+
+/// Scans one file: what it found and its reply lines (none when clean).
 fn scan_file(
     ctx: &Context,
     settings: &Settings,
@@ -175,42 +235,28 @@ fn scan_file(
     path: &Path,
     len: u64,
     kind: PathScan,
-    w: &mut Walk,
-) {
-    w.total += 1;
+) -> (Found, Vec<String>) {
     if len == 0 {
-        return;
+        return (Found::Nothing, Vec::new());
     }
     let started = Instant::now();
     let all = kind == PathScan::AllMatch;
-    let scanned = File::open(path).and_then(|f| scan_reader(settings, f, all));
-    let s = match scanned {
+    let s = match File::open(path).and_then(|f| scan_reader(settings, f, all)) {
         Ok(s) => s,
         Err(e) => {
-            w.errors += 1;
             let text = if e.kind() == io::ErrorKind::PermissionDenied {
                 "Access denied.".to_string()
             } else {
                 format!("{}.", errno_text(&e))
             };
-            w.lines.push(format!("{shown}: {text} ERROR"));
-            return;
+            return (Found::Error, vec![format!("{shown}: {text} ERROR")]);
         }
     };
     record(ctx, settings, s.size, &s.verdict.verdict, started);
     match Outcome::of(&s.verdict, &s.head, &settings.alerts) {
-        Outcome::Clean => {}
-        o @ Outcome::Found(_) => {
-            w.infected += 1;
-            w.lines.extend(o.lines(shown, all));
-            if kind != PathScan::Cont {
-                w.stop = true;
-            }
-        }
-        o @ Outcome::Error(_) => {
-            w.errors += 1;
-            w.lines.extend(o.lines(shown, false));
-        }
+        Outcome::Clean => (Found::Nothing, Vec::new()),
+        o @ Outcome::Found(_) => (Found::Virus, o.lines(shown, all)),
+        o @ Outcome::Error(_) => (Found::Error, o.lines(shown, false)),
     }
 }
 
