@@ -699,9 +699,18 @@ async fn config_get(State(s): State<Arc<Shared>>) -> Response {
             Err(_) => (None, Some("the file cannot be read now")),
         },
     };
+    // Under the Debian package the file is root:bulwark 0640 in root's /etc/bulwark: the
+    // service cannot write it, and says so instead of failing on save.
+    let unwritable = s.config_path.as_deref().and_then(configedit::unwritable);
+    let note = match (&unwritable, note) {
+        (Some(why), None) => Some(format!(
+            "read-only here: {why}; edit the file as root (e.g. `sudoedit`) and reload"
+        )),
+        (_, n) => n.map(str::to_string),
+    };
     ok(json!({
         "path": s.config_path.as_ref().map(|p| p.display().to_string()),
-        "editable": s.config_path.is_some(),
+        "editable": s.config_path.is_some() && unwritable.is_none(),
         "mask": MASK,
         "file": file,
         "note": note,
@@ -788,6 +797,12 @@ async fn config_apply(State(s): State<Arc<Shared>>, headers: HeaderMap, body: By
         Ok(b) => b,
         Err(r) => return *r,
     };
+    if let Some(why) = configedit::unwritable(&path) {
+        return error(
+            StatusCode::CONFLICT,
+            format!("the configuration is read-only here: {why}; edit it as root and reload"),
+        );
+    }
     let _g = s.edit.lock().await;
     let (text, warnings) = match check_text(&s, &b.toml) {
         Ok(x) => x,
@@ -806,7 +821,7 @@ async fn config_apply(State(s): State<Arc<Shared>>, headers: HeaderMap, body: By
         }
     };
     let backup = configedit::backup_path(&path);
-    if let Err(e) = configedit::write_atomic(&backup, &old) {
+    if let Err(e) = configedit::write_atomic_like(&backup, &old, &path) {
         return error(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot write the backup {}: {e}", backup.display()),

@@ -214,16 +214,58 @@ pub(crate) fn backup_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Writes `data` to `path` through a temporary file in the same directory and a rename.
-pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+/// Why the console cannot write `path` (the file itself, and a temporary file and a backup
+/// beside it), or `None` when it can. Nothing is changed on disk.
+pub(crate) fn unwritable(path: &Path) -> Option<String> {
+    if let Err(e) = std::fs::OpenOptions::new().append(true).open(path) {
+        return Some(format!(
+            "{} is not writable by the server ({e})",
+            path.display()
+        ));
+    }
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty())?;
+    let probe = dir.join(format!(
+        ".bulwark-console-probe-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    ));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            None
+        }
+        Err(e) => Some(format!(
+            "{} is not writable by the server ({e}): the console writes the new file and a \
+             backup beside it",
+            dir.display()
+        )),
+    }
+}
+
+/// Writes `data` to `path` through a temporary file in the same directory and a rename, with
+/// the permissions of `like` (the configuration file: it may hold a password hash or a token);
+/// a new file without `like` is made 0600.
+pub(crate) fn write_atomic_like(path: &Path, data: &[u8], like: &Path) -> std::io::Result<()> {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut tmp = path.as_os_str().to_os_string();
     tmp.push(".console-tmp");
     let tmp = PathBuf::from(tmp);
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        // Keep the file's permissions (it may hold a password hash or a token).
-        if let Ok(meta) = std::fs::metadata(path) {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        if let Ok(meta) = std::fs::metadata(like) {
             f.set_permissions(meta.permissions())?;
         }
         f.write_all(data)?;
@@ -234,6 +276,23 @@ pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// [`write_atomic_like`] keeping `path`'s own permissions.
+pub(crate) fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    write_atomic_like(path, data, path)
+}
+
+#[cfg(test)]
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -288,5 +347,22 @@ listen = []
         write_atomic(&p, b"a = 2\n").expect("write");
         assert_eq!(std::fs::read_to_string(&p).expect("read"), "a = 2\n");
         assert_eq!(backup_path(&p), dir.path().join("bulwark.toml.bak"));
+        // The backup gets the configuration's permissions, not the umask's.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(&p, "x = 1\n").expect("write");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        write_atomic_like(&backup_path(&p), b"x = 1\n", &p).expect("backup");
+        let mode = std::fs::metadata(backup_path(&p))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(unwritable(&p).is_none());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400)).expect("chmod");
+        if nix_is_root() {
+            // root writes anything: nothing more to check here.
+        } else {
+            assert!(unwritable(&p).is_some());
+        }
     }
 }
