@@ -150,6 +150,12 @@ impl Controller {
         if config.server.max_connections != old.config.server.max_connections {
             notes.push("max_connections changed: it applies after a restart");
         }
+        if config.metrics.listen != old.config.metrics.listen {
+            notes.push("metrics.listen changed: the metrics listener moves after a restart");
+        }
+        if config.console.listen != old.config.console.listen {
+            notes.push("console.listen changed: the console listener moves after a restart");
+        }
         let engine_cfg = config.engine.clone();
         let database = tokio::task::spawn_blocking(move || load_database(&engine_cfg))
             .await
