@@ -187,8 +187,12 @@ impl TemplateSet {
                 return set;
             }
         };
+        // Templates are read only from inside the directory: a symbolic link out of it (to a
+        // secret the service user can read) is refused, never served as a block page.
+        let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
         for t in Template::ALL {
-            if let Some(text) = read_template(&dir.join(format!("{}.html", t.name())), errors) {
+            let path = dir.join(format!("{}.html", t.name()));
+            if let Some(text) = read_template(&path, &root, errors) {
                 set.neutral.insert(t.name(), text);
             }
         }
@@ -202,7 +206,7 @@ impl TemplateSet {
             let lang = lang.to_ascii_lowercase();
             for t in Template::ALL {
                 let path = entry.path().join(format!("{}.html", t.name()));
-                if let Some(text) = read_template(&path, errors) {
+                if let Some(text) = read_template(&path, &root, errors) {
                     set.by_lang.insert((lang.clone(), t.name()), text);
                     if !set.langs.contains(&lang) {
                         set.langs.push(lang.clone());
@@ -238,9 +242,24 @@ impl TemplateSet {
     }
 }
 
-fn read_template(path: &Path, errors: &mut Vec<PolicyError>) -> Option<String> {
+fn read_template(path: &Path, root: &Path, errors: &mut Vec<PolicyError>) -> Option<String> {
     let meta = std::fs::metadata(path).ok()?;
     let err = |m: String| PolicyError::new("policy.templates_dir".into(), m);
+    match std::fs::canonicalize(path) {
+        Ok(real) if real.starts_with(root) => {}
+        Ok(real) => {
+            errors.push(err(format!(
+                "{} leads to {} outside the templates directory: refused",
+                path.display(),
+                real.display()
+            )));
+            return None;
+        }
+        Err(e) => {
+            errors.push(err(format!("{}: {e}", path.display())));
+            return None;
+        }
+    }
     if !meta.is_file() {
         return None;
     }
@@ -511,6 +530,32 @@ mod tests {
         let d = set.render(Template::ObjectTooLarge, &v, Some("de-DE,de;q=0.9"));
         assert_eq!(d.lang, "de");
         assert!(d.html.contains("zu groß") && !d.html.contains("Eicar"));
+    }
+
+    #[test]
+    fn a_template_linked_out_of_the_directory_is_refused() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        let secret = outside.path().join("secret.txt");
+        std::fs::write(&secret, "password_hash = 'x'").expect("secret");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let name = format!("{}.html", Template::ObjectInfected.name());
+        std::os::unix::fs::symlink(&secret, dir.path().join(&name)).expect("symlink");
+        // A link inside the directory is fine.
+        std::fs::create_dir(dir.path().join("de")).expect("mkdir");
+        std::fs::write(dir.path().join("de").join("real.html"), "<p>%URL%</p>").expect("write");
+        std::os::unix::fs::symlink("real.html", dir.path().join("de").join(&name))
+            .expect("symlink");
+        let mut errors = Vec::new();
+        let set = TemplateSet::load(Some(dir.path()), &mut errors);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0]
+            .message
+            .contains("outside the templates directory"));
+        let v = PageValues::default();
+        let p = set.render(Template::ObjectInfected, &v, Some("en"));
+        assert!(!p.html.contains("password_hash"), "{}", p.html);
+        let d = set.render(Template::ObjectInfected, &v, Some("de"));
+        assert_eq!(d.html, "<p></p>");
     }
 
     #[test]
