@@ -77,6 +77,16 @@ pub enum LicenseError {
         /// The key id of the issuer the key names.
         issuer: String,
     },
+    /// The key was issued for another product (by a trusted issuer).
+    #[error("licence key {serial} is for {product:?}, not for {expected:?}")]
+    WrongProduct {
+        /// The serial number.
+        serial: String,
+        /// The product the key names.
+        product: String,
+        /// This product.
+        expected: String,
+    },
     /// No trusted issuer public key is configured, so no key can be verified.
     #[error(
         "no trusted issuer key: set [license] trusted_keys in the configuration or pass --trusted-key FILE"

@@ -262,8 +262,21 @@ impl SignedKey {
     }
 
     /// Checks the signature: `Tampered` when the named issuer is trusted but the signature
-    /// does not match, `WrongIssuer` when the issuer is not among `trusted`.
+    /// does not match, `WrongIssuer` when the issuer is not among `trusted`; then the product:
+    /// `WrongProduct` for a genuine key issued for another product.
     pub fn verify(&self, trusted: &[VerifyingKey]) -> Result<(), LicenseError> {
+        self.verify_signature(trusted)?;
+        if self.key.product != DEFAULT_PRODUCT {
+            return Err(LicenseError::WrongProduct {
+                serial: self.key.serial.clone(),
+                product: self.key.product.clone(),
+                expected: DEFAULT_PRODUCT.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn verify_signature(&self, trusted: &[VerifyingKey]) -> Result<(), LicenseError> {
         if trusted.is_empty() {
             return Err(LicenseError::NoTrustedKeys);
         }

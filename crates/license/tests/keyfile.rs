@@ -132,3 +132,15 @@ fn bad_signature_encoding_is_malformed() {
     let e = SignedKey::parse(bad.as_bytes()).unwrap_err();
     assert!(e.to_string().contains("line 10"), "{e}");
 }
+
+#[test]
+fn a_genuine_key_for_another_product_is_refused() {
+    let f = Fixture::new();
+    let mut o = bulwark_license::cli_ops::IssueOptions::new(f.issuer(), f.path("other.key"));
+    o.product = Some("Bulwark Mail Gateway".into());
+    bulwark_license::cli_ops::issue(&o, NOW).expect("issue");
+    let bytes = std::fs::read(f.path("other.key")).expect("read");
+    let e = SignedKey::load(&bytes, &f.trusted).unwrap_err();
+    assert!(matches!(e, LicenseError::WrongProduct { .. }), "{e}");
+    assert!(e.to_string().contains("Bulwark Mail Gateway"), "{e}");
+}
