@@ -29,7 +29,14 @@ enum Next {
     Read,
     /// Close the connection.
     Close,
+    /// Close after an error while the client may still be sending: read and drop what comes
+    /// for a moment, so that the reply is not lost to a TCP reset.
+    Drain,
 }
+
+/// How long, and how much, is read and dropped after an error reply.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+const DRAIN_BYTES: usize = 16 * 1024 * 1024;
 
 /// The INSTREAM in progress.
 struct Stream {
@@ -80,6 +87,10 @@ impl Conn {
                 match self.event(ev).await {
                     Ok(Next::Read) => {}
                     Ok(Next::Close) => return self.sock.shutdown().await,
+                    Ok(Next::Drain) => {
+                        self.sock.shutdown().await;
+                        return self.drain(&mut buf).await;
+                    }
                     Err(e) => {
                         debug!("clamd: connection ended: {e}");
                         return;
@@ -108,6 +119,20 @@ impl Conn {
                     return;
                 }
             }
+        }
+    }
+
+    /// Reads and drops input until EOF, [`DRAIN_TIME`] or [`DRAIN_BYTES`].
+    async fn drain(&mut self, buf: &mut [u8]) {
+        let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+        let mut total = 0;
+        while total < DRAIN_BYTES {
+            let read = self.sock.read(buf, &mut self.fds);
+            match tokio::time::timeout_at(deadline, read).await {
+                Ok(Ok(n)) if n > 0 => total += n,
+                _ => return,
+            }
+            self.fds.clear();
         }
     }
 
@@ -171,7 +196,7 @@ impl Conn {
                 );
                 self.send(&req, "INSTREAM size limit exceeded. ERROR")
                     .await?;
-                Ok(Next::Close)
+                Ok(Next::Drain)
             }
             Event::FdByte => {
                 let Some(req) = self.fildes.take() else {
@@ -195,7 +220,7 @@ impl Conn {
                     id: None,
                 };
                 self.send(&req, "Error processing command. ERROR").await?;
-                Ok(Next::Close)
+                Ok(Next::Drain)
             }
         }
     }

@@ -167,6 +167,10 @@ fn bad_input_gets_clamds_errors_and_never_hangs() {
         &instream(b"zIDSESSION\0zINSTREAM\0", &big, 1 << 20),
     );
     assert_eq!(got, b"1: INSTREAM size limit exceeded. ERROR\0");
+    // Over TCP too, with the client still sending: the reply is not lost to a reset.
+    let huge = vec![b'a'; 8 * 1024 * 1024];
+    let got = talk_tcp(bulwark.tcp, &instream(b"zINSTREAM\0", &huge, 64 * 1024));
+    assert_eq!(got, b"INSTREAM size limit exceeded. ERROR\0");
     // Exactly the limit passes.
     let got = talk_unix(
         &bulwark.socket,
