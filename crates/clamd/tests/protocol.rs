@@ -45,6 +45,14 @@ fn replies_equal_clamds() {
         ),
         ("instream empty".into(), instream(b"zINSTREAM\0", b"", 2)),
         (
+            "instream bomb".into(),
+            instream(
+                b"zINSTREAM\0",
+                &std::fs::read(dir.join("bomb.zip")).expect("bomb"),
+                65536,
+            ),
+        ),
+        (
             "instream zip".into(),
             instream(
                 b"zINSTREAM\0",
@@ -156,7 +164,21 @@ fn bad_input_gets_clamds_errors_and_never_hangs() {
         c.clamd.read_timeout_secs = 1;
         c.clamd.command_read_timeout_secs = 1;
         c.clamd.max_connections = 2;
+        c.clamd.alert_exceeds_max = true;
     });
+
+    // With clamd.alert_exceeds_max (clamd's AlertExceedsMax), a bomb is reported under
+    // ClamAV's Heuristics.Limits.Exceeded family (the name `bulwark scan` prints too).
+    let bomb = std::fs::read(dir.join("bomb.zip")).expect("bomb");
+    let got = String::from_utf8_lossy(&talk_unix(
+        &bulwark.socket,
+        &instream(b"zINSTREAM\0", &bomb, 65536),
+    ))
+    .into_owned();
+    assert!(
+        got.starts_with("stream: Heuristics.Limits.Exceeded") && got.ends_with(" FOUND\0"),
+        "{got}"
+    );
 
     // Oversized INSTREAM: clamd's text, then the connection closes (even mid-stream).
     let big = vec![b'a'; 1024 * 1024 + 1];
