@@ -739,6 +739,51 @@ fn diagnostics(d: &[bulwark_config::Diagnostic]) -> Value {
 }
 
 /// Unmasks and checks an edited copy: the text to write and its warnings, or the answer.
+/// The keys that run commands or name files the service writes, changed between `old` and
+/// `new`.
+fn command_keys_changed(
+    old: &bulwark_config::Config,
+    new: &bulwark_config::Config,
+) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    let mut cmp = |key: &'static str, same: bool| {
+        if !same {
+            changed.push(key);
+        }
+    };
+    cmp(
+        "update.post_update_cmd",
+        old.update.post_update_cmd == new.update.post_update_cmd,
+    );
+    cmp("notify.script", old.notify.script == new.notify.script);
+    cmp(
+        "log.report_file",
+        old.log.report_file == new.log.report_file,
+    );
+    cmp(
+        "log.av_stats_file",
+        old.log.av_stats_file == new.log.av_stats_file,
+    );
+    cmp(
+        "log.counter_stats_file",
+        old.log.counter_stats_file == new.log.counter_stats_file,
+    );
+    cmp(
+        "control.pid_file",
+        old.control.pid_file == new.control.pid_file,
+    );
+    cmp("control.socket", old.control.socket == new.control.socket);
+    cmp(
+        "console.token_file",
+        old.console.token_file == new.console.token_file,
+    );
+    cmp(
+        "console.allow_command_edits",
+        old.console.allow_command_edits == new.console.allow_command_edits,
+    );
+    changed
+}
+
 fn check_text(s: &Shared, text: &str) -> Result<(String, Value), Box<Response>> {
     if text.len() > MAX_CONFIG_BYTES {
         return Err(Box::new(error(
@@ -758,7 +803,26 @@ fn check_text(s: &Shared, text: &str) -> Result<(String, Value), Box<Response>> 
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "<edited>".into());
     match bulwark_config::load_str(&text, &origin) {
-        Ok(l) => Ok((text, diagnostics(&l.warnings))),
+        Ok(l) => {
+            let running = s.ctx.snapshot.load();
+            let changed = command_keys_changed(&running.config, &l.config);
+            if !changed.is_empty() && !running.config.console.allow_command_edits {
+                return Err(Box::new(json_response(
+                    StatusCode::FORBIDDEN,
+                    &json!({
+                        "ok": false,
+                        "error": format!(
+                            "{} run commands or name files the service writes: the console may \
+                             not change them (console.allow_command_edits is off); edit the \
+                             file as root",
+                            changed.join(", ")
+                        ),
+                        "errors": [],
+                    }),
+                )));
+            }
+            Ok((text, diagnostics(&l.warnings)))
+        }
         Err(bulwark_config::ConfigError::Invalid { errors, .. }) => Err(Box::new(json_response(
             StatusCode::UNPROCESSABLE_ENTITY,
             &json!({

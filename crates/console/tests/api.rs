@@ -444,7 +444,11 @@ async fn config_check_reports_line_numbers() {
     let errors = r.json()["errors"].as_array().cloned().expect("errors");
     assert!(errors.iter().any(|e| e["line"] == json!(3)), "{errors:?}");
     // An unknown key is an error, as the server refuses it, with the key it probably meant.
-    let typo = "[answer]\nholdback_bytes = 8192\nholdbak_bytes = 1\n";
+    let current = s.get("/api/config").await.json()["file"]
+        .as_str()
+        .expect("file")
+        .to_string();
+    let typo = format!("{current}\n[answer]\nholdback_bytes = 8192\nholdbak_bytes = 1\n");
     let r = s
         .post("/api/config/check", Some(&json!({ "toml": typo })))
         .await;
@@ -455,7 +459,9 @@ async fn config_check_reports_line_numbers() {
         r.text()
     );
     // Valid with a warning (cure in partial mode).
-    let good = "[answer]\nholdback_bytes = 8192\n[policy.default.engine]\ncure = true\n";
+    let good = format!(
+        "{current}\n[answer]\nholdback_bytes = 8192\n[policy.default.engine]\ncure = true\n"
+    );
     let r = s
         .post("/api/config/check", Some(&json!({ "toml": good })))
         .await;
@@ -483,13 +489,14 @@ async fn an_invalid_edit_is_refused_and_the_old_config_keeps_serving() {
     assert!(v["errors"][0]["line"].as_u64().is_some(), "{v}");
     assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
     assert_eq!(h.ctx.snapshot.load().istag, istag);
-    // A file that checks but that the reload refuses (an AV log that cannot be opened: it is a
-    // directory) is put back too.
-    let unopenable = before.replace(
-        &h.av_stats.display().to_string(),
-        &h.dir.path().display().to_string(),
+    // A file that checks but that the reload refuses (a signature directory with no ClamAV
+    // file: the database would find nothing) is put back too.
+    let empty_db = h.dir.path().join("empty-db");
+    std::fs::create_dir(&empty_db).expect("mkdir");
+    let unopenable = format!(
+        "{before}\n[engine]\ndatabase = [\"{}\"]\n",
+        empty_db.display()
     );
-    assert_ne!(unopenable, before);
     let r = s
         .post("/api/config", Some(&json!({ "toml": unopenable })))
         .await;
@@ -557,4 +564,41 @@ async fn edits_are_refused_without_a_config_file() {
         .as_str()
         .unwrap_or("")
         .contains("--config"));
+}
+
+#[tokio::test]
+async fn keys_that_run_commands_are_not_editable_from_the_console() {
+    let h = start(Options::default()).await;
+    let s = session(h.base).await;
+    let current = s.get("/api/config").await.json()["file"]
+        .as_str()
+        .expect("file")
+        .to_string();
+    let edited = format!("{current}\n[notify]\nscript = \"/bin/sh\"\n");
+    for path in ["/api/config/check", "/api/config"] {
+        let r = s.post(path, Some(&json!({ "toml": edited }))).await;
+        assert_eq!(r.status, 403, "{path}: {}", r.text());
+        assert!(r.text().contains("notify.script"), "{}", r.text());
+    }
+    // Nothing was written.
+    let path = h.config_path.clone().expect("path");
+    assert!(!std::fs::read_to_string(&path)
+        .expect("read")
+        .contains("/bin/sh"));
+    // With the switch in the file itself, the same edit goes through the check.
+    let h = start(Options {
+        extra: "allow_command_edits = true\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let s = session(h.base).await;
+    let current = s.get("/api/config").await.json()["file"]
+        .as_str()
+        .expect("file")
+        .to_string();
+    let edited = format!("{current}\n[notify]\nscript = \"/bin/sh\"\n");
+    let r = s
+        .post("/api/config/check", Some(&json!({ "toml": edited })))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
 }

@@ -38,6 +38,11 @@ pub struct ConsoleConfig {
     pub sample_interval_secs: u64,
     /// Detections (non-clean lines of `log.av_stats_file`) the console shows at most.
     pub detections: usize,
+    /// Let the console's editor change the keys that run commands or name files the service
+    /// writes (`update.post_update_cmd`, `notify.script`, the `[log]` files, the `[control]`
+    /// paths, `console.token_file`, and this key). Off: such an edit is refused, so a console
+    /// password is not a shell on the server. Only this file can turn it on.
+    pub allow_command_edits: bool,
 }
 
 impl Default for ConsoleConfig {
@@ -53,6 +58,7 @@ impl Default for ConsoleConfig {
             max_login_attempts_per_minute: 10,
             sample_interval_secs: 5,
             detections: 100,
+            allow_command_edits: false,
         }
     }
 }
