@@ -280,25 +280,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         if let Some(l) = control_socket {
             tokio::spawn(control::serve_control(l, ctl.clone(), stop_rx.clone()));
         }
-        if let Some(req) = update_request(&ctx, &ctl) {
-            let notifier_ctx = ctx.clone();
-            tokio::spawn(bulwark_update::run_schedule(
-                req,
-                stop_rx.clone(),
-                move |report| {
-                    let n = notifier_ctx.notifier.load();
-                    match report.exit_code() {
-                        0 => {}
-                        1 => n.notify(bulwark_notify::Event::UpdateDone {
-                            version: report.to.clone().unwrap_or_default(),
-                        }),
-                        _ => n.notify(bulwark_notify::Event::UpdateFailed {
-                            reason: report.summary(),
-                        }),
-                    }
-                },
-            ));
-        }
+        tokio::spawn(update_supervisor(ctx.clone(), ctl.clone(), stop_rx.clone()));
         tokio::spawn(control::handle_signals(ctl.clone()));
         tokio::spawn(bulwark_server::sdnotify::watchdog(stop_rx.clone()));
         bulwark_server::sdnotify::ready(&format!(
@@ -335,6 +317,57 @@ fn clamd_hooks(ctl: &Arc<Controller>) -> bulwark_clamd::Hooks {
             Box::pin(async move { ctl.reload_db().await })
         })),
         shutdown: Some(Arc::new(move || stop_ctl.stop())),
+    }
+}
+
+/// How often the update supervisor looks for a changed `[update]` section.
+const UPDATE_CONFIG_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Runs the scheduled database updates with the `[update]` section in force: when a reload
+/// changes it (sources added, removed, another interval…), the schedule restarts with the new
+/// section instead of keeping the one read at start.
+async fn update_supervisor(
+    ctx: Arc<Context>,
+    ctl: Arc<Controller>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let section = ctx.snapshot.load().config.update.clone();
+        let (gen_tx, gen_rx) = tokio::sync::watch::channel(false);
+        let task = update_request(&ctx, &ctl).map(|req| {
+            let notifier_ctx = ctx.clone();
+            tokio::spawn(bulwark_update::run_schedule(req, gen_rx, move |report| {
+                let n = notifier_ctx.notifier.load();
+                match report.exit_code() {
+                    0 => {}
+                    1 => n.notify(bulwark_notify::Event::UpdateDone {
+                        version: report.to.clone().unwrap_or_default(),
+                    }),
+                    _ => n.notify(bulwark_notify::Event::UpdateFailed {
+                        reason: report.summary(),
+                    }),
+                }
+            }))
+        });
+        // Until the section changes or the server stops.
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(UPDATE_CONFIG_POLL) => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                let _ = gen_tx.send(true);
+                return;
+            }
+            if ctx.snapshot.load().config.update != section {
+                info!("[update] changed: scheduled updates follow the new section");
+                break;
+            }
+        }
+        let _ = gen_tx.send(true);
+        if let Some(t) = task {
+            let _ = t.await;
+        }
     }
 }
 
