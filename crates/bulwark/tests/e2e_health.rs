@@ -29,7 +29,9 @@ fn readiness_follows_the_drain() {
     assert_eq!((alive.status, alive.body_text().trim()), (200, "alive"));
     let ready = get("/readyz").expect("readyz");
     assert_eq!(ready.status, 200, "{}", ready.body_text());
-    assert!(ready.body_text().starts_with("ready: database builtin-1, ISTag \"BW-"));
+    assert!(ready
+        .body_text()
+        .starts_with("ready: database builtin-1, ISTag \"BW-"));
 
     // A transaction in flight: a RESPMOD whose body never ends.
     let addr = bulwark.addr();
