@@ -131,7 +131,10 @@ pub fn to_text_004(openmetrics: &str) -> String {
 
 /// `GET /healthz`: the process is alive and its runtime answers (always `200 alive`).
 async fn healthz() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], "alive\n")
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "alive\n",
+    )
 }
 
 /// Whether a load balancer should send this instance work, and why not.
