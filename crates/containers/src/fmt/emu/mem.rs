@@ -36,6 +36,8 @@ type IdMap<V> = HashMap<u32, V, BuildHasherDefault<IdHasher>>;
 pub(crate) struct Mem {
     pages: IdMap<Box<[u8]>>,
     written: HashSet<u32, BuildHasherDefault<IdHasher>>,
+    /// The page last recorded in `written` (most writes fall in the page before).
+    last_written: u32,
     max_pages: usize,
 }
 
@@ -45,6 +47,7 @@ impl Mem {
         Mem {
             pages: IdMap::default(),
             written: HashSet::default(),
+            last_written: u32::MAX,
             max_pages,
         }
     }
@@ -76,6 +79,7 @@ impl Mem {
     /// Forgets which pages were written.
     pub(crate) fn clear_written(&mut self) {
         self.written.clear();
+        self.last_written = u32::MAX;
     }
 
     /// Whether the page holding `addr` was written since the last [`Mem::clear_written`].
@@ -94,7 +98,10 @@ impl Mem {
         let n = addr / PAGE;
         let p = self.pages.get_mut(&n).ok_or(Fault(addr))?;
         p[(addr % PAGE) as usize] = v;
-        self.written.insert(n);
+        if n != self.last_written {
+            self.written.insert(n);
+            self.last_written = n;
+        }
         Ok(())
     }
 
@@ -144,6 +151,16 @@ impl Mem {
     /// Up to `buf.len()` bytes from `addr`, stopping at the first unmapped byte; returns how
     /// many were read.
     pub(crate) fn read_some(&self, addr: u32, buf: &mut [u8]) -> usize {
+        let off = (addr % PAGE) as usize;
+        if off + buf.len() <= PAGE as usize {
+            return match self.pages.get(&(addr / PAGE)) {
+                Some(p) => {
+                    buf.copy_from_slice(&p[off..off + buf.len()]);
+                    buf.len()
+                }
+                None => 0,
+            };
+        }
         for (i, b) in buf.iter_mut().enumerate() {
             match self.r8(addr.wrapping_add(i as u32)) {
                 Ok(v) => *b = v,

@@ -82,7 +82,7 @@ opens!(pespin, "clam-pespin.exe");
 #[test]
 fn truncated_and_corrupted() {
     let limits = EmuLimits {
-        max_instructions: 200_000,
+        max_instructions: 20_000,
         ..EmuLimits::default()
     };
     for n in ["aspack", "mew", "pespin", "petite", "upack", "wwpack", "yc"] {
@@ -93,7 +93,7 @@ fn truncated_and_corrupted() {
             let _ = unpack(&d[..cut.min(d.len())], &limits);
         }
         let mut x = 0x1234_5678u32;
-        for _ in 0..16 {
+        for _ in 0..8 {
             let mut c = d.clone();
             for _ in 0..8 {
                 x ^= x << 13;
@@ -103,7 +103,7 @@ fn truncated_and_corrupted() {
                 c[i] ^= (x >> 24) as u8 | 1;
             }
             if let Ok(e) = unpack(&c, &limits) {
-                assert!(e.instructions <= 200_000 + 4096);
+                assert!(e.instructions <= 20_000 + 4096);
             }
         }
     }
