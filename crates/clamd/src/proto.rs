@@ -474,6 +474,71 @@ mod tests {
         assert_eq!(events(&long, 10), vec![Event::Garbage]);
     }
 
+    /// Events with the stream bytes joined (Data boundaries depend on how bytes arrive).
+    fn normalised(events: Vec<Event>) -> (Vec<Event>, Vec<u8>) {
+        let mut data = Vec::new();
+        let mut rest = Vec::new();
+        for e in events {
+            match e {
+                Event::Data(b) => data.extend_from_slice(&b),
+                other => rest.push(other),
+            }
+        }
+        (rest, data)
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_split_gives_the_same_events(
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..3000),
+            chunk in 1usize..700,
+            cuts in proptest::collection::vec(1usize..400, 1..20),
+        ) {
+            let mut input = b"zIDSESSION\0nPING\n".to_vec();
+            input.extend(instream_bytes(b"zINSTREAM\0", &payload, chunk));
+            input.extend_from_slice(b"zFILDES\0\0zEND\0");
+            let whole = normalised(events(&input, 1 << 20));
+            let mut p = Parser::new(1 << 20);
+            let mut got = Vec::new();
+            let mut at = 0;
+            for c in cuts.iter().cycle() {
+                if at >= input.len() {
+                    break;
+                }
+                let end = (at + c).min(input.len());
+                p.push(&input[at..end]);
+                at = end;
+                while let Some(e) = p.next_event() {
+                    got.push(e);
+                }
+                proptest::prop_assert!(p.buffered() <= 400 + MAX_COMMAND);
+            }
+            proptest::prop_assert_eq!(normalised(got), whole);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_and_stay_bounded(
+            input in proptest::collection::vec(proptest::num::u8::ANY, 0..20000),
+        ) {
+            let mut p = Parser::new(1000);
+            for piece in input.chunks(997) {
+                p.push(piece);
+                while p.next_event().is_some() {}
+                proptest::prop_assert!(p.buffered() <= 997 + MAX_COMMAND);
+            }
+        }
+    }
+
+    fn instream_bytes(prefix: &[u8], data: &[u8], chunk: usize) -> Vec<u8> {
+        let mut v = prefix.to_vec();
+        for c in data.chunks(chunk) {
+            v.extend_from_slice(&(c.len() as u32).to_be_bytes());
+            v.extend_from_slice(c);
+        }
+        v.extend_from_slice(&0u32.to_be_bytes());
+        v
+    }
+
     #[test]
     fn replies() {
         let r = Request {
