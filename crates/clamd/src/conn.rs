@@ -378,7 +378,7 @@ impl Conn {
     fn stats(&self) -> String {
         let s = &self.ctx.stats;
         format!(
-            "POOLS: 1\n\nSTATE: VALID PRIMARY\nTHREADS: live {} idle 0 max {} idle-timeout {}\n\
+            "POOLS: 1\n\nSTATE: VALID PRIMARY\nTHREADS: live {}  idle 0 max {} idle-timeout {}\n\
              QUEUE: 0 items\n\tSTATS 0.000000 \n\nMEMSTATS: heap N/A mmap N/A used N/A free N/A \
              releasable N/A pools 1 pools_used N/A pools_total N/A\nEND",
             s.open_connections().max(1),

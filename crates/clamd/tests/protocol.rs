@@ -140,6 +140,25 @@ fn replies_equal_clamds() {
              {d}/sub/archive.zip: Bulwark.Test.EICAR FOUND\0"
         )
     );
+    // STATS has clamd's layout: the same lines, each with the same words before its figures.
+    let shape = |b: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(b)
+            .lines()
+            // clamd lists its idle worker threads, one line each; Bulwark has none to list.
+            .filter(|l| !l.starts_with("\tIDLE"))
+            .map(|l| {
+                l.split(' ')
+                    .filter(|w| !w.starts_with(|c: char| c.is_ascii_digit()) && *w != "N/A")
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    let want = talk_unix(clamd.socket(), b"nSTATS\n");
+    assert_eq!(
+        shape(&talk_unix(&bulwark.socket, b"nSTATS\n")),
+        shape(&want)
+    );
     // VERSION and STATS have clamd's shape.
     let v = talk_unix(&bulwark.socket, b"zVERSION\0");
     assert!(v.starts_with(b"ClamAV ") && v.ends_with(b"\0"), "{v:?}");
