@@ -188,15 +188,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         };
         if let Some(p) = &cfg.control.pid_file {
             // One pid file, one server: a second instance must not take over (and later
-            // delete) the first one's file.
-            if let Some(pid) = pid_file_owner(p) {
-                anyhow::bail!(
-                    "another Bulwark (pid {pid}) runs with the pid file {}: stop it, or give \
-                     this instance its own control.pid_file and control.socket",
-                    p.display()
-                );
+            // delete) the first one's file. It runs without one, as with a control socket
+            // that another server answers on.
+            match pid_file_owner(p) {
+                Some(pid) => warn!(
+                    file = %p.display(),
+                    "pid file not written: another Bulwark (pid {pid}) owns it; give this \
+                     instance its own control.pid_file and control.socket"
+                ),
+                None => write_pid(p),
             }
-            write_pid(p);
         }
         if let Some(user) = &cfg.control.user {
             drop_privileges(user)?;

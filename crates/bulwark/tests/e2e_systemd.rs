@@ -140,7 +140,7 @@ fn readiness_reload_stop_and_watchdog_are_notified() {
 }
 
 #[test]
-fn a_second_server_does_not_take_over_the_pid_file() {
+fn a_second_server_does_not_take_over_or_delete_the_pid_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let config = dir.path().join("bulwark.toml");
     let pid_file = dir.path().join("bulwark.pid");
@@ -163,29 +163,33 @@ fn a_second_server_does_not_take_over_the_pid_file() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let first_pid = first.child.id().to_string();
-    let second = Command::new(common::bulwark_bin())
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{}", net::free_port().expect("port")),
-            "--config",
-        ])
-        .arg(&config)
-        .output()
-        .expect("second server");
-    let text = String::from_utf8_lossy(&second.stderr);
-    assert!(
-        !second.status.success(),
-        "the second server started: {text}"
-    );
-    assert!(
-        text.contains(&format!("another Bulwark (pid {first_pid})")),
-        "{text}"
-    );
+    // A second server with the same configuration (another port): it serves, without the
+    // pid file, and says why.
+    let port2 = net::free_port().expect("port");
+    let mut second = start(&config, port2, &[]);
+    let addr2 = format!("127.0.0.1:{port2}").parse().expect("addr");
+    icap::wait_for_options(addr2, "av/respmod", Duration::from_secs(30), || Ok(()))
+        .expect("second server answers");
     assert_eq!(
         std::fs::read_to_string(&pid_file).expect("pid file").trim(),
         first_pid,
         "the pid file no longer names the first server"
+    );
+    let _ = second.child.kill();
+    let _ = second.child.wait();
+    let mut err = String::new();
+    if let Some(mut e) = second.child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(
+        err.contains(&format!("another Bulwark (pid {first_pid}) owns it")),
+        "{err}"
+    );
+    // The second one's exit did not delete the first one's file.
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).expect("pid file").trim(),
+        first_pid
     );
     drop(first);
     // A stale file (its process gone) is taken over.

@@ -223,6 +223,11 @@ pub struct EngineConfig {
     /// digest, database version and scan options), so a known object is not unpacked again;
     /// 0 turns the cache off. Emptied on every reload.
     pub verdict_cache_entries: usize,
+    /// Days after which the signatures in use count as old (by their files' modification time:
+    /// freshclam and `bulwark update` rewrite them when a new version arrives): a `database_old`
+    /// notification (once a day) and `bulwark_database_age_seconds` on /metrics tell that
+    /// updates stopped, even when the mirror keeps answering "up to date". 0: never.
+    pub max_database_age_days: u64,
 }
 
 impl Default for EngineConfig {
@@ -231,6 +236,7 @@ impl Default for EngineConfig {
             database: Vec::new(),
             limits: bulwark_containers::Limits::default(),
             verdict_cache_entries: 65_536,
+            max_database_age_days: 7,
         }
     }
 }

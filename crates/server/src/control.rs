@@ -435,11 +435,36 @@ pub async fn handle_signals(ctl: Arc<Controller>) {
 pub async fn housekeeping(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     let mut last_warning: Option<std::time::Instant> = None;
+    let mut last_old: Option<std::time::Instant> = None;
+    let mut engine_errors = ctx.stats.engine_errors();
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => break,
         }
+        let snap = ctx.snapshot.load();
+        let max_days = snap.config.engine.max_database_age_days;
+        if let Some(age) = snap.database_age_secs() {
+            let age_days = age / 86_400;
+            let due = last_old.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(86_400));
+            if max_days > 0 && age_days >= max_days && due {
+                warn!(age_days, max_days, "the signature database is old: are updates running?");
+                ctx.notifier
+                    .load()
+                    .notify(bulwark_notify::Event::DatabaseOld { age_days });
+                last_old = Some(std::time::Instant::now());
+            }
+        }
+        let errors = ctx.stats.engine_errors();
+        if errors > engine_errors {
+            ctx.notifier.load().notify(bulwark_notify::Event::EngineError {
+                reason: format!(
+                    "{} scan(s) ended in an engine error in the last minute",
+                    errors - engine_errors
+                ),
+            });
+        }
+        engine_errors = errors;
         if let Some(l) = &ctx.license {
             l.save();
             if let Some(days) = l.expiring_soon() {

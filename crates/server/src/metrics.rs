@@ -43,8 +43,22 @@ pub(crate) fn exposition(ctx: &Context) -> String {
         &snap.verdicts,
         hits.load(Ordering::Relaxed),
         misses.load(Ordering::Relaxed),
-    ) + &crate::procstat::render();
+    ) + &crate::procstat::render()
+        + &database_age(snap.database_age_secs());
     before_eof(ctx.stats.prometheus(), &extra)
+}
+
+/// `bulwark_database_age_seconds`: how old the signatures in use are (absent for the built-in
+/// test signature, which has no age).
+fn database_age(age: Option<u64>) -> String {
+    match age {
+        Some(a) => format!(
+            "# HELP bulwark_database_age_seconds Seconds since the signature files in use were \
+             last modified (an update rewrites them).\n# TYPE bulwark_database_age_seconds \
+             gauge\nbulwark_database_age_seconds {a}\n"
+        ),
+        None => String::new(),
+    }
 }
 
 /// `text` with `add` inserted before its closing `# EOF`.

@@ -20,6 +20,9 @@ pub struct Snapshot {
     /// Deep-scan verdicts of this snapshot (`engine.verdict_cache_entries`; a reload starts
     /// an empty one).
     pub verdicts: Arc<bulwark_engine::VerdictCache>,
+    /// The newest modification time among the database's signature files (`None` for the
+    /// built-in signature): how old the signatures in use are.
+    pub database_modified: Option<std::time::SystemTime>,
 }
 
 impl Snapshot {
@@ -44,13 +47,56 @@ impl Snapshot {
         let verdicts = Arc::new(bulwark_engine::VerdictCache::new(
             config.engine.verdict_cache_entries,
         ));
+        let database_modified = if database.is_builtin() {
+            None
+        } else {
+            newest_modification(&bulwark_engine::database_paths(&config.engine.database))
+        };
         Ok(Self {
             config,
             database,
             policy,
             istag,
             verdicts,
+            database_modified,
         })
+    }
+}
+
+/// The newest modification time of the signature files under `paths` (files, or directories
+/// whose signature files are looked at, not recursed).
+fn newest_modification(paths: &[std::path::PathBuf]) -> Option<std::time::SystemTime> {
+    let mtime = |p: &std::path::Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    paths
+        .iter()
+        .flat_map(|p| {
+            if p.is_dir() {
+                std::fs::read_dir(p)
+                    .map(|rd| {
+                        rd.filter_map(Result::ok)
+                            .map(|e| e.path())
+                            .filter(|f| bulwark_engine::is_signature_file(f))
+                            .filter_map(|f| mtime(&f))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
+            } else {
+                mtime(p).into_iter().collect()
+            }
+        })
+        .max()
+}
+
+impl Snapshot {
+    /// Seconds since the signatures in use were last modified (`None` for the built-in one).
+    pub fn database_age_secs(&self) -> Option<u64> {
+        let m = self.database_modified?;
+        Some(
+            std::time::SystemTime::now()
+                .duration_since(m)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        )
     }
 }
 

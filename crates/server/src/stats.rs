@@ -223,6 +223,11 @@ impl Stats {
         }
     }
 
+    /// Scans that ended in an engine error since start.
+    pub fn engine_errors(&self) -> u64 {
+        self.engine_errors.get()
+    }
+
     /// One object passed without scanning, and why.
     pub fn excluded(&self, reason: &str) {
         self.excluded.get_or_create(&label("reason", reason)).inc();
