@@ -245,6 +245,38 @@ pub(crate) fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
 /// Shortest console bearer token accepted (a guessable token is a password anyone may try).
 const MIN_TOKEN_CHARS: usize = 16;
 
+/// The scanning API: a token (of [`MIN_TOKEN_CHARS`] at least) whenever it listens.
+fn api_exposure(api: &crate::ApiConfig, report: &mut dyn FnMut(&str, String, bool)) {
+    if let Some(t) = &api.token {
+        if t.trim().chars().count() < MIN_TOKEN_CHARS {
+            report(
+                "api.token",
+                format!(
+                    "a bearer token needs at least {MIN_TOKEN_CHARS} characters (e.g. `openssl \
+                     rand -hex 24`)"
+                ),
+                true,
+            );
+        }
+    }
+    if !api.listen.is_empty() && api.token.is_none() && api.token_file.is_none() {
+        report(
+            "api.listen",
+            "the scanning API needs a bearer token: set api.token or api.token_file".into(),
+            true,
+        );
+    }
+    if api.listen.iter().any(|a| !a.ip().is_loopback()) {
+        report(
+            "api.listen",
+            "the scanning API listens beyond loopback over plain HTTP: its token crosses the \
+             network in clear; keep it on 127.0.0.1 or put a TLS proxy in front"
+                .into(),
+            false,
+        );
+    }
+}
+
 /// What a careless configuration exposes: listeners off loopback without protection, weak
 /// console tokens, scripts that do not exist.
 fn exposure(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
@@ -289,6 +321,7 @@ fn exposure(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
             );
         }
     }
+    api_exposure(&c.api, report);
     if let Some(script) = &c.notify.script {
         match std::fs::metadata(script) {
             Err(e) => report(
@@ -399,6 +432,32 @@ mod tests {
         // On loopback, with a long token: nothing to say.
         let ok = "[console]\nlisten = [\"127.0.0.1:9344\"]\ntoken = \
                   \"0123456789abcdef0123\"\n";
+        let l = load_str(ok, "f").expect("loads");
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    }
+
+    #[test]
+    fn api_needs_a_long_token() {
+        let errs = |text: &str| match load_str(text, "f") {
+            Err(ConfigError::Invalid { errors, .. }) => {
+                errors.iter().map(|d| d.to_string()).collect::<Vec<_>>()
+            }
+            _ => Vec::new(),
+        };
+        let none = errs("[api]\nlisten = [\"127.0.0.1:8344\"]\n");
+        assert!(
+            none.iter()
+                .any(|e| e.contains("api.listen: the scanning API needs")),
+            "{none:?}"
+        );
+        let short = errs("[api]\nlisten = [\"127.0.0.1:8344\"]\ntoken = \"short\"\n");
+        assert!(
+            short
+                .iter()
+                .any(|e| e.contains("api.token: a bearer token")),
+            "{short:?}"
+        );
+        let ok = "[api]\nlisten = [\"127.0.0.1:8344\"]\ntoken = \"0123456789abcdef0123\"\n";
         let l = load_str(ok, "f").expect("loads");
         assert!(l.warnings.is_empty(), "{:?}", l.warnings);
     }

@@ -12,6 +12,6 @@ mod schema;
 pub use check::{parse_net, ConfigError, Diagnostic, Loaded};
 pub use load::{load_file, load_file_with, load_str, load_str_with, Strictness};
 pub use schema::{
-    AccessConfig, AnswerConfig, AnswerMode, ClamdConfig, Config, ControlConfig, EngineConfig,
-    IdentityConfig, LogConfig, MetricsConfig, OverBudget, ServerConfig, TlsConfig,
+    AccessConfig, AnswerConfig, AnswerMode, ApiConfig, ClamdConfig, Config, ControlConfig,
+    EngineConfig, IdentityConfig, LogConfig, MetricsConfig, OverBudget, ServerConfig, TlsConfig,
 };

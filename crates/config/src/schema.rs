@@ -44,6 +44,9 @@ pub struct Config {
     /// `[clamd]`: a clamd-protocol listener (clamdscan, mail filters, Nextcloud, c-icap's
     /// clamd_mod), off unless `listen` is set (see `docs/operations.md`).
     pub clamd: ClamdConfig,
+    /// `[api]`: a JSON scanning API over HTTP (`POST /v1/scan`), off unless `listen` is set
+    /// (see `docs/operations.md` and `docs/api-openapi.yaml`).
+    pub api: ApiConfig,
 }
 
 /// `[server]`
@@ -382,6 +385,49 @@ pub struct ClamdConfig {
     /// Report broken executables and containers as `Heuristics.Broken.*` (clamd's
     /// AlertBrokenExecutables; off, as in clamd).
     pub alert_broken: bool,
+}
+
+/// `[api]`: the JSON scanning API (`POST /v1/scan`, `GET /v1/database`, `GET /v1/health`),
+/// token-authenticated, on its own HTTP listeners.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ApiConfig {
+    /// Where to listen (`addr:port`, e.g. `["127.0.0.1:8344"]`); empty (default) turns the API
+    /// off. It speaks plain HTTP: keep it on loopback or a trusted network.
+    pub listen: Vec<SocketAddr>,
+    /// The bearer token every request must carry (`Authorization: Bearer <token>`), at least
+    /// 16 characters (e.g. `openssl rand -hex 24`). Required (or `token_file`) when `listen`
+    /// is set.
+    pub token: Option<String>,
+    /// A file whose first line is the bearer token (instead of `token`, to keep it out of the
+    /// configuration file).
+    pub token_file: Option<PathBuf>,
+    /// Largest object `POST /v1/scan` accepts, in bytes (default 100 MiB); a larger one gets
+    /// `413` with a JSON error, and no more of it is read.
+    pub max_body_bytes: u64,
+    /// The policy group whose engine options apply to API scans; empty: the default group.
+    /// The `[engine.limits]` apply as for ICAP.
+    pub group: String,
+    /// Most scans running at once; one more gets `503` with `Retry-After` (0, the default:
+    /// twice the number of CPUs).
+    pub max_concurrent_scans: usize,
+    /// Wrong or missing tokens allowed per client address per minute (five times as many over
+    /// all addresses); beyond, `429` with `Retry-After`.
+    pub max_auth_failures_per_minute: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: Vec::new(),
+            token: None,
+            token_file: None,
+            max_body_bytes: 100 * 1024 * 1024,
+            group: String::new(),
+            max_concurrent_scans: 0,
+            max_auth_failures_per_minute: 10,
+        }
+    }
 }
 
 impl Default for ClamdConfig {
