@@ -23,6 +23,8 @@ pub struct Snapshot {
     /// The newest modification time among the database's signature files (`None` for the
     /// built-in signature): how old the signatures in use are.
     pub database_modified: Option<std::time::SystemTime>,
+    /// When this snapshot (and so its database) was built: at start and at each reload.
+    pub loaded_at: std::time::SystemTime,
 }
 
 impl Snapshot {
@@ -59,6 +61,7 @@ impl Snapshot {
             istag,
             verdicts,
             database_modified,
+            loaded_at: std::time::SystemTime::now(),
         })
     }
 }

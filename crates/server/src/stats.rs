@@ -85,8 +85,8 @@ impl Stats {
         let database_loaded = Gauge::default();
         registry.register(
             "icap_requests",
-            "Requests by method: ICAP's options, reqmod, respmod, and clamd (one per clamd \
-             protocol command)",
+            "Requests by method: ICAP's options, reqmod, respmod, clamd (one per clamd \
+             protocol command), and api (one per scanning API request)",
             requests.clone(),
         );
         registry.register("objects", "Scanned objects by status", objects.clone());
@@ -156,7 +156,7 @@ impl Stats {
         for how in ["block", "cut", "reset"] {
             let _ = stopped.get_or_create(&label("how", how));
         }
-        for m in ["options", "reqmod", "respmod", "clamd"] {
+        for m in ["options", "reqmod", "respmod", "clamd", "api"] {
             let _ = requests.get_or_create(&label("method", m));
         }
         // Every documented series exists from the start, at zero, so that an alert on its
@@ -204,8 +204,8 @@ impl Stats {
         }
     }
 
-    /// One request of `method`: an ICAP `options`, `reqmod`, `respmod`, or a `clamd`
-    /// protocol command.
+    /// One request of `method`: an ICAP `options`, `reqmod`, `respmod`, a `clamd`
+    /// protocol command, or an `api` request.
     pub fn request(&self, method: &str) {
         self.requests.get_or_create(&label("method", method)).inc();
     }

@@ -1,0 +1,119 @@
+//! `POST /v1/scan`: the body streamed chunk by chunk into the deep scanner of the configured
+//! group (the clamd listener's [`Settings`] and [`Feeder`]: same engine, options and limits
+//! as ICAP), never held whole.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, StatusCode};
+use bulwark_clamd::scan::{Feeder, Settings};
+use bulwark_config::ClamdConfig;
+use bulwark_engine::Status;
+use bulwark_server::Context;
+use http_body_util::BodyExt;
+
+use crate::reply::{ApiFailure, ScanReport};
+
+/// The scan settings of `[api]` on the current snapshot: its group's engine options and the
+/// `[engine.limits]`.
+pub fn settings(ctx: &Context) -> Settings {
+    let snap = ctx.snapshot.load_full();
+    let as_clamd = ClamdConfig {
+        group: snap.config.api.group.clone(),
+        ..ClamdConfig::default()
+    };
+    Settings::new(&snap, &as_clamd)
+}
+
+/// The declared length of a request, if it has a valid one.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// A `413` for an object over `max` bytes.
+fn too_large(max: u64) -> ApiFailure {
+    ApiFailure::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("the object is larger than api.max_body_bytes ({max} bytes)"),
+    )
+}
+
+/// Scans `body` (at most `max` bytes; a larger one is refused as soon as that is known, and
+/// no more of it is read) and reports the verdict; counts the object in the statistics.
+pub async fn scan_body(
+    ctx: &Context,
+    headers: &HeaderMap,
+    body: Body,
+    max: u64,
+    name: Option<&str>,
+) -> Result<ScanReport, ApiFailure> {
+    if content_length(headers).is_some_and(|n| n > max) {
+        return Err(too_large(max));
+    }
+    let started = Instant::now();
+    let settings = settings(ctx);
+    let mut feeder = Feeder::new(&settings, true);
+    let mut body = body;
+    let mut size = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiFailure::new(
+                StatusCode::BAD_REQUEST,
+                "bad_body",
+                format!("reading the body: {e}"),
+            )
+        })?;
+        if let Ok(data) = frame.into_data() {
+            size += data.len() as u64;
+            if size > max {
+                return Err(too_large(max));
+            }
+            feeder.feed(&data);
+        }
+    }
+    let scanned = tokio::task::spawn_blocking(move || feeder.finish())
+        .await
+        .map_err(|e| {
+            ApiFailure::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "scan_failed",
+                format!("scan task: {e}"),
+            )
+        })?;
+    let elapsed = started.elapsed();
+    let v = &scanned.verdict.verdict;
+    ctx.stats.object(
+        &v.status.as_str().to_ascii_lowercase(),
+        scanned.size,
+        &settings.group,
+        elapsed.as_secs_f64(),
+    );
+    let report = ScanReport::of(
+        &scanned.verdict,
+        &scanned.head,
+        scanned.size,
+        elapsed.as_millis() as u64,
+        settings.db.version(),
+    );
+    if v.status != Status::Clean {
+        let names: Vec<&str> = v.threats.iter().map(|t| t.name.as_str()).collect();
+        tracing::info!(
+            target: "bulwark::access",
+            protocol = "api",
+            group = settings.group.as_str(),
+            name = name.unwrap_or(""),
+            size = scanned.size,
+            status = v.status.as_str(),
+            threats = %names.join(","),
+            "scanned"
+        );
+    }
+    Ok(report)
+}
