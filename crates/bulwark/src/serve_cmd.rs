@@ -173,6 +173,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         let console_listeners = bulwark_console::bind_console(&cfg.console).await?;
         let clamd_listeners = bulwark_clamd::bind(&cfg.clamd).await?;
+        let api_listeners = bulwark_api::bind(&cfg.api).await?;
         let control_socket = match &cfg.control.socket {
             Some(p) => match control::bind_control(p).await {
                 Ok(l) => {
@@ -275,6 +276,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 clamd_listeners,
                 ctx.clone(),
                 clamd_hooks(&ctl),
+                stop_rx.clone(),
+            ));
+        }
+        if !api_listeners.is_empty() {
+            for l in &api_listeners {
+                if let Ok(a) = l.local_addr() {
+                    info!("scanning API on http://{a}/v1/scan");
+                }
+            }
+            tokio::spawn(bulwark_api::serve(
+                api_listeners,
+                ctx.clone(),
                 stop_rx.clone(),
             ));
         }
