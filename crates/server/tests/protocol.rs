@@ -328,14 +328,14 @@ async fn connections_over_the_limit_get_503() {
     let mut cfg = Config::default();
     cfg.server.max_connections = 2;
     let srv = start(cfg).await;
+    // Two connections in the middle of a request head: busy, not idle.
     let mut a = Client::connect(srv.addr).await;
     let mut b = Client::connect(srv.addr).await;
-    // Make sure both are accepted before the third arrives.
     for c in [&mut a, &mut b] {
-        c.send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n")
+        c.send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n")
             .await;
-        assert_eq!(c.answer().await.head.status, 200);
     }
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let mut third = Client::connect(srv.addr).await;
     assert_eq!(third.answer().await.head.status, 503);
     drop(a);
@@ -345,6 +345,38 @@ async fn connections_over_the_limit_get_503() {
         .send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n")
         .await;
     assert_eq!(fourth.answer().await.head.status, 200);
+}
+
+#[tokio::test]
+async fn at_the_limit_the_longest_idle_connection_makes_room() {
+    let mut cfg = Config::default();
+    cfg.server.max_connections = 2;
+    let srv = start(cfg).await;
+    let mut a = Client::connect(srv.addr).await;
+    let mut b = Client::connect(srv.addr).await;
+    for c in [&mut a, &mut b] {
+        c.send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n")
+            .await;
+        assert_eq!(c.answer().await.head.status, 200);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Both idle now: a third client is served, and the one idle the longest (a) is closed.
+    let mut third = Client::connect(srv.addr).await;
+    third
+        .send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n")
+        .await;
+    assert_eq!(third.answer().await.head.status, 200);
+    assert!(
+        a.closed().await,
+        "the longest idle connection was not closed"
+    );
+    b.send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n")
+        .await;
+    assert_eq!(
+        b.answer().await.head.status,
+        200,
+        "the other one still serves"
+    );
 }
 
 #[tokio::test]
