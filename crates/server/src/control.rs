@@ -446,9 +446,13 @@ pub async fn housekeeping(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
         let max_days = snap.config.engine.max_database_age_days;
         if let Some(age) = snap.database_age_secs() {
             let age_days = age / 86_400;
-            let due = last_old.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(86_400));
+            let due =
+                last_old.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(86_400));
             if max_days > 0 && age_days >= max_days && due {
-                warn!(age_days, max_days, "the signature database is old: are updates running?");
+                warn!(
+                    age_days,
+                    max_days, "the signature database is old: are updates running?"
+                );
                 ctx.notifier
                     .load()
                     .notify(bulwark_notify::Event::DatabaseOld { age_days });
@@ -457,12 +461,14 @@ pub async fn housekeeping(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
         }
         let errors = ctx.stats.engine_errors();
         if errors > engine_errors {
-            ctx.notifier.load().notify(bulwark_notify::Event::EngineError {
-                reason: format!(
-                    "{} scan(s) ended in an engine error in the last minute",
-                    errors - engine_errors
-                ),
-            });
+            ctx.notifier
+                .load()
+                .notify(bulwark_notify::Event::EngineError {
+                    reason: format!(
+                        "{} scan(s) ended in an engine error in the last minute",
+                        errors - engine_errors
+                    ),
+                });
         }
         engine_errors = errors;
         if let Some(l) = &ctx.license {
