@@ -99,6 +99,13 @@ pub(crate) struct Group {
 }
 
 impl Group {
+    /// True when the group holds no signature at all (no atom, nothing anchored, no PCRE).
+    pub fn is_empty(&self) -> bool {
+        self.atom_len.is_empty() && self.anchored.is_empty() && self.pcre.is_empty()
+    }
+}
+
+impl Group {
     /// Number of distinct atoms.
     pub fn atoms(&self) -> usize {
         self.ref_start.len().saturating_sub(1)

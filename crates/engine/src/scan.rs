@@ -169,6 +169,18 @@ impl Inner {
             self.set_mask,
             self.ftype == target::HTML,
         );
+        // A view is matched by target 0 and the view's own target (3 or 7): when the database
+        // has no signature for either, nothing can match it and it is not built (the
+        // built-in EICAR database, or a hash-only one).
+        let c = &db.c;
+        let can_match = |t: u8| {
+            [c.group_of[0], c.group_of[t as usize]]
+                .iter()
+                .any(|&g| c.groups.get(g).is_some_and(|g| !g.is_empty()))
+        };
+        if !can_match(target::HTML) && !can_match(target::TEXT) {
+            return;
+        }
         let Some(data) = self.store.read(0, self.size as usize) else {
             return;
         };
