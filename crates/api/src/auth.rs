@@ -21,31 +21,14 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// The bearer token in force: `token`, else the first line of `token_file`; `None` when
 /// neither gives one (the API then refuses every request).
 pub fn configured_token(cfg: &ApiConfig) -> Option<String> {
-    if let Some(t) = &cfg.token {
-        let t = t.trim();
-        return (!t.is_empty()).then(|| t.to_string());
-    }
-    let path = cfg.token_file.as_ref()?;
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let t = text.lines().next().unwrap_or("").trim();
-            (!t.is_empty()).then(|| t.to_string())
-        }
-        Err(e) => {
-            tracing::warn!(file = %path.display(), "api.token_file unreadable: {e}");
-            None
-        }
-    }
+    bulwark_server::secret::configured_token(
+        cfg.token.as_deref(),
+        cfg.token_file.as_deref(),
+        "api.token_file",
+    )
 }
 
-/// Compares two secrets in time that depends only on their lengths.
-pub fn same_secret(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub use bulwark_server::secret::same_secret;
 
 /// True when an `Authorization` header value carries `token` as a bearer token.
 pub fn authorized(header: Option<&str>, token: Option<&str>) -> bool {

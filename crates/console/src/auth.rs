@@ -36,32 +36,15 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     }
 }
 
-/// Compares two secrets in time that depends only on their lengths.
-pub(crate) fn same_secret(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+pub(crate) use bulwark_server::secret::same_secret;
 
 /// The bearer token in force: `token`, else the first line of `token_file`.
 pub(crate) fn configured_token(cfg: &ConsoleConfig) -> Option<String> {
-    if let Some(t) = &cfg.token {
-        let t = t.trim();
-        return (!t.is_empty()).then(|| t.to_string());
-    }
-    let path = cfg.token_file.as_ref()?;
-    match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let t = text.lines().next().unwrap_or("").trim();
-            (!t.is_empty()).then(|| t.to_string())
-        }
-        Err(e) => {
-            tracing::warn!(file = %path.display(), "console.token_file unreadable: {e}");
-            None
-        }
-    }
+    bulwark_server::secret::configured_token(
+        cfg.token.as_deref(),
+        cfg.token_file.as_deref(),
+        "console.token_file",
+    )
 }
 
 /// A random identifier: 32 bytes, hex.

@@ -27,6 +27,7 @@ mod procstat;
 mod record;
 mod scan;
 pub mod sdnotify;
+pub mod secret;
 mod snapshot;
 mod spool;
 pub mod stats;
