@@ -50,6 +50,10 @@ pub(crate) struct CLsig {
     pub pcre: Vec<CPcre>,
     /// May be reported as soon as the expression holds (no `=`/`<`, no size/EP/PCRE conditions).
     pub early: bool,
+    /// Per subsignature, the count past which more matches change nothing (neither the
+    /// expression nor a PCRE trigger): hits beyond it are not verified.
+    #[serde(with = "crate::cache::exact_vec")]
+    pub saturation: Vec<u32>,
 }
 
 /// One body pattern variant of one subsignature.
@@ -90,12 +94,50 @@ pub(crate) struct Group {
     /// Bytes needed after an atom's end before it can be verified.
     #[serde(with = "crate::cache::exact_vec")]
     pub need_after: Vec<u32>,
-    /// Bodies evaluated at their offset at the end of the scan.
-    pub anchored: Vec<u32>,
+    /// Bodies evaluated at their offset at the end of the scan, with what rejects most of
+    /// them without reading the body itself (one contiguous array: no cache miss per body).
+    pub anchored: Vec<Anchor>,
     /// Logical signatures with PCRE subsignatures.
-    pub pcre: Vec<u32>,
+    pub pcre: Vec<PcreSig>,
     /// Largest span kept for verification.
     pub keep: usize,
+}
+
+/// An offset-anchored body as the end-of-scan loop first sees it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct Anchor {
+    /// Index into [`Compiled::bodies`].
+    pub body: u32,
+    /// Its logical signature's set (tested against the scan's set mask).
+    pub set: u16,
+    /// For `n` offsets without a shift, the one position the body can start at, and the exact
+    /// byte it must start with there (case-folded for `::i` bodies).
+    pub quick: Option<(u64, u8)>,
+    /// The body is `::i`.
+    pub nocase: bool,
+}
+
+impl Anchor {
+    /// False when `data` (the whole object) shows the body cannot match.
+    pub fn may_match(&self, data: &[u8]) -> bool {
+        match self.quick {
+            None => true,
+            Some((at, b)) => usize::try_from(at)
+                .ok()
+                .and_then(|i| data.get(i))
+                .is_some_and(|x| *x == b || (self.nocase && x.eq_ignore_ascii_case(&b))),
+        }
+    }
+}
+
+/// A logical signature with PCRE subsignatures, as the end-of-scan loop first sees it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct PcreSig {
+    /// Index into [`Compiled::lsigs`].
+    pub lsig: u32,
+    /// Some PCRE trigger is true with no subsignature matched: the expressions run even when
+    /// nothing else of the signature was found.
+    pub unconditional: bool,
 }
 
 impl Group {
@@ -399,11 +441,11 @@ impl Compiled {
     pub fn validate(&self, nsets: usize) -> Result<(), &'static str> {
         let nsets = nsets.min(64);
         let (nl, nb) = (self.lsigs.len(), self.bodies.len());
-        if self
-            .lsigs
-            .iter()
-            .any(|l| usize::from(l.set) >= nsets || l.pcre.iter().any(|p| p.sub >= l.nsubs))
-        {
+        if self.lsigs.iter().any(|l| {
+            usize::from(l.set) >= nsets
+                || l.pcre.iter().any(|p| p.sub >= l.nsubs)
+                || l.saturation.len() != usize::from(l.nsubs)
+        }) {
             return Err("logical signature set or subsignature out of range");
         }
         for b in &self.bodies {
@@ -448,8 +490,8 @@ impl Compiled {
                     .is_none_or(|b| usize::from(r.part) >= b.splits.len())
             });
             if bad_ref
-                || g.anchored.iter().any(|&b| b as usize >= nb)
-                || g.pcre.iter().any(|&l| l as usize >= nl)
+                || g.anchored.iter().any(|a| a.body as usize >= nb)
+                || g.pcre.iter().any(|p| p.lsig as usize >= nl)
             {
                 return Err("atom reference out of range");
             }
@@ -551,6 +593,7 @@ impl Builder {
             nsubs: 0,
             pcre,
             early,
+            saturation: Vec::new(),
         });
         Ok(())
     }
@@ -565,6 +608,12 @@ impl Builder {
         self.c.lsigs.shrink_to_fit();
         for l in &mut self.c.lsigs {
             l.nsubs = l.expr.max_sub() + 1;
+            let mut sat = vec![0; l.nsubs as usize];
+            l.expr.saturation(&mut sat);
+            for p in &l.pcre {
+                p.trigger.saturation(&mut sat);
+            }
+            l.saturation = sat;
         }
         let mut targets_used = [false; target::COUNT];
         for l in &self.c.lsigs {
@@ -606,7 +655,18 @@ impl Builder {
                 continue;
             }
             if b.splits.is_empty() {
-                anchored.push(bi as u32);
+                let quick = match b.offset.base {
+                    Base::Abs(n) if b.offset.shift == 0 => {
+                        crate::sigs::hex::first_byte(&b.pattern.parts[0]).map(|f| (n, f))
+                    }
+                    _ => None,
+                };
+                anchored.push(Anchor {
+                    body: bi as u32,
+                    set: self.c.lsigs[b.lsig as usize].set,
+                    quick,
+                    nocase: b.nocase,
+                });
                 continue;
             }
             for (pi, (part, sp)) in b.pattern.parts.iter().zip(&b.splits).enumerate() {
@@ -640,7 +700,10 @@ impl Builder {
             .iter()
             .enumerate()
             .filter(|(_, l)| !l.pcre.is_empty() && l.tdb.target == t)
-            .map(|(i, _)| i as u32)
+            .map(|(i, l)| PcreSig {
+                lsig: i as u32,
+                unconditional: l.pcre.iter().any(|p| p.trigger.eval(&[])),
+            })
             .collect();
         let atom_len = atoms.iter().map(|(a, _)| a.len() as u32).collect();
         let db = if atoms.is_empty() {

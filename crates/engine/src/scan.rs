@@ -2,7 +2,9 @@
 //! verification of atom hits in a bounded window, then at the end offset-anchored signatures,
 //! PCRE, logical expressions, size-gated hashes and allow lists.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::Arc;
 
 use md5::Md5;
@@ -14,7 +16,7 @@ use crate::db::{CBody, Compiled, Group};
 use crate::filetype::{self, target};
 use crate::matcher::{self, AtomStreamImpl, Hit};
 use crate::sigs::hash::Algo;
-use crate::sigs::hex::{match_part_at, verify_split, Window};
+use crate::sigs::hex::{first_byte, match_part_at, verify_split, Window};
 use crate::sigs::offset::{self, ExeInfo};
 use crate::store::{Hashers, Store};
 use crate::{eicar, Database, ScanOptions, Threat, Verdict};
@@ -58,6 +60,10 @@ pub(crate) struct Inner {
     state: HashMap<u32, LState>,
     chains: HashMap<u32, Vec<Vec<(u64, u64)>>>,
     detected: HashSet<u32>,
+    /// Per scanned group, a bit per atom whose hits can change nothing any more (its one
+    /// reference's signature is detected or its subsignature's count saturated): dropped as
+    /// they arrive, unverified.
+    dead: [Vec<u64>; 2],
     found: Vec<String>,
     error: Option<String>,
     /// Set on the scan of a normalised view: its target type (3 or 7), not detected; no hashes,
@@ -104,9 +110,10 @@ impl Inner {
                 .max(filetype::DETECT_LEN),
             spill_limit: opts.spill_limit.unwrap_or(DEFAULT_SPILL_LIMIT),
             hashers: None,
-            state: HashMap::new(),
-            chains: HashMap::new(),
-            detected: HashSet::new(),
+            state: HashMap::default(),
+            chains: HashMap::default(),
+            detected: HashSet::default(),
+            dead: [Vec::new(), Vec::new()],
             found: Vec::new(),
             error: None,
             view: None,
@@ -352,7 +359,8 @@ impl Inner {
             if let Err(e) = stream.scan(data, &mut self.hits) {
                 self.error = Some(e.to_string());
             }
-            self.pending[i].extend(self.hits.drain(..));
+            let dead = &self.dead[i];
+            self.pending[i].extend(self.hits.drain(..).filter(|h| !is_dead(dead, h.atom)));
         }
         self.process(false);
         let keep = self.keep;
@@ -385,18 +393,44 @@ impl Inner {
                     break;
                 }
                 self.pending[i].pop_front();
-                self.verify(&db.c, g, h, &mut matches);
+                if is_dead(&self.dead[i], h.atom) {
+                    continue;
+                }
+                // Hit by hit, so that a part's verification sees the parts before it that
+                // earlier hits matched (see `verify`).
+                if self.verify(&db.c, g, h, &mut matches) {
+                    let d = &mut self.dead[i];
+                    let w = h.atom as usize / 64;
+                    if d.len() <= w {
+                        d.resize(g.atoms().div_ceil(64).max(w + 1), 0);
+                    }
+                    d[w] |= 1 << (h.atom % 64);
+                }
+                for (body, part, st, en) in matches.drain(..) {
+                    self.on_part(&db.c, body, part, st, en);
+                }
             }
-        }
-        for (body, part, st, en) in matches {
-            self.on_part(&db.c, body, part, st, en);
         }
     }
 
-    fn verify(&self, c: &Compiled, g: &Group, h: Hit, out: &mut Vec<(u32, u16, u64, u64)>) {
+    /// True when part `part` (> 0) of a multi-part body cannot complete a chain: no earlier
+    /// part has matched. Hits come in the order of their end offsets and a part's atom ends
+    /// after the part starts, so a match of the part before it that a later hit finds would end
+    /// after this part's start: it could never chain to this hit.
+    fn chain_dead(&self, body: u32, part: u16) -> bool {
+        part > 0
+            && self
+                .chains
+                .get(&body)
+                .is_none_or(|ch| ch.get(part as usize - 1).is_none_or(Vec::is_empty))
+    }
+
+    /// Verifies the bodies behind one atom hit into `out`; true when the atom's hits can
+    /// change nothing any more in this scan (see `dead`).
+    fn verify(&self, c: &Compiled, g: &Group, h: Hit, out: &mut Vec<(u32, u16, u64, u64)>) -> bool {
         // Atom ids come from the matcher database (possibly read from the cache): checked.
         let (Some(&alen), Some(refs)) = (g.atom_len.get(h.atom as usize), g.refs_of(h.atom)) else {
-            return;
+            return false;
         };
         let alen = u64::from(alen);
         let (data, base) = match &self.store {
@@ -404,7 +438,7 @@ impl Inner {
             _ => (self.win.as_slice(), self.win_base),
         };
         let Some(rel_s) = h.end.saturating_sub(alen).checked_sub(base) else {
-            return;
+            return false;
         };
         let rel_s = rel_s as usize;
         let w = Window {
@@ -415,7 +449,17 @@ impl Inner {
         for r in refs {
             let b = &c.bodies[r.body as usize];
             let ls = &c.lsigs[b.lsig as usize];
-            if self.set_mask & (1 << ls.set) == 0 || self.detected.contains(&b.lsig) {
+            if self.set_mask & (1 << ls.set) == 0
+                || self.detected.contains(&b.lsig)
+                || self.saturated(ls, b.lsig, b.sub)
+            {
+                // This reference is done for the scan: with no other, so is the atom.
+                if refs.len() == 1 {
+                    return true;
+                }
+                continue;
+            }
+            if self.chain_dead(r.body, r.part) {
                 continue;
             }
             let sp = &b.splits[r.part as usize];
@@ -433,6 +477,18 @@ impl Inner {
                 out.push((r.body, r.part, base + s as u64, base + e as u64));
             }
         }
+        false
+    }
+
+    /// True when subsignature `sub` of `lsig` has matched as often as anything can tell.
+    fn saturated(&self, ls: &crate::db::CLsig, lsig: u32, sub: u8) -> bool {
+        let Some(&limit) = ls.saturation.get(sub as usize) else {
+            return false;
+        };
+        self.state
+            .get(&lsig)
+            .and_then(|s| s.counts.get(sub as usize))
+            .is_some_and(|&n| n >= limit)
     }
 
     fn on_part(&mut self, c: &Compiled, body: u32, part: u16, st: u64, en: u64) {
@@ -524,18 +580,35 @@ impl Inner {
             .iter()
             .filter_map(|&i| c.groups.get(i))
             .collect();
-        for &bi in used.iter().flat_map(|g| &g.anchored) {
+        // The anchored bodies that can match: most are rejected by one byte of the object,
+        // without touching the body itself.
+        let candidates: Vec<u32> = {
+            let whole = match &self.store {
+                Store::Mem(v) if self.store.complete() => Some(v.as_slice()),
+                _ => None,
+            };
+            used.iter()
+                .flat_map(|g| &g.anchored)
+                .filter(|a| {
+                    self.set_mask & (1 << a.set) != 0 && whole.is_none_or(|d| a.may_match(d))
+                })
+                .map(|a| a.body)
+                .collect()
+        };
+        for bi in candidates {
             let b = &c.bodies[bi as usize];
-            let ls = &c.lsigs[b.lsig as usize];
-            if self.set_mask & (1 << ls.set) == 0 || self.detected.contains(&b.lsig) {
+            if self.detected.contains(&b.lsig) {
                 continue;
             }
             if let Some((st, en)) = self.eval_anchored(b, exe.as_ref()) {
                 self.on_sub(c, b.lsig, b.sub, st, en);
             }
         }
-        for &li in used.iter().flat_map(|g| &g.pcre) {
-            self.eval_pcre(c, li, exe.as_ref());
+        for p in used.iter().flat_map(|g| &g.pcre) {
+            // Without a matched subsignature only an unconditional trigger can fire.
+            if p.unconditional || self.state.contains_key(&p.lsig) {
+                self.eval_pcre(c, p.lsig, exe.as_ref());
+            }
         }
         let mut keys: Vec<u32> = self.state.keys().copied().collect();
         keys.sort_unstable();
@@ -580,7 +653,7 @@ impl Inner {
             tracing::debug!("detection suppressed by the allow list");
             names.clear();
         }
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         names.retain(|n| seen.insert(n.clone()));
         if names.is_empty() {
             if let Some(e) = &self.error {
@@ -615,7 +688,14 @@ impl Inner {
             at_start: lo == 0,
             at_end: lo + data.len() as u64 >= size,
         };
+        let first = first_byte(&b.pattern.parts[0]);
         for s in 0..=(hi - lo) as usize {
+            if let Some(f) = first {
+                match data.get(s) {
+                    Some(x) if *x == f || (b.nocase && x.eq_ignore_ascii_case(&f)) => {}
+                    _ => continue,
+                }
+            }
             let Some(mut end) = match_part_at(&b.pattern.parts[0], w, s, b.nocase) else {
                 continue;
             };
@@ -822,6 +902,12 @@ impl Inner {
             .iter()
             .any(|(a, d)| c.fp.lookup(*a, d, size, u64::MAX).is_some())
     }
+}
+
+/// True when atom `a`'s bit is set in `dead`.
+fn is_dead(dead: &[u64], a: u32) -> bool {
+    dead.get(a as usize / 64)
+        .is_some_and(|w| w & (1 << (a % 64)) != 0)
 }
 
 fn fullword_ok(w: &Window<'_>, s: usize, e: usize) -> bool {

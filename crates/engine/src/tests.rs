@@ -373,3 +373,42 @@ fn a_database_path_that_is_missing_or_not_a_database_is_an_error() {
     .unwrap();
     assert!(Database::load(&[dir.path().to_path_buf()], &LoadOptions::default()).is_ok());
 }
+
+/// Hits past what a signature's expression can use are dropped unverified (saturation, dead
+/// atoms): counts, shared atoms and ordered parts must still decide exactly as before.
+#[test]
+fn saturated_and_dead_atoms_change_no_verdict() {
+    let (db, _r, _d) = db_from(&[(
+        "s.ldb",
+        // "hello" is shared by A (needs it once) and B (needs it more than twice).
+        "Test.A;Engine:51-255,Target:0;0&1;68656c6c6f;776f726c64\n\
+         Test.B;Engine:51-255,Target:0;0>2;68656c6c6f\n\
+         Test.Eq;Engine:51-255,Target:0;0=2;7a6f6f6d\n\
+         Test.Chain;Engine:51-255,Target:0;0;41414141*42424242\n\
+         Test.Case;Engine:51-255,Target:0;0;0:636173656c657373::i\n",
+    )]);
+    let v = |d: &str| {
+        let mut n = names(&scan(&db, d.as_bytes(), 3));
+        n.sort();
+        n
+    };
+    assert_eq!(v("hello world"), vec!["Test.A"]);
+    assert_eq!(v("hello hello world hello"), vec!["Test.A", "Test.B"]);
+    // Saturated after two hits would wrongly keep `=2` true: the third must still count.
+    assert_eq!(v("zoom zoom"), vec!["Test.Eq"]);
+    assert!(v("zoom zoom zoom").is_empty());
+    assert!(v("zoom zoom zoom zoom zoom zoom").is_empty());
+    // Ordered parts: the second part before the first one does not chain.
+    assert!(v("BBBB .. AAAA").is_empty());
+    for chunk in [1, 3, 4096] {
+        assert_eq!(
+            names(&scan(&db, b"BBBB .. AAAA .. BBBB", chunk)),
+            vec!["Test.Chain"],
+            "chunk {chunk}"
+        );
+    }
+    assert_eq!(v("AAAA BBBB AAAA"), vec!["Test.Chain"]);
+    // An anchored `::i` body: the one-byte reject folds case.
+    assert_eq!(v("CaseLess start"), vec!["Test.Case"]);
+    assert!(v(" caseless, not at 0").is_empty());
+}

@@ -137,6 +137,27 @@ impl Expr {
         }
     }
 
+    /// Raises `out[k]` to the count of subsignature `k` past which more matches cannot change
+    /// this expression's value: 1 where it is only tested for a match, `n + 1` under a count
+    /// comparison with `n`.
+    pub fn saturation(&self, out: &mut [u32]) {
+        self.saturation_under(0, out);
+    }
+
+    fn saturation_under(&self, floor: u32, out: &mut [u32]) {
+        match self {
+            Expr::Sub(k) => {
+                if let Some(o) = out.get_mut(*k as usize) {
+                    *o = (*o).max(floor.max(1));
+                }
+            }
+            Expr::And(v) | Expr::Or(v) => v.iter().for_each(|e| e.saturation_under(floor, out)),
+            Expr::Count { inner, n, .. } => {
+                inner.saturation_under(floor.max(n.saturating_add(1)), out)
+            }
+        }
+    }
+
     /// True when more matches can never turn the expression false (no `=` or `<`), so it may be
     /// evaluated early.
     pub fn monotone(&self) -> bool {
@@ -214,6 +235,12 @@ mod tests {
         assert!(e.eval(&[1, 0]));
         assert!(!e.eval(&[1, 1]));
         assert_eq!(parse("(0|1)&(2|3)").unwrap().max_sub(), 3);
+        let mut sat = [0; 4];
+        parse("0&(1|2>5)&(3=2)").unwrap().saturation(&mut sat);
+        assert_eq!(sat, [1, 1, 6, 3]);
+        let mut sat = [0; 3];
+        parse("((0|1)>3,2)&0").unwrap().saturation(&mut sat);
+        assert_eq!(sat, [4, 4, 0]);
         assert!(parse("0&").is_err());
         assert!(parse("(0|1").is_err());
     }

@@ -651,7 +651,7 @@ impl Split {
 }
 
 mod verify;
-pub use verify::{match_lit, match_part_at, match_seq, verify_split, Ctx, Dir, Window};
+pub use verify::{first_byte, match_lit, match_part_at, match_seq, verify_split, Ctx, Dir, Window};
 
 #[cfg(test)]
 mod tests;

@@ -230,6 +230,16 @@ fn run(
     }
 }
 
+/// The byte a part must start with, when its first element is an exact byte: a one-byte
+/// test that rejects most positions before [`match_part_at`] is called.
+pub fn first_byte(part: &Part) -> Option<u8> {
+    match part.elems.first()? {
+        Elem::Byte(b) => Some(*b),
+        Elem::Lit(run) => run.first().copied(),
+        _ => None,
+    }
+}
+
 /// Matches a whole part forward from `pos`; returns its end.
 pub fn match_part_at(part: &Part, w: Window<'_>, pos: usize, nocase: bool) -> Option<usize> {
     let ctx = Ctx {
