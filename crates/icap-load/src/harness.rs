@@ -25,6 +25,17 @@ pub struct HarnessArgs {
     /// clamd gets only the EICAR signature, like Bulwark's built-in database.
     #[arg(long)]
     pub clamd_db: Vec<PathBuf>,
+    /// Turn clamd's cache of clean objects off (`DisableCache yes`): a benchmark that sends
+    /// the same object again and again must make it scan every time.
+    #[arg(long)]
+    pub clamd_no_cache: bool,
+    /// Also start a second Bulwark on its built-in database (the EICAR test signature only),
+    /// printed as `bulwark_eicar=ADDR`: the reference for the real database's per-object cost.
+    #[arg(long)]
+    pub bulwark_eicar: bool,
+    /// Serve this file at `/files/object` on the origin (for the runs through Squid).
+    #[arg(long)]
+    pub object: Option<PathBuf>,
     /// Stop by itself after this many seconds.
     #[arg(long, default_value_t = 3600)]
     pub max_seconds: u64,
@@ -36,16 +47,33 @@ pub async fn run(a: HarnessArgs) -> anyhow::Result<()> {
         Some(p) => Some(std::fs::read_to_string(p).with_context(|| p.display().to_string())?),
         None => None,
     };
+    let object = match &a.object {
+        Some(p) => Some(std::fs::read(p).with_context(|| p.display().to_string())?),
+        None => None,
+    };
     let started = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let origin = Origin::start().context("origin")?;
+        if let Some(body) = object {
+            origin.put_file("object", body);
+        }
         let bulwark =
             Bulwark::start_with_config(&a.bulwark, config.as_deref()).map_err(|e| anyhow!(e))?;
+        let bulwark_eicar = if a.bulwark_eicar {
+            Some(Bulwark::start_with_config(&a.bulwark, None).map_err(|e| anyhow!(e))?)
+        } else {
+            None
+        };
         let db = if a.clamd_db.is_empty() {
             ClamdDb::Eicar
         } else {
             ClamdDb::EicarPlus(a.clamd_db.clone())
         };
-        let clamd = Clamd::start(db).map_err(|e| anyhow!(e))?;
+        let conf = if a.clamd_no_cache {
+            "DisableCache yes\n"
+        } else {
+            ""
+        };
+        let clamd = Clamd::start_with_conf(db, conf).map_err(|e| anyhow!(e))?;
         let cicap = CIcap::start(CIcapOptions {
             clamd_socket: Some(clamd.socket().to_path_buf()),
             ..CIcapOptions::default()
@@ -62,6 +90,7 @@ pub async fn run(a: HarnessArgs) -> anyhow::Result<()> {
         Ok((
             origin,
             bulwark,
+            bulwark_eicar,
             clamd,
             cicap,
             squid_plain,
@@ -71,12 +100,16 @@ pub async fn run(a: HarnessArgs) -> anyhow::Result<()> {
     })
     .await
     .context("harness start task")??;
-    let (origin, bulwark, clamd, cicap, squid_plain, squid_bulwark, squid_echo) = started;
+    let (origin, bulwark, bulwark_eicar, clamd, cicap, squid_plain, squid_bulwark, squid_echo) =
+        started;
     println!(
-        "HARNESS origin={} bulwark={} bulwark_pid={} cicap={} cicap_pid={} clamd_pid={} squid_plain={} squid_plain_pid={} squid_bulwark={} squid_bulwark_pid={} squid_echo={}",
+        "HARNESS origin={} bulwark={} bulwark_pid={} bulwark_eicar={} cicap={} cicap_pid={} clamd_pid={} squid_plain={} squid_plain_pid={} squid_bulwark={} squid_bulwark_pid={} squid_echo={}",
         origin.addr(),
         bulwark.addr(),
         bulwark.pid(),
+        bulwark_eicar
+            .as_ref()
+            .map_or_else(|| "-".to_string(), |b| b.addr().to_string()),
         cicap.addr(),
         cicap.pid(),
         clamd.pid(),
@@ -103,6 +136,7 @@ pub async fn run(a: HarnessArgs) -> anyhow::Result<()> {
         drop(squid_plain);
         drop(cicap);
         drop(clamd);
+        drop(bulwark_eicar);
         drop(bulwark);
         drop(origin);
     })

@@ -35,6 +35,12 @@ impl Clamd {
     /// Starts clamd and waits (bounded: 120 s, loading big databases takes time) until it
     /// answers `PING` with `PONG`.
     pub fn start(db: ClamdDb) -> Result<Self, String> {
+        Self::start_with_conf(db, "")
+    }
+
+    /// Like [`Clamd::start`], with extra `clamd.conf` lines (e.g. `DisableCache yes` for
+    /// benchmarks that send the same object again and again).
+    pub fn start_with_conf(db: ClamdDb, extra: &str) -> Result<Self, String> {
         let clamd = find_program("clamd", "clamav-daemon")?;
         let dir = crate::shared_tempdir("clamd-e2e-").map_err(|e| e.to_string())?;
         let dbdir = dir.path().join("db");
@@ -46,7 +52,7 @@ impl Clamd {
         let text = format!(
             "Foreground yes\nLocalSocket {}\nDatabaseDirectory {}\nLogFile {d}/clamd.log\n\
              PidFile {d}/clamd.pid\nTemporaryDirectory {d}\nUser root\nMaxThreads 16\n\
-             SelfCheck 0\nMaxConnectionQueueLength 200\n",
+             SelfCheck 0\nMaxConnectionQueueLength 200\n{extra}",
             socket.display(),
             dbdir.display()
         );
