@@ -63,27 +63,56 @@ pub fn approximation(ls: &crate::sigs::logical::LogicalSig) -> Option<&'static s
     })
 }
 
-fn is_space(b: u8) -> bool {
+const fn is_space(b: u8) -> bool {
     matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
 }
 
+/// [`text`]'s byte classes: 0 dropped, 1 white space, else the byte to write (lower-cased).
+const TEXT_MAP: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if is_space(c) {
+            1
+        } else if c >= 0x20 && c < 0x80 {
+            c.to_ascii_lowercase()
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
 /// ClamAV's text normalisation (see the module documentation).
 pub fn text(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len());
+    let mut out = vec![0u8; data.len()];
+    let mut n = 0;
     let mut in_space = false;
+    // `n` never passes the input position, so every write is inside `out`.
     for &b in data {
-        if is_space(b) {
-            if !in_space {
-                out.push(b' ');
-                in_space = true;
+        match TEXT_MAP[b as usize] {
+            0 => {}
+            1 => {
+                if !in_space {
+                    if let Some(o) = out.get_mut(n) {
+                        *o = b' ';
+                    }
+                    n += 1;
+                    in_space = true;
+                }
             }
-        } else if !(0x20..0x80).contains(&b) {
-            // dropped, invisible to the white-space run
-        } else {
-            out.push(b.to_ascii_lowercase());
-            in_space = false;
+            c => {
+                if let Some(o) = out.get_mut(n) {
+                    *o = c;
+                }
+                n += 1;
+                in_space = false;
+            }
         }
     }
+    out.truncate(n);
     out
 }
 
@@ -138,6 +167,32 @@ pub struct HtmlViews {
     /// Text only (and link targets); empty for objects from [`MAX_NOTAGS`] bytes.
     pub notags: Vec<u8>,
 }
+
+/// Bytes that end a run of ordinary text in [`html`]: white space, `<` and `&`.
+const HTML_SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        t[b] = is_space(b as u8) || b == b'<' as usize || b == b'&' as usize;
+        b += 1;
+    }
+    t
+};
+
+/// What a lower-cased text byte adds to the `notags` view: itself (letters, digits and
+/// punctuation but `&` and `"`), else 0 (a space).
+const NOTAGS_MAP: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_alphanumeric() || (c.is_ascii_punctuation() && c != b'&' && c != b'"') {
+            t[b] = c;
+        }
+        b += 1;
+    }
+    t
+};
 
 /// Pushes a space to a `notags` buffer unless it ends with one.
 fn notags_space(v: &mut Vec<u8>) {
@@ -205,14 +260,20 @@ pub fn html(data: &[u8]) -> HtmlViews {
                 continue;
             }
         }
-        let l = b.to_ascii_lowercase();
-        out.push(l);
-        if l.is_ascii_alphanumeric() || (l.is_ascii_punctuation() && l != b'&' && l != b'"') {
-            nt.push(l);
-        } else {
-            notags_space(&mut nt);
+        // A run of ordinary text (no white space, tag or reference), in one tight loop.
+        let run_end = data[i + 1..]
+            .iter()
+            .position(|&c| HTML_SPECIAL[c as usize])
+            .map_or(data.len(), |e| i + 1 + e);
+        for &c in &data[i..run_end] {
+            let l = c.to_ascii_lowercase();
+            out.push(l);
+            match NOTAGS_MAP[l as usize] {
+                0 => notags_space(&mut nt),
+                k => nt.push(k),
+            }
         }
-        i += 1;
+        i = run_end;
     }
     notags_space(&mut nt);
     HtmlViews {
@@ -324,22 +385,29 @@ fn tag(
 fn raw_content(data: &[u8], i: usize, name: &[u8], out: &mut Vec<u8>) -> usize {
     let mut j = i;
     while j < data.len() {
-        let c = data[j];
-        if c == b'<'
-            && data.get(j + 1) == Some(&b'/')
+        // Up to the next `<`, byte by byte without other tests.
+        let seg_end = memchr::memchr(b'<', &data[j..]).map_or(data.len(), |e| j + e);
+        for &c in &data[j..seg_end] {
+            if !is_space(c) {
+                out.push(if c == b'\'' {
+                    b'"'
+                } else {
+                    c.to_ascii_lowercase()
+                });
+            }
+        }
+        j = seg_end;
+        if j >= data.len() {
+            break;
+        }
+        if data.get(j + 1) == Some(&b'/')
             && data
                 .get(j + 2..j + 2 + name.len())
                 .is_some_and(|n| n.eq_ignore_ascii_case(name))
         {
             return j;
         }
-        if !is_space(c) {
-            out.push(if c == b'\'' {
-                b'"'
-            } else {
-                c.to_ascii_lowercase()
-            });
-        }
+        out.push(b'<');
         j += 1;
     }
     j

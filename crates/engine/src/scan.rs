@@ -141,7 +141,7 @@ impl Inner {
     fn scan_view(
         db: &Arc<Database>,
         set_mask: u64,
-        view: &[u8],
+        view: Vec<u8>,
         ftype: u8,
         ancestry: &[ClType],
     ) -> Vec<String> {
@@ -150,7 +150,7 @@ impl Inner {
         }
         let mut v = Inner::new_view(Arc::clone(db), set_mask, ftype, ancestry);
         v.set_size_hint(view.len() as u64);
-        v.feed(view);
+        v.feed_owned(view);
         v.finish(false)
             .threats
             .into_iter()
@@ -195,11 +195,11 @@ impl Inner {
         let anc = &self.ancestry;
         if html || filetype::html_magic(&data) {
             let v = crate::normalise::html(&data);
-            names.extend(Self::scan_view(&db, mask, &v.nocomment, target::HTML, anc));
-            names.extend(Self::scan_view(&db, mask, &v.notags, target::HTML, anc));
+            names.extend(Self::scan_view(&db, mask, v.nocomment, target::HTML, anc));
+            names.extend(Self::scan_view(&db, mask, v.notags, target::HTML, anc));
         } else {
             let t = crate::normalise::text(&data);
-            names.extend(Self::scan_view(&db, mask, &t, target::TEXT, anc));
+            names.extend(Self::scan_view(&db, mask, t, target::TEXT, anc));
         }
         self.found.extend(names);
     }
@@ -228,6 +228,20 @@ impl Inner {
 
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// Feeds a whole object held in `data` (a view built for this scan): kept as the
+    /// in-memory copy instead of copied into it, when it fits.
+    fn feed_owned(&mut self, data: Vec<u8>) {
+        if self.size == 0 && data.len() <= self.mem_limit {
+            if let Store::Mem(v) = &mut self.store {
+                self.size = data.len() as u64;
+                *v = data;
+                self.start();
+                return;
+            }
+        }
+        self.feed(&data);
     }
 
     pub fn feed(&mut self, data: &[u8]) {
@@ -335,7 +349,18 @@ impl Inner {
                 }
             }
         }
-        if let Some(all) = self
+        if let Store::Mem(all) = &self.store {
+            // Everything so far is in memory: match it where it lies (no copy).
+            match_streams(
+                &mut self.streams,
+                &mut self.hits,
+                &mut self.pending,
+                &self.dead,
+                all,
+                &mut self.error,
+            );
+            self.process(false);
+        } else if let Some(all) = self
             .store
             .read(0, self.size as usize)
             .map(|c| c.into_owned())
@@ -352,16 +377,14 @@ impl Inner {
         if !in_store {
             self.win.extend_from_slice(data);
         }
-        for i in 0..2 {
-            let Some(stream) = &mut self.streams[i] else {
-                continue;
-            };
-            if let Err(e) = stream.scan(data, &mut self.hits) {
-                self.error = Some(e.to_string());
-            }
-            let dead = &self.dead[i];
-            self.pending[i].extend(self.hits.drain(..).filter(|h| !is_dead(dead, h.atom)));
-        }
+        match_streams(
+            &mut self.streams,
+            &mut self.hits,
+            &mut self.pending,
+            &self.dead,
+            data,
+            &mut self.error,
+        );
         self.process(false);
         let keep = self.keep;
         if !in_store && self.win.len() > 2 * keep + (64 << 10) {
@@ -901,6 +924,27 @@ impl Inner {
         self.digests(|a| c.fp.wants(a, size))
             .iter()
             .any(|(a, d)| c.fp.lookup(*a, d, size, u64::MAX).is_some())
+    }
+}
+
+/// Runs `data` through the open atom streams and queues their hits (all but dead atoms').
+/// A function of the fields it needs, so that the data may be borrowed from the store.
+fn match_streams(
+    streams: &mut [Option<AtomStreamImpl>; 2],
+    hits: &mut Vec<Hit>,
+    pending: &mut [VecDeque<Hit>; 2],
+    dead: &[Vec<u64>; 2],
+    data: &[u8],
+    error: &mut Option<String>,
+) {
+    for i in 0..2 {
+        let Some(stream) = &mut streams[i] else {
+            continue;
+        };
+        if let Err(e) = stream.scan(data, hits) {
+            *error = Some(e.to_string());
+        }
+        pending[i].extend(hits.drain(..).filter(|h| !is_dead(&dead[i], h.atom)));
     }
 }
 
