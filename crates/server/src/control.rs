@@ -36,8 +36,10 @@ pub fn load_database(cfg: &EngineConfig) -> Result<Database, String> {
         cache_dir: bulwark_engine::default_cache_dir(),
         ..bulwark_engine::LoadOptions::default()
     };
-    let (db, report) =
-        Database::load(&paths, &opts).map_err(|e| format!("engine.database: {e}"))?;
+    let loaded = Database::load(&paths, &opts);
+    // The compile's temporaries are gone (or the load failed): give their memory back.
+    crate::memtrim::release_freed_memory();
+    let (db, report) = loaded.map_err(|e| format!("engine.database: {e}"))?;
     for f in &report.files {
         let unsupported: u64 = f.unsupported.values().sum();
         let malformed: u64 = f.malformed.values().sum();
@@ -215,6 +217,8 @@ impl Controller {
 
     /// Logs a reload's outcome, re-reads the licence keys, notifies a refusal.
     fn after_reload(&self, result: &Result<String, String>, what: &str) {
+        // The previous database is freed once its last scan ends; what is free now goes back.
+        crate::memtrim::release_freed_memory();
         if let Some(l) = &self.ctx.license {
             if let Err(e) = l.reload() {
                 warn!("licence keys not re-read: {e}");

@@ -22,6 +22,7 @@ pub mod idle;
 pub mod licensing;
 mod listener;
 pub mod logfile;
+mod memtrim;
 pub mod metrics;
 mod procstat;
 mod record;
