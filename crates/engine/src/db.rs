@@ -27,10 +27,32 @@ pub(crate) struct CPcre {
     pub flags: String,
     #[serde(skip)]
     pub re: OnceLock<Option<pcre2::bytes::Regex>>,
+    /// A byte string every match contains (see [`crate::pcre::required_literal`]), derived
+    /// on first use.
+    #[serde(skip)]
+    pub required: OnceLock<Option<Box<[u8]>>>,
     pub global: bool,
 }
 
 impl CPcre {
+    /// How many times this subsignature matches `data` (see [`crate::pcre::count`]); 0 at
+    /// once when `data` lacks a string every match contains.
+    pub fn count(&self, data: &[u8], exe: Option<&crate::sigs::offset::ExeInfo>) -> u32 {
+        let required = self
+            .required
+            .get_or_init(|| crate::pcre::required_literal(&self.regex, &self.flags));
+        if required
+            .as_deref()
+            .is_some_and(|lit| memchr::memmem::find(data, lit).is_none())
+        {
+            return 0;
+        }
+        match self.regex() {
+            Some(re) => crate::pcre::count(re, data, &self.offset, &self.flags, exe),
+            None => 0,
+        }
+    }
+
     /// The compiled expression (`None` if it no longer compiles, which load already excluded).
     pub fn regex(&self) -> Option<&pcre2::bytes::Regex> {
         self.re
@@ -550,6 +572,7 @@ impl Builder {
                         regex: p.regex,
                         flags: p.flags,
                         re: OnceLock::from(Some(re)),
+                        required: OnceLock::new(),
                     });
                 }
                 Sub::Body(b) => {

@@ -72,6 +72,58 @@ pub(crate) fn compile(regex: &str, flags: &str) -> Result<Regex, LineError> {
         .map_err(|_| LineError::Unsupported("pcre does not compile"))
 }
 
+/// The longest byte string every match of `regex` contains, when it can be told (the
+/// expression parses as a byte regex, is case-sensitive, and such a string of 3+ bytes
+/// exists): an object without it cannot match, and a substring search rules that out at
+/// memory speed before PCRE runs over the whole object.
+pub(crate) fn required_literal(regex: &str, flags: &str) -> Option<Box<[u8]>> {
+    if flags.contains('i') {
+        return None;
+    }
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .ignore_whitespace(flags.contains('x'))
+        .dot_matches_new_line(flags.contains('s'))
+        .multi_line(flags.contains('m'))
+        .swap_greed(flags.contains('U'))
+        .build()
+        .parse(regex)
+        .ok()?;
+    required(&hir)
+        .filter(|l| l.len() >= 3)
+        .map(Vec::into_boxed_slice)
+}
+
+/// The longest literal every match of `h` contains (see [`required_literal`]).
+fn required(h: &regex_syntax::hir::Hir) -> Option<Vec<u8>> {
+    use regex_syntax::hir::HirKind;
+    let longer = |a: Option<Vec<u8>>, b: Option<Vec<u8>>| match (a, b) {
+        (Some(a), Some(b)) => Some(if b.len() > a.len() { b } else { a }),
+        (a, b) => a.or(b),
+    };
+    match h.kind() {
+        HirKind::Literal(l) => Some(l.0.to_vec()),
+        HirKind::Capture(c) => required(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => required(&r.sub),
+        HirKind::Concat(v) => {
+            // Adjacent literals join into one run; elsewhere, the best of each part.
+            let mut best = None;
+            let mut run: Vec<u8> = Vec::new();
+            for c in v {
+                if let HirKind::Literal(l) = c.kind() {
+                    run.extend_from_slice(&l.0);
+                    continue;
+                }
+                best = longer(best, (!run.is_empty()).then(|| std::mem::take(&mut run)));
+                best = longer(best, required(c));
+            }
+            longer(best, (!run.is_empty()).then_some(run))
+        }
+        _ => None,
+    }
+}
+
 /// How many times a PCRE subsignature matches `data` (the whole object) at `off` under `flags`
 /// (0 or 1 without `g`). An offset that cannot be resolved (e.g. `EP` of a non-executable)
 /// never matches.
@@ -188,5 +240,33 @@ mod tests {
         assert_eq!(r.find(b"abcbc").unwrap().unwrap().end(), 3);
         // An offset relative to the entry point of a non-executable never matches.
         assert_eq!(cnt("a", "", "EP+0", b"a"), 0);
+    }
+
+    #[test]
+    fn required_literals() {
+        let lit = |re: &str, f: &str| required_literal(re, f).map(|b| b.to_vec());
+        assert_eq!(lit(r"[A-Z]{3}[0-9]{7}\.exe", ""), Some(b".exe".to_vec()));
+        assert_eq!(
+            lit(r"Bank_Details\-pdf\.exe", ""),
+            Some(b"Bank_Details-pdf.exe".to_vec())
+        );
+        assert_eq!(
+            lit(r"\bVisualizar\s\-\sFatura\sN\-[\d]{13,17}\.exe", ""),
+            Some(b"Visualizar".to_vec())
+        );
+        assert_eq!(
+            lit(r"c\x00o\x00m(\x2E\x00e)+", ""),
+            Some(b"c\x00o\x00m".to_vec())
+        );
+        assert_eq!(lit(r"(abcd)+xy", ""), Some(b"abcd".to_vec()));
+        // Optional parts, alternatives, case folding, short literals: nothing required.
+        assert_eq!(lit(r"(abcd)?xy", ""), None);
+        assert_eq!(lit(r"abcd|efgh", ""), None);
+        assert_eq!(lit(r"abcdef", "i"), None);
+        assert_eq!(lit(r"(?i)abcdef", ""), None);
+        assert_eq!(lit(r"ab[0-9]", ""), None);
+        // PCRE syntax the parser does not know (look-behind): no prefilter, PCRE decides.
+        assert_eq!(lit(r"(?<=x)abcdef", ""), None);
+        assert_eq!(lit(r"a b c d", "x"), Some(b"abcd".to_vec()));
     }
 }

@@ -815,10 +815,7 @@ impl Inner {
             let Some(d) = data.as_deref() else {
                 return;
             };
-            let Some(re) = p.regex() else {
-                continue;
-            };
-            let n = crate::pcre::count(re, d, &p.offset, &p.flags, exe);
+            let n = p.count(d, exe);
             if let Some(slot) = counts.get_mut(p.sub as usize) {
                 *slot = n;
                 any |= n > 0;

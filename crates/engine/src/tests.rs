@@ -412,3 +412,20 @@ fn saturated_and_dead_atoms_change_no_verdict() {
     assert_eq!(v("CaseLess start"), vec!["Test.Case"]);
     assert!(v(" caseless, not at 0").is_empty());
 }
+
+/// A PCRE subsignature whose required literal is absent is not run; present, it decides.
+#[test]
+fn pcre_required_literal_prefilter_keeps_verdicts() {
+    let (db, _r, _d) = db_from(&[(
+        "p.ldb",
+        "Test.Pcre;Engine:81-255,Target:0;0&1;7061796c6f6164;0/[A-Z]{3}[0-9]{4}\\.exe/\n\
+         Test.PcreG;Engine:81-255,Target:0;0&1>1;7472696767;0/v[0-9]\\.dat/g\n",
+    )]);
+    let v = |d: &str| names(&scan(&db, d.as_bytes(), 7));
+    assert_eq!(v("payload ABC1234.exe"), vec!["Test.Pcre"]);
+    assert!(v("payload ABC1234.ex").is_empty());
+    assert!(v("payload abc1234.exe").is_empty());
+    assert!(v("ABC1234.exe without the trigger").is_empty());
+    assert_eq!(v("trigg v1.dat v2.dat"), vec!["Test.PcreG"]);
+    assert!(v("trigg v1.dat").is_empty());
+}
