@@ -328,7 +328,7 @@ fn clamd_hooks(ctl: &Arc<Controller>) -> bulwark_clamd::Hooks {
     bulwark_clamd::Hooks {
         reload: Some(Arc::new(move || {
             let ctl = reload_ctl.clone();
-            Box::pin(async move { ctl.reload_db().await })
+            Box::pin(async move { ctl.reload_db().await.map_err(|e| e.to_string()) })
         })),
         shutdown: Some(Arc::new(move || stop_ctl.stop())),
     }
@@ -400,7 +400,10 @@ fn update_request(
     let ctl = ctl.clone();
     let handle = tokio::runtime::Handle::current();
     req.reload = bulwark_update::ReloadHook::Callback(Arc::new(move || {
-        handle.block_on(ctl.reload_db()).map(|_| ())
+        handle
+            .block_on(ctl.reload_db())
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }));
     Some(req)
 }

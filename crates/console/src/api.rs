@@ -653,7 +653,7 @@ async fn update(State(s): State<Arc<Shared>>) -> Response {
     }
 }
 
-fn reload_answer(what: &str, r: Result<String, String>) -> Response {
+fn reload_answer(what: &str, r: Result<String, bulwark_server::ReloadError>) -> Response {
     match r {
         Ok(m) => ok(json!({ "ok": true, "message": m })),
         Err(e) => error(

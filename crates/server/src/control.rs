@@ -16,10 +16,11 @@ use crate::context::Context;
 use crate::listener::TlsHandle;
 use crate::logfile::LogFile;
 use crate::snapshot::Snapshot;
+use crate::ReloadError;
 
 /// Loads the signature database the configuration names (the built-in EICAR signature when it
 /// names none). What could not be loaded is logged per file and reason, never skipped in silence.
-pub fn load_database(cfg: &EngineConfig) -> Result<Database, String> {
+pub fn load_database(cfg: &EngineConfig) -> Result<Database, ReloadError> {
     let paths = bulwark_engine::database_paths(&cfg.database);
     if paths.is_empty() {
         warn!(
@@ -39,7 +40,7 @@ pub fn load_database(cfg: &EngineConfig) -> Result<Database, String> {
     let loaded = Database::load(&paths, &opts);
     // The compile's temporaries are gone (or the load failed): give their memory back.
     crate::memtrim::release_freed_memory();
-    let (db, report) = loaded.map_err(|e| format!("engine.database: {e}"))?;
+    let (db, report) = loaded?;
     for f in &report.files {
         let unsupported: u64 = f.unsupported.values().sum();
         let malformed: u64 = f.malformed.values().sum();
@@ -121,7 +122,7 @@ impl Controller {
 
     /// SIGHUP / `ctl reload`: re-reads the configuration, reloads the databases and the TLS
     /// certificates. A broken configuration or database is refused; the old one keeps serving.
-    pub async fn reload(&self) -> Result<String, String> {
+    pub async fn reload(&self) -> Result<String, ReloadError> {
         let _g = self.busy.lock().await;
         crate::sdnotify::reloading();
         let result = self.reload_inner().await;
@@ -130,10 +131,10 @@ impl Controller {
         result
     }
 
-    async fn reload_inner(&self) -> Result<String, String> {
+    async fn reload_inner(&self) -> Result<String, ReloadError> {
         let mut config = match &self.config_path {
             Some(p) => {
-                let loaded = bulwark_config::load_file(p).map_err(|e| e.to_string())?;
+                let loaded = bulwark_config::load_file(p)?;
                 for w in &loaded.warnings {
                     warn!("configuration: {w}");
                 }
@@ -159,16 +160,14 @@ impl Controller {
             notes.push("console.listen changed: the console listener moves after a restart");
         }
         let engine_cfg = config.engine.clone();
-        let database = tokio::task::spawn_blocking(move || load_database(&engine_cfg))
-            .await
-            .map_err(|e| format!("database loader failed: {e}"))??;
+        let database = tokio::task::spawn_blocking(move || load_database(&engine_cfg)).await??;
         if let (Some(tls), false) = (&self.tls, config.tls.listen.is_empty()) {
-            tls.reload(&config.tls).map_err(|e| e.to_string())?;
+            tls.reload(&config.tls)?;
         }
         let av_changed = config.log.av_stats_file != old.config.log.av_stats_file;
         if av_changed {
             let log = LogFile::open(config.log.av_stats_file.as_deref(), true)
-                .map_err(|e| format!("log.av_stats_file: {e}"))?;
+                .map_err(ReloadError::AvStatsLog)?;
             self.ctx.av_log.store(Arc::new(log));
         }
         if config.notify != old.config.notify {
@@ -189,7 +188,7 @@ impl Controller {
     }
 
     /// SIGUSR1 / `ctl reload-db`: reloads the databases only.
-    pub async fn reload_db(&self) -> Result<String, String> {
+    pub async fn reload_db(&self) -> Result<String, ReloadError> {
         let _g = self.busy.lock().await;
         crate::sdnotify::reloading();
         let old = self.ctx.snapshot.load_full();
@@ -208,7 +207,7 @@ impl Controller {
                 Err(e) => Err(e),
             },
             Ok(Err(e)) => Err(e),
-            Err(e) => Err(format!("database loader failed: {e}")),
+            Err(e) => Err(ReloadError::Loader(e)),
         };
         self.ctx.stats.reload("database", result.is_ok());
         self.after_reload(&result, "reload-db");
@@ -216,7 +215,7 @@ impl Controller {
     }
 
     /// Logs a reload's outcome, re-reads the licence keys, notifies a refusal.
-    fn after_reload(&self, result: &Result<String, String>, what: &str) {
+    fn after_reload(&self, result: &Result<String, ReloadError>, what: &str) {
         // The previous database is freed once its last scan ends; what is free now goes back.
         crate::memtrim::release_freed_memory();
         if let Some(l) = &self.ctx.license {
@@ -233,6 +232,7 @@ impl Controller {
             Err(e) => {
                 // One record, one line: a configuration's list of problems is joined.
                 let one_line = e
+                    .to_string()
                     .lines()
                     .map(str::trim)
                     .filter(|l| !l.is_empty())
@@ -245,7 +245,9 @@ impl Controller {
                 self.ctx
                     .notifier
                     .load()
-                    .notify(bulwark_notify::Event::ReloadFailed { reason: e.clone() });
+                    .notify(bulwark_notify::Event::ReloadFailed {
+                        reason: e.to_string(),
+                    });
             }
         }
     }
@@ -310,8 +312,8 @@ impl Controller {
     pub async fn command(&self, line: &str) -> String {
         let reply = match line.trim() {
             "status" => Ok(self.status()),
-            "reload" => self.reload().await,
-            "reload-db" => self.reload_db().await,
+            "reload" => self.reload().await.map_err(|e| e.to_string()),
+            "reload-db" => self.reload_db().await.map_err(|e| e.to_string()),
             "stats" => self.stats(),
             "stop" => {
                 self.stop();

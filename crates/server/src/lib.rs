@@ -21,6 +21,7 @@ mod identify;
 pub mod idle;
 pub mod licensing;
 mod listener;
+mod reload_error;
 pub mod logfile;
 mod memtrim;
 pub mod metrics;
@@ -38,6 +39,7 @@ mod txn;
 
 pub use context::Context;
 pub use listener::{bind, serve, Listeners, ServeError, TlsHandle};
+pub use reload_error::ReloadError;
 pub use logfile::LogFile;
 pub use snapshot::Snapshot;
 pub use stats::Stats;

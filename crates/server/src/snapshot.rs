@@ -33,13 +33,8 @@ impl Snapshot {
     /// limits, answer modes, how clients are identified), so the tag changes exactly when one of
     /// them does, and instances of a fleet that differ only in listen addresses, ports, log
     /// paths or database locations answer with the same ISTag (Squid caches by it).
-    pub fn new(config: Arc<Config>, database: Arc<Database>) -> Result<Self, String> {
-        let policy = Policy::compile(&config.policy).map_err(|errs| {
-            errs.iter()
-                .map(|e| format!("{}: {}", e.key, e.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        })?;
+    pub fn new(config: Arc<Config>, database: Arc<Database>) -> Result<Self, crate::ReloadError> {
+        let policy = Policy::compile(&config.policy).map_err(crate::ReloadError::Policy)?;
         let cfg_text = verdict_relevant(&config);
         let mut h = Fnv::default();
         h.write(env!("CARGO_PKG_VERSION").as_bytes());
