@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cvd::{parse_header, verify_cvd, CvdHeader, HEADER_LEN};
+use crate::cvd::{parse_header, verify_cvd, CvdError, CvdHeader, HEADER_LEN};
 use crate::error::{FetchError, UpdateError};
 use crate::fetch::Location;
 use crate::install::Installation;
@@ -95,10 +95,10 @@ pub(crate) fn fetch_cvd(
     if h.version != announced.version {
         return Err(UpdateError::Cvd {
             name: file,
-            reason: format!(
-                "version {} changed to {} during the update",
-                announced.version, h.version
-            ),
+            reason: CvdError::VersionChanged {
+                announced: announced.version,
+                got: h.version,
+            },
         });
     }
     if let Some(secs) = h.build_secs {

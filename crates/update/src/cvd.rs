@@ -42,21 +42,50 @@ pub struct CvdHeader {
     pub build_secs: Option<u64>,
 }
 
+/// Why a `.cvd` (or its header) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CvdError {
+    /// Fewer bytes than the header.
+    #[error("shorter than the 512-byte header")]
+    Short,
+    /// The header is not text.
+    #[error("header is not ASCII")]
+    NotAscii,
+    /// The header does not start with `ClamAV-VDB:` and eight fields.
+    #[error("not a ClamAV-VDB header")]
+    NotVdb,
+    /// A numeric field of the header is not a number.
+    #[error("bad {0} in header")]
+    BadField(&'static str),
+    /// The body's MD5 is not the header's.
+    #[error("the MD5 in the header does not match the content")]
+    Md5Mismatch,
+    /// The digital signature does not sign the body's MD5 under the key.
+    #[error("the digital signature does not verify")]
+    BadSignature,
+    /// The version downloaded is not the one the mirror announced.
+    #[error("version {announced} changed to {got} during the update")]
+    VersionChanged {
+        /// The version the header fetched first said.
+        announced: u32,
+        /// The version of the file downloaded.
+        got: u32,
+    },
+}
+
 /// Parses the header at the start of `data` (at least 512 bytes are needed).
-pub fn parse_header(data: &[u8]) -> Result<CvdHeader, String> {
-    let head = data
-        .get(..HEADER_LEN)
-        .ok_or("shorter than the 512-byte header")?;
-    let text = std::str::from_utf8(head).map_err(|_| "header is not ASCII")?;
+pub fn parse_header(data: &[u8]) -> Result<CvdHeader, CvdError> {
+    let head = data.get(..HEADER_LEN).ok_or(CvdError::Short)?;
+    let text = std::str::from_utf8(head).map_err(|_| CvdError::NotAscii)?;
     let text = text.trim_end_matches([' ', '\0', '\n', '\r']);
     let f: Vec<&str> = text.split(':').collect();
     if f.first() != Some(&"ClamAV-VDB") || f.len() < 8 {
-        return Err("not a ClamAV-VDB header".into());
+        return Err(CvdError::NotVdb);
     }
-    let num = |i: usize, what: &str| -> Result<u32, String> {
+    let num = |i: usize, what: &'static str| -> Result<u32, CvdError> {
         f[i].trim()
             .parse::<u32>()
-            .map_err(|_| format!("bad {what} in header"))
+            .map_err(|_| CvdError::BadField(what))
     };
     Ok(CvdHeader {
         build_time: f[1].to_string(),
@@ -125,17 +154,17 @@ fn decode_dsig(dsig: &str, key: &CvdKey) -> Option<[u8; 16]> {
 
 /// Verifies a whole `.cvd`: the header's MD5 matches the body and the dsig matches the MD5
 /// under `key`. Returns the header.
-pub fn verify_cvd(data: &[u8], key: &CvdKey) -> Result<CvdHeader, String> {
+pub fn verify_cvd(data: &[u8], key: &CvdKey) -> Result<CvdHeader, CvdError> {
     let h = parse_header(data)?;
     let body = data.get(HEADER_LEN..).unwrap_or_default();
     let md5: [u8; 16] = Md5::digest(body).into();
     let md5_hex = crate::index::hex(&md5);
     if !h.md5.eq_ignore_ascii_case(&md5_hex) {
-        return Err("the MD5 in the header does not match the content".into());
+        return Err(CvdError::Md5Mismatch);
     }
     match decode_dsig(&h.dsig, key) {
         Some(signed) if signed == md5 => Ok(h),
-        _ => Err("the digital signature does not verify".into()),
+        _ => Err(CvdError::BadSignature),
     }
 }
 
@@ -215,7 +244,7 @@ mod tests {
         let mut bad = cvd.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        assert!(verify_cvd(&bad, &key.public).unwrap_err().contains("MD5"));
+        assert_eq!(verify_cvd(&bad, &key.public), Err(CvdError::Md5Mismatch));
         // A forged header MD5 matching a changed body, with the old dsig.
         let body = b"evil body";
         let md5: [u8; 16] = Md5::digest(body).into();
@@ -223,9 +252,15 @@ mod tests {
         let old = parse_header(&cvd).unwrap().md5;
         let mut forged = text.replace(&old, &crate::index::hex(&md5)).into_bytes();
         forged.extend_from_slice(body);
-        assert!(verify_cvd(&forged, &key.public)
-            .unwrap_err()
-            .contains("signature"));
-        assert!(parse_header(b"ClamAV-VDB:short").is_err());
+        assert_eq!(
+            verify_cvd(&forged, &key.public),
+            Err(CvdError::BadSignature)
+        );
+        assert_eq!(parse_header(b"ClamAV-VDB:short"), Err(CvdError::Short));
+        let mut h = vec![b' '; HEADER_LEN];
+        h[..40].copy_from_slice(b"ClamAV-VDB:t:x:3:90:md5:dsig:builder:1  ");
+        assert_eq!(parse_header(&h), Err(CvdError::BadField("version")));
+        h[..10].copy_from_slice(b"NotClamAV:");
+        assert_eq!(parse_header(&h), Err(CvdError::NotVdb));
     }
 }

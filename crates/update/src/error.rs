@@ -58,7 +58,7 @@ pub enum UpdateError {
         /// The file.
         name: String,
         /// What is wrong.
-        reason: String,
+        reason: crate::cvd::CvdError,
     },
     /// The licence does not allow this update (exit code 60).
     #[error("licence: {0}")]
