@@ -191,10 +191,12 @@ impl Controller {
     pub async fn reload_db(&self) -> Result<String, ReloadError> {
         let _g = self.busy.lock().await;
         crate::sdnotify::reloading();
-        let old = self.ctx.snapshot.load_full();
-        let engine_cfg = old.config.engine.clone();
+        // Only the configuration is kept, not the old snapshot: once the new one is installed,
+        // the old database is freed as soon as its last scan ends (and trimmed below).
+        let config = Arc::clone(&self.ctx.snapshot.load().config);
+        let engine_cfg = config.engine.clone();
         let result = match tokio::task::spawn_blocking(move || load_database(&engine_cfg)).await {
-            Ok(Ok(db)) => match Snapshot::new(old.config.clone(), Arc::new(db)) {
+            Ok(Ok(db)) => match Snapshot::new(config, Arc::new(db)) {
                 Ok(snap) => {
                     let msg = format!(
                         "database reloaded (database {}, ISTag {})",
