@@ -1,0 +1,45 @@
+//! Writes Bulwark's normalised HTML views of each input file as `OUT/NAME.nocomment` and
+//! `OUT/NAME.notags` (only for files typed HTML), to compare with clamscan's `--leave-temps`
+//! output (`nocomment.html`, `notags.html`): `bench/html-views.sh` runs both.
+//!
+//! `cargo run -p bulwark-engine --example html_views -- OUT FILE...`
+
+use bulwark_engine::{filetype, normalise};
+
+fn main() {
+    let mut args = std::env::args_os().skip(1);
+    let Some(out) = args.next().map(std::path::PathBuf::from) else {
+        eprintln!("usage: html_views OUT FILE...");
+        std::process::exit(2);
+    };
+    for f in args {
+        let p = std::path::PathBuf::from(&f);
+        let data = match std::fs::read(&p) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("{}: {e}", p.display());
+                continue;
+            }
+        };
+        // As the scanner types them: HTML magic in the head, or anywhere in a text object.
+        let t = filetype::detect(&data[..data.len().min(4096)]);
+        if t != filetype::target::HTML
+            && !(t == filetype::target::TEXT && filetype::html_magic(&data))
+        {
+            continue;
+        }
+        let v = normalise::html(&data);
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        let write = |ext: &str, b: &[u8]| {
+            if let Err(e) = std::fs::write(out.join(format!("{name}.{ext}")), b) {
+                eprintln!("{name}: {e}");
+            }
+        };
+        write("nocomment", &v.nocomment);
+        write("notags", &v.notags);
+    }
+}

@@ -1,0 +1,875 @@
+//! ClamAV 1.4's HTML normaliser (`nocomment.html` and `notags.html`), reproduced byte for byte as
+//! a state machine, quirks included, because target 3 signatures are written against its output.
+//!
+//! What matters for equality with ClamAV, learnt from its behaviour and checked on real pages with
+//! `bench/html-views.sh` (clamscan `--leave-temps` beside this code):
+//! * the input is read in chunks of at most 8,191 bytes without NUL bytes, each cut back to just
+//!   after its last white space when the next byte is not white space, and the white space at the
+//!   start of every chunk is skipped (so a line break that starts a chunk vanishes);
+//! * LF is read as a space and CR is dropped everywhere but inside `data:` URIs;
+//! * tags, attribute names and unquoted values are lower-cased; values keep `"`-quotes (single
+//!   quotes become double), white space inside a quoted value is kept as one byte and ends the
+//!   quoting; white space after a tag or comment is dropped, elsewhere collapsed to one space;
+//! * `<!…>` is removed up to the first `>`; inside `<script>` it is kept without white space;
+//!   script content is lower-cased, without white space, `'` made `"`;
+//! * character references are decoded (see [`super::entities`]; numeric ones below 0x80
+//!   lower-cased, 0x80–0xfe as the byte, others as `&#xhhhh;` of their low 16 bits), in text and
+//!   in attribute values; a bare `&#65` gives the byte itself;
+//! * bytes from 0x80 are grouped (up to three) as ClamAV groups multi-byte characters, three of
+//!   them (。 ． ﹒) written as `.`;
+//! * the `notags` view gets the text (lower-cased, one space for any run of white space, tag or
+//!   reference) and the `href` of `<a>` and `src` of `<img>` as written, and ClamAV's own slip:
+//!   for a non-ASCII character it writes the middle byte where the last belongs;
+//! * `data:` URI payloads are left out of `nocomment` (only `"data"` remains).
+//!
+//! Not reproduced: scripts encoded with Microsoft's Script Encoder (`language="jscript.encode"`,
+//! `#@~^…`), which ClamAV decodes, and its JavaScript normaliser's separate view.
+
+use super::entities::ENTITIES;
+
+/// ClamAV's chunk buffer size (a chunk holds one byte less).
+const CHUNK: usize = 8192;
+
+/// ClamAV's bound on tag names, attribute names and values it keeps (`HTML_STR_LENGTH`).
+const STR_MAX: usize = 1024;
+
+/// C's `isspace` in the C locale.
+const fn is_space(b: u8) -> bool {
+    matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum St {
+    Bad,
+    Norm,
+    EightBit,
+    Comment,
+    CharRef,
+    EntityRef,
+    SkipWs,
+    TrimWs,
+    Tag,
+    TagArg,
+    TagArgVal,
+    TagArgEqual,
+    ProcessTag,
+    CharRefDecode,
+    DataType,
+    DataInit,
+    DataBody,
+    DataFinish,
+    DataEsc,
+    EscapeChar,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Quoted {
+    Single,
+    Double,
+    Not,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Raw {
+    None,
+    Script,
+    Style,
+}
+
+/// The normaliser's state between bytes (and chunks).
+struct Norm {
+    out: Vec<u8>,
+    text: Option<Vec<u8>>,
+    state: St,
+    next: St,
+    tag: Vec<u8>,
+    tag_arg: Vec<u8>,
+    tag_val: Vec<u8>,
+    /// Attributes of the current tag: name, value (without its opening quote and last byte).
+    args: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    quoted: Quoted,
+    value: i64,
+    hex: bool,
+    esc_len: u32,
+    entity: Vec<u8>,
+    /// Inside `<script>` or `<style>` (both read the same way).
+    in_script: bool,
+    /// Which of the two, since only its own end tag ends it.
+    raw: Raw,
+    text_space: bool,
+    binary: bool,
+    mbchar: u32,
+    mbchar2: u32,
+}
+
+/// The bytes ClamAV writes for a 16-bit code point (`u16_normalize`).
+fn push_u16(out: &mut Vec<u8>, u: u16) {
+    match u {
+        0 => {}
+        1..=0xfe => out.push(u as u8),
+        0x3002 | 0xff0e | 0xfe52 => out.push(b'.'),
+        _ => {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"&#x");
+            for shift in [12, 8, 4, 0] {
+                out.push(HEX[usize::from((u >> shift) & 0xf)]);
+            }
+            out.push(b';');
+        }
+    }
+}
+
+fn entity(name: &[u8]) -> Option<u16> {
+    ENTITIES
+        .binary_search_by(|(n, _)| n.as_bytes().cmp(name))
+        .ok()
+        .map(|i| ENTITIES[i].1)
+}
+
+/// The three multi-byte sequences ClamAV writes as `.`.
+fn is_dot(mb: u32) -> bool {
+    matches!(mb, 0xE3_8082 | 0xEF_BC8E | 0xEF_B992)
+}
+
+impl Norm {
+    fn new(want_text: bool, cap: usize) -> Norm {
+        Norm {
+            out: Vec::with_capacity(cap),
+            text: want_text.then(|| Vec::with_capacity(cap / 2)),
+            state: St::Norm,
+            next: St::Bad,
+            tag: Vec::new(),
+            tag_arg: Vec::new(),
+            tag_val: Vec::new(),
+            args: Vec::new(),
+            quoted: Quoted::Not,
+            value: 0,
+            hex: false,
+            esc_len: 0,
+            entity: Vec::new(),
+            in_script: false,
+            raw: Raw::None,
+            text_space: false,
+            binary: false,
+            mbchar: 0,
+            mbchar2: 0,
+        }
+    }
+
+    fn text(&mut self, c: u8) {
+        if let Some(t) = self.text.as_mut() {
+            t.push(c);
+        }
+    }
+
+    /// One space in `notags` unless one was just written (outside scripts).
+    fn text_space(&mut self) {
+        if !self.text_space && !self.in_script {
+            self.text(b' ');
+            self.text_space = true;
+        }
+    }
+
+    fn val_push(&mut self, c: u8) {
+        if self.tag_val.len() < STR_MAX {
+            self.tag_val.push(c);
+        }
+    }
+
+    /// Keeps a byte of a decoded reference in the attribute value when one is being read.
+    fn ref_val(&mut self, c: u8) {
+        if self.next == St::TagArgVal {
+            self.val_push(c);
+        }
+    }
+
+    fn add_arg(&mut self, with_value: bool) {
+        let value = with_value.then(|| match self.tag_val.split_first() {
+            Some((b'"', rest)) => rest[..rest.len().saturating_sub(1)].to_vec(),
+            _ => self.tag_val.clone(),
+        });
+        self.args.push((self.tag_arg.clone(), value));
+    }
+
+    fn arg_value(&self, name: &[u8]) -> Option<&[u8]> {
+        self.args
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.as_deref())
+    }
+
+    /// Writes the pending non-ASCII bytes of an attribute value (`mbchar2`); false when ClamAV
+    /// then skips the current byte.
+    fn flush_mb2(&mut self, c: u8) -> bool {
+        let mb = self.mbchar2;
+        if mb == 0 || (c >= 0x80 && mb < 0x1_0000) {
+            return true;
+        }
+        self.mbchar2 = 0;
+        if is_dot(mb) || (mb == 0xA1 && matches!(c, 0x43 | 0x44 | 0x4F)) {
+            self.out.push(b'.');
+            self.val_push(b'.');
+            return mb != 0xA1;
+        }
+        let [_, c0, c1, c2] = mb.to_be_bytes();
+        if c0 != 0 {
+            self.out.push(c0);
+            self.val_push(c0);
+        }
+        if c0 != 0 || c1 != 0 {
+            self.out.push(c1);
+            self.val_push(c1);
+        }
+        self.out.push(c2);
+        self.val_push(c2);
+        true
+    }
+
+    /// Processes one chunk (NUL-free, as ClamAV reads it); `Err(())` once the machine failed.
+    fn chunk(&mut self, line: &mut [u8]) -> Result<(), ()> {
+        let mut p = line
+            .iter()
+            .position(|&c| !is_space(c))
+            .unwrap_or(line.len());
+        while p < line.len() {
+            if !self.binary && line[p] == b'\n' {
+                line[p] = b' ';
+            }
+            if !self.binary && line[p] == b'\r' {
+                p += 1;
+                continue;
+            }
+            let c = line[p];
+            match self.state {
+                St::Bad => return Err(()),
+                St::SkipWs => {
+                    if is_space(c) {
+                        p += 1;
+                        while p < line.len() && is_space(line[p]) {
+                            p += 1;
+                        }
+                    } else {
+                        self.state = self.next;
+                        self.next = St::Bad;
+                    }
+                }
+                St::TrimWs => {
+                    if is_space(c) {
+                        p += 1;
+                        while p < line.len() && is_space(line[p]) {
+                            p += 1;
+                        }
+                    } else {
+                        if !self.in_script {
+                            self.out.push(b' ');
+                        }
+                        self.state = self.next;
+                        self.next = St::Bad;
+                    }
+                }
+                St::EightBit => {
+                    if c < 0x80 || self.mbchar >= 0x1_0000 {
+                        let mb = self.mbchar;
+                        if is_dot(mb) || (mb == 0xA1 && matches!(c, 0x43 | 0x44 | 0x4F)) {
+                            self.out.push(b'.');
+                            self.text(b'.');
+                            if mb == 0xA1 {
+                                p += 1;
+                                self.mbchar = 0;
+                                continue;
+                            }
+                        } else {
+                            let [_, c0, c1, c2] = mb.to_be_bytes();
+                            if c0 != 0 {
+                                self.out.push(c0);
+                                self.text(c0);
+                            }
+                            if c0 != 0 || c1 != 0 {
+                                self.out.push(c1);
+                                self.text(c1);
+                            }
+                            self.out.push(c2);
+                            // ClamAV writes the middle byte here (its slip, reproduced).
+                            self.text(c1);
+                        }
+                        self.mbchar = 0;
+                        self.state = self.next;
+                        self.next = St::Norm;
+                    } else {
+                        self.mbchar = (self.mbchar << 8) | u32::from(c);
+                        p += 1;
+                    }
+                }
+                St::Norm => p = self.norm(line, p),
+                St::Tag => {
+                    if self.tag.is_empty() && c == b'!' {
+                        if self.in_script {
+                            self.out.push(b'!');
+                        } else {
+                            self.out.pop();
+                        }
+                        self.state = St::Comment;
+                        self.next = St::Bad;
+                        p += 1;
+                    } else if c == b'>' {
+                        self.out.push(b'>');
+                        p += 1;
+                        self.state = St::SkipWs;
+                        self.next = St::ProcessTag;
+                    } else if !is_space(c) {
+                        let l = c.to_ascii_lowercase();
+                        self.out.push(l);
+                        if self.in_script && self.tag.is_empty() && c != b'/' {
+                            self.state = St::Norm;
+                        }
+                        if self.tag.len() < STR_MAX {
+                            self.tag.push(l);
+                        }
+                        p += 1;
+                    } else {
+                        self.state = St::SkipWs;
+                        self.tag_arg.clear();
+                        self.next = if self.in_script {
+                            St::ProcessTag
+                        } else {
+                            St::TagArg
+                        };
+                    }
+                }
+                St::TagArg => {
+                    if c == b'=' {
+                        self.out.push(b'=');
+                        p += 1;
+                        self.start_value();
+                    } else if is_space(c) {
+                        p += 1;
+                        self.state = St::SkipWs;
+                        self.next = St::TagArgEqual;
+                    } else if c == b'>' {
+                        self.out.push(b'>');
+                        if !self.tag_arg.is_empty() {
+                            self.add_arg(false);
+                        }
+                        p += 1;
+                        self.state = St::ProcessTag;
+                        self.next = St::Bad;
+                    } else {
+                        if self.tag_arg.is_empty() {
+                            self.out.push(b' ');
+                        }
+                        let l = c.to_ascii_lowercase();
+                        self.out.push(l);
+                        if self.tag_arg.len() < STR_MAX {
+                            self.tag_arg.push(l);
+                        }
+                        p += 1;
+                    }
+                }
+                St::TagArgEqual => {
+                    if c == b'=' {
+                        self.out.push(b'=');
+                        p += 1;
+                        self.start_value();
+                    } else {
+                        if !self.tag_arg.is_empty() {
+                            self.add_arg(false);
+                        }
+                        self.tag_arg.clear();
+                        self.state = St::TagArg;
+                        self.next = St::Bad;
+                    }
+                }
+                St::TagArgVal => p = self.tag_arg_val(line, p),
+                St::Comment => {
+                    if self.in_script && !is_space(c) {
+                        let l = c.to_ascii_lowercase();
+                        self.out.push(if l == b'\'' { b'"' } else { l });
+                    }
+                    if c == b'>' {
+                        self.state = St::SkipWs;
+                        self.next = St::Norm;
+                    }
+                    p += 1;
+                }
+                St::ProcessTag => self.process_tag(),
+                St::CharRef => {
+                    if c == b'#' {
+                        self.value = 0;
+                        self.hex = false;
+                        self.state = St::CharRefDecode;
+                        p += 1;
+                    } else {
+                        self.state = St::EntityRef;
+                    }
+                }
+                St::EntityRef => {
+                    if c == b';' {
+                        if let Some(u) = entity(&self.entity) {
+                            let start = self.out.len();
+                            push_u16(&mut self.out, u);
+                            for i in start..self.out.len() {
+                                let b = self.out[i];
+                                self.ref_val(b);
+                            }
+                        } else {
+                            self.dump_entity(true);
+                        }
+                        self.entity.clear();
+                        self.state = self.next;
+                        self.next = St::Bad;
+                        p += 1;
+                    } else if (c.is_ascii_alphanumeric() || matches!(c, b'_' | b':' | b'-'))
+                        && self.entity.len() < STR_MAX
+                    {
+                        self.entity.push(c);
+                        p += 1;
+                    } else {
+                        self.dump_entity(false);
+                        self.state = self.next;
+                        self.next = St::Bad;
+                        self.entity.clear();
+                    }
+                }
+                St::CharRefDecode => {
+                    if self.value == 0 && (c == b'x' || c == b'X') {
+                        self.hex = true;
+                        p += 1;
+                    } else if c == b';' {
+                        let v = self.value;
+                        self.ref_val(v as u8);
+                        if v < 0x80 {
+                            self.out.push((v as u8).to_ascii_lowercase());
+                        } else {
+                            push_u16(&mut self.out, v as u16);
+                        }
+                        self.state = self.next;
+                        self.next = St::Bad;
+                        p += 1;
+                    } else if c.is_ascii_digit() || (self.hex && c.is_ascii_hexdigit()) {
+                        if self.hex && (self.value >> 32) * 16 < i64::from(i32::MAX) {
+                            self.value = self.value.wrapping_mul(16);
+                        } else if (self.value >> 32) * 10 < i64::from(i32::MAX) {
+                            self.value = self.value.wrapping_mul(10);
+                        } else {
+                            self.out.push(self.value as u8);
+                            self.state = self.next;
+                            self.next = St::Bad;
+                            p += 1;
+                            continue;
+                        }
+                        let d = match c {
+                            b'0'..=b'9' => c - b'0',
+                            _ => c.to_ascii_lowercase() - b'a' + 10,
+                        };
+                        self.value = self.value.wrapping_add(i64::from(d));
+                        p += 1;
+                    } else {
+                        self.out.push(self.value as u8);
+                        self.state = self.next;
+                        self.next = St::Bad;
+                    }
+                }
+                St::DataType => p = self.data_type(c, p),
+                St::DataInit => {
+                    self.state = St::DataBody;
+                    self.binary = true;
+                }
+                St::DataBody => {
+                    match c {
+                        b'&' => {
+                            self.state = St::CharRef;
+                            self.next = St::DataBody;
+                        }
+                        b'%' => {
+                            self.esc_len = 0;
+                            self.value = 0;
+                            self.state = St::EscapeChar;
+                            self.next = St::DataEsc;
+                        }
+                        b'\'' if self.quoted == Quoted::Single => self.state = St::DataFinish,
+                        b'"' if self.quoted == Quoted::Double => self.state = St::DataFinish,
+                        _ if (is_space(c) || c == b'>') && self.quoted == Quoted::Not => {
+                            self.state = St::DataFinish
+                        }
+                        // The payload itself (ClamAV scans it as its own file).
+                        _ => {}
+                    }
+                    p += 1;
+                }
+                St::DataFinish => {
+                    self.state = St::SkipWs;
+                    self.quoted = Quoted::Not;
+                    self.next = St::TagArg;
+                    self.binary = false;
+                }
+                St::DataEsc => self.state = St::DataBody,
+                St::EscapeChar => {
+                    if (self.value >> 32) * 16 < i64::from(i32::MAX) {
+                        self.value = self.value.wrapping_mul(16);
+                    } else {
+                        self.state = self.next;
+                        self.next = St::Bad;
+                        p += 1;
+                        continue;
+                    }
+                    self.esc_len += 1;
+                    if c.is_ascii_hexdigit() {
+                        let d = match c {
+                            b'0'..=b'9' => c - b'0',
+                            _ => c.to_ascii_lowercase() - b'a' + 10,
+                        };
+                        self.value += i64::from(d);
+                    } else {
+                        self.state = self.next;
+                    }
+                    if self.esc_len == 2 {
+                        self.state = self.next;
+                    }
+                    p += 1;
+                }
+            }
+        }
+        // ClamAV's guard against a loop between chunks.
+        if self.next == self.state {
+            self.next = St::Bad;
+        }
+        Ok(())
+    }
+
+    fn start_value(&mut self) {
+        self.state = St::SkipWs;
+        self.quoted = Quoted::Not;
+        self.tag_val.clear();
+        self.next = St::TagArgVal;
+    }
+
+    /// An unknown or unfinished reference, written back lower-cased (with its `;` when `semi`).
+    fn dump_entity(&mut self, semi: bool) {
+        self.out.push(b'&');
+        self.ref_val(b'&');
+        for i in 0..self.entity.len() {
+            let l = self.entity[i].to_ascii_lowercase();
+            self.out.push(l);
+            self.ref_val(l);
+        }
+        if semi {
+            self.ref_val(b';');
+            self.out.push(b';');
+        }
+    }
+
+    /// The `Norm` state: text outside tags. Returns the next position.
+    fn norm(&mut self, line: &[u8], p: usize) -> usize {
+        let c = line[p];
+        match c {
+            b'<' => {
+                self.out.push(b'<');
+                if !self.in_script && !self.text_space {
+                    self.text(b' ');
+                    self.text_space = true;
+                }
+                self.state = St::SkipWs;
+                self.tag.clear();
+                self.next = St::Tag;
+                p + 1
+            }
+            b'&' => {
+                self.text_space();
+                self.state = St::CharRef;
+                self.next = St::Norm;
+                p + 1
+            }
+            0x80.. => {
+                self.state = St::EightBit;
+                self.next = St::Norm;
+                self.mbchar = u32::from(c);
+                p + 1
+            }
+            // Text and white space.
+            _ => self.text_run(line, p),
+        }
+    }
+
+    /// A run of plain text in `Norm` in one loop, with the same effect as ClamAV's byte-by-byte
+    /// steps: CR skipped, a run of white space one space (none in scripts) before the next
+    /// byte; stops before `<`, `&`, a non-ASCII byte or the end of the chunk (in white space,
+    /// the machine is left in `TrimWs`). Returns the next position.
+    fn text_run(&mut self, line: &[u8], p: usize) -> usize {
+        let Norm {
+            out,
+            text,
+            text_space,
+            in_script,
+            ..
+        } = self;
+        let script = *in_script;
+        let mut q = p;
+        while q < line.len() {
+            let b = line[q];
+            if b == b'\r' {
+                q += 1;
+                continue;
+            }
+            if is_space(b) {
+                if !*text_space && !script {
+                    if let Some(t) = text.as_mut() {
+                        t.push(b' ');
+                    }
+                    *text_space = true;
+                }
+                q += 1;
+                while q < line.len() && is_space(line[q]) {
+                    q += 1;
+                }
+                if q == line.len() {
+                    self.state = St::TrimWs;
+                    self.next = St::Norm;
+                    return q;
+                }
+                if !script {
+                    out.push(b' ');
+                }
+                continue;
+            }
+            if b == b'<' || b == b'&' || b >= 0x80 {
+                break;
+            }
+            let l = b.to_ascii_lowercase();
+            if script {
+                out.push(if l == b'\'' { b'"' } else { l });
+            } else {
+                out.push(l);
+                if b < 0x20 {
+                    if !*text_space {
+                        if let Some(t) = text.as_mut() {
+                            t.push(b' ');
+                        }
+                        *text_space = true;
+                    }
+                } else {
+                    if let Some(t) = text.as_mut() {
+                        t.push(l);
+                    }
+                    *text_space = false;
+                }
+            }
+            q += 1;
+        }
+        q
+    }
+
+    /// The `TagArgVal` state: an attribute value. Returns the next position.
+    fn tag_arg_val(&mut self, line: &[u8], p: usize) -> usize {
+        let c = line[p];
+        let data = match self.tag_val.as_slice() {
+            b"data:" => true,
+            b"\"data:" => true,
+            _ => false,
+        };
+        if data {
+            // A `data:` URI: ClamAV writes `"data"` and takes the payload apart.
+            self.out.pop();
+            if self.quoted != Quoted::Not {
+                self.out.push(b'"');
+            }
+            self.tag_val.clear();
+            self.state = St::DataType;
+            self.next = St::TagArg;
+            return p;
+        }
+        match c {
+            b'&' => {
+                self.state = St::CharRef;
+                self.next = St::TagArgVal;
+                p + 1
+            }
+            b'\'' | b'"' => {
+                let own = if c == b'\'' {
+                    Quoted::Single
+                } else {
+                    Quoted::Double
+                };
+                let was_empty = self.tag_val.is_empty();
+                self.out.push(b'"');
+                self.val_push(b'"');
+                if was_empty {
+                    self.quoted = own;
+                } else if self.quoted == own {
+                    self.add_arg(true);
+                    self.state = St::SkipWs;
+                    self.tag_arg.clear();
+                    self.next = St::TagArg;
+                }
+                p + 1
+            }
+            _ if is_space(c) || c == b'>' => {
+                if self.quoted == Quoted::Not {
+                    self.add_arg(true);
+                    self.state = St::SkipWs;
+                    self.tag_arg.clear();
+                    self.next = St::TagArg;
+                    p
+                } else {
+                    self.out.push(c);
+                    self.val_push(if is_space(c) { b' ' } else { b'>' });
+                    self.state = St::SkipWs;
+                    self.quoted = Quoted::Not;
+                    self.next = St::TagArgVal;
+                    p + 1
+                }
+            }
+            _ => {
+                if !self.flush_mb2(c) {
+                    return p + 1;
+                }
+                if c >= 0x80 {
+                    self.mbchar2 = (self.mbchar2 << 8) | u32::from(c);
+                } else {
+                    self.out.push(c.to_ascii_lowercase());
+                    self.val_push(c);
+                }
+                p + 1
+            }
+        }
+    }
+
+    /// The `DataType` state: a `data:` URI's media type, up to `,`.
+    fn data_type(&mut self, c: u8, p: usize) -> usize {
+        match c {
+            b'\'' | b'"' => {
+                let own = if c == b'\'' {
+                    Quoted::Single
+                } else {
+                    Quoted::Double
+                };
+                if self.quoted == own {
+                    self.state = St::SkipWs;
+                    self.tag_arg.clear();
+                    self.next = St::TagArg;
+                } else {
+                    self.val_push(b'"');
+                }
+                p + 1
+            }
+            _ if is_space(c) || c == b'>' => {
+                if self.quoted == Quoted::Not {
+                    self.state = St::SkipWs;
+                    self.tag_arg.clear();
+                    self.next = St::TagArg;
+                    p
+                } else {
+                    self.val_push(if is_space(c) { b' ' } else { b'>' });
+                    self.state = St::SkipWs;
+                    self.quoted = Quoted::Not;
+                    self.next = St::DataType;
+                    p + 1
+                }
+            }
+            b',' => {
+                self.state = St::DataInit;
+                self.next = St::Bad;
+                p + 1
+            }
+            _ => {
+                self.val_push(c.to_ascii_lowercase());
+                p + 1
+            }
+        }
+    }
+
+    /// The `ProcessTag` state: what a finished tag changes (consumes no byte).
+    fn process_tag(&mut self) {
+        self.state = St::SkipWs;
+        self.next = St::Norm;
+        if self.tag.first() == Some(&b'/') {
+            if self.tag == b"/script" || (self.tag == b"/style" && self.raw == Raw::Style) {
+                self.in_script = false;
+                self.raw = Raw::None;
+            }
+        } else if self.tag == b"script" || self.tag == b"style" {
+            self.in_script = true;
+            self.raw = if self.tag == b"script" {
+                Raw::Script
+            } else {
+                Raw::Style
+            };
+        } else if self.tag == b"a" || self.tag == b"img" {
+            let key: &[u8] = if self.tag == b"a" { b"href" } else { b"src" };
+            if let Some(v) = self.arg_value(key).filter(|v| !v.is_empty()) {
+                let v = v.to_vec();
+                if let Some(t) = self.text.as_mut() {
+                    t.extend_from_slice(&v);
+                    t.push(b' ');
+                }
+                self.text_space = true;
+            }
+        }
+        self.args.clear();
+    }
+
+    fn finish(mut self) -> (Vec<u8>, Option<Vec<u8>>) {
+        // An unfinished named reference at the end.
+        if let Some(u) = entity(&self.entity) {
+            push_u16(&mut self.out, u);
+        } else if !self.entity.is_empty() {
+            self.out.push(b'&');
+            for &c in &self.entity {
+                self.out.push(c.to_ascii_lowercase());
+            }
+        }
+        (self.out, self.text)
+    }
+}
+
+/// The chunks ClamAV's reader (`cli_readchunk`) gives the normaliser, one after another, in
+/// `buf`; calls `f` for each until it fails.
+fn for_each_chunk(data: &[u8], mut f: impl FnMut(&mut [u8]) -> Result<(), ()>) {
+    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
+    let mut off = 0usize;
+    while off < data.len() {
+        let take = (data.len() - off).min(CHUNK - 1);
+        buf.clear();
+        let mut end;
+        let window = &data[off..off + take];
+        match memchr::memchr(0, window) {
+            None => {
+                buf.extend_from_slice(window);
+                end = off + take;
+                off = end;
+            }
+            Some(z) => {
+                buf.extend_from_slice(&window[..z]);
+                end = off + z;
+                while end < data.len() && buf.len() < CHUNK - 1 {
+                    let c = data[end];
+                    end += 1;
+                    if c != 0 {
+                        buf.push(c);
+                    }
+                }
+                off = end;
+            }
+        }
+        if end < data.len() && !is_space(data[end]) {
+            // Back to just after the last white space, if the chunk has one past its first byte.
+            let mut len = buf.len();
+            while len > 1 && !is_space(buf[len - 1]) {
+                len -= 1;
+            }
+            if len > 1 && len < buf.len() {
+                off -= buf.len() - len;
+                buf.truncate(len);
+            }
+        }
+        if f(&mut buf).is_err() {
+            return;
+        }
+    }
+}
+
+/// `(nocomment, notags)` of `data`; `notags` only when `want_text`.
+pub(super) fn normalise(data: &[u8], want_text: bool) -> (Vec<u8>, Option<Vec<u8>>) {
+    let mut n = Norm::new(want_text, data.len());
+    for_each_chunk(data, |chunk| n.chunk(chunk));
+    n.finish()
+}
