@@ -90,17 +90,43 @@ impl P<'_> {
             let n = self.num()?;
             Expr::Sub(u8::try_from(n).map_err(|_| "subsignature index too large")?)
         };
-        let cmp = match self.peek() {
-            Some(b'=') => Cmp::Eq,
-            Some(b'>') => Cmp::Gt,
-            Some(b'<') => Cmp::Lt,
-            _ => return Ok(prim),
+        let leaf = matches!(prim, Expr::Sub(_));
+        let cmp_of = |c: Option<u8>| match c {
+            Some(b'=') => Some(Cmp::Eq),
+            Some(b'>') => Some(Cmp::Gt),
+            Some(b'<') => Some(Cmp::Lt),
+            _ => None,
+        };
+        let Some(mut cmp) = cmp_of(self.peek()) else {
+            return Ok(prim);
         };
         self.i += 1;
+        // ClamAV reads a subsignature's comparison from the last of its comparison characters
+        // (`8==9` is `8=9`; main.ldb has one).
+        while leaf {
+            match cmp_of(self.peek()) {
+                Some(c) => {
+                    cmp = c;
+                    self.i += 1;
+                }
+                None => break,
+            }
+        }
         let n = self.num()?;
+        // `,m` (distinct subsignatures) counts only after a group; ClamAV ignores it, and an
+        // empty one, after a single subsignature (main.ldb has `0=2,&1&2`).
         let distinct = if self.peek() == Some(b',') {
             self.i += 1;
-            Some(self.num()?)
+            let digits = self.s[self.i..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            if digits == 0 || leaf {
+                self.i += digits;
+                None
+            } else {
+                Some(self.num()?)
+            }
         } else {
             None
         };
@@ -241,6 +267,12 @@ mod tests {
         let mut sat = [0; 3];
         parse("((0|1)>3,2)&0").unwrap().saturation(&mut sat);
         assert_eq!(sat, [4, 4, 0]);
+        // ClamAV's readings of main.ldb's unusual lines.
+        assert_eq!(parse("8==9").unwrap(), parse("8=9").unwrap());
+        assert_eq!(parse("0=2,&1&2").unwrap(), parse("0=2&1&2").unwrap());
+        assert_eq!(parse("0>2,1").unwrap(), parse("0>2").unwrap());
+        assert_eq!(parse("(0|1)>2,").unwrap(), parse("(0|1)>2").unwrap());
+        assert!(parse("(0|1)==2").is_err());
         assert!(parse("0&").is_err());
         assert!(parse("(0|1").is_err());
     }

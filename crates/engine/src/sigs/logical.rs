@@ -164,16 +164,23 @@ fn parse_sub(s: &str) -> Result<Sub, LineError> {
     if s.starts_with("fuzzy_img#") {
         return Err(U("fuzzy_img subsignature"));
     }
-    let (body, mods) = match s.split_once("::") {
-        Some((b, m)) => (b, m),
-        None => (s, ""),
+    // Split as ClamAV does (`cli_ldbtokenize` on ':' into at most five fields): `sig`,
+    // `offset:sig`, `sig::mods`, `offset:sig::mods`; with five or more fields only the first is
+    // used, as the pattern, without modifiers (main.ldb has such a line).
+    let f: Vec<&str> = s.splitn(5, ':').collect();
+    let (off_s, hexs, mods) = match f.as_slice() {
+        [sig] => (None, *sig, ""),
+        [off, sig] => (Some(*off), *sig, ""),
+        [sig, _, mods] => (None, *sig, *mods),
+        [off, sig, _, mods] => (Some(*off), *sig, *mods),
+        [sig, ..] => (None, *sig, ""),
+        [] => (None, s, ""),
     };
-    let (off, hexs) = match body.split_once(':') {
-        Some((o, h)) => (
-            offset::parse(o).map_err(|r| if r == "malformed offset" { M(r) } else { U(r) })?,
-            h,
-        ),
-        None => (Offset::ANY, body),
+    let off = match off_s {
+        Some(o) => {
+            offset::parse(o).map_err(|r| if r == "malformed offset" { M(r) } else { U(r) })?
+        }
+        None => Offset::ANY,
     };
     if hexs.contains("(>>") || hexs.contains("(<<") || (hexs.contains('#') && hexs.contains('(')) {
         return Err(U("byte-compare subsignature"));
@@ -293,6 +300,14 @@ mod tests {
             parse_ldb("T;Engine:300-400,Target:0;0;4142"),
             Err(LineError::Flevel)
         );
+        // Five ':'-separated fields: ClamAV takes the first as the pattern, with no modifiers
+        // (observed with clamscan 1.4.6: `414243::i*4445::i` matches `ABC` case-sensitively).
+        let s = parse_ldb("T;Engine:81-255,Target:0;0;414243::i*4445::i").unwrap();
+        match &s.subs[0] {
+            Sub::Body(b) => assert!(!b.nocase && b.variants[0].parts.len() == 1),
+            _ => panic!(),
+        }
+        assert!(parse_ldb("T;Engine:81-255,Target:0;0;414243::w*4445").is_err());
         assert_eq!(
             parse_ldb("T;Engine:51-255,Container:CL_TYPE_NOPE,Target:0;0;4142"),
             Err(M("unknown CL_TYPE in Container/Intermediates"))
