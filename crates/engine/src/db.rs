@@ -27,26 +27,50 @@ pub(crate) struct CPcre {
     pub flags: String,
     #[serde(skip)]
     pub re: OnceLock<Option<pcre2::bytes::Regex>>,
-    /// A byte string every match contains (see [`crate::pcre::required_literal`]), derived
-    /// on first use.
+    /// The index in [`PcreLiterals`] of a byte string every match contains (see
+    /// [`crate::pcre::required_literal`]), or `None`; set when [`Compiled::pcre_literals`] is
+    /// first built.
     #[serde(skip)]
-    pub required: OnceLock<Option<Box<[u8]>>>,
+    pub literal: OnceLock<Option<u32>>,
     pub global: bool,
 }
 
-impl CPcre {
-    /// How many times this subsignature matches `data` (see [`crate::pcre::count`]); 0 at
-    /// once when `data` lacks a string every match contains.
-    pub fn count(&self, data: &[u8], exe: Option<&crate::sigs::offset::ExeInfo>) -> u32 {
-        let required = self
-            .required
-            .get_or_init(|| crate::pcre::required_literal(&self.regex, &self.flags));
-        if required
-            .as_deref()
-            .is_some_and(|lit| memchr::memmem::find(data, lit).is_none())
-        {
-            return 0;
+/// The required literals of every PCRE subsignature (deduplicated), found together in one pass
+/// over an object, so that a PCRE whose literal is absent is not run: one pass
+/// with the atom matcher instead of a substring search per PCRE (on archives, hundreds of PCREs
+/// share literals such as `.exe` and each searched the whole object).
+#[derive(Debug)]
+pub(crate) struct PcreLiterals {
+    matcher: Option<Arc<crate::matcher::AtomDb>>,
+    count: usize,
+}
+
+impl PcreLiterals {
+    /// Which literals `data` contains, by index; `None` when the matcher failed (then nothing
+    /// may be skipped).
+    pub fn present(&self, data: &[u8]) -> Option<Vec<bool>> {
+        let mut seen = vec![false; self.count];
+        let Some(db) = &self.matcher else {
+            return Some(seen);
+        };
+        let mut stream = crate::matcher::open(db).ok()?;
+        let mut hits = Vec::new();
+        // In slices, so that the hits of a literal repeated all over a large object stay few.
+        for chunk in data.chunks(64 << 10) {
+            stream.scan(chunk, &mut hits).ok()?;
+            for h in hits.drain(..) {
+                if let Some(s) = seen.get_mut(h.atom as usize) {
+                    *s = true;
+                }
+            }
         }
+        Some(seen)
+    }
+}
+
+impl CPcre {
+    /// How many times this subsignature matches `data` (see [`crate::pcre::count`]).
+    pub fn count(&self, data: &[u8], exe: Option<&crate::sigs::offset::ExeInfo>) -> u32 {
         match self.regex() {
             Some(re) => crate::pcre::count(re, data, &self.offset, &self.flags, exe),
             None => 0,
@@ -406,9 +430,49 @@ pub(crate) struct Compiled {
     pub imports: HashTable,
     pub fp: HashTable,
     pub weak_atoms: u64,
+    /// Built on first use (see [`Compiled::pcre_literals`]).
+    #[serde(skip)]
+    pub pcre_literals: OnceLock<PcreLiterals>,
 }
 
 impl Compiled {
+    /// The PCRE subsignatures' required literals, derived and compiled on first use (a few
+    /// milliseconds for the real database's 564 PCREs); sets each [`CPcre::literal`].
+    pub fn pcre_literals(&self) -> &PcreLiterals {
+        self.pcre_literals.get_or_init(|| {
+            let mut ids: rustc_hash::FxHashMap<Box<[u8]>, u32> = Default::default();
+            let mut lits: Vec<Box<[u8]>> = Vec::new();
+            let per_pcre: Vec<Option<u32>> = self
+                .lsigs
+                .iter()
+                .flat_map(|l| &l.pcre)
+                .map(|p| {
+                    crate::pcre::required_literal(&p.regex, &p.flags).map(|lit| {
+                        *ids.entry(lit.clone()).or_insert_with(|| {
+                            lits.push(lit);
+                            (lits.len() - 1) as u32
+                        })
+                    })
+                })
+                .collect();
+            // The atom matcher (Vectorscan) finds every literal, even one inside another.
+            let atoms: Vec<(Vec<u8>, bool)> = lits.iter().map(|l| (l.to_vec(), false)).collect();
+            let matcher = if atoms.is_empty() {
+                None
+            } else {
+                crate::matcher::AtomDb::compile(&atoms).ok().map(Arc::new)
+            };
+            // Without the matcher nothing may be skipped.
+            for (p, id) in self.lsigs.iter().flat_map(|l| &l.pcre).zip(per_pcre) {
+                let _ = p.literal.set(id.filter(|_| matcher.is_some()));
+            }
+            PcreLiterals {
+                matcher,
+                count: lits.len(),
+            }
+        })
+    }
+
     pub fn empty() -> Self {
         Compiled {
             lsigs: Vec::new(),
@@ -420,6 +484,7 @@ impl Compiled {
             imports: HashTable::default(),
             fp: HashTable::default(),
             weak_atoms: 0,
+            pcre_literals: OnceLock::new(),
         }
     }
 }
@@ -572,7 +637,7 @@ impl Builder {
                         regex: p.regex,
                         flags: p.flags,
                         re: OnceLock::from(Some(re)),
-                        required: OnceLock::new(),
+                        literal: OnceLock::new(),
                     });
                 }
                 Sub::Body(b) => {

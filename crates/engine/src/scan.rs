@@ -72,6 +72,9 @@ pub(crate) struct Inner {
     /// The containers the object was found in, outermost first (empty: a root object), for
     /// `Container:`/`Intermediates:` conditions.
     ancestry: Vec<ClType>,
+    /// Which PCRE required literals the object contains (see [`crate::db::PcreLiterals`]),
+    /// found on the first PCRE evaluation.
+    pcre_seen: Option<Option<Vec<bool>>>,
 }
 
 fn mask_for(db: &Database, opts: &ScanOptions) -> u64 {
@@ -118,6 +121,7 @@ impl Inner {
             error: None,
             view: None,
             ancestry: Vec::new(),
+            pcre_seen: None,
             db,
         }
     }
@@ -815,6 +819,20 @@ impl Inner {
             let Some(d) = data.as_deref() else {
                 return;
             };
+            // Skipped when the object lacks a string every match contains.
+            let lits = c.pcre_literals();
+            if let Some(id) = p.literal.get().copied().flatten() {
+                let seen = self.pcre_seen.get_or_insert_with(|| lits.present(d));
+                if seen
+                    .as_ref()
+                    .is_some_and(|s| !s.get(id as usize).copied().unwrap_or(true))
+                {
+                    if let Some(slot) = counts.get_mut(p.sub as usize) {
+                        *slot = 0;
+                    }
+                    continue;
+                }
+            }
             let n = p.count(d, exe);
             if let Some(slot) = counts.get_mut(p.sub as usize) {
                 *slot = n;

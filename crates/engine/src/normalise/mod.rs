@@ -86,30 +86,22 @@ const TEXT_MAP: [u8; 256] = {
 
 /// ClamAV's text normalisation (see the module documentation).
 pub fn text(data: &[u8]) -> Vec<u8> {
-    let mut out = vec![0u8; data.len()];
-    let mut n = 0;
+    // One extra byte: the last write may land one past the kept bytes.
+    let mut out = vec![0u8; data.len() + 1];
+    let mut n = 0usize;
     let mut in_space = false;
-    // `n` never passes the input position, so every write is inside `out`.
+    // Branch-free (the branches mispredicted on ordinary text): every byte is written at `n`
+    // and `n` advances only when it is kept. `n` never passes the input position, so every
+    // write is inside `out`.
     for &b in data {
-        match TEXT_MAP[b as usize] {
-            0 => {}
-            1 => {
-                if !in_space {
-                    if let Some(o) = out.get_mut(n) {
-                        *o = b' ';
-                    }
-                    n += 1;
-                    in_space = true;
-                }
-            }
-            c => {
-                if let Some(o) = out.get_mut(n) {
-                    *o = c;
-                }
-                n += 1;
-                in_space = false;
-            }
+        let c = TEXT_MAP[b as usize];
+        let space = c == 1;
+        let keep = c != 0 && !(space && in_space);
+        if let Some(o) = out.get_mut(n) {
+            *o = if space { b' ' } else { c };
         }
+        n += usize::from(keep);
+        in_space = if c == 0 { in_space } else { space };
     }
     out.truncate(n);
     out
