@@ -22,6 +22,7 @@ pub(crate) fn cl_type(kind: Kind, head: &[u8]) -> ClType {
         Kind::Ole2 => ClType::MsOle2,
         Kind::Mbox | Kind::Mail => ClType::Mail,
         Kind::Chm => ClType::MsChm,
+        Kind::Pdf => ClType::Pdf,
         Kind::Szdd => ClType::MsSzdd,
         Kind::Legacy => match crate::fmt::legacy::detect(head) {
             Some(ArchiveFormat::Rar) => ClType::Rar,

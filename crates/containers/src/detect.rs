@@ -29,6 +29,8 @@ pub enum Kind {
     Mail,
     /// Compiled HTML Help (ITSF).
     Chm,
+    /// A PDF document (its streams).
+    Pdf,
     /// Microsoft `compress.exe` output (SZDD).
     Szdd,
     /// An archive opened through `unarc-rs` (RAR, ARJ, ACE, LHA, ZOO, UC2, SQZ, `.Z`).
@@ -57,6 +59,7 @@ impl Kind {
             Kind::Mbox => "mbox",
             Kind::Mail => "mail",
             Kind::Chm => "chm",
+            Kind::Pdf => "pdf",
             Kind::Szdd => "szdd",
             Kind::Legacy => "legacy-archive",
             Kind::Pe => "pe",
@@ -122,6 +125,9 @@ pub fn detect(head: &[u8]) -> Kind {
     }
     if h(b"\x7fELF") {
         return Kind::Elf;
+    }
+    if crate::fmt::pdf::detect(head) {
+        return Kind::Pdf;
     }
     if h(b"From ") && crate::fmt::mime::looks_like_mail(head.split(|&b| b == b'\n').skip(1)) {
         return Kind::Mbox;

@@ -45,7 +45,8 @@ use detect::Kind;
 /// What a deep scan does (the policy group's engine options) and its limits.
 #[derive(Debug, Clone)]
 pub struct DeepOptions {
-    /// Open archives (zip, tar, gzip, bzip2, xz, zstd, 7z, cab, OLE2, embedded objects).
+    /// Open archives (zip, tar, gzip, bzip2, xz, zstd, 7z, cab, OLE2, embedded objects) and the
+    /// streams of PDF documents.
     pub scan_archives: bool,
     /// Look inside executables: recognise packers.
     pub scan_packed: bool,

@@ -69,6 +69,18 @@ fn walk_kind(
         Kind::Mail if o.scan_mail_plain => fmt::mime::walk(ctx, blob, path, d, false, None)?,
         Kind::Mbox if o.scan_mail_bases => fmt::mime::walk(ctx, blob, path, d, true, None)?,
         Kind::Chm if o.scan_archives => fmt::chm::walk(ctx, blob, path, d)?,
+        Kind::Pdf if o.scan_archives => {
+            // Its streams, and what any other object is searched for (a PDF head in front of
+            // a zip is a known polyglot).
+            let mut w = fmt::pdf::walk(ctx, blob, path, d)?;
+            merge(
+                &mut w,
+                fmt::embedded::walk(ctx, blob, Kind::Other, path, d)?,
+            );
+            fmt::text::walk(ctx, blob, path, d, &mut w)?;
+            merge(&mut w, fmt::zip::walk(ctx, blob, path, d, Kind::Other)?);
+            w
+        }
         Kind::Szdd if o.scan_archives => fmt::szdd::walk(ctx, blob, path, d)?,
         Kind::Legacy if o.scan_archives => match fmt::legacy::detect(head) {
             Some(f) => fmt::legacy::walk(ctx, blob, f, path, d)?,
@@ -85,13 +97,16 @@ fn walk_kind(
         _ => Walked::default(),
     };
     // A container that does not parse may be only a prefix in front of a zip (readers find
-    // the zip from its end). Tar and mail are left out: their members are opened already, and
-    // the zips they hold would be counted twice.
+    // the zip from its end). Tar, mail and PDF are left out: their members are opened already
+    // (a PDF is searched for a zip anyway), and the zips they hold would be counted twice.
     if o.scan_archives
         && ctx.corrupted
         && !corrupted
         && kind.is_container()
-        && !matches!(kind, Kind::Zip | Kind::Tar | Kind::Mail | Kind::Mbox)
+        && !matches!(
+            kind,
+            Kind::Zip | Kind::Tar | Kind::Mail | Kind::Mbox | Kind::Pdf
+        )
     {
         merge(&mut w, fmt::zip::walk(ctx, blob, path, d, Kind::Other)?);
     }

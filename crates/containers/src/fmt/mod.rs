@@ -14,6 +14,7 @@ pub mod mime;
 pub mod nsis;
 pub(crate) mod ole;
 pub mod packer;
+pub mod pdf;
 pub(crate) mod sevenz;
 pub mod szdd;
 pub(crate) mod tar;
