@@ -6,9 +6,7 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, StatusCode};
-use bulwark_clamd::scan::{Feeder, Settings};
-use bulwark_config::ClamdConfig;
-use bulwark_engine::Status;
+use bulwark_clamd::scan::{Alerts, Feeder, Settings};
 use bulwark_server::Context;
 use http_body_util::BodyExt;
 
@@ -18,11 +16,7 @@ use crate::reply::{ApiFailure, ScanReport};
 /// `[engine.limits]`.
 pub fn settings(ctx: &Context) -> Settings {
     let snap = ctx.snapshot.load_full();
-    let as_clamd = ClamdConfig {
-        group: snap.config.api.group.clone(),
-        ..ClamdConfig::default()
-    };
-    Settings::new(&snap, &as_clamd)
+    Settings::for_group(&snap, &snap.config.api.group, Alerts::default())
 }
 
 /// The declared length of a request, if it has a valid one.
@@ -88,12 +82,17 @@ pub async fn scan_body(
             )
         })?;
     let elapsed = started.elapsed();
-    let v = &scanned.verdict.verdict;
-    ctx.stats.object(
-        &v.status.as_str().to_ascii_lowercase(),
-        scanned.size,
-        &settings.group,
-        elapsed.as_secs_f64(),
+    bulwark_server::record_direct(
+        ctx,
+        &bulwark_server::DirectScan {
+            protocol: "API",
+            group: &settings.group,
+            client: None,
+            object: name.unwrap_or("body"),
+            size: scanned.size,
+            verdict: &scanned.verdict.verdict,
+            started,
+        },
     );
     let report = ScanReport::of(
         &scanned.verdict,
@@ -102,18 +101,5 @@ pub async fn scan_body(
         elapsed.as_millis() as u64,
         settings.db.version(),
     );
-    if v.status != Status::Clean {
-        let names: Vec<&str> = v.threats.iter().map(|t| t.name.as_str()).collect();
-        tracing::info!(
-            target: "bulwark::access",
-            protocol = "api",
-            group = settings.group.as_str(),
-            name = name.unwrap_or(""),
-            size = scanned.size,
-            status = v.status.as_str(),
-            threats = %names.join(","),
-            "scanned"
-        );
-    }
     Ok(report)
 }

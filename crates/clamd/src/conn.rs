@@ -61,10 +61,18 @@ pub(crate) struct Conn {
 
 impl Conn {
     /// A connection on the snapshot in force now.
-    pub(crate) fn new(sock: Sock, ctx: Arc<Context>, hooks: Hooks) -> Self {
+    /// A connection accepted on `listener` (the `listen` entry) from `client` (TCP peers).
+    pub(crate) fn new(
+        sock: Sock,
+        ctx: Arc<Context>,
+        hooks: Hooks,
+        listener: &str,
+        client: Option<String>,
+    ) -> Self {
         let snap = ctx.snapshot.load_full();
         let cfg = snap.config.clamd.clone();
-        let settings = Settings::new(&snap, &cfg);
+        let mut settings = Settings::new(&snap, &cfg, Some(listener));
+        settings.client = client;
         Self {
             sock,
             parser: Parser::new(cfg.stream_max_length),
@@ -168,6 +176,7 @@ impl Conn {
                         record(
                             &self.ctx,
                             &self.settings,
+                            "stream",
                             x.size,
                             &x.verdict.verdict,
                             s.started,
@@ -243,6 +252,7 @@ impl Conn {
                 record(
                     &self.ctx,
                     &self.settings,
+                    &name,
                     x.size,
                     &x.verdict.verdict,
                     started,

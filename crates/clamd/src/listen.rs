@@ -58,8 +58,9 @@ impl Endpoint {
 /// The bound clamd sockets.
 #[derive(Debug, Default)]
 pub struct ClamdListeners {
-    tcp: Vec<TcpListener>,
-    unix: Vec<(UnixListener, PathBuf)>,
+    /// Each with its `listen` entry as written (the key of `listener_groups`).
+    tcp: Vec<(TcpListener, String)>,
+    unix: Vec<(UnixListener, PathBuf, String)>,
 }
 
 impl ClamdListeners {
@@ -73,12 +74,12 @@ impl ClamdListeners {
         let mut v: Vec<String> = self
             .unix
             .iter()
-            .map(|(_, p)| format!("unix:{}", p.display()))
+            .map(|(_, p, _)| format!("unix:{}", p.display()))
             .collect();
         v.extend(
             self.tcp
                 .iter()
-                .filter_map(|l| l.local_addr().ok())
+                .filter_map(|(l, _)| l.local_addr().ok())
                 .map(|a| format!("tcp:{a}")),
         );
         v
@@ -88,7 +89,7 @@ impl ClamdListeners {
     pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
         self.tcp
             .iter()
-            .filter_map(|l| l.local_addr().ok())
+            .filter_map(|(l, _)| l.local_addr().ok())
             .collect()
     }
 }
@@ -103,7 +104,9 @@ pub async fn bind(cfg: &ClamdConfig) -> Result<ClamdListeners, ClamdError> {
             source,
         };
         match Endpoint::parse(entry)? {
-            Endpoint::Tcp(a) => out.tcp.push(TcpListener::bind(a).await.map_err(bind_err)?),
+            Endpoint::Tcp(a) => out
+                .tcp
+                .push((TcpListener::bind(a).await.map_err(bind_err)?, entry.clone())),
             Endpoint::Unix(p) => {
                 if p.exists() {
                     if std::os::unix::net::UnixStream::connect(&p).is_ok() {
@@ -115,7 +118,7 @@ pub async fn bind(cfg: &ClamdConfig) -> Result<ClamdListeners, ClamdError> {
                     std::fs::create_dir_all(d).map_err(bind_err)?;
                 }
                 out.unix
-                    .push((UnixListener::bind(&p).map_err(bind_err)?, p));
+                    .push((UnixListener::bind(&p).map_err(bind_err)?, p, entry.clone()));
             }
         }
     }
@@ -130,29 +133,36 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let snap = ctx.snapshot.load_full();
-    let group = &snap.config.clamd.group;
-    if !group.is_empty() && !snap.policy.groups().iter().any(|g| g.name() == group) {
-        warn!(group = %group, "clamd.group names no policy group: the default group applies");
+    let cfg = &snap.config.clamd;
+    let per_listener = cfg.listener_group_pairs().flatten().map(|(_, g)| g);
+    for group in std::iter::once(cfg.group.as_str()).chain(per_listener) {
+        if !group.is_empty() && !snap.policy.groups().iter().any(|g| g.name() == group) {
+            warn!(group = %group, "a clamd group names no policy group: the default group applies");
+        }
     }
     let max = snap.config.clamd.max_connections.max(1);
     let permits = Arc::new(Semaphore::new(max));
     let mut tasks = tokio::task::JoinSet::new();
     let mut paths = Vec::new();
-    for l in listeners.tcp {
+    for (l, entry) in listeners.tcp {
         let (ctx, hooks, permits) = (ctx.clone(), hooks.clone(), permits.clone());
+        let entry: Arc<str> = entry.into();
         tasks.spawn(async move {
-            accept_loop(ctx, hooks, permits, || async {
-                l.accept().await.map(|(s, _)| Sock::Tcp(s))
+            accept_loop(ctx, hooks, permits, entry, || async {
+                l.accept()
+                    .await
+                    .map(|(s, peer)| (Sock::Tcp(s), Some(peer.ip().to_string())))
             })
             .await
         });
     }
-    for (l, p) in listeners.unix {
+    for (l, p, entry) in listeners.unix {
         paths.push(p);
         let (ctx, hooks, permits) = (ctx.clone(), hooks.clone(), permits.clone());
+        let entry: Arc<str> = entry.into();
         tasks.spawn(async move {
-            accept_loop(ctx, hooks, permits, || async {
-                l.accept().await.map(|(s, _)| Sock::Unix(s))
+            accept_loop(ctx, hooks, permits, entry, || async {
+                l.accept().await.map(|(s, _)| (Sock::Unix(s), None))
             })
             .await
         });
@@ -170,17 +180,22 @@ pub async fn serve(
     info!("clamd listener stopped");
 }
 
-async fn accept_loop<F, Fut>(ctx: Arc<Context>, hooks: Hooks, permits: Arc<Semaphore>, accept: F)
-where
+async fn accept_loop<F, Fut>(
+    ctx: Arc<Context>,
+    hooks: Hooks,
+    permits: Arc<Semaphore>,
+    listener: Arc<str>,
+    accept: F,
+) where
     F: Fn() -> Fut,
-    Fut: std::future::Future<Output = std::io::Result<Sock>>,
+    Fut: std::future::Future<Output = std::io::Result<(Sock, Option<String>)>>,
 {
     loop {
         // A permit first: beyond max_connections, clients wait in the listen queue.
         let Ok(permit) = permits.clone().acquire_owned().await else {
             return;
         };
-        let sock = match accept().await {
+        let (sock, client) = match accept().await {
             Ok(s) => s,
             Err(e) => {
                 warn!("clamd: accept failed: {e}");
@@ -188,10 +203,12 @@ where
                 continue;
             }
         };
-        let (ctx, hooks) = (ctx.clone(), hooks.clone());
+        let (ctx, hooks, listener) = (ctx.clone(), hooks.clone(), listener.clone());
         tokio::spawn(async move {
             ctx.stats.connection_opened();
-            Conn::new(sock, ctx.clone(), hooks).run().await;
+            Conn::new(sock, ctx.clone(), hooks, &listener, client)
+                .run()
+                .await;
             ctx.stats.connection_closed();
             drop(permit);
         });

@@ -252,7 +252,7 @@ fn scan_file(
             return (Found::Error, vec![format!("{shown}: {text} ERROR")]);
         }
     };
-    record(ctx, settings, s.size, &s.verdict.verdict, started);
+    record(ctx, settings, shown, s.size, &s.verdict.verdict, started);
     match Outcome::of(&s.verdict, &s.head, &settings.alerts) {
         Outcome::Clean => (Found::Nothing, Vec::new()),
         o @ Outcome::Found(_) => (Found::Virus, o.lines(shown, all)),

@@ -39,17 +39,33 @@ pub struct Settings {
     pub alerts: Alerts,
     /// The group's name, for the statistics.
     pub group: String,
+    /// The client's address (TCP), for the statistics and notifications.
+    pub client: Option<String>,
 }
 
 impl Settings {
-    /// The settings of `[clamd]` on a snapshot: the configured group (the default group when
-    /// unset or unknown), its engine options, the limits, the verdict cache.
-    pub fn new(snap: &Snapshot, cfg: &ClamdConfig) -> Self {
+    /// The settings of `[clamd]` on a snapshot for a client of `listener` (a `listen` entry as
+    /// written): that listener's group in `listener_groups`, else `group`.
+    pub fn new(snap: &Snapshot, cfg: &ClamdConfig, listener: Option<&str>) -> Self {
+        let group = listener
+            .and_then(|l| cfg.listener_group(l))
+            .unwrap_or(&cfg.group);
+        let alerts = Alerts {
+            exceeds_max: cfg.alert_exceeds_max,
+            encrypted: cfg.alert_encrypted,
+            broken: cfg.alert_broken,
+        };
+        Self::for_group(snap, group, alerts)
+    }
+
+    /// The settings of the policy group named `group` (the default group when empty or
+    /// unknown): its engine options, the limits, the verdict cache.
+    pub fn for_group(snap: &Snapshot, group: &str, alerts: Alerts) -> Self {
         let policy = &snap.policy;
         let group = policy
             .groups()
             .iter()
-            .find(|g| !cfg.group.is_empty() && g.name() == cfg.group)
+            .find(|g| !group.is_empty() && g.name() == group)
             .unwrap_or_else(|| policy.default_group());
         let e = group.engine();
         let c = &snap.config;
@@ -77,12 +93,9 @@ impl Settings {
         Self {
             db: snap.database.clone(),
             deep,
-            alerts: Alerts {
-                exceeds_max: cfg.alert_exceeds_max,
-                encrypted: cfg.alert_encrypted,
-                broken: cfg.alert_broken,
-            },
+            alerts,
             group: group.name().to_string(),
+            client: None,
         }
     }
 
@@ -216,27 +229,28 @@ pub fn scan_reader(
     Ok(f.finish())
 }
 
-/// Counts a scanned object in the server's statistics (status, bytes, group, time).
-pub fn record(ctx: &Context, settings: &Settings, size: u64, v: &Verdict, started: Instant) {
-    let label = v.status.as_str().to_ascii_lowercase();
-    ctx.stats.object(
-        &label,
-        size,
-        &settings.group,
-        started.elapsed().as_secs_f64(),
-    );
-    if v.status != Status::Clean {
-        let names: Vec<&str> = v.threats.iter().map(|t| t.name.as_str()).collect();
-        tracing::info!(
-            target: "bulwark::access",
-            protocol = "clamd",
-            group = settings.group.as_str(),
+/// Counts a scanned object as ICAP objects are counted (statistics, `av.stats`, licence,
+/// notifications, access log); `object` is what was scanned (a path, `stream`, `fd[N]`).
+pub fn record(
+    ctx: &Context,
+    settings: &Settings,
+    object: &str,
+    size: u64,
+    v: &Verdict,
+    started: Instant,
+) {
+    bulwark_server::record_direct(
+        ctx,
+        &bulwark_server::DirectScan {
+            protocol: "CLAMD",
+            group: &settings.group,
+            client: settings.client.as_deref(),
+            object,
             size,
-            status = v.status.as_str(),
-            threats = %names.join(","),
-            "scanned"
-        );
-    }
+            verdict: v,
+            started,
+        },
+    );
 }
 
 #[cfg(test)]

@@ -261,3 +261,83 @@ fn bad_input_gets_clamds_errors_and_never_hangs() {
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     drop((a, b));
 }
+
+/// clamd scans are counted as ICAP objects are: a line each in `av.stats` (mode `CLAMD`, the
+/// group, the client's address on TCP, what was scanned), under the group of the listener they
+/// came through (`clamd.listener_groups`), and in the object counters.
+#[test]
+fn clamd_scans_are_counted_under_their_listeners_group() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let dir = work.path().join("samples");
+    samples(&dir);
+    let db = work.path().join("db");
+    std::fs::create_dir(&db).expect("mkdir");
+    let sig: String = eicar().iter().map(|b| format!("{b:02x}")).collect();
+    std::fs::write(db.join("t.ndb"), format!("Bulwark.Test.EICAR:0:*:{sig}\n")).expect("db");
+    let bulwark = Bulwark::start(&db, &[&dir], |c| {
+        let groups = bulwark_config::load_str(
+            "[[policy.group]]\nname = \"mail\"\nclients = [\"192.0.2.1\"]\n",
+            "test",
+        )
+        .expect("groups");
+        c.policy = groups.config.policy;
+        c.clamd.listener_groups = vec!["127.0.0.1:0 = mail".to_string()];
+    });
+    let got = talk_tcp(bulwark.tcp, &instream(b"zINSTREAM\0", &eicar(), 4096));
+    assert_eq!(got, b"stream: Eicar-Test-Signature FOUND\0");
+    let got = talk_unix(&bulwark.socket, &instream(b"zINSTREAM\0", b"clean", 4096));
+    assert_eq!(got, b"stream: OK\0");
+    let path = dir.join("clean.txt");
+    std::fs::write(&path, "nothing here").expect("write");
+    let got = talk_unix(
+        &bulwark.socket,
+        format!("zSCAN {}\0", path.display()).as_bytes(),
+    );
+    assert_eq!(got, format!("{}: OK\0", path.display()).as_bytes());
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let lines = loop {
+        let text = std::fs::read_to_string(&bulwark.av_stats).unwrap_or_default();
+        let lines: Vec<String> = text.lines().map(str::to_string).collect();
+        if lines.len() >= 3 || std::time::Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let fields = |l: &str| l.split(' ').map(str::to_string).collect::<Vec<_>>();
+    // date time size status [threat] mode group user client object time delivery
+    let infected = fields(&lines[0]);
+    assert_eq!(
+        &infected[2..11],
+        &[
+            "68",
+            "INFECTED",
+            "Eicar-Test-Signature",
+            "CLAMD",
+            "mail",
+            "-",
+            "127.0.0.1",
+            "stream",
+            infected[10].as_str()
+        ],
+        "{lines:?}"
+    );
+    assert!(
+        infected[10].ends_with("ms") && infected[11] == "reported",
+        "{lines:?}"
+    );
+    let clean = fields(&lines[1]);
+    assert_eq!(
+        &clean[3..8],
+        &["CLEAN", "CLAMD", "default", "-", "-"],
+        "{lines:?}"
+    );
+    let scanned = fields(&lines[2]);
+    assert_eq!(scanned[8], path.display().to_string(), "{lines:?}");
+    let metrics = bulwark.ctx.stats.prometheus();
+    assert!(
+        metrics.contains("group=\"mail\""),
+        "the mail group's counters: {metrics}"
+    );
+}

@@ -71,6 +71,27 @@ fn list(d: &[Diagnostic]) -> String {
 
 /// Semantic checks; `report(key, message, fatal)`.
 pub(crate) fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
+    for (i, pair) in c.clamd.listener_group_pairs().enumerate() {
+        let entry = &c.clamd.listener_groups[i];
+        match pair {
+            None => report(
+                "clamd.listener_groups",
+                format!("`{entry}` is not `LISTEN ENTRY = GROUP`"),
+                true,
+            ),
+            Some((listener, _)) if !c.clamd.listen.iter().any(|l| l == listener) => report(
+                "clamd.listener_groups",
+                format!("`{listener}` is not one of clamd.listen"),
+                true,
+            ),
+            Some((_, "")) => report(
+                "clamd.listener_groups",
+                format!("`{entry}` needs a group name"),
+                true,
+            ),
+            Some(_) => {}
+        }
+    }
     let s = &c.server;
     if s.listen.is_empty() {
         report(
@@ -434,6 +455,27 @@ mod tests {
                   \"0123456789abcdef0123\"\n";
         let l = load_str(ok, "f").expect("loads");
         assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    }
+
+    #[test]
+    fn clamd_listener_groups_name_listen_entries() {
+        let errs = |text: &str| match load_str(text, "f") {
+            Err(ConfigError::Invalid { errors, .. }) => {
+                errors.iter().map(|d| d.to_string()).collect::<Vec<_>>()
+            }
+            _ => Vec::new(),
+        };
+        let e = errs(
+            "[clamd]\nlisten = [\"/run/a.sock\"]\nlistener_groups = [\"/run/b.sock = mail\"]\n",
+        );
+        assert!(
+            e.iter()
+                .any(|e| e.contains("`/run/b.sock` is not one of clamd.listen")),
+            "{e:?}"
+        );
+        let ok =
+            "[clamd]\nlisten = [\"/run/a.sock\"]\nlistener_groups = [\"/run/a.sock = mail\"]\n";
+        assert!(load_str(ok, "f").is_ok());
     }
 
     #[test]

@@ -371,6 +371,10 @@ pub struct ClamdConfig {
     pub scan_roots: Vec<PathBuf>,
     /// The policy group whose engine options apply to clamd scans; empty: the default group.
     pub group: String,
+    /// A group per listener, overriding `group` for the clients of one `listen` entry:
+    /// `"ENTRY = GROUP"` with the entry as written in `listen`, e.g.
+    /// `["/run/bulwark/clamd-mail.sock = mail"]`.
+    pub listener_groups: Vec<String>,
     /// Seconds to wait for the first command of a connection (clamd's CommandReadTimeout).
     pub command_read_timeout_secs: u64,
     /// Seconds to wait for the next bytes of a stream or the next command of an IDSESSION
@@ -430,6 +434,24 @@ impl Default for ApiConfig {
     }
 }
 
+impl ClamdConfig {
+    /// The `listener_groups` entries as `(listen entry, group)` (split at the last `=`,
+    /// trimmed); `None` for an entry without `=`.
+    pub fn listener_group_pairs(&self) -> impl Iterator<Item = Option<(&str, &str)>> {
+        self.listener_groups
+            .iter()
+            .map(|e| e.rsplit_once('=').map(|(l, g)| (l.trim(), g.trim())))
+    }
+
+    /// The group of `listen` entry `listener` in `listener_groups`, if it has one.
+    pub fn listener_group(&self, listener: &str) -> Option<&str> {
+        self.listener_group_pairs()
+            .flatten()
+            .find(|(l, _)| *l == listener)
+            .map(|(_, g)| g)
+    }
+}
+
 impl Default for ClamdConfig {
     fn default() -> Self {
         Self {
@@ -439,6 +461,7 @@ impl Default for ClamdConfig {
             allow_shutdown: false,
             scan_roots: Vec::new(),
             group: String::new(),
+            listener_groups: Vec::new(),
             command_read_timeout_secs: 30,
             read_timeout_secs: 120,
             alert_exceeds_max: false,

@@ -88,7 +88,7 @@ impl Rng {
 
 fn document(rng: &mut Rng, i: usize) -> Vec<u8> {
     let mut d = b"<html>".to_vec();
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         // Text up to and across the first chunk's edge, then something that cares.
         d.extend(std::iter::repeat_n(b'y', 8180 + rng.next(20)));
         d.extend_from_slice(
@@ -106,7 +106,7 @@ fn document(rng: &mut Rng, i: usize) -> Vec<u8> {
             d.extend_from_slice(a);
         }
     }
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         d.extend(std::iter::repeat_n(b'z', 1 + rng.next(12000)));
         d.extend_from_slice(b" \n q <p>end");
     }

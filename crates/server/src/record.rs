@@ -108,17 +108,33 @@ fn status_label(s: Status) -> &'static str {
     }
 }
 
+/// The fields of one `av.stats` line.
+struct AvLine<'a> {
+    size: u64,
+    verdict: &'a Verdict,
+    /// The ICAP method, or `CLAMD` / `API` for a direct scan.
+    mode: &'a str,
+    group: &'a str,
+    user: &'a str,
+    client: &'a str,
+    /// The URL, or what a direct scan read (a path, `stream`, `fd`).
+    object: &'a str,
+    millis: u128,
+    /// What the user saw (`delivered`, `blocked`, `cured`, `cut-after-N`; `reported` for a
+    /// direct scan, whose client decides).
+    delivery: &'a str,
+}
+
 /// One `av.stats` line: kav4proxy's fields (date, time, size, status and threat, mode, group,
-/// user, client, URL) with the scan time and what the user saw (`delivered`, `blocked`,
-/// `cured`, `cut-after-N`) appended.
-fn av_stats_line(r: &Report<'_>, now: std::time::SystemTime) -> String {
+/// user, client, URL) with the scan time and what the user saw appended.
+fn av_stats_line(l: &AvLine<'_>, now: std::time::SystemTime) -> String {
     let secs = now
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let date = answer::civil(secs);
-    let mut status = r.verdict.status.as_str().to_string();
-    if let Some(t) = r.verdict.threats.first() {
+    let mut status = l.verdict.status.as_str().to_string();
+    if let Some(t) = l.verdict.threats.first() {
         status.push(' ');
         status.push_str(&t.name.replace(char::is_whitespace, "_"));
     }
@@ -137,16 +153,93 @@ fn av_stats_line(r: &Report<'_>, now: std::time::SystemTime) -> String {
         date.hour,
         date.minute,
         date.second,
-        r.size,
+        l.size,
         status,
-        r.req.method.as_str(),
-        field(r.group),
-        field(r.id.user.as_deref().unwrap_or("")),
-        field(r.id.client.as_deref().unwrap_or("")),
-        field(r.url),
-        r.started.elapsed().as_millis(),
-        r.answer.delivery()
+        l.mode,
+        field(l.group),
+        field(l.user),
+        field(l.client),
+        field(l.object),
+        l.millis,
+        l.delivery
     )
+}
+
+/// A scan asked for outside ICAP: through the clamd protocol or the JSON API.
+#[derive(Debug, Clone, Copy)]
+pub struct DirectScan<'a> {
+    /// `CLAMD` or `API`: written where `av.stats` has the ICAP method.
+    pub protocol: &'a str,
+    /// The policy group whose options applied.
+    pub group: &'a str,
+    /// The client's address, when it has one (not on a Unix socket).
+    pub client: Option<&'a str>,
+    /// What was scanned: a path, `stream`, `fd`, or the name the client gave.
+    pub object: &'a str,
+    /// Bytes scanned.
+    pub size: u64,
+    /// The verdict.
+    pub verdict: &'a Verdict,
+    /// When the scan started.
+    pub started: Instant,
+}
+
+/// Counts a direct scan as ICAP transactions are counted: the object counters, an `av.stats`
+/// line, the licence's traffic, a detection notification (action `REPORT`: the client decides
+/// what to do) and an access-log record for what was not clean.
+pub fn record_direct(ctx: &Context, s: &DirectScan<'_>) {
+    let elapsed = s.started.elapsed();
+    ctx.stats.object(
+        status_label(s.verdict.status),
+        s.size,
+        s.group,
+        elapsed.as_secs_f64(),
+    );
+    let av = ctx.av_log.load();
+    if av.enabled() {
+        let line = AvLine {
+            size: s.size,
+            verdict: s.verdict,
+            mode: s.protocol,
+            group: s.group,
+            user: "",
+            client: s.client.unwrap_or(""),
+            object: s.object,
+            millis: elapsed.as_millis(),
+            delivery: "reported",
+        };
+        av.write(av_stats_line(&line, std::time::SystemTime::now()).as_bytes());
+    }
+    if let Some(l) = &ctx.license {
+        l.record(s.size);
+    }
+    if s.verdict.status == Status::Clean {
+        return;
+    }
+    let threats: Vec<String> = s.verdict.threats.iter().map(|t| t.name.clone()).collect();
+    ctx.notifier
+        .load()
+        .notify(bulwark_notify::Event::Detection {
+            status: s.verdict.status.as_str().to_string(),
+            threats: threats.clone(),
+            url: s.object.to_string(),
+            client: s.client.and_then(|c| c.parse().ok()),
+            user: None,
+            group: s.group.to_string(),
+            action: "REPORT".to_string(),
+            size: s.size,
+        });
+    info!(
+        target: "bulwark::access",
+        protocol = s.protocol,
+        client = s.client.unwrap_or("-"),
+        group = s.group,
+        object = s.object,
+        size = s.size,
+        status = s.verdict.status.as_str(),
+        threats = %threats.join(","),
+        "scanned"
+    );
 }
 
 pub(crate) fn record(ctx: &Context, r: &Report<'_>) {
@@ -160,7 +253,19 @@ pub(crate) fn record(ctx: &Context, r: &Report<'_>) {
     );
     let av = ctx.av_log.load();
     if av.enabled() {
-        av.write(av_stats_line(r, std::time::SystemTime::now()).as_bytes());
+        let delivery = r.answer.delivery();
+        let line = AvLine {
+            size: r.size,
+            verdict: r.verdict,
+            mode: r.req.method.as_str(),
+            group: r.group,
+            user: r.id.user.as_deref().unwrap_or(""),
+            client: r.id.client.as_deref().unwrap_or(""),
+            object: r.url,
+            millis: r.started.elapsed().as_millis(),
+            delivery: &delivery,
+        };
+        av.write(av_stats_line(&line, std::time::SystemTime::now()).as_bytes());
     }
     if let Some(how) = r.answer.stopped() {
         ctx.stats.stopped(how);

@@ -16,6 +16,8 @@ use bulwark_server::{Context, LogFile, Snapshot};
 pub struct Bulwark {
     pub socket: PathBuf,
     pub tcp: SocketAddr,
+    /// The `av.stats` file the listener writes.
+    pub av_stats: PathBuf,
     pub ctx: Arc<Context>,
     stop: tokio::sync::watch::Sender<bool>,
     _rt: tokio::runtime::Runtime,
@@ -41,10 +43,11 @@ impl Bulwark {
             .expect("runtime");
         let snapshot = Snapshot::new(Arc::new(cfg.clone()), Arc::new(database)).expect("snap");
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let av_stats = dir.path().join("av.stats");
         let (ctx, tcp) = rt.block_on(async {
             let ctx = Context::new(
                 snapshot,
-                LogFile::open(None, true).expect("log"),
+                LogFile::open(Some(&av_stats), true).expect("log"),
                 None,
                 bulwark_notify::Notifier::disabled(),
             );
@@ -61,6 +64,7 @@ impl Bulwark {
         Self {
             socket,
             tcp,
+            av_stats,
             ctx,
             stop,
             _rt: rt,

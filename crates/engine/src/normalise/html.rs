@@ -661,11 +661,7 @@ impl Norm {
     /// The `TagArgVal` state: an attribute value. Returns the next position.
     fn tag_arg_val(&mut self, line: &[u8], p: usize) -> usize {
         let c = line[p];
-        let data = match self.tag_val.as_slice() {
-            b"data:" => true,
-            b"\"data:" => true,
-            _ => false,
-        };
+        let data = matches!(self.tag_val.as_slice(), b"data:" | b"\"data:");
         if data {
             // A `data:` URI: ClamAV writes `"data"` and takes the payload apart.
             self.out.pop();

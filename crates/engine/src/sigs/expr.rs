@@ -103,13 +103,10 @@ impl P<'_> {
         self.i += 1;
         // ClamAV reads a subsignature's comparison from the last of its comparison characters
         // (`8==9` is `8=9`; main.ldb has one).
-        while leaf {
-            match cmp_of(self.peek()) {
-                Some(c) => {
-                    cmp = c;
-                    self.i += 1;
-                }
-                None => break,
+        if leaf {
+            while let Some(c) = cmp_of(self.peek()) {
+                cmp = c;
+                self.i += 1;
             }
         }
         let n = self.num()?;
