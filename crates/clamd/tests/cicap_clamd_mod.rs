@@ -90,3 +90,58 @@ fn cicap_clamd_mod_uses_bulwark_as_it_uses_clamd() {
     }
     assert!(bulwark.ctx.stats.objects_of("infected") >= 2);
 }
+
+/// The whole chain a c-icap site runs, with Bulwark in clamd's place: Debian's Squid sends each
+/// download to c-icap's virus_scan, whose clamd_mod asks Bulwark's clamd socket. Infected
+/// downloads get c-icap's "VIRUS FOUND" page naming the signature, clean ones arrive
+/// byte-exact, and Squid never suspends the service.
+#[test]
+fn squid_cicap_clamd_mod_bulwark_chain() {
+    use bulwark_testkit::client::ProxyClient;
+    use bulwark_testkit::origin::Origin;
+    use bulwark_testkit::squid::{Squid, SquidOptions};
+
+    let clamd = Clamd::start(ClamdDb::Eicar).expect("real clamd (for its signatures)");
+    let bulwark = Bulwark::start(&clamd.dir().join("db"), &[], |_| {});
+    let cicap = CIcap::start(CIcapOptions {
+        clamd_socket: Some(bulwark.socket.clone()),
+        ..CIcapOptions::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let origin = Origin::start().expect("origin");
+    let clean: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
+    origin.put_file("clean.bin", clean.clone());
+    origin.put_file("eicar.com", eicar());
+    origin.put_file(
+        "archive.zip",
+        zip(&[("readme.txt", b"hello"), ("eicar.com", &eicar())]),
+    );
+    let squid = Squid::start_with(SquidOptions {
+        icap_port: Some(cicap.port()),
+        services: Some(("virus_scan".into(), "virus_scan".into())),
+        no_reqmod: true,
+        ..SquidOptions::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let client = ProxyClient::new(squid.addr());
+    for round in 0..3 {
+        for name in ["eicar.com", "archive.zip"] {
+            let r = client.get(&origin.url(&format!("/files/{name}"))).expect("get");
+            let page = r.body_text();
+            assert!(
+                page.contains("Eicar-Test-Signature") || page.contains("EICAR"),
+                "round {round}, {name}: {} {page}",
+                r.status
+            );
+        }
+        let r = client.get(&origin.url("/files/clean.bin")).expect("get");
+        assert_eq!(r.status, 200, "round {round}: clean");
+        assert!(r.complete && r.body == clean, "round {round}: clean body");
+    }
+    assert!(
+        squid.suspensions().is_empty(),
+        "Squid suspended the service: {:?}",
+        squid.suspensions()
+    );
+    assert!(bulwark.ctx.stats.objects_of("infected") >= 6);
+}
