@@ -126,7 +126,9 @@ fn squid_cicap_clamd_mod_bulwark_chain() {
     let client = ProxyClient::new(squid.addr());
     for round in 0..3 {
         for name in ["eicar.com", "archive.zip"] {
-            let r = client.get(&origin.url(&format!("/files/{name}"))).expect("get");
+            let r = client
+                .get(&origin.url(&format!("/files/{name}")))
+                .expect("get");
             let page = r.body_text();
             assert!(
                 page.contains("Eicar-Test-Signature") || page.contains("EICAR"),
