@@ -112,6 +112,9 @@ pub(crate) struct Ctx<'a> {
     pub stop_at_first: bool,
     /// The blob being walked is the output of a compression layer.
     pub in_compress: bool,
+    /// The type a `HandlerType` signature asked the blob about to be walked to be opened as
+    /// (set when a member's scan ends, taken by the walk of that member).
+    pub next_handler: Option<bulwark_engine::cltype::ClType>,
 }
 
 impl<'a> Ctx<'a> {
@@ -133,6 +136,7 @@ impl<'a> Ctx<'a> {
             stop_at_first: !opts.cure,
             in_compress: false,
             ancestry: Vec::new(),
+            next_handler: None,
         }
     }
 
@@ -263,7 +267,8 @@ impl<'a> Ctx<'a> {
                 return Err(e);
             }
         }
-        let v = sink.scanner.finish();
+        self.next_handler = None;
+        let (v, handler) = sink.scanner.finish_with_handler();
         let mut res = MemberResult::default();
         if let Some(t) = self.record(&v, path) {
             res.threat = Some(t);
@@ -275,7 +280,10 @@ impl<'a> Ctx<'a> {
             return Ok((res, None));
         }
         match sink.spool.finish() {
-            Ok(b) => Ok((res, Some(b))),
+            Ok(b) => {
+                self.next_handler = handler;
+                Ok((res, Some(b)))
+            }
             Err(_) => {
                 self.error = true;
                 Ok((res, None))

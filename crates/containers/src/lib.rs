@@ -294,8 +294,9 @@ impl DeepScanner {
             spool_failed,
             all_matches,
         } = self;
-        let raw_v = raw.finish();
+        let (raw_v, handler) = raw.finish_with_handler();
         let mut ctx = Ctx::new(db.clone(), &opts, Instant::now());
+        ctx.next_handler = handler;
         if all_matches {
             ctx.stop_at_first = false;
         }

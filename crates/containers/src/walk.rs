@@ -21,6 +21,7 @@ pub(crate) struct Walked {
 /// Opens `blob` (already scanned as one object by the caller) and scans its members at
 /// `depth + 1`.
 pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result<Walked, Abort> {
+    let handler = ctx.next_handler.take();
     let head = match blob.head(8192) {
         Ok(h) => h,
         Err(_) => {
@@ -34,7 +35,42 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
     ctx.ancestry.push(crate::ancestry::cl_type(kind, &head));
     let r = walk_kind(ctx, blob, &head, kind, path, depth);
     ctx.ancestry.pop();
-    r
+    let mut w = r?;
+    // A `HandlerType` signature matched the blob: open it as that type too (ClamAV hands the
+    // object to the type's handler), unless it was opened so already.
+    if let Some(t) = handler {
+        match handler_kind(t) {
+            Some(k) if k != kind && (!ctx.stop_at_first || ctx.threats.is_empty()) => {
+                tracing::debug!(handler = %t, "HandlerType signature: opened as {}", k.name());
+                ctx.ancestry.push(t);
+                let r = walk_kind(ctx, blob, &head, k, path, depth);
+                ctx.ancestry.pop();
+                merge(&mut w, r?);
+            }
+            _ => {}
+        }
+    }
+    Ok(w)
+}
+
+/// The opener for a `HandlerType` file type, for the types this crate opens (see
+/// [`bulwark_engine::cltype::HANDLED`]).
+pub(crate) fn handler_kind(t: bulwark_engine::cltype::ClType) -> Option<Kind> {
+    use bulwark_engine::cltype::ClType;
+    Some(match t {
+        ClType::Zip => Kind::Zip,
+        ClType::Pdf => Kind::Pdf,
+        ClType::Gz => Kind::Gzip,
+        ClType::Bz => Kind::Bzip2,
+        ClType::Xz => Kind::Xz,
+        ClType::SevenZ => Kind::SevenZ,
+        ClType::MsCab => Kind::Cab,
+        ClType::MsOle2 => Kind::Ole2,
+        ClType::PosixTar => Kind::Tar,
+        ClType::MsChm => Kind::Chm,
+        ClType::Mail => Kind::Mail,
+        _ => return None,
+    })
 }
 
 /// [`walk`] once the blob's kind is known.
@@ -278,5 +314,17 @@ pub(crate) fn note(w: &mut Walked, index: usize, r: crate::ctx::MemberResult) {
             w.first_threat = Some(t.clone());
         }
         w.infected.push((index, t));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every file type the engine says a `HandlerType` signature may name has an opener here.
+    #[test]
+    fn every_handled_type_has_an_opener() {
+        for t in bulwark_engine::cltype::HANDLED {
+            assert!(super::handler_kind(t).is_some(), "{t}");
+        }
+        assert!(super::handler_kind(bulwark_engine::cltype::ClType::Graphics).is_none());
     }
 }

@@ -25,7 +25,7 @@ use crate::load::{FileReport, LoadOptions, Stamp};
 use crate::matcher::AtomDb;
 
 /// Bumped whenever the layout of the cache or of any serialised type changes.
-pub(crate) const FORMAT: u32 = 11;
+pub(crate) const FORMAT: u32 = 12;
 const MAGIC: &[u8; 8] = b"BWENGDB\x00";
 
 /// Why a cache file was not used.

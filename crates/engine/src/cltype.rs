@@ -285,6 +285,22 @@ impl FromStr for ClType {
     }
 }
 
+/// The `HandlerType` file types the deep scanner can open an object as (others are loaded but
+/// the object is not rescanned; the load report counts them as approximated).
+pub const HANDLED: [ClType; 11] = [
+    ClType::Zip,
+    ClType::Pdf,
+    ClType::Gz,
+    ClType::Bz,
+    ClType::Xz,
+    ClType::SevenZ,
+    ClType::MsCab,
+    ClType::MsOle2,
+    ClType::PosixTar,
+    ClType::MsChm,
+    ClType::Mail,
+];
+
 /// Where a logical signature may match, by the containers around the scanned object.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ContainerCond {

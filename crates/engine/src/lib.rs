@@ -307,8 +307,15 @@ impl Scanner {
 
     /// Ends the scan and returns the verdict.
     pub fn finish(self) -> Verdict {
+        self.finish_with_handler().0
+    }
+
+    /// Ends the scan: the verdict, and the file type a matched `HandlerType` signature asks the
+    /// object to be scanned as (ClamAV then hands the object to that type's handler, e.g. its
+    /// PDF parser, instead of reporting the signature; the deep scanner does the same).
+    pub fn finish_with_handler(self) -> (Verdict, Option<cltype::ClType>) {
         let e = self.eicar.found();
-        self.inner.finish(e)
+        self.inner.finish_with_handler(e)
     }
 }
 

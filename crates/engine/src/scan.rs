@@ -75,6 +75,8 @@ pub(crate) struct Inner {
     /// Which PCRE required literals the object contains (see [`crate::db::PcreLiterals`]),
     /// found on the first PCRE evaluation.
     pcre_seen: Option<Option<Vec<bool>>>,
+    /// The type a matched HandlerType signature asks the object to be scanned as.
+    handler: Option<crate::cltype::ClType>,
 }
 
 fn mask_for(db: &Database, opts: &ScanOptions) -> u64 {
@@ -122,6 +124,7 @@ impl Inner {
             view: None,
             ancestry: Vec::new(),
             pcre_seen: None,
+            handler: None,
             db,
         }
     }
@@ -572,7 +575,15 @@ impl Inner {
 
     fn detect(&mut self, c: &Compiled, lsig: u32) {
         if self.detected.insert(lsig) {
-            self.found.push(c.lsigs[lsig as usize].name.clone());
+            let ls = &c.lsigs[lsig as usize];
+            match ls.tdb.handler {
+                // A HandlerType signature reports nothing: it asks for the object to be
+                // scanned again as that type (the first such request counts).
+                Some(t) => {
+                    self.handler.get_or_insert(t);
+                }
+                None => self.found.push(ls.name.clone()),
+            }
         }
     }
 
@@ -588,7 +599,21 @@ impl Inner {
         }
     }
 
-    pub fn finish(mut self, eicar_found: bool) -> Verdict {
+    pub fn finish(self, eicar_found: bool) -> Verdict {
+        self.finish_with_handler(eicar_found).0
+    }
+
+    /// [`Inner::finish`], and the type a matched HandlerType signature asks the object to be
+    /// scanned as.
+    pub fn finish_with_handler(
+        mut self,
+        eicar_found: bool,
+    ) -> (Verdict, Option<crate::cltype::ClType>) {
+        let verdict = self.verdict(eicar_found);
+        (verdict, self.handler)
+    }
+
+    fn verdict(&mut self, eicar_found: bool) -> Verdict {
         if !self.started {
             self.start();
         }

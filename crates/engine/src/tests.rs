@@ -429,3 +429,31 @@ fn pcre_required_literal_prefilter_keeps_verdicts() {
     assert_eq!(v("trigg v1.dat v2.dat"), vec!["Test.PcreG"]);
     assert!(v("trigg v1.dat").is_empty());
 }
+
+/// A `HandlerType` signature reports nothing: it asks for the object to be opened as its type
+/// (the deep scanner does it); one naming a type without an opener loads as approximated.
+#[test]
+fn handler_type_signatures_ask_for_a_type_instead_of_reporting() {
+    let (db, r, _d) = db_from(&[(
+        "h.ldb",
+        "Test.Handler.Pdf;Engine:51-255,HandlerType:CL_TYPE_PDF,Target:0;0;48414e444c454d45\n\
+         Test.Handler.Gfx;Engine:51-255,HandlerType:CL_TYPE_GRAPHICS,Target:0;0;474658474658\n\
+         Test.Plain;Engine:51-255,Target:0;0;504c41494e\n",
+    )]);
+    assert_eq!(r.files[0].loaded, 3);
+    let a = &r.files[0].approximated;
+    assert_eq!(a.values().sum::<u64>(), 1, "{a:?}");
+    let finish = |d: &[u8]| {
+        let mut s = Scanner::new(db.clone(), &ScanOptions::default());
+        s.feed(d);
+        s.finish_with_handler()
+    };
+    let (v, h) = finish(b"xx HANDLEME xx");
+    assert_eq!(v.status, Status::Clean, "{v:?}");
+    assert_eq!(h, Some(crate::cltype::ClType::Pdf));
+    let (v, h) = finish(b"xx HANDLEME PLAIN");
+    assert_eq!(names(&v), vec!["Test.Plain"]);
+    assert_eq!(h, Some(crate::cltype::ClType::Pdf));
+    let (v, h) = finish(b"nothing here");
+    assert_eq!((v.status, h), (Status::Clean, None));
+}

@@ -22,6 +22,10 @@ pub struct Tdb {
     /// `Container:` or `Intermediates:`: which containers the object must have been found in.
     #[serde(default)]
     pub container: Option<crate::cltype::ContainerCond>,
+    /// `HandlerType:`: when the signature matches, the object is scanned again as this type
+    /// (opened by that type's handler) and the signature itself reports nothing, as in ClamAV.
+    #[serde(default)]
+    pub handler: Option<crate::cltype::ClType>,
 }
 
 /// A hex subsignature.
@@ -144,7 +148,11 @@ fn parse_tdb(s: &str) -> Result<Tdb, LineError> {
                 t.container = Some(cond);
             }
             "IconGroup1" | "IconGroup2" => return Err(U("IconGroup (icon signatures)")),
-            "HandlerType" => return Err(U("HandlerType")),
+            "HandlerType" => {
+                let t_: crate::cltype::ClType =
+                    v.parse().map_err(|_| M("unknown CL_TYPE in HandlerType"))?;
+                t.handler = Some(t_);
+            }
             _ => return Err(U("unknown target block key")),
         }
     }
