@@ -13,7 +13,7 @@
 #   /etc/bulwark/bulwark.toml            every key, commented out, at its default (conffile)
 #   /etc/logrotate.d/bulwark             (conffile)
 #   /lib/systemd/system/bulwark.service  enabled and started by postinst where systemd runs
-#   /usr/share/man/man1/bulwark.1.gz     generated from the binary's --help texts
+#   /usr/share/man/man8/bulwark.8.gz     generated from the binary's --help texts
 #   /usr/share/doc/bulwark/              README.md, operations.md, configuration.md
 # and its postinst creates the `bulwark` system user and /var/lib, /var/log, /var/cache and
 # /run/bulwark.
@@ -36,7 +36,7 @@ trap 'rm -rf "$stage"' EXIT
 pkg="$stage/bulwark"
 
 install -d -m 0755 "$pkg/DEBIAN" "$pkg/usr/bin" "$pkg/etc/bulwark" "$pkg/etc/logrotate.d" \
-  "$pkg/lib/systemd/system" "$pkg/usr/share/man/man1" "$pkg/usr/share/doc/bulwark"
+  "$pkg/lib/systemd/system" "$pkg/usr/share/man/man8" "$pkg/usr/share/doc/bulwark"
 install -m 0755 "$bin" "$pkg/usr/bin/bulwark"
 # Debug symbols make a debug build ten times larger; the package does not need them.
 if command -v strip >/dev/null; then strip --strip-debug "$pkg/usr/bin/bulwark"; fi
@@ -52,7 +52,7 @@ printf 'bulwark (%s) unstable; urgency=medium\n\n  * Built from %s.\n\n -- Bulwa
   "$(date -R -d "@${SOURCE_DATE_EPOCH:-$(date +%s)}")" \
   | gzip -9n > "$pkg/usr/share/doc/bulwark/changelog.Debian.gz"
 
-bash "$here/gen-man.sh" "$bin" | gzip -9n > "$pkg/usr/share/man/man1/bulwark.1.gz"
+bash "$here/gen-man.sh" "$bin" | gzip -9n > "$pkg/usr/share/man/man8/bulwark.8.gz"
 
 # Shared libraries the binary links (vectorscan, pcre2, libc…), as package dependencies.
 depends=""

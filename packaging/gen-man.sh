@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Writes the bulwark(1) man page to standard output. The COMMANDS section is the binary's own
+# Writes the bulwark(8) man page to standard output. The COMMANDS section is the binary's own
 # --help text for every subcommand (walked recursively), so the page cannot disagree with the
 # program; the other sections are the operations guide in brief.
 #
-#   packaging/gen-man.sh [BINARY] > bulwark.1        (default BINARY: target/release/bulwark)
+#   packaging/gen-man.sh [BINARY] > bulwark.8        (default BINARY: target/release/bulwark)
 set -euo pipefail
 bin="${1:-target/release/bulwark}"
 version="$("$bin" --version | awk '{print $2}')"
@@ -29,7 +29,7 @@ section() { # $1: words of the command after "bulwark"
 }
 
 cat <<HEAD
-.TH BULWARK 1 "$date" "bulwark $version" "User Commands"
+.TH BULWARK 8 "$date" "bulwark $version" "System Administration"
 .SH NAME
 bulwark \- anti-virus ICAP server for HTTP proxies
 .SH SYNOPSIS
@@ -69,9 +69,11 @@ The Debian package runs
 .B bulwark serve \-\-config /etc/bulwark/bulwark.toml
 as the
 .B bulwark
-user under systemd (\fBbulwark.service\fR). Without \fB\-\-config\fR the embedded defaults
-apply: ICAP on 127.0.0.1:1344, services /av/respmod and /av/reqmod, the built\-in EICAR
-signature only.
+user under systemd (\fBbulwark.service\fR). \fBserve\fR, \fBctl\fR and \fBconfig show\fR
+read \fB\-\-config\fR, else \fB\$BULWARK_CONFIG\fR, else /etc/bulwark/bulwark.toml when it
+exists; with none of them the embedded defaults apply: ICAP on 127.0.0.1:1344, services
+/av/respmod and /av/reqmod, the signatures of /var/lib/clamav when it holds ClamAV files, else
+the built\-in EICAR signature only (with a warning).
 .SH COMMANDS
 HEAD
 section ""
@@ -113,11 +115,50 @@ Report log, av.stats and counter.stats when \fB[log]\fR names files there; by de
 report log goes to standard error (the journal).
 .TP
 .I /var/lib/clamav
-ClamAV signatures as freshclam keeps them; set \fBengine.database\fR to use them.
+ClamAV signatures as freshclam keeps them, used when \fBengine.database\fR is unset; freshclam's
+\fBOnUpdateExecute bulwark ctl reload\-db\fR makes the server pick up each update.
 .SH ENVIRONMENT
+.TP
+.B BULWARK_CONFIG
+The configuration file when \fB\-\-config\fR is not given (empty: the embedded defaults).
 .TP
 .B RUST_LOG
 Overrides \fBlog.level\fR (e.g. \fBRUST_LOG=debug\fR).
+.SH EXAMPLES
+Check the configuration after editing it, then apply it without dropping connections:
+.PP
+.nf
+.RS
+bulwark config check /etc/bulwark/bulwark.toml && systemctl reload bulwark
+.RE
+.fi
+.PP
+Point the local Squid at Bulwark (prints the lines, then writes them into squid.conf, checked
+with \fBsquid \-k parse\fR and restored if Squid rejects them):
+.PP
+.nf
+.RS
+bulwark squid snippet
+bulwark squid apply \-\-squid\-conf /etc/squid/squid.conf && systemctl reload squid
+.RE
+.fi
+.PP
+Scan a directory as the server would, with ClamAV's database, printing infected files only:
+.PP
+.nf
+.RS
+bulwark scan \-r \-i \-d /var/lib/clamav /srv/uploads
+.RE
+.fi
+.PP
+See what the server is doing, and make it reload the signatures now:
+.PP
+.nf
+.RS
+bulwark ctl status
+bulwark ctl reload\-db
+.RE
+.fi
 .SH SEE ALSO
 .BR squid (8),
 .BR freshclam (1),

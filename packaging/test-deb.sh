@@ -68,7 +68,7 @@ for d in /var/lib/bulwark /var/lib/bulwark/license /var/log/bulwark /var/cache/b
   [ "$(stat -c %U "$d" 2>/dev/null)" = bulwark ] || fail "$d missing or not owned by bulwark"
 done
 for f in /usr/bin/bulwark /etc/bulwark/bulwark.toml /etc/logrotate.d/bulwark \
-         /lib/systemd/system/bulwark.service /usr/share/man/man1/bulwark.1.gz \
+         /lib/systemd/system/bulwark.service /usr/share/man/man8/bulwark.8.gz \
          /usr/share/doc/bulwark/operations.md /usr/share/doc/bulwark/configuration.md; do
   [ -f "$f" ] || fail "$f not installed"
 done
@@ -92,9 +92,9 @@ fi
 
 if command -v groff >/dev/null 2>&1; then
   step "man page renders"
-  zcat /usr/share/man/man1/bulwark.1.gz | groff -k -man -Tutf8 -ww -z 2>"$work/groff.err" || true
+  zcat /usr/share/man/man8/bulwark.8.gz | groff -k -man -Tutf8 -ww -z 2>"$work/groff.err" || true
   [ ! -s "$work/groff.err" ] || fail "groff: $(cat "$work/groff.err")"
-  zcat /usr/share/man/man1/bulwark.1.gz | grep -q 'bulwark serve' || fail "man page lacks serve"
+  zcat /usr/share/man/man8/bulwark.8.gz | grep -q 'bulwark serve' || fail "man page lacks serve"
 fi
 
 step "bulwark serve with the installed configuration"

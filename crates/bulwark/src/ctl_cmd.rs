@@ -41,7 +41,8 @@ impl Action {
 pub struct CtlArgs {
     /// What to do.
     pub action: Action,
-    /// The server's configuration file (to find its control socket and pid file).
+    /// The server's configuration file (to find its control socket and pid file). Default:
+    /// `$BULWARK_CONFIG` when set (empty: none), else /etc/bulwark/bulwark.toml when it exists.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Control socket, overriding the configuration's `control.socket`.
@@ -55,7 +56,8 @@ pub struct CtlArgs {
 /// Runs the command; exit status 0 when the server did it, 1 when it refused, 2 when it could
 /// not be reached.
 pub fn run(args: CtlArgs) -> anyhow::Result<i32> {
-    let cfg = crate::serve_cmd::load_config(args.config.as_ref())?.config;
+    let path = crate::serve_cmd::config_path(args.config.as_ref());
+    let cfg = crate::serve_cmd::load_config(path.as_ref())?.config;
     let socket = args.socket.clone().or(cfg.control.socket.clone());
     let pid_file = args.pid_file.clone().or(cfg.control.pid_file.clone());
     let mut socket_err = None;

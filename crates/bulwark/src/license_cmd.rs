@@ -1,7 +1,7 @@
 //! `bulwark license …`: the licence manager. A thin clap layer over
 //! `bulwark_license::cli_ops`, where the commands live (and are tested).
 //!
-//! The seed's `licensemanager` flags work too: `-s` (show), `-k FILE` (info), `-a FILE`
+//! kav4proxy's `licensemanager` flags work too: `-s` (show), `-k FILE` (info), `-a FILE`
 //! (add), `-da` / `-dr` (remove the active / backup key), `-i` (traffic).
 
 use std::path::PathBuf;

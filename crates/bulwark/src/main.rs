@@ -46,7 +46,7 @@ enum Command {
     Console(console_cmd::ConsoleCommand),
     /// Print or apply the squid.conf lines that point Squid at Bulwark.
     Squid(squid_cmd::SquidArgs),
-    /// Manage licence keys (the seed's licensemanager flags -s -k -a -da -dr -i work too).
+    /// Manage licence keys (kav4proxy's licensemanager flags -s -k -a -da -dr -i work too).
     License(license_cmd::LicenseArgs),
 }
 
@@ -63,7 +63,8 @@ enum ConfigCommand {
     },
     /// Print the effective configuration (defaults filled in) as TOML.
     Show {
-        /// Configuration file; without it the embedded defaults are shown.
+        /// Configuration file. Default: `$BULWARK_CONFIG` when set (empty: none), else
+        /// /etc/bulwark/bulwark.toml when it exists, else the embedded defaults.
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
@@ -123,7 +124,7 @@ fn config_command(c: ConfigCommand) -> anyhow::Result<ExitCode> {
             }
         },
         ConfigCommand::Show { config } => {
-            let l = serve_cmd::load_config(config.as_ref())?;
+            let l = serve_cmd::load_config(serve_cmd::config_path(config.as_ref()).as_ref())?;
             for w in &l.warnings {
                 eprintln!("warning: {w}");
             }

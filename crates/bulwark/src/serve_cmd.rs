@@ -15,7 +15,8 @@ use tracing::{info, warn};
 /// Arguments of `bulwark serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Configuration file (TOML). Without it the embedded defaults apply.
+    /// Configuration file (TOML). Default: `$BULWARK_CONFIG` when set (empty: none), else
+    /// /etc/bulwark/bulwark.toml when it exists, else the embedded defaults.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Listen address, replacing `server.listen` (repeatable).
@@ -24,6 +25,23 @@ pub struct ServeArgs {
     /// Signature directory or file (ClamAV formats), replacing `engine.database` (repeatable).
     #[arg(short, long, value_name = "PATH")]
     pub database: Vec<PathBuf>,
+}
+
+/// The packaged configuration file, read when no other is named.
+pub const DEFAULT_CONFIG: &str = "/etc/bulwark/bulwark.toml";
+
+/// The configuration file a daemon command uses: `explicit` (`--config`), else
+/// `$BULWARK_CONFIG` (empty: none, the embedded defaults), else [`DEFAULT_CONFIG`] when it
+/// exists, else none.
+pub fn config_path(explicit: Option<&PathBuf>) -> Option<PathBuf> {
+    if let Some(p) = explicit {
+        return Some(p.clone());
+    }
+    match std::env::var_os("BULWARK_CONFIG") {
+        Some(v) if v.is_empty() => None,
+        Some(v) => Some(PathBuf::from(v)),
+        None => Some(PathBuf::from(DEFAULT_CONFIG)).filter(|p| p.exists()),
+    }
 }
 
 /// Loads the configuration file, or the embedded defaults without one.
@@ -128,7 +146,9 @@ fn drop_privileges(user: &str) -> anyhow::Result<()> {
 }
 
 /// Runs the server until it is stopped.
-pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Resolved once: reloads read the same file.
+    args.config = config_path(args.config.as_ref());
     let loaded = load_config(args.config.as_ref())?;
     let overrides = Overrides {
         listen: args.listen.clone(),
@@ -139,7 +159,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let report_log = init_logging(&config)?;
     match &args.config {
         Some(p) => info!(file = %p.display(), "configuration loaded"),
-        None => info!("no --config: using the embedded defaults"),
+        None => info!(
+            "no configuration file (--config, $BULWARK_CONFIG, {DEFAULT_CONFIG}): using the embedded defaults"
+        ),
     }
     for w in &loaded.warnings {
         warn!("configuration: {w}");

@@ -66,3 +66,26 @@ fn every_problem_in_one_run_and_unknown_keys_are_errors() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("OK (0 warning(s))"), "{out}");
 }
+
+/// Without `--config`, `config show` (and `serve`, `ctl`) read `$BULWARK_CONFIG`, else the
+/// packaged /etc/bulwark/bulwark.toml when it exists; an empty `$BULWARK_CONFIG` means the
+/// embedded defaults.
+#[test]
+fn daemon_commands_find_their_configuration_without_config() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("site.toml");
+    std::fs::write(&file, "[server]\nmax_connections = 77\n").expect("write");
+    let show = |env: Option<&std::path::Path>| {
+        let mut c = Command::new(BIN);
+        c.args(["config", "show"]);
+        match env {
+            Some(p) => c.env("BULWARK_CONFIG", p),
+            None => c.env("BULWARK_CONFIG", ""),
+        };
+        let out = c.output().expect("run bulwark");
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(show(Some(&file)).contains("max_connections = 77"));
+    assert!(!show(None).contains("max_connections = 77"));
+}

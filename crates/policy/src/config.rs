@@ -215,7 +215,9 @@ pub struct ActionsConfig {
     pub warning: Action,
     /// `CuredAction`: the cured copy (default `skip`: deliver it).
     pub cured: Action,
-    /// `ProtectedAction`: encrypted content (default `deny`).
+    /// `ProtectedAction`: encrypted archives and documents, whose content cannot be checked
+    /// (default `deny`, as kav4proxy: the user gets a page saying why; ClamAV alone reports
+    /// them clean unless AlertEncrypted is on). `skip` delivers them unscanned.
     pub protected: Action,
     /// `CorruptedAction` (default `deny`).
     pub corrupted: Action,

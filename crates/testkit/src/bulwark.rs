@@ -45,6 +45,8 @@ impl Bulwark {
         let err = out.try_clone().map_err(|e| e.to_string())?;
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         cmd.env("TMPDIR", dir.path());
+        // Never the packaged /etc/bulwark/bulwark.toml of the machine running the tests.
+        cmd.env("BULWARK_CONFIG", "");
         let mut child = ChildGuard::spawn(cmd, "bulwark", Duration::from_secs(10))
             .map_err(|e| e.to_string())?;
         let ready = icap::wait_for_options(addr, "av/respmod", Duration::from_secs(30), || {
