@@ -169,8 +169,9 @@ fn replies_equal_clamds() {
     assert!(s.starts_with("1: POOLS: ") && s.ends_with("END\0"), "{s}");
 }
 
-#[test]
-fn bad_input_gets_clamds_errors_and_never_hangs() {
+/// A work directory with the sample files and a database of one EICAR body signature:
+/// (work, samples, database).
+fn samples_and_eicar_db() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path().join("samples");
     samples(&dir);
@@ -178,6 +179,12 @@ fn bad_input_gets_clamds_errors_and_never_hangs() {
     std::fs::create_dir(&db).expect("mkdir");
     let sig: String = eicar().iter().map(|b| format!("{b:02x}")).collect();
     std::fs::write(db.join("t.ndb"), format!("Bulwark.Test.EICAR:0:*:{sig}\n")).expect("db");
+    (work, dir, db)
+}
+
+#[test]
+fn bad_input_gets_clamds_errors_and_never_hangs() {
+    let (work, dir, db) = samples_and_eicar_db();
     let bulwark = Bulwark::start(&db, &[&dir], |c| {
         c.clamd.stream_max_length = 1024 * 1024;
         c.clamd.read_timeout_secs = 1;
@@ -267,13 +274,7 @@ fn bad_input_gets_clamds_errors_and_never_hangs() {
 /// came through (`clamd.listener_groups`), and in the object counters.
 #[test]
 fn clamd_scans_are_counted_under_their_listeners_group() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let dir = work.path().join("samples");
-    samples(&dir);
-    let db = work.path().join("db");
-    std::fs::create_dir(&db).expect("mkdir");
-    let sig: String = eicar().iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::write(db.join("t.ndb"), format!("Bulwark.Test.EICAR:0:*:{sig}\n")).expect("db");
+    let (_work, dir, db) = samples_and_eicar_db();
     let bulwark = Bulwark::start(&db, &[&dir], |c| {
         let groups = bulwark_config::load_str(
             "[[policy.group]]\nname = \"mail\"\nclients = [\"192.0.2.1\"]\n",

@@ -423,6 +423,16 @@ mod tests {
     use super::*;
     use crate::{load_str, load_str_with, Strictness};
 
+    /// The errors of a configuration text (none when it loads).
+    fn errs(text: &str) -> Vec<String> {
+        match load_str(text, "f") {
+            Err(ConfigError::Invalid { errors, .. }) => {
+                errors.iter().map(|d| d.to_string()).collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
     #[test]
     fn exposure_is_warned_and_weak_tokens_refused() {
         let text = "[server]\nlisten = [\"0.0.0.0:1344\"]\n[metrics]\nlisten = \
@@ -459,12 +469,6 @@ mod tests {
 
     #[test]
     fn clamd_listener_groups_name_listen_entries() {
-        let errs = |text: &str| match load_str(text, "f") {
-            Err(ConfigError::Invalid { errors, .. }) => {
-                errors.iter().map(|d| d.to_string()).collect::<Vec<_>>()
-            }
-            _ => Vec::new(),
-        };
         let e = errs(
             "[clamd]\nlisten = [\"/run/a.sock\"]\nlistener_groups = [\"/run/b.sock = mail\"]\n",
         );
@@ -480,12 +484,6 @@ mod tests {
 
     #[test]
     fn api_needs_a_long_token() {
-        let errs = |text: &str| match load_str(text, "f") {
-            Err(ConfigError::Invalid { errors, .. }) => {
-                errors.iter().map(|d| d.to_string()).collect::<Vec<_>>()
-            }
-            _ => Vec::new(),
-        };
         let none = errs("[api]\nlisten = [\"127.0.0.1:8344\"]\n");
         assert!(
             none.iter()

@@ -32,25 +32,37 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
     let kind = detect(&head);
     // Every member found below is inside this blob: its ClamAV type joins the ancestry for
     // the walk, and leaves it whatever the walk's outcome.
-    ctx.ancestry.push(crate::ancestry::cl_type(kind, &head));
-    let r = walk_kind(ctx, blob, &head, kind, path, depth);
-    ctx.ancestry.pop();
-    let mut w = r?;
+    let cl = crate::ancestry::cl_type(kind, &head);
+    let mut w = walk_as(ctx, blob, &head, kind, cl, path, depth)?;
     // A `HandlerType` signature matched the blob: open it as that type too (ClamAV hands the
     // object to the type's handler), unless it was opened so already.
     if let Some(t) = handler {
         match handler_kind(t) {
             Some(k) if k != kind && (!ctx.stop_at_first || ctx.threats.is_empty()) => {
                 tracing::debug!(handler = %t, "HandlerType signature: opened as {}", k.name());
-                ctx.ancestry.push(t);
-                let r = walk_kind(ctx, blob, &head, k, path, depth);
-                ctx.ancestry.pop();
-                merge(&mut w, r?);
+                merge(&mut w, walk_as(ctx, blob, &head, k, t, path, depth)?);
             }
             _ => {}
         }
     }
     Ok(w)
+}
+
+/// [`walk_kind`] with `cl` (the ClamAV type the blob is opened as) in the ancestry of every
+/// member found below, whatever the walk's outcome.
+fn walk_as(
+    ctx: &mut Ctx,
+    blob: &Blob,
+    head: &[u8],
+    kind: Kind,
+    cl: bulwark_engine::cltype::ClType,
+    path: &str,
+    depth: u32,
+) -> Result<Walked, Abort> {
+    ctx.ancestry.push(cl);
+    let r = walk_kind(ctx, blob, head, kind, path, depth);
+    ctx.ancestry.pop();
+    r
 }
 
 /// The opener for a `HandlerType` file type, for the types this crate opens (see

@@ -834,6 +834,8 @@ impl Inner {
         let size = self.size;
         let mut any = false;
         let mut data = None;
+        // Built on first use; sets each PCRE's literal index read below.
+        let lits = c.pcre_literals();
         for p in &ls.pcre {
             if !p.trigger.eval(&counts) {
                 continue;
@@ -845,7 +847,6 @@ impl Inner {
                 return;
             };
             // Skipped when the object lacks a string every match contains.
-            let lits = c.pcre_literals();
             if let Some(id) = p.literal.get().copied().flatten() {
                 let seen = self.pcre_seen.get_or_insert_with(|| lits.present(d));
                 if seen

@@ -165,6 +165,33 @@ fn av_stats_line(l: &AvLine<'_>, now: std::time::SystemTime) -> String {
     )
 }
 
+/// What every scanned object adds, through ICAP or directly: the object counters, an
+/// `av.stats` line (`line` builds it, given the scan time in ms, only when the file is on) and
+/// the licence's traffic.
+fn count(
+    ctx: &Context,
+    verdict: &Verdict,
+    size: u64,
+    group: &str,
+    started: Instant,
+    line: impl FnOnce(u128) -> String,
+) {
+    let elapsed = started.elapsed();
+    ctx.stats.object(
+        status_label(verdict.status),
+        size,
+        group,
+        elapsed.as_secs_f64(),
+    );
+    let av = ctx.av_log.load();
+    if av.enabled() {
+        av.write(line(elapsed.as_millis()).as_bytes());
+    }
+    if let Some(l) = &ctx.license {
+        l.record(size);
+    }
+}
+
 /// A scan asked for outside ICAP: through the clamd protocol or the JSON API.
 #[derive(Debug, Clone, Copy)]
 pub struct DirectScan<'a> {
@@ -188,15 +215,7 @@ pub struct DirectScan<'a> {
 /// line, the licence's traffic, a detection notification (action `REPORT`: the client decides
 /// what to do) and an access-log record for what was not clean.
 pub fn record_direct(ctx: &Context, s: &DirectScan<'_>) {
-    let elapsed = s.started.elapsed();
-    ctx.stats.object(
-        status_label(s.verdict.status),
-        s.size,
-        s.group,
-        elapsed.as_secs_f64(),
-    );
-    let av = ctx.av_log.load();
-    if av.enabled() {
+    count(ctx, s.verdict, s.size, s.group, s.started, |millis| {
         let line = AvLine {
             size: s.size,
             verdict: s.verdict,
@@ -205,14 +224,11 @@ pub fn record_direct(ctx: &Context, s: &DirectScan<'_>) {
             user: "",
             client: s.client.unwrap_or(""),
             object: s.object,
-            millis: elapsed.as_millis(),
+            millis,
             delivery: "reported",
         };
-        av.write(av_stats_line(&line, std::time::SystemTime::now()).as_bytes());
-    }
-    if let Some(l) = &ctx.license {
-        l.record(s.size);
-    }
+        av_stats_line(&line, std::time::SystemTime::now())
+    });
     if s.verdict.status == Status::Clean {
         return;
     }
@@ -245,14 +261,7 @@ pub fn record_direct(ctx: &Context, s: &DirectScan<'_>) {
 pub(crate) fn record(ctx: &Context, r: &Report<'_>) {
     let threats: Vec<&str> = r.verdict.threats.iter().map(|t| t.name.as_str()).collect();
     let elapsed = r.started.elapsed();
-    ctx.stats.object(
-        status_label(r.verdict.status),
-        r.size,
-        r.group,
-        elapsed.as_secs_f64(),
-    );
-    let av = ctx.av_log.load();
-    if av.enabled() {
+    count(ctx, r.verdict, r.size, r.group, r.started, |millis| {
         let delivery = r.answer.delivery();
         let line = AvLine {
             size: r.size,
@@ -262,16 +271,13 @@ pub(crate) fn record(ctx: &Context, r: &Report<'_>) {
             user: r.id.user.as_deref().unwrap_or(""),
             client: r.id.client.as_deref().unwrap_or(""),
             object: r.url,
-            millis: r.started.elapsed().as_millis(),
+            millis,
             delivery: &delivery,
         };
-        av.write(av_stats_line(&line, std::time::SystemTime::now()).as_bytes());
-    }
+        av_stats_line(&line, std::time::SystemTime::now())
+    });
     if let Some(how) = r.answer.stopped() {
         ctx.stats.stopped(how);
-    }
-    if let Some(l) = &ctx.license {
-        l.record(r.size);
     }
     if r.verdict.status != Status::Clean {
         let denied = r.answer.denied();

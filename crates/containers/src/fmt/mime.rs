@@ -568,7 +568,8 @@ impl Decoder {
     }
 }
 
-fn hexval(c: u8) -> Option<u8> {
+/// The value of a hexadecimal digit.
+pub(crate) fn hexval(c: u8) -> Option<u8> {
     match c {
         b'0'..=b'9' => Some(c - b'0'),
         b'A'..=b'F' => Some(c - b'A' + 10),

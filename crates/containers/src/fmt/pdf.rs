@@ -325,15 +325,6 @@ fn inflate(data: &[u8], cap: u64) -> (Vec<u8>, bool) {
     (out, ok)
 }
 
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// `ASCIIHexDecode`: hex digits up to `>`, white space ignored, an odd last digit padded.
 fn ascii_hex(data: &[u8]) -> (Vec<u8>, bool) {
     let mut out = Vec::with_capacity(data.len() / 2);
@@ -345,7 +336,7 @@ fn ascii_hex(data: &[u8]) -> (Vec<u8>, bool) {
         if is_space(c) {
             continue;
         }
-        let Some(v) = hex_val(c) else {
+        let Some(v) = super::mime::hexval(c) else {
             return (out, false);
         };
         match hi.take() {

@@ -126,6 +126,26 @@ fn entity(name: &[u8]) -> Option<u16> {
         .map(|i| ENTITIES[i].1)
 }
 
+/// The bytes ClamAV writes for a group of up to three non-ASCII bytes `mb` (its leading zero
+/// bytes left out), and how many.
+fn mb_bytes(mb: u32) -> ([u8; 3], usize) {
+    let [_, c0, c1, c2] = mb.to_be_bytes();
+    match (c0, c1) {
+        (0, 0) => ([c2, 0, 0], 1),
+        (0, _) => ([c1, c2, 0], 2),
+        _ => ([c0, c1, c2], 3),
+    }
+}
+
+/// The value of a digit of a character reference or `%` escape (decimal, or hex when `c` is
+/// a hex letter).
+fn digit(c: u8) -> u8 {
+    match c {
+        b'0'..=b'9' => c - b'0',
+        _ => c.to_ascii_lowercase() - b'a' + 10,
+    }
+}
+
 /// The three multi-byte sequences ClamAV writes as `.`.
 fn is_dot(mb: u32) -> bool {
     matches!(mb, 0xE3_8082 | 0xEF_BC8E | 0xEF_B992)
@@ -211,17 +231,11 @@ impl Norm {
             self.val_push(b'.');
             return mb != 0xA1;
         }
-        let [_, c0, c1, c2] = mb.to_be_bytes();
-        if c0 != 0 {
-            self.out.push(c0);
-            self.val_push(c0);
+        let (b, n) = mb_bytes(mb);
+        for &c in &b[..n] {
+            self.out.push(c);
+            self.val_push(c);
         }
-        if c0 != 0 || c1 != 0 {
-            self.out.push(c1);
-            self.val_push(c1);
-        }
-        self.out.push(c2);
-        self.val_push(c2);
         true
     }
 
@@ -279,18 +293,14 @@ impl Norm {
                                 continue;
                             }
                         } else {
-                            let [_, c0, c1, c2] = mb.to_be_bytes();
-                            if c0 != 0 {
-                                self.out.push(c0);
-                                self.text(c0);
+                            let (b, n) = mb_bytes(mb);
+                            self.out.extend_from_slice(&b[..n]);
+                            for &c in &b[..n - 1] {
+                                self.text(c);
                             }
-                            if c0 != 0 || c1 != 0 {
-                                self.out.push(c1);
-                                self.text(c1);
-                            }
-                            self.out.push(c2);
-                            // ClamAV writes the middle byte here (its slip, reproduced).
-                            self.text(c1);
+                            // ClamAV writes the middle byte where the last belongs (its slip,
+                            // reproduced).
+                            self.text(mb.to_be_bytes()[2]);
                         }
                         self.mbchar = 0;
                         self.state = self.next;
@@ -457,11 +467,7 @@ impl Norm {
                             p += 1;
                             continue;
                         }
-                        let d = match c {
-                            b'0'..=b'9' => c - b'0',
-                            _ => c.to_ascii_lowercase() - b'a' + 10,
-                        };
-                        self.value = self.value.wrapping_add(i64::from(d));
+                        self.value = self.value.wrapping_add(i64::from(digit(c)));
                         p += 1;
                     } else {
                         self.out.push(self.value as u8);
@@ -514,11 +520,7 @@ impl Norm {
                     }
                     self.esc_len += 1;
                     if c.is_ascii_hexdigit() {
-                        let d = match c {
-                            b'0'..=b'9' => c - b'0',
-                            _ => c.to_ascii_lowercase() - b'a' + 10,
-                        };
-                        self.value += i64::from(d);
+                        self.value += i64::from(digit(c));
                     } else {
                         self.state = self.next;
                     }
