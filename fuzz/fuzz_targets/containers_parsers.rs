@@ -1,18 +1,21 @@
-//! The container parsers Bulwark writes itself, on arbitrary bytes: the zip end-record reader,
+//! The container parsers Bulwark writes itself, on arbitrary bytes: the PE header reader, the zip end-record reader,
 //! the embedded-PE carver, the packer detector, the text-encoded object decoders, the SZDD
 //! decoder, the AutoIt extractor, the UPX unpacker, the InstallShield extractor, the NSIS solid-stream reader, the magic-number detectors and the Content-Encoding header
 //! parser. Checked: no panic; carved ranges lie inside the input; outputs within their caps.
 #![no_main]
 
 use bulwark_containers::detect::{detect, Kind};
-use bulwark_containers::fmt::{
-    autoit, chm, embedded, eocd, ishield, legacy, nsis, packer, szdd, text, upx,
-};
+use bulwark_containers::fmt::{chm, embedded, legacy, nsis, text};
+use bulwark_formats::{autoit, eocd, ishield, packer, pe, szdd, upx};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let _ = eocd::claimed_entries(data);
     let _ = embedded::pe_size(data);
+    if let Ok(h) = pe::Headers::parse(data) {
+        assert!(h.sections.len() <= pe::MAX_SECTIONS);
+        let _ = (h.entry_offset(), h.file_end(), h.data_dir(data, pe::DIR_IMPORT));
+    }
     for host in [Kind::Pe, Kind::Other] {
         for (pos, len, _) in embedded::candidates(data, host) {
             assert!(pos + len <= data.len());

@@ -1,4 +1,4 @@
-//! The generic unpacker (`bulwark_containers::fmt::emu`) on arbitrary bytes: PE loading, the
+//! The generic unpacker (`bulwark_formats::emu`) on arbitrary bytes: PE loading, the
 //! i386 interpreter, the fake Windows environment and SEH dispatch. Seed it with packed
 //! executables (e.g. Debian's clamav-testfiles `clam-*.exe`, copied into `corpus/emu_unpack`
 //! at run time; they are GPL test data and are not kept in this repository). Checked: no
@@ -6,7 +6,7 @@
 //! image limit.
 #![no_main]
 
-use bulwark_containers::fmt::emu::{looks_packed, unpack, EmuLimits};
+use bulwark_formats::emu::{looks_packed, unpack, EmuLimits};
 use libfuzzer_sys::fuzz_target;
 
 const MAX_INSTRUCTIONS: u64 = 200_000;

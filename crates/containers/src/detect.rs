@@ -108,7 +108,7 @@ pub fn detect(head: &[u8]) -> Kind {
     if is_tar(head) {
         return Kind::Tar;
     }
-    if head.starts_with(crate::fmt::szdd::MAGIC) {
+    if head.starts_with(bulwark_formats::szdd::MAGIC) {
         return Kind::Szdd;
     }
     if crate::fmt::chm::detect(head) {

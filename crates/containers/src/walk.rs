@@ -203,7 +203,7 @@ fn executable(
     };
     if o.scan_packed && kind == Kind::Pe {
         // UPX by our unpacker; every other packer (and UPX it could not open) by emulation.
-        let packer = fmt::packer::identify(head);
+        let packer = bulwark_formats::packer::identify(head);
         let mut opened = false;
         if packer == Some("UPX") {
             let (u, ok) = unpacked(ctx, &data, path, depth)?;
@@ -213,7 +213,7 @@ fn executable(
         let packer = match packer {
             Some("NSIS" | "AutoIt") => None,
             Some(p) => Some(p),
-            None if fmt::emu::looks_packed(&data) => Some("unknown packer"),
+            None if bulwark_formats::emu::looks_packed(&data) => Some("unknown packer"),
             None => None,
         };
         if let (Some(p), false) = (packer, opened) {
@@ -243,13 +243,13 @@ fn unpacked(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result<(Walke
         .max_member_bytes
         .min(l.max_total_bytes.saturating_sub(ctx.total))
         .min(fmt::nsis::MAX_DECOMPRESSED) as usize;
-    match fmt::upx::unpack(data, budget) {
+    match bulwark_formats::upx::unpack(data, budget) {
         Ok(image) => {
             let r = ctx.member_bytes(&image, &join(path, "upx-unpacked"), depth)?;
             note(&mut w, 0, r);
             return Ok((w, true));
         }
-        Err(fmt::upx::UpxError::TooBig(_)) => ctx.hit("member size"),
+        Err(bulwark_formats::upx::UpxError::TooBig(_)) => ctx.hit("member size"),
         Err(e) => ctx
             .notes
             .push(format!("{}: UPX not unpacked: {e}", shown(path))),
@@ -269,11 +269,11 @@ fn installer_files(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result
     let max_files = l.max_members.saturating_sub(ctx.members) as usize;
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     if memchr::memmem::find(data, b"AU3!EA0").is_some() {
-        match fmt::autoit::extract(data, budget, max_files) {
+        match bulwark_formats::autoit::extract(data, budget, max_files) {
             Ok(v) => files.extend(v.into_iter().map(|e| (e.name, e.data))),
-            Err(fmt::autoit::AutoItError::NotAutoIt) => {}
-            Err(e @ fmt::autoit::AutoItError::OutputLimit { .. })
-            | Err(e @ fmt::autoit::AutoItError::TooManyFiles { .. }) => {
+            Err(bulwark_formats::autoit::AutoItError::NotAutoIt) => {}
+            Err(e @ bulwark_formats::autoit::AutoItError::OutputLimit { .. })
+            | Err(e @ bulwark_formats::autoit::AutoItError::TooManyFiles { .. }) => {
                 ctx.notes.push(format!("{}: AutoIt: {e}", shown(path)));
                 ctx.hit("total unpacked bytes");
             }
@@ -288,10 +288,10 @@ fn installer_files(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result
     {
         let max_files = max_files.saturating_sub(files.len());
         let budget = budget.saturating_sub(files.iter().map(|f| f.1.len()).sum());
-        match fmt::ishield::extract(data, budget, max_files) {
+        match bulwark_formats::ishield::extract(data, budget, max_files) {
             Ok(v) => files.extend(v.into_iter().map(|e| (e.name, e.data))),
-            Err(e @ fmt::ishield::IShieldError::TooLarge { .. })
-            | Err(e @ fmt::ishield::IShieldError::TooManyFiles { .. }) => {
+            Err(e @ bulwark_formats::ishield::IShieldError::TooLarge { .. })
+            | Err(e @ bulwark_formats::ishield::IShieldError::TooManyFiles { .. }) => {
                 ctx.notes
                     .push(format!("{}: InstallShield: {e}", shown(path)));
                 ctx.hit("total unpacked bytes");

@@ -1,4 +1,4 @@
-//! Packed executables through the deep scanner's emulator (`fmt/emu`): the seven packed
+//! Packed executables through the deep scanner's emulator (`bulwark_formats::emu`): the seven packed
 //! clamav-testfiles are clean when nothing in them matches (emulation alone never makes a
 //! verdict), and an image over the limits is `limits-exceeded`, never clean.
 

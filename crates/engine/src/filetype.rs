@@ -1,5 +1,5 @@
 //! File-type detection (magic numbers) mapped to ClamAV target types, and executable layout
-//! (entry point and sections) for PE (goblin) and ELF.
+//! (entry point and sections) for PE (`bulwark_formats::pe`) and ELF (goblin).
 
 use crate::sigs::offset::ExeInfo;
 
@@ -168,41 +168,17 @@ pub fn detect(head: &[u8]) -> u8 {
     ANY
 }
 
-fn u16le(d: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(d.get(o..o + 2)?.try_into().ok()?))
-}
-fn u32le(d: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(d.get(o..o + 4)?.try_into().ok()?))
-}
-
 /// PE layout from the headers alone (works on a truncated head): entry point file offset and
 /// section raw ranges.
 pub fn pe_layout(d: &[u8]) -> Option<ExeInfo> {
-    let pe = u32le(d, 0x3c)? as usize;
-    if d.get(pe..pe + 4)? != b"PE\0\0" {
-        return None;
-    }
-    let nsec = u16le(d, pe + 6)? as usize;
-    let opt_size = u16le(d, pe + 20)? as usize;
-    let opt = pe + 24;
-    let ep_rva = u32le(d, opt + 16)?;
-    let sec0 = opt + opt_size;
-    let mut sections = Vec::with_capacity(nsec.min(96));
-    let mut ep = None;
-    for i in 0..nsec.min(96) {
-        let s = sec0 + i * 40;
-        let vsize = u32le(d, s + 8)?;
-        let va = u32le(d, s + 12)?;
-        let raw_size = u32le(d, s + 16)?;
-        let raw_ptr = u32le(d, s + 20)?;
-        if ep.is_none() && ep_rva >= va && ep_rva < va.saturating_add(vsize.max(raw_size)) {
-            ep = Some(u64::from(raw_ptr) + u64::from(ep_rva - va));
-        }
-        sections.push((u64::from(raw_ptr), u64::from(raw_size)));
-    }
+    let h = bulwark_formats::pe::Headers::parse(d).ok()?;
     Some(ExeInfo {
-        ep: ep.unwrap_or(u64::from(ep_rva)),
-        sections,
+        ep: h.entry_offset()?,
+        sections: h
+            .sections
+            .iter()
+            .map(|s| (u64::from(s.raw_offset), u64::from(s.raw_size)))
+            .collect(),
     })
 }
 

@@ -24,21 +24,7 @@ const MAX_NAME: usize = 256;
 /// Most functions read per object (bounds the work on hostile thunk arrays).
 const MAX_FUNCTIONS: usize = 1 << 16;
 
-fn u16le(d: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(
-        d.get(o..o.checked_add(2)?)?.try_into().ok()?,
-    ))
-}
-fn u32le(d: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(
-        d.get(o..o.checked_add(4)?)?.try_into().ok()?,
-    ))
-}
-fn u64le(d: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(
-        d.get(o..o.checked_add(8)?)?.try_into().ok()?,
-    ))
-}
+use bulwark_formats::le::{u16_at as u16le, u32_at as u32le, u64_at as u64le};
 
 fn align_down(x: u64, a: u64) -> u64 {
     x.checked_div(a).map_or(x, |q| q * a)
@@ -65,34 +51,34 @@ struct Pe {
     secs: Vec<Sec>,
     hdr_size: u64,
     imports: (u32, u32),
+    /// RVA of the resource directory (0: none).
+    resources: u32,
 }
 
 fn parse(d: &[u8]) -> Option<Pe> {
-    let pe = u32le(d, 0x3c)? as usize;
-    if d.get(pe..pe.checked_add(4)?)? != b"PE\0\0" {
+    let h = bulwark_formats::pe::Headers::parse(d).ok()?;
+    let o = h.optional?;
+    // Every entry the header declares (up to the limit) must be there.
+    if h.sections.len() < h.declared_sections.min(bulwark_formats::pe::MAX_SECTIONS) {
         return None;
     }
-    let nsec = usize::from(u16le(d, pe + 6)?);
-    let opt_size = usize::from(u16le(d, pe + 20)?);
-    let opt = pe + 24;
-    let plus = u16le(d, opt)? == 0x20b;
-    let valign = u64::from(u32le(d, opt + 32)?);
-    let mut falign = u64::from(u32le(d, opt + 36)?);
-    let hdr_size = align_up(u64::from(u32le(d, opt + 60)?), valign);
-    let dirs = opt + if plus { 112 } else { 96 };
-    let imports = (
-        u32le(d, dirs + 8).unwrap_or(0),
-        u32le(d, dirs + 12).unwrap_or(0),
-    );
-    let sec0 = opt + opt_size;
-    let mut hdrs = Vec::with_capacity(nsec.min(96));
-    for i in 0..nsec.min(96) {
-        let s = sec0 + i * 40;
-        let va = u64::from(u32le(d, s + 12)?);
-        let size = u64::from(u32le(d, s + 16)?);
-        let ptr = u64::from(u32le(d, s + 20)?);
-        hdrs.push((va, ptr, size));
-    }
+    let valign = u64::from(o.section_alignment);
+    let mut falign = u64::from(o.file_alignment);
+    let hdr_size = align_up(u64::from(o.size_of_headers), valign);
+    let imports = h
+        .data_dir(d, bulwark_formats::pe::DIR_IMPORT)
+        .unwrap_or((0, 0));
+    let hdrs: Vec<(u64, u64, u64)> = h
+        .sections
+        .iter()
+        .map(|s| {
+            (
+                u64::from(s.rva),
+                u64::from(s.raw_offset),
+                u64::from(s.raw_size),
+            )
+        })
+        .collect();
     if falign != 0x200
         && falign != 0
         && hdrs
@@ -114,10 +100,13 @@ fn parse(d: &[u8]) -> Option<Pe> {
         })
         .collect();
     Some(Pe {
-        plus,
+        plus: h.is_plus(),
         secs,
         hdr_size,
         imports,
+        resources: h
+            .data_dir(d, bulwark_formats::pe::DIR_RESOURCE)
+            .map_or(0, |r| r.0),
     })
 }
 
@@ -323,10 +312,10 @@ pub(crate) fn version_info(d: &[u8]) -> Vec<(usize, usize)> {
         return out;
     };
     let flen = d.len() as u64;
-    let dirs = u32le(d, 0x3c).map(|p| p as usize + 24 + if pe.plus { 112 } else { 96 });
-    let Some(rsrc_rva) = dirs.and_then(|o| u32le(d, o + 16)).filter(|&r| r != 0) else {
+    let rsrc_rva = pe.resources;
+    if rsrc_rva == 0 {
         return out;
-    };
+    }
     let Some(root) = pe.raw(u64::from(rsrc_rva), flen).map(|r| r as usize) else {
         return out;
     };

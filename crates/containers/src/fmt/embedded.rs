@@ -15,39 +15,15 @@ const MAX_CARVED: usize = 16;
 /// The size of the PE image starting at `d[0]` as laid out in the file (headers and the raw
 /// data of every section), when `d` starts with a valid PE.
 pub fn pe_size(d: &[u8]) -> Option<usize> {
-    let u16at = |o: usize| {
-        d.get(o..o + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
-    };
-    let u32at = |o: usize| {
-        d.get(o..o + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-    };
-    if !d.starts_with(b"MZ") {
+    use bulwark_formats::pe::{Headers, MAX_SECTIONS};
+    let h = Headers::parse(d).ok()?;
+    if h.signature > 0x10000
+        || !(1..=MAX_SECTIONS).contains(&h.declared_sections)
+        || h.sections.len() < h.declared_sections
+    {
         return None;
     }
-    let pe = u32at(0x3c)?;
-    if pe > 0x10000 || d.get(pe..pe + 4)? != b"PE\0\0" {
-        return None;
-    }
-    let nsec = u16at(pe + 6)?;
-    let opt = u16at(pe + 20)?;
-    if nsec == 0 || nsec > 96 {
-        return None;
-    }
-    // SizeOfHeaders is often larger than the file (tiny PEs): the section table's end is the
-    // lower bound that matches what the loader reads.
-    let mut size = pe + 24 + opt + nsec * 40;
-    let table = pe + 24 + opt;
-    for i in 0..nsec {
-        let s = table + i * 40;
-        let raw_size = u32at(s + 16)?;
-        let raw_ptr = u32at(s + 20)?;
-        if raw_size > 0 {
-            size = size.max(raw_ptr.checked_add(raw_size)?);
-        }
-    }
-    Some(size)
+    usize::try_from(h.file_end()).ok()
 }
 
 /// Where embedded objects may start in `d`, with their kind and length (carved to the end when

@@ -1,23 +1,19 @@
-//! One module per format.
+//! One module per format the deep scanner opens: each turns a blob into members. Decoders that
+//! need nothing of the scan live in `bulwark_formats`.
 
-pub mod autoit;
 pub(crate) mod cab;
 pub mod chm;
 pub(crate) mod compress;
 pub mod embedded;
-pub mod emu;
-pub mod eocd;
-pub mod ishield;
-pub(crate) mod le;
+pub(crate) mod emu;
 pub mod legacy;
 pub mod mime;
 pub mod nsis;
 pub(crate) mod ole;
-pub mod packer;
+pub(crate) mod packer;
 pub mod pdf;
 pub(crate) mod sevenz;
-pub mod szdd;
+pub(crate) mod szdd;
 pub(crate) mod tar;
 pub mod text;
-pub mod upx;
 pub(crate) mod zip;

@@ -17,11 +17,11 @@ use sha2::{Digest, Sha256};
 use zip::read::{ArchiveOffset, Config};
 use zip::{ZipArchive, ZipReadOptions};
 
-use super::eocd::{self, End};
 use crate::blob::{Blob, ReadSeek};
 use crate::ctx::{clean_name, join, Abort, Ctx, MemberResult, Packed};
 use crate::detect::Kind;
 use crate::walk::{note, Walked};
+use bulwark_formats::eocd::{self, End};
 
 /// A member's identity for deduplication: SHA-256 of its compressed bytes, CRC and size, and its
 /// compressed size.

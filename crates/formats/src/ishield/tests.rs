@@ -2,7 +2,7 @@
 //! containers, hostile inputs).
 
 use super::*;
-use crate::fmt::le::testfile;
+use crate::le::testfile;
 use std::io::Write;
 
 const BIG: usize = 64 << 20;

@@ -13,26 +13,11 @@ pub(super) struct OverlayFile<'a> {
 
 /// Where the PE image in `d` ends, when `d` starts with one.
 pub(super) fn pe_end(d: &[u8]) -> Option<usize> {
-    if !d.starts_with(b"MZ") {
+    let h = crate::pe::Headers::parse(d).ok()?;
+    if h.sections.len() < h.declared_sections.min(crate::pe::MAX_SECTIONS) {
         return None;
     }
-    let pe = usize::try_from(u32_at(d, 0x3c)?).ok()?;
-    if d.get(pe..pe.checked_add(4)?)? != b"PE\0\0" {
-        return None;
-    }
-    let nsec = usize::from(u16_at(d, pe.checked_add(6)?)?);
-    let opt = usize::from(u16_at(d, pe.checked_add(20)?)?);
-    let table = pe.checked_add(24)?.checked_add(opt)?;
-    let mut end = table.checked_add(nsec.checked_mul(40)?)?;
-    for i in 0..nsec.min(96) {
-        let s = table.checked_add(i * 40)?;
-        let size = usize::try_from(u32_at(d, s.checked_add(16)?)?).ok()?;
-        let ptr = usize::try_from(u32_at(d, s.checked_add(20)?)?).ok()?;
-        if size > 0 {
-            end = end.max(ptr.checked_add(size)?);
-        }
-    }
-    Some(end)
+    usize::try_from(h.file_end()).ok()
 }
 
 /// Reads a NUL-terminated field of 1..=`max` bytes accepted by `ok` at `d[pos]`; returns it and

@@ -1,12 +1,12 @@
-//! Where the deep scanner calls the emulator: packed i386 executables that no specific
+//! Where the deep scanner calls the emulator (`bulwark_formats::emu`): packed i386 executables that no specific
 //! unpacker opened are emulated, and the memory image is scanned as the member
 //! `emu-unpacked`.
 
 use std::time::{Duration, Instant};
 
-use super::{unpack, EmuError, EmuLimits};
 use crate::ctx::{join, shown, Abort, Ctx};
 use crate::walk::{note, Walked};
+use bulwark_formats::emu::{unpack, EmuError, EmuLimits, MARK_NOT_AT_OEP};
 
 /// Most instructions one executable's stub may run (measured: the clamav-testfiles stubs
 /// need 8 000 to 1.5 million; the interpreter runs about 9 million a second in a release
@@ -15,34 +15,6 @@ pub const MAX_INSTRUCTIONS: u64 = 100_000_000;
 
 /// Most wall-clock time one emulation may take (also bounded by the scan-time limit).
 const MAX_TIME: Duration = Duration::from_secs(15);
-
-/// Whether the PE in `data` looks packed even though no packer mark was recognised: its
-/// entry point lies in a writable section that is not the first one, or in no section at
-/// all.
-pub fn looks_packed(data: &[u8]) -> bool {
-    let Ok(h) = super::headers(data) else {
-        return false;
-    };
-    let Some(pe) = super::u32_at(data, 0x3c).map(|p| p as usize) else {
-        return false;
-    };
-    let Some(opt) = super::u16_at(data, pe + 20).map(usize::from) else {
-        return false;
-    };
-    let table = pe + 24 + opt;
-    let mut found = false;
-    for (i, s) in h.sections.iter().enumerate() {
-        let span = s.1.max(s.3 as u32);
-        if (s.0..s.0.saturating_add(span)).contains(&h.entry) {
-            found = true;
-            let flags = super::u32_at(data, table + 40 * i + 36).unwrap_or(0);
-            if i > 0 && flags & 0x8000_0000 != 0 {
-                return true;
-            }
-        }
-    }
-    !found && !h.sections.is_empty()
-}
 
 /// Emulates the executable in `data` (already known to be a PE) and scans its memory image
 /// as one member at `depth`.
@@ -61,7 +33,7 @@ pub(crate) fn walk(
     if layers > 0
         && (!path.ends_with("emu-unpacked")
             || layers >= 3
-            || data.get(0x1c..0x20) == Some(&super::MARK_NOT_AT_OEP[..]))
+            || data.get(0x1c..0x20) == Some(&MARK_NOT_AT_OEP[..]))
     {
         return Ok(w);
     }

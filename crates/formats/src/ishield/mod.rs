@@ -42,7 +42,7 @@ use std::borrow::Cow;
 
 use flate2::{Decompress, FlushDecompress, Status};
 
-use super::le::{u16_at, u32_at, u64_at};
+use crate::le::{u16_at, u32_at, u64_at};
 
 mod cabinet;
 mod overlay;

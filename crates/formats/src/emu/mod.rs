@@ -20,17 +20,13 @@
 mod cpu;
 mod exec;
 mod mem;
-mod scan;
 mod win;
-
-pub(crate) use scan::walk;
-pub use scan::{looks_packed, MAX_INSTRUCTIONS};
 
 use std::time::Instant;
 
 use iced_x86::{Decoder, DecoderOptions};
 
-use super::le::{u16_at, u32_at};
+use crate::pe;
 use cpu::{Cpu, Trap};
 use mem::{Mem, PAGE};
 use win::Win;
@@ -141,64 +137,77 @@ struct Headers {
     table: usize,
 }
 
-fn headers(pe: &[u8]) -> Result<Headers, EmuError> {
+fn headers(data: &[u8]) -> Result<Headers, EmuError> {
     let bad = EmuError::NotPe;
-    if !pe.starts_with(b"MZ") {
-        return Err(bad("no MZ"));
-    }
-    let p = u32_at(pe, 0x3c).ok_or(bad("short"))? as usize;
-    if pe.get(p..p + 4) != Some(b"PE\0\0") {
-        return Err(bad("no PE signature"));
-    }
-    if u16_at(pe, p + 4) != Some(0x14c) {
+    let h = pe::Headers::parse(data).map_err(|e| match e {
+        pe::PeError::NoMz => bad("no MZ"),
+        pe::PeError::Short => bad("short"),
+        pe::PeError::NoSignature => bad("no PE signature"),
+    })?;
+    if h.machine != pe::MACHINE_I386 {
         return Err(bad("not i386"));
     }
-    let nsec = u16_at(pe, p + 6).ok_or(bad("short"))? as usize;
-    let opt_size = u16_at(pe, p + 20).ok_or(bad("short"))? as usize;
-    let o = p + 24;
-    if u16_at(pe, o) != Some(0x10b) {
-        return Err(bad("not PE32"));
-    }
-    let f = |off: usize| u32_at(pe, o + off).ok_or(bad("short optional header"));
-    let (entry, base, file_align, size, hdrs) = (f(16)?, f(28)?, f(36)?, f(56)?, f(60)?);
-    let ndirs = u32_at(pe, o + 92).unwrap_or(0);
-    let imports = if ndirs > 1 { f(104).unwrap_or(0) } else { 0 };
-    let file_align = if file_align.is_power_of_two() && file_align <= 0x1_0000 {
-        file_align as usize
+    let o = match h.optional {
+        Some(o) if o.magic == pe::MAGIC_PE32 => o,
+        Some(_) => return Err(bad("not PE32")),
+        None if h.entry.is_some() && !h.is_plus() => return Err(bad("short optional header")),
+        None => return Err(bad("not PE32")),
+    };
+    let imports = if h.declared_data_dirs() > 1 {
+        h.data_dir(data, pe::DIR_IMPORT).map_or(0, |d| d.0)
+    } else {
+        0
+    };
+    let file_align = if o.file_alignment.is_power_of_two() && o.file_alignment <= 0x1_0000 {
+        o.file_alignment as usize
     } else {
         0x200
     };
-    let mut sections = Vec::new();
-    let table = o + opt_size;
-    for i in 0..nsec.min(96) {
-        let s = table + 40 * i;
-        let (Some(vsize), Some(rva), Some(raw), Some(ptr)) = (
-            u32_at(pe, s + 8),
-            u32_at(pe, s + 12),
-            u32_at(pe, s + 16),
-            u32_at(pe, s + 20),
-        ) else {
-            break;
-        };
-        // The loader's rounding: the file offset down to 512, the raw size up to the file
-        // alignment, never more than the (page-rounded) virtual size.
-        let ptr = (ptr as usize) & !0x1ff;
-        let mut raw = (raw as usize).div_ceil(file_align) * file_align;
-        if vsize != 0 {
-            raw = raw.min((vsize as usize).div_ceil(PAGE as usize) * PAGE as usize);
-        }
-        sections.push((rva, vsize, ptr, raw));
-    }
+    let sections = h
+        .sections
+        .iter()
+        .map(|s| {
+            // The loader's rounding: the file offset down to 512, the raw size up to the file
+            // alignment, never more than the (page-rounded) virtual size.
+            let ptr = (s.raw_offset as usize) & !0x1ff;
+            let mut raw = (s.raw_size as usize).div_ceil(file_align) * file_align;
+            if s.virtual_size != 0 {
+                raw = raw.min((s.virtual_size as usize).div_ceil(PAGE as usize) * PAGE as usize);
+            }
+            (s.rva, s.virtual_size, ptr, raw)
+        })
+        .collect();
     Ok(Headers {
-        base,
-        size,
-        entry,
+        // A PE32 image base is a u32 field.
+        base: o.image_base as u32,
+        size: o.size_of_image,
+        entry: o.entry,
         sections,
         imports,
-        headers: hdrs as usize,
-        pe: p,
-        table,
+        headers: o.size_of_headers as usize,
+        pe: h.signature,
+        table: h.section_table,
     })
+}
+
+/// Whether the PE in `data` looks packed even though no packer mark was recognised: its
+/// entry point lies in a writable section that is not the first one, or in no section at
+/// all. Only i386 PE32 executables (those [`unpack`] loads) may look packed.
+pub fn looks_packed(data: &[u8]) -> bool {
+    let (Ok(h), Ok(raw)) = (headers(data), pe::Headers::parse(data)) else {
+        return false;
+    };
+    let mut found = false;
+    for (i, (s, r)) in h.sections.iter().zip(&raw.sections).enumerate() {
+        let span = s.1.max(s.3 as u32);
+        if (s.0..s.0.saturating_add(span)).contains(&h.entry) {
+            found = true;
+            if i > 0 && r.writable() {
+                return true;
+            }
+        }
+    }
+    !found && !h.sections.is_empty()
 }
 
 /// Loads the PE and runs its entry point until the stub hands over (see the module docs).

@@ -32,7 +32,7 @@
 //! Every decoder is written for hostile input: it never panics, never writes more than the
 //! caller's `max_out` bytes, and each step consumes input or ends.
 
-use super::le::{u16_at, u32_at, u64_at};
+use crate::le::{u16_at, u32_at, u64_at};
 use std::io::Read;
 
 /// Why a UPX image could not be unpacked.
@@ -724,7 +724,7 @@ impl CtFilter {
 mod tests {
     use super::*;
 
-    use crate::fmt::le::testfile;
+    use crate::le::testfile;
 
     // --- A small NRV encoder, for round trips (greedy, naive match search) ---------------------
 

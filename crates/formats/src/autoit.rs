@@ -652,7 +652,7 @@ fn match_length<I: Iterator<Item = u8>>(bits: &mut Bits<I>) -> Option<usize> {
 mod tests {
     use super::*;
 
-    use crate::fmt::le::testfile as load;
+    use crate::le::testfile as load;
 
     fn check_sample(name: &str) {
         let (Some(exe), Some(clam)) = (load(name), load("clam.exe")) else {

@@ -4,7 +4,7 @@
 use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::fmt::le::testfile;
+use crate::le::testfile;
 
 /// SHA-256 of clam.exe (544 bytes), the file every sample carries.
 const CLAM: &str = "71e7b604d18aefd839e51a39c88df8383bb4c071dc31f87f00a2b5df580d4495";
@@ -19,9 +19,9 @@ fn holds_clam(image: &[u8]) -> bool {
             .collect::<String>()
     };
     let zipped = memchr::memmem::find_iter(image, b"PK\x03\x04").any(|p| {
-        let field = |o: usize| crate::fmt::le::u32_at(image, p + o).unwrap_or(0) as usize;
-        let n = crate::fmt::le::u16_at(image, p + 26).unwrap_or(0) as usize;
-        let e = crate::fmt::le::u16_at(image, p + 28).unwrap_or(0) as usize;
+        let field = |o: usize| crate::le::u32_at(image, p + o).unwrap_or(0) as usize;
+        let n = crate::le::u16_at(image, p + 26).unwrap_or(0) as usize;
+        let e = crate::le::u16_at(image, p + 28).unwrap_or(0) as usize;
         let start = p + 30 + n + e;
         let Some(raw) = image.get(start..start + field(18)) else {
             return false;
@@ -36,7 +36,7 @@ fn holds_clam(image: &[u8]) -> bool {
     });
     zipped
         || memchr::memmem::find_iter(image, b"MZ").any(|p| {
-            crate::fmt::embedded::pe_size(&image[p..]) == Some(544)
+            crate::pe::Headers::parse(&image[p..]).map(|h| h.file_end()) == Ok(544)
                 && image.get(p..p + 544).is_some_and(|d| hex(d) == CLAM)
         })
 }
