@@ -4,7 +4,7 @@
 //! parser. Checked: no panic; carved ranges lie inside the input; outputs within their caps.
 #![no_main]
 
-use bulwark_containers::detect::{detect, Kind};
+use bulwark_containers::{detect, Kind};
 use bulwark_containers::fmt::{chm, embedded, legacy, nsis, text};
 use bulwark_formats::{autoit, eocd, ishield, packer, pe, szdd, upx};
 use libfuzzer_sys::fuzz_target;

@@ -5,7 +5,7 @@
 use bulwark_engine::cltype::ClType;
 use unarc_rs::unified::ArchiveFormat;
 
-use crate::detect::Kind;
+use crate::kind::Kind;
 
 /// The ClamAV type of a container whose format is `kind` and whose first bytes are `head`.
 pub(crate) fn cl_type(kind: Kind, head: &[u8]) -> ClType {

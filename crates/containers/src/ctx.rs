@@ -1,94 +1,16 @@
-//! The state of one deep scan: limits accounting, threats found, and the member pipeline
-//! (decoded bytes → engine scanner + spool → recursion into the member).
+//! The state of one deep scan ([`Ctx`]): limits accounting, threats and findings, and the
+//! member pipeline (decoded bytes → engine scanner + spool). The recursion into a member is
+//! `walk`'s, which implements [`crate::scan::Scan`] over this state.
 
-use std::cell::Cell;
-use std::io::{self, Read};
-use std::rc::Rc;
+use std::io::Read;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bulwark_engine::{Database, Scanner, Status, Threat};
 
 use crate::blob::{Blob, Spool};
-use crate::DeepOptions;
-
-/// Why unpacking stopped early.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Abort {
-    /// A limit on the whole object was hit (total bytes, member count, time): stop everything.
-    Limit(&'static str),
-    /// A limit on one member was hit (member size, ratio): skip that member only.
-    Member(&'static str),
-    /// A threat was found and nothing more is needed (no cure): stop everything.
-    Done,
-}
-
-/// A bytes counter shared with a reader (to know how many packed bytes a decoder consumed).
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Counter(pub Rc<Cell<u64>>);
-
-impl Counter {
-    /// The count so far.
-    pub fn get(&self) -> u64 {
-        self.0.get()
-    }
-}
-
-/// A reader that counts the bytes read through it.
-pub(crate) struct Counted<R> {
-    inner: R,
-    count: Counter,
-}
-
-impl<R: Read> Counted<R> {
-    /// Counts what is read from `inner` into `count`.
-    pub fn new(inner: R, count: Counter) -> Self {
-        Counted { inner, count }
-    }
-}
-
-impl<R: Read> Read for Counted<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.0.set(self.count.0.get() + n as u64);
-        Ok(n)
-    }
-}
-
-/// How a member's packed size is known, for the ratio limit.
-#[derive(Debug, Clone)]
-pub(crate) enum Packed {
-    /// Not packed (or unknown): no ratio check.
-    None,
-    /// Known in advance.
-    Fixed(u64),
-    /// Counted as the decoder reads.
-    Counted(Counter),
-}
-
-impl Packed {
-    fn get(&self) -> Option<u64> {
-        match self {
-            Packed::None => None,
-            Packed::Fixed(n) => Some(*n),
-            Packed::Counted(c) => Some(c.get()),
-        }
-    }
-}
-
-/// One member being extracted: scanned as it arrives, and kept for recursion.
-pub(crate) struct Sink {
-    scanner: Scanner,
-    spool: Spool,
-    packed: Packed,
-}
-
-/// The outcome of one member.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct MemberResult {
-    /// The first threat found in the member or anything inside it.
-    pub threat: Option<String>,
-}
+use crate::options::DeepOptions;
+use crate::scan::{join, Abort, Limit, MemberResult, Packed, Sink};
 
 /// One deep scan's state.
 pub(crate) struct Ctx<'a> {
@@ -101,7 +23,7 @@ pub(crate) struct Ctx<'a> {
     pub total: u64,
     pub members: u64,
     pub threats: Vec<Threat>,
-    pub limit: Option<&'static str>,
+    pub limit: Option<Limit>,
     pub protected: bool,
     pub corrupted: bool,
     pub error: bool,
@@ -143,14 +65,14 @@ impl<'a> Ctx<'a> {
     /// Fails when the scan time is over.
     pub fn check_time(&self) -> Result<(), Abort> {
         if self.started.elapsed() > self.opts.limits.max_scan_time {
-            return Err(Abort::Limit("scan time"));
+            return Err(Abort::Limit(Limit::ScanTime));
         }
         Ok(())
     }
 
     /// Records a limit hit (the first one is kept as the reason).
-    pub fn hit(&mut self, what: &'static str) {
-        tracing::debug!(limit = what, "unpack limit exceeded");
+    pub fn hit(&mut self, what: Limit) {
+        tracing::debug!(limit = what.as_str(), "unpack limit exceeded");
         if self.limit.is_none() {
             self.limit = Some(what);
         }
@@ -161,10 +83,10 @@ impl<'a> Ctx<'a> {
         self.check_time()?;
         self.members += 1;
         if self.members > self.opts.limits.max_members {
-            return Err(Abort::Limit("member count"));
+            return Err(Abort::Limit(Limit::MemberCount));
         }
         if depth > self.opts.limits.max_depth {
-            self.hit("nesting depth");
+            self.hit(Limit::NestingDepth);
             return Ok(None);
         }
         let mut scanner = Scanner::new(self.db.clone(), &self.opts.engine);
@@ -185,17 +107,17 @@ impl<'a> Ctx<'a> {
         let n = data.len() as u64;
         self.total += n;
         if self.total > l.max_total_bytes {
-            return Err(Abort::Limit("total unpacked bytes"));
+            return Err(Abort::Limit(Limit::TotalBytes));
         }
         let len = sink.spool.len() + n;
         if len > l.max_member_bytes {
-            return Err(Abort::Member("member size"));
+            return Err(Abort::Member(Limit::MemberSize));
         }
         if len > l.ratio_min_bytes {
             if let Some(p) = sink.packed.get() {
                 if len / p.max(1) > l.max_ratio {
                     // A bomb, not a well-compressed file: stop the whole object.
-                    return Err(Abort::Limit("compression ratio"));
+                    return Err(Abort::Limit(Limit::CompressionRatio));
                 }
             }
         }
@@ -203,47 +125,9 @@ impl<'a> Ctx<'a> {
         sink.scanner.feed(data);
         if sink.spool.write(data).is_err() {
             self.error = true;
-            return Err(Abort::Member("temp file"));
+            return Err(Abort::Member(Limit::TempFile));
         }
         Ok(())
-    }
-
-    /// Copies `r` into the member; a read error marks the member corrupted (bytes so far are kept).
-    pub fn pump(&mut self, sink: &mut Sink, r: &mut dyn Read) -> Result<bool, Abort> {
-        let mut buf = vec![0u8; 64 << 10];
-        loop {
-            let n = match r.read(&mut buf) {
-                Ok(0) => return Ok(true),
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    tracing::debug!(error = %e, "member decode error");
-                    return Ok(false);
-                }
-            };
-            self.write(sink, &buf[..n])?;
-        }
-    }
-
-    /// Ends a member: its verdict, then what is inside it. `outcome` is the result of feeding it:
-    /// a member-level abort is recorded and the member is not unpacked further.
-    pub fn end(
-        &mut self,
-        sink: Sink,
-        path: &str,
-        depth: u32,
-        outcome: Result<(), Abort>,
-    ) -> Result<MemberResult, Abort> {
-        let (res, blob) = self.end_raw(sink, path, outcome)?;
-        let Some(blob) = blob else {
-            return Ok(res);
-        };
-        let mut res = res;
-        let inner = crate::walk::walk(self, &blob, path, depth)?;
-        if res.threat.is_none() {
-            res.threat = inner.first_threat;
-        }
-        Ok(res)
     }
 
     /// Ends a member without opening it: its verdict, and its bytes unless a member limit cut it.
@@ -291,50 +175,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// A whole member from a reader, in one call.
-    pub fn member(
-        &mut self,
-        r: &mut dyn Read,
-        path: &str,
-        depth: u32,
-        packed: Packed,
-    ) -> Result<MemberResult, Abort> {
-        let Some(mut sink) = self.begin(depth, packed)? else {
-            return Ok(MemberResult::default());
-        };
-        let out = match self.pump(&mut sink, r) {
-            Ok(true) => Ok(()),
-            Ok(false) => {
-                self.corrupted = true;
-                Ok(())
-            }
-            Err(e) => Err(e),
-        };
-        self.end(sink, path, depth, out)
-    }
-
-    /// A whole member from bytes in memory.
-    pub fn member_bytes(
-        &mut self,
-        data: &[u8],
-        path: &str,
-        depth: u32,
-    ) -> Result<MemberResult, Abort> {
-        let Some(mut sink) = self.begin(depth, Packed::None)? else {
-            return Ok(MemberResult::default());
-        };
-        let out = data
-            .chunks(64 << 10)
-            .try_for_each(|c| self.write(&mut sink, c));
-        self.end(sink, path, depth, out)
-    }
-
     /// Adds an engine verdict's threats under `path`; returns the first threat's name.
     pub fn record(&mut self, v: &bulwark_engine::Verdict, path: &str) -> Option<String> {
         match v.status {
             Status::Protected => self.protected = true,
             Status::Corrupted => self.corrupted = true,
-            Status::LimitsExceeded => self.hit("engine"),
+            Status::LimitsExceeded => self.hit(Limit::Engine),
             Status::Error => self.error = true,
             _ => {}
         }
@@ -379,82 +225,5 @@ impl<'a> Ctx<'a> {
             return Err(Abort::Done);
         }
         Ok(t)
-    }
-}
-
-/// How a third-party decoder's failure on one member counts.
-pub(crate) enum Failure {
-    /// The member would pass a size budget: a member limit hit.
-    TooLarge,
-    /// The member's data is damaged.
-    Corrupt,
-}
-
-impl Ctx<'_> {
-    /// Scans a member that a third-party decoder produced in memory (the call ran under
-    /// `catch_unwind`), or records why there is none: `classify` sorts its errors. Returns
-    /// `false` when the decoder panicked, so the caller stops using it.
-    pub fn decoded_member<E: std::fmt::Display>(
-        &mut self,
-        w: &mut crate::walk::Walked,
-        index: usize,
-        path: &str,
-        depth: u32,
-        decoded: std::thread::Result<Result<Vec<u8>, E>>,
-        classify: impl Fn(&E) -> Failure,
-    ) -> Result<bool, Abort> {
-        match decoded {
-            Ok(Ok(data)) => {
-                let r = self.member_bytes(&data, path, depth)?;
-                crate::walk::note(w, index, r);
-            }
-            Ok(Err(e)) => match classify(&e) {
-                Failure::TooLarge => self.hit("member size"),
-                Failure::Corrupt => {
-                    tracing::debug!(error = %e, member = %path, "member not decoded");
-                    self.notes.push(format!("{path}: {e}"));
-                    self.corrupted = true;
-                }
-            },
-            Err(_) => {
-                self.notes.push(format!("{path}: decoder panicked"));
-                self.corrupted = true;
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    }
-}
-
-/// `path` for a note: "object" for the root.
-pub(crate) fn shown(path: &str) -> &str {
-    if path.is_empty() {
-        "object"
-    } else {
-        path
-    }
-}
-
-/// `parent/child`, with an empty parent giving `child`.
-pub(crate) fn join(parent: &str, child: &str) -> String {
-    match (parent.is_empty(), child.is_empty()) {
-        (true, _) => child.to_string(),
-        (_, true) => parent.to_string(),
-        _ => format!("{parent}/{child}"),
-    }
-}
-
-/// A member name made safe for a path: no empty name, control characters replaced.
-pub(crate) fn clean_name(name: &str, fallback: &str) -> String {
-    let n: String = name
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .take(512)
-        .collect();
-    let n = n.trim_matches('/').to_string();
-    if n.is_empty() {
-        fallback.to_string()
-    } else {
-        n
     }
 }

@@ -158,18 +158,18 @@ fn base64_lines(d: &[u8]) -> Vec<u8> {
 /// Compresses `blob` again with gzip or bzip2 (the codings cure can restore).
 pub(crate) fn recompress(
     blob: &Blob,
-    kind: crate::detect::Kind,
+    kind: crate::kind::Kind,
     opts: &DeepOptions,
 ) -> Result<Blob, CureError> {
     let out = Spool::new(opts.limits.spill_bytes, &opts.temp_dir);
     let mut r = blob.reader()?;
     match kind {
-        crate::detect::Kind::Gzip => {
+        crate::kind::Kind::Gzip => {
             let mut e = flate2::write::GzEncoder::new(out, flate2::Compression::default());
             io::copy(&mut r, &mut e)?;
             Ok(e.finish()?.finish()?)
         }
-        crate::detect::Kind::Bzip2 => {
+        crate::kind::Kind::Bzip2 => {
             let mut e = bzip2::write::BzEncoder::new(out, bzip2::Compression::default());
             io::copy(&mut r, &mut e)?;
             Ok(e.finish()?.finish()?)

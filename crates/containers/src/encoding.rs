@@ -4,8 +4,8 @@
 use std::io::{BufRead, BufReader, Read};
 
 use crate::blob::Blob;
-use crate::ctx::{Abort, Counted, Counter, Ctx, Packed};
-use crate::detect::Kind;
+use crate::kind::Kind;
+use crate::scan::{Abort, Counted, Counter, Finding, Packed, Scan};
 
 /// One coding of a `Content-Encoding` header value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,14 +76,14 @@ fn failing<'a>() -> Box<dyn Read + 'a> {
 /// Decodes `blob` as encoded with `codings`; the decoded object is scanned by the engine as
 /// it is produced (threats under `path`). Returns the decoded blob, or `None` when a limit cut it.
 /// A broken encoding marks the scan corrupted (what decoded so far is kept and scanned).
-pub(crate) fn decode(
-    ctx: &mut Ctx,
+pub(crate) fn decode<'o>(
+    ctx: &mut impl Scan<'o>,
     blob: &Blob,
     codings: &[Coding],
     path: &str,
 ) -> Result<Option<Blob>, Abort> {
     let Ok(r) = blob.reader() else {
-        ctx.error = true;
+        ctx.note(Finding::Error);
         return Ok(None);
     };
     let count = Counter::default();
@@ -97,7 +97,7 @@ pub(crate) fn decode(
     let out = match ctx.pump(&mut sink, &mut r) {
         Ok(true) => Ok(()),
         Ok(false) => {
-            ctx.corrupted = true;
+            ctx.note(Finding::Corrupted);
             Ok(())
         }
         Err(e) => Err(e),

@@ -4,7 +4,8 @@
 
 use bulwark_engine::Status;
 
-use crate::detect::{detect, Kind};
+use crate::kind::Kind;
+use crate::open::detect;
 use crate::DeepVerdict;
 
 /// The `Heuristics.*` name of a verdict whose status is limits-exceeded, protected or

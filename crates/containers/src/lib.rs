@@ -9,115 +9,54 @@
 //! (`a.zip/b.tar.gz/c.exe`), within [`Limits`]; and, when asked, cures zip, tar (and their
 //! gzip/bzip2 forms) and MIME messages.
 //!
-//! Modules: `blob` (spooling), `ctx` (limits accounting and the member pipeline), `walk`
-//! (dispatch), `detect` (magic numbers), `encoding` (Content-Encoding), `fmt/*` (one module per
-//! format), `cure` (rebuilding containers).
+//! Modules, from the bottom up (`scripts/module-cycles.py crates/containers/src` checks that
+//! no import cycle creeps in):
+//! - `blob` (an object or member in memory or a temp file), `kind` ([`Kind`]), `options`
+//!   ([`DeepOptions`]), `limits` ([`Limits`]);
+//! - `scan`: the narrow `Scan` trait every format is written against (options,
+//!   members, findings and limits as enums), and what crosses it;
+//! - `fmt/*`: one opener per format (decoders that need nothing of the scan are in
+//!   `bulwark_formats`);
+//! - `ctx`: the scan's state (limits accounting, threats, the member pipeline);
+//! - `open`: the registry of openers (sniff + open, in order; [`detect`] is its first match);
+//! - `walk`: the recursion, and `Scan` for `ctx`; `encoding` (Content-Encoding), `cure`
+//!   (rebuilding containers), `ancestry` (ClamAV container types), `heuristics`.
+//!
+//! To add a format: a module in `fmt` with a `walk` over `impl Scan`, and one entry in
+//! `open::OPENERS`.
 
 mod ancestry;
 mod blob;
 mod ctx;
 mod cure;
-pub mod detect;
 pub mod encoding;
 pub mod fmt;
 pub mod heuristics;
+pub mod kind;
 mod limits;
+mod open;
+mod options;
+mod scan;
 mod walk;
 
 use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use bulwark_engine::{
-    ContentHasher, Database, ScanOptions, Scanner, Status, Threat, Verdict, VerdictCache,
-    VerdictKey,
+    ContentHasher, Database, Scanner, Status, Threat, Verdict, VerdictCache, VerdictKey,
 };
 
 pub use limits::Limits;
+pub use options::DeepOptions;
 
 use blob::{Blob, Spool};
-use ctx::{Abort, Ctx};
-use detect::Kind;
-
-/// What a deep scan does (the policy group's engine options) and its limits.
-#[derive(Debug, Clone)]
-pub struct DeepOptions {
-    /// Open archives (zip, tar, gzip, bzip2, xz, zstd, 7z, cab, OLE2, embedded objects) and the
-    /// streams of PDF documents.
-    pub scan_archives: bool,
-    /// Look inside executables: recognise packers.
-    pub scan_packed: bool,
-    /// Open mail messages (MIME, base64, quoted-printable, uuencode).
-    pub scan_mail_plain: bool,
-    /// Open mailboxes (mbox).
-    pub scan_mail_bases: bool,
-    /// Rebuild infected zip/tar/MIME containers without their infected members.
-    pub cure: bool,
-    /// The HTTP `Content-Encoding` header value, undone before unpacking.
-    pub content_encoding: Option<String>,
-    /// The boundary of a `multipart/form-data` body (REQMOD uploads): each part is scanned.
-    pub multipart_boundary: Option<String>,
-    /// A file name hint (from the URL); members' paths start with it.
-    pub name: Option<String>,
-    /// Unpacking limits.
-    pub limits: Limits,
-    /// Where large objects and members spill.
-    pub temp_dir: PathBuf,
-    /// The engine's options for every object and member.
-    pub engine: ScanOptions,
-    /// Verdicts of earlier deep scans, keyed by content, database version and these options:
-    /// an archive, executable or encoded object seen before is not unpacked again (never used
-    /// when `cure` is on; only clean and infected verdicts are kept).
-    pub verdict_cache: Option<Arc<VerdictCache>>,
-}
-
-impl Default for DeepOptions {
-    fn default() -> Self {
-        DeepOptions {
-            scan_archives: true,
-            scan_packed: true,
-            scan_mail_plain: true,
-            scan_mail_bases: true,
-            cure: false,
-            content_encoding: None,
-            multipart_boundary: None,
-            name: None,
-            limits: Limits::default(),
-            temp_dir: std::env::temp_dir(),
-            engine: ScanOptions::default(),
-            verdict_cache: None,
-        }
-    }
-}
-
-impl DeepOptions {
-    /// What besides the content and the engine options can change a deep verdict (the name
-    /// only prefixes threat paths: see [`unnamed`]).
-    fn fingerprint(&self) -> String {
-        format!(
-            "{} {} {} {} {:?} {:?} {:?}",
-            self.scan_archives,
-            self.scan_packed,
-            self.scan_mail_plain,
-            self.scan_mail_bases,
-            self.content_encoding,
-            self.multipart_boundary,
-            self.limits
-        )
-    }
-
-    fn needs_body(&self) -> bool {
-        self.scan_archives
-            || self.scan_packed
-            || self.scan_mail_plain
-            || self.scan_mail_bases
-            || self.content_encoding.is_some()
-            || self.multipart_boundary.is_some()
-    }
-}
+use ctx::Ctx;
+pub use kind::Kind;
+pub use open::detect;
+use scan::{Abort, Limit, Scan};
 
 /// The result of a deep scan.
 #[derive(Debug)]
@@ -309,8 +248,8 @@ impl DeepScanner {
         let stop = !ctx.threats.is_empty() && !opts.cure && !all_matches;
         if !stop {
             if overflow {
-                if detect::detect(&head).is_container() || opts.content_encoding.is_some() {
-                    ctx.hit("object size");
+                if detect(&head).is_container() || opts.content_encoding.is_some() {
+                    ctx.hit(Limit::ObjectSize);
                 }
             } else if let Some(s) = spool {
                 match s.finish() {
@@ -399,7 +338,7 @@ fn cache_key(
     if opts.cure {
         return None;
     }
-    let kind = detect::detect(head);
+    let kind = detect(head);
     let worth = kind.is_container()
         || matches!(kind, Kind::Pe | Kind::Elf)
         || opts.content_encoding.is_some()
@@ -489,7 +428,7 @@ fn deep(ctx: &mut Ctx, blob: Blob) -> Result<Option<CuredBody>, Abort> {
     let mut wrapper = None;
     if opts.cure && opts.scan_archives && opts.multipart_boundary.is_none() {
         let head = root.head(16).unwrap_or_default();
-        let kind = detect::detect(&head);
+        let kind = detect(&head);
         if matches!(kind, Kind::Gzip | Kind::Bzip2) {
             if let Some(inner) = peel(ctx, &root, kind, &prefix)? {
                 root = inner;
@@ -548,12 +487,12 @@ fn peel(ctx: &mut Ctx, root: &Blob, kind: Kind, path: &str) -> Result<Option<Blo
     let Ok(r) = root.reader() else {
         return Ok(None);
     };
-    let count = ctx::Counter::default();
-    let counted: Box<dyn Read> = Box::new(ctx::Counted::new(r, count.clone()));
+    let count = scan::Counter::default();
+    let counted: Box<dyn Read> = Box::new(scan::Counted::new(r, count.clone()));
     let Some(mut d) = fmt::compress::decoder(kind, counted) else {
         return Ok(None);
     };
-    let Some(mut sink) = ctx.begin(1, ctx::Packed::Counted(count))? else {
+    let Some(mut sink) = ctx.begin(1, scan::Packed::Counted(count))? else {
         return Ok(None);
     };
     let out = match ctx.pump(&mut sink, &mut d) {

@@ -1,22 +1,13 @@
-//! The recursion: what is this blob, and which format module opens it.
+//! The recursion: what is this blob, and which opener of the registry (`open`) opens it; and
+//! [`Scan`] for the scan's state ([`Ctx`]), whose members recurse here.
 
 use crate::blob::Blob;
-use crate::ctx::{clean_name, join, shown, Abort, Ctx};
-use crate::detect::{detect, Kind};
+use crate::ctx::Ctx;
 use crate::fmt;
-
-/// What walking one blob found.
-#[derive(Debug, Default)]
-pub(crate) struct Walked {
-    /// The first threat found inside (members at any depth).
-    pub first_threat: Option<String>,
-    /// Indexes of the direct members found infected, with a threat name (for cure).
-    pub infected: Vec<(usize, String)>,
-    /// What the blob was.
-    pub kind: Option<Kind>,
-    /// Raw body ranges of a MIME message's leaf parts (for cure), indexed like `infected`.
-    pub parts: Vec<fmt::mime::PartRange>,
-}
+use crate::kind::Kind;
+use crate::open::{self, detect, At};
+use crate::options::DeepOptions;
+use crate::scan::{merge, Abort, Finding, Limit, MemberResult, Packed, Scan, Sink, Usage, Walked};
 
 /// Opens `blob` (already scanned as one object by the caller) and scans its members at
 /// `depth + 1`.
@@ -85,7 +76,8 @@ pub(crate) fn handler_kind(t: bulwark_engine::cltype::ClType) -> Option<Kind> {
     })
 }
 
-/// [`walk`] once the blob's kind is known.
+/// [`walk`] once the blob's kind is known: its opener from the registry, then, for a container
+/// that did not parse, a zip behind it.
 fn walk_kind(
     ctx: &mut Ctx,
     blob: &Blob,
@@ -94,60 +86,25 @@ fn walk_kind(
     path: &str,
     depth: u32,
 ) -> Result<Walked, Abort> {
-    let o = ctx.opts;
-    let d = depth + 1;
-    // A compression layer (gzip, bzip2, xz, zstd) holds one member and cannot fan out: it adds a
-    // depth level only when it sits directly in another compression layer (so a .tar.gz counts
-    // once, while a gzip quine still meets the depth limit).
-    let parent_compressed = std::mem::replace(&mut ctx.in_compress, false);
+    let in_compress = std::mem::replace(&mut ctx.in_compress, false);
     let corrupted = ctx.corrupted;
-    let mut w = match kind {
-        Kind::Zip if o.scan_archives => fmt::zip::walk(ctx, blob, path, d, kind)?,
-        Kind::Gzip | Kind::Bzip2 | Kind::Xz | Kind::Zstd if o.scan_archives => {
-            let cd = if parent_compressed { d } else { depth.max(1) };
-            ctx.in_compress = true;
-            let r = fmt::compress::walk(ctx, blob, kind, path, cd);
-            ctx.in_compress = false;
-            r?
-        }
-        Kind::Tar if o.scan_archives => fmt::tar::walk(ctx, blob, path, d)?,
-        Kind::SevenZ if o.scan_archives => fmt::sevenz::walk(ctx, blob, path, d)?,
-        Kind::Cab if o.scan_archives => fmt::cab::walk(ctx, blob, path, d)?,
-        Kind::Ole2 if o.scan_archives => fmt::ole::walk(ctx, blob, path, d)?,
-        Kind::Mail if o.scan_mail_plain => fmt::mime::walk(ctx, blob, path, d, false, None)?,
-        Kind::Mbox if o.scan_mail_bases => fmt::mime::walk(ctx, blob, path, d, true, None)?,
-        Kind::Chm if o.scan_archives => fmt::chm::walk(ctx, blob, path, d)?,
-        Kind::Pdf if o.scan_archives => {
-            // Its streams, and what any other object is searched for (a PDF head in front of
-            // a zip is a known polyglot).
-            let mut w = fmt::pdf::walk(ctx, blob, path, d)?;
-            merge(
-                &mut w,
-                fmt::embedded::walk(ctx, blob, Kind::Other, path, d)?,
-            );
-            fmt::text::walk(ctx, blob, path, d, &mut w)?;
-            merge(&mut w, fmt::zip::walk(ctx, blob, path, d, Kind::Other)?);
-            w
-        }
-        Kind::Szdd if o.scan_archives => fmt::szdd::walk(ctx, blob, path, d)?,
-        Kind::Legacy if o.scan_archives => match fmt::legacy::detect(head) {
-            Some(f) => fmt::legacy::walk(ctx, blob, f, path, d)?,
-            None => Walked::default(),
-        },
-        Kind::Pe | Kind::Elf => executable(ctx, blob, head, kind, path, d)?,
-        Kind::Other if o.scan_archives => {
-            let mut w = fmt::embedded::walk(ctx, blob, kind, path, d)?;
-            fmt::text::walk(ctx, blob, path, d, &mut w)?;
-            // A zip behind any prefix (a script, an image head, a bare `MZ`…) opens in unzip.
-            merge(&mut w, fmt::zip::walk(ctx, blob, path, d, kind)?);
-            w
-        }
-        _ => Walked::default(),
+    let opener = open::opener(kind);
+    let at = At {
+        head,
+        path,
+        depth,
+        in_compress,
+        kind,
+    };
+    let mut w = if (opener.enabled)(ctx.opts) {
+        (opener.open)(ctx, blob, &at)?
+    } else {
+        Walked::default()
     };
     // A container that does not parse may be only a prefix in front of a zip (readers find
     // the zip from its end). Tar, mail and PDF are left out: their members are opened already
     // (a PDF is searched for a zip anyway), and the zips they hold would be counted twice.
-    if o.scan_archives
+    if ctx.opts.scan_archives
         && ctx.corrupted
         && !corrupted
         && kind.is_container()
@@ -156,7 +113,10 @@ fn walk_kind(
             Kind::Zip | Kind::Tar | Kind::Mail | Kind::Mbox | Kind::Pdf
         )
     {
-        merge(&mut w, fmt::zip::walk(ctx, blob, path, d, Kind::Other)?);
+        merge(
+            &mut w,
+            fmt::zip::walk(ctx, blob, path, depth + 1, Kind::Other)?,
+        );
     }
     w.kind = Some(kind);
     if w.first_threat.is_none() {
@@ -165,167 +125,75 @@ fn walk_kind(
     Ok(w)
 }
 
-/// An executable: its packer (reported), the files of the installer it is (NSIS), and the
-/// objects embedded in it, each as members at `depth`.
-fn executable(
-    ctx: &mut Ctx,
-    blob: &Blob,
-    head: &[u8],
-    kind: Kind,
-    path: &str,
-    depth: u32,
-) -> Result<Walked, Abort> {
-    let o = ctx.opts;
-    let mut w = Walked::default();
-    if o.scan_packed {
-        fmt::packer::walk(ctx, blob, head, path, depth)?;
+impl<'a> Scan<'a> for Ctx<'a> {
+    fn options(&self) -> &'a DeepOptions {
+        self.opts
     }
-    if !(o.scan_packed || o.scan_archives) {
-        return Ok(w);
-    }
-    if o.scan_archives {
-        // Self-extracting zips, and zips appended to any executable.
-        merge(&mut w, fmt::zip::walk(ctx, blob, path, depth, kind)?);
-    }
-    // One copy in memory for every parser below (executables above the cap are searched
-    // by the embedded-object carver only).
-    let data = match blob.bytes(fmt::nsis::MAX_INSTALLER) {
-        Ok(Some(d)) => d,
-        Ok(None) if o.scan_archives => {
-            merge(&mut w, fmt::embedded::walk(ctx, blob, kind, path, depth)?);
-            return Ok(w);
-        }
-        Ok(None) => return Ok(w),
-        Err(_) => {
-            ctx.error = true;
-            return Ok(w);
-        }
-    };
-    if o.scan_packed && kind == Kind::Pe {
-        // UPX by our unpacker; every other packer (and UPX it could not open) by emulation.
-        let packer = bulwark_formats::packer::identify(head);
-        let mut opened = false;
-        if packer == Some("UPX") {
-            let (u, ok) = unpacked(ctx, &data, path, depth)?;
-            merge(&mut w, u);
-            opened = ok;
-        }
-        let packer = match packer {
-            Some("NSIS" | "AutoIt") => None,
-            Some(p) => Some(p),
-            None if bulwark_formats::emu::looks_packed(&data) => Some("unknown packer"),
-            None => None,
-        };
-        if let (Some(p), false) = (packer, opened) {
-            merge(&mut w, fmt::emu::walk(ctx, &data, path, depth, p)?);
-        }
-    }
-    if !o.scan_archives {
-        return Ok(w);
-    }
-    if kind == Kind::Pe {
-        merge(&mut w, fmt::nsis::walk(ctx, &data, path, depth)?);
-        merge(&mut w, installer_files(ctx, &data, path, depth)?);
-    }
-    merge(
-        &mut w,
-        fmt::embedded::walk_data(ctx, &data, kind, path, depth)?,
-    );
-    Ok(w)
-}
 
-/// The image a packer (UPX) compressed, as one member at `depth`, so that signatures and the
-/// embedded-object carver see the original code and data; `true` when it was unpacked.
-fn unpacked(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result<(Walked, bool), Abort> {
-    let mut w = Walked::default();
-    let l = &ctx.opts.limits;
-    let budget = l
-        .max_member_bytes
-        .min(l.max_total_bytes.saturating_sub(ctx.total))
-        .min(fmt::nsis::MAX_DECOMPRESSED) as usize;
-    match bulwark_formats::upx::unpack(data, budget) {
-        Ok(image) => {
-            let r = ctx.member_bytes(&image, &join(path, "upx-unpacked"), depth)?;
-            note(&mut w, 0, r);
-            return Ok((w, true));
-        }
-        Err(bulwark_formats::upx::UpxError::TooBig(_)) => ctx.hit("member size"),
-        Err(e) => ctx
-            .notes
-            .push(format!("{}: UPX not unpacked: {e}", shown(path))),
-    }
-    Ok((w, false))
-}
-
-/// The files of the installers our own parsers read (AutoIt, InstallShield), as members at
-/// `depth`.
-fn installer_files(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result<Walked, Abort> {
-    let mut w = Walked::default();
-    let l = &ctx.opts.limits;
-    let budget = l
-        .max_total_bytes
-        .saturating_sub(ctx.total)
-        .min(fmt::nsis::MAX_DECOMPRESSED) as usize;
-    let max_files = l.max_members.saturating_sub(ctx.members) as usize;
-    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-    if memchr::memmem::find(data, b"AU3!EA0").is_some() {
-        match bulwark_formats::autoit::extract(data, budget, max_files) {
-            Ok(v) => files.extend(v.into_iter().map(|e| (e.name, e.data))),
-            Err(bulwark_formats::autoit::AutoItError::NotAutoIt) => {}
-            Err(e @ bulwark_formats::autoit::AutoItError::OutputLimit { .. })
-            | Err(e @ bulwark_formats::autoit::AutoItError::TooManyFiles { .. }) => {
-                ctx.notes.push(format!("{}: AutoIt: {e}", shown(path)));
-                ctx.hit("total unpacked bytes");
-            }
-            Err(e) => {
-                ctx.notes.push(format!("{}: AutoIt: {e}", shown(path)));
-                ctx.corrupted = true;
+    fn note(&mut self, f: Finding) {
+        match f {
+            Finding::Corrupted => self.corrupted = true,
+            Finding::Protected => self.protected = true,
+            Finding::Error => self.error = true,
+            Finding::Limit(l) => self.hit(l),
+            Finding::Note(n) => self.notes.push(n),
+            Finding::Packer { path, packer } => self.packers.push((path, packer.to_string())),
+            Finding::Threat { name, path } => {
+                self.threats.push(bulwark_engine::Threat::new(name, path));
             }
         }
     }
-    if memchr::memmem::find(data, b"InstallShield\0").is_some()
-        || memchr::memmem::find(data, b"ISc(").is_some()
-    {
-        let max_files = max_files.saturating_sub(files.len());
-        let budget = budget.saturating_sub(files.iter().map(|f| f.1.len()).sum());
-        match bulwark_formats::ishield::extract(data, budget, max_files) {
-            Ok(v) => files.extend(v.into_iter().map(|e| (e.name, e.data))),
-            Err(e @ bulwark_formats::ishield::IShieldError::TooLarge { .. })
-            | Err(e @ bulwark_formats::ishield::IShieldError::TooManyFiles { .. }) => {
-                ctx.notes
-                    .push(format!("{}: InstallShield: {e}", shown(path)));
-                ctx.hit("total unpacked bytes");
-            }
-            Err(e) => {
-                ctx.notes
-                    .push(format!("{}: InstallShield: {e}", shown(path)));
-                ctx.corrupted = true;
-            }
+
+    fn usage(&self) -> Usage {
+        Usage {
+            bytes: self.total,
+            members: self.members,
         }
     }
-    for (i, (name, bytes)) in files.iter().enumerate() {
-        let name = clean_name(&name.replace('\\', "/"), &format!("#{i}"));
-        let r = ctx.member_bytes(bytes, &join(path, &name), depth)?;
-        note(&mut w, i, r);
-    }
-    Ok(w)
-}
 
-/// Adds what another walk of the same blob found to `w`.
-fn merge(w: &mut Walked, other: Walked) {
-    if w.first_threat.is_none() {
-        w.first_threat = other.first_threat;
-    }
-    w.infected.extend(other.infected);
-}
-
-/// Records a member's result into `w`.
-pub(crate) fn note(w: &mut Walked, index: usize, r: crate::ctx::MemberResult) {
-    if let Some(t) = r.threat {
-        if w.first_threat.is_none() {
-            w.first_threat = Some(t.clone());
+    fn charge(&mut self, bytes: u64, members: u64) -> Result<(), Abort> {
+        self.total = self.total.saturating_add(bytes);
+        self.members = self.members.saturating_add(members);
+        if self.total > self.opts.limits.max_total_bytes {
+            return Err(Abort::Limit(Limit::TotalBytes));
         }
-        w.infected.push((index, t));
+        if self.members > self.opts.limits.max_members {
+            return Err(Abort::Limit(Limit::MemberCount));
+        }
+        Ok(())
+    }
+
+    fn corrupted(&self) -> bool {
+        self.corrupted
+    }
+
+    fn restore_corrupted(&mut self, was: bool) {
+        self.corrupted = was;
+    }
+
+    fn check_time(&self) -> Result<(), Abort> {
+        Ctx::check_time(self)
+    }
+
+    fn begin(&mut self, depth: u32, packed: Packed) -> Result<Option<Sink>, Abort> {
+        Ctx::begin(self, depth, packed)
+    }
+
+    fn write(&mut self, sink: &mut Sink, data: &[u8]) -> Result<(), Abort> {
+        Ctx::write(self, sink, data)
+    }
+
+    fn end_raw(
+        &mut self,
+        sink: Sink,
+        path: &str,
+        outcome: Result<(), Abort>,
+    ) -> Result<(MemberResult, Option<Blob>), Abort> {
+        Ctx::end_raw(self, sink, path, outcome)
+    }
+
+    fn open(&mut self, blob: &Blob, path: &str, depth: u32) -> Result<Walked, Abort> {
+        walk(self, blob, path, depth)
     }
 }
 

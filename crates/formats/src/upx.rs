@@ -32,7 +32,7 @@
 //! Every decoder is written for hostile input: it never panics, never writes more than the
 //! caller's `max_out` bytes, and each step consumes input or ends.
 
-use crate::le::{u16_at, u32_at, u64_at};
+use crate::le::u32_at;
 use std::io::Read;
 
 /// Why a UPX image could not be unpacked.
@@ -200,54 +200,36 @@ struct Stub {
 
 impl Pe {
     fn parse(d: &[u8]) -> Result<Pe> {
-        if d.get(..2) != Some(b"MZ") {
-            return Err(UpxError::NotPe("no MZ signature"));
-        }
-        let pe = u32_at(d, 0x3c).ok_or(UpxError::NotPe("DOS header cut short"))? as usize;
-        if d.get(pe..pe.saturating_add(4)) != Some(b"PE\0\0") {
-            return Err(UpxError::NotPe("no PE signature"));
-        }
-        let cut = || UpxError::NotPe("PE headers cut short");
-        let nsec = u16_at(d, pe.saturating_add(6)).ok_or_else(cut)? as usize;
-        let opt_size = u16_at(d, pe.saturating_add(20)).ok_or_else(cut)? as usize;
-        let opt = pe.saturating_add(24);
-        let magic = u16_at(d, opt).ok_or_else(cut)?;
-        let pe64 = match magic {
-            0x10b => false,
-            0x20b => true,
+        let h = crate::pe::Headers::parse(d).map_err(|e| {
+            UpxError::NotPe(match e {
+                crate::pe::PeError::NoMz => "no MZ signature",
+                crate::pe::PeError::Short => "DOS header cut short",
+                crate::pe::PeError::NoSignature => "no PE signature",
+            })
+        })?;
+        let o = h.optional.ok_or(UpxError::NotPe("PE headers cut short"))?;
+        let pe64 = match o.magic {
+            crate::pe::MAGIC_PE32 => false,
+            crate::pe::MAGIC_PE32_PLUS => true,
             _ => return Err(UpxError::NotPe("unknown optional header magic")),
         };
-        let entry = u32_at(d, opt.saturating_add(16)).ok_or_else(cut)?;
-        let image_base = if pe64 {
-            u64_at(d, opt.saturating_add(24))
-        } else {
-            u32_at(d, opt.saturating_add(28)).map(u64::from)
-        }
-        .ok_or_else(cut)?;
-        let table = opt.saturating_add(opt_size);
-        let mut sections = Vec::new();
-        for i in 0..nsec.min(96) {
-            let s = table.saturating_add(i * 40);
-            let field = |at: usize| u32_at(d, s.saturating_add(at));
-            let (Some(vsize), Some(va), Some(raw_size), Some(raw_ptr)) =
-                (field(8), field(12), field(16), field(20))
-            else {
-                break;
-            };
-            sections.push(Section {
-                vsize,
-                va,
-                raw_size,
-                raw_ptr,
-            });
-        }
+        let sections: Vec<Section> = h
+            .sections
+            .iter()
+            .map(|s| Section {
+                vsize: s.virtual_size,
+                va: s.rva,
+                raw_size: s.raw_size,
+                raw_ptr: s.raw_offset,
+            })
+            .collect();
         if sections.is_empty() {
             return Err(UpxError::NotPe("no section table"));
         }
         Ok(Pe {
             pe64,
-            entry,
-            image_base,
+            entry: o.entry,
+            image_base: o.image_base,
             sections,
         })
     }

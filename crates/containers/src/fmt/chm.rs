@@ -13,8 +13,7 @@ use std::path::PathBuf;
 use libchm::{ChmFile, EntrySel};
 
 use crate::blob::Blob;
-use crate::ctx::{clean_name, join, Abort, Ctx, Failure};
-use crate::walk::Walked;
+use crate::scan::{clean_name, join, Abort, Failure, Finding, Limit, Scan, Walked};
 
 /// Largest entry decoded into memory.
 pub const MAX_ENTRY: u64 = 64 << 20;
@@ -25,14 +24,19 @@ pub fn detect(head: &[u8]) -> bool {
 }
 
 /// Scans every file entry of the CHM file in `blob` at `depth`.
-pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result<Walked, Abort> {
+pub(crate) fn walk<'o>(
+    ctx: &mut impl Scan<'o>,
+    blob: &Blob,
+    path: &str,
+    depth: u32,
+) -> Result<Walked, Abort> {
     let mut w = Walked::default();
     // Keep the named temp file (if any) alive while the CHM is open.
     let (_keep, file_path) = match chm_path(ctx, blob) {
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(error = %e, "chm: no path to open");
-            ctx.error = true;
+            ctx.note(Finding::Error);
             return Ok(w);
         }
     };
@@ -40,7 +44,7 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
     let mut chm = match opened {
         Ok(Ok(c)) => c,
         _ => {
-            ctx.corrupted = true;
+            ctx.note(Finding::Corrupted);
             return Ok(w);
         }
     };
@@ -49,22 +53,22 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
     })) {
         Ok(Ok(e)) => e,
         _ => {
-            ctx.corrupted = true;
+            ctx.note(Finding::Corrupted);
             return Ok(w);
         }
     };
-    let cap = MAX_ENTRY.min(ctx.opts.limits.max_member_bytes);
+    let cap = MAX_ENTRY.min(ctx.options().limits.max_member_bytes);
     for (i, entry) in entries.iter().filter(|e| e.length > 0).enumerate() {
-        if i as u64 >= ctx.opts.limits.max_members {
-            return Err(Abort::Limit("member count"));
+        if i as u64 >= ctx.options().limits.max_members {
+            return Err(Abort::Limit(Limit::MemberCount));
         }
         let mpath = join(path, &clean_name(&entry.path, &format!("#{i}")));
         if entry.length > cap {
-            ctx.hit("member size");
+            ctx.hit(Limit::MemberSize);
             continue;
         }
-        if ctx.total + entry.length > ctx.opts.limits.max_total_bytes {
-            return Err(Abort::Limit("total unpacked bytes"));
+        if ctx.usage().bytes + entry.length > ctx.options().limits.max_total_bytes {
+            return Err(Abort::Limit(Limit::TotalBytes));
         }
         ctx.check_time()?;
         let data = catch_unwind(AssertUnwindSafe(|| chm.read(entry)));
@@ -76,7 +80,10 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
 }
 
 /// A path `libchm` can open for `blob`, and the temp file to keep alive while it is open.
-fn chm_path(ctx: &Ctx, blob: &Blob) -> std::io::Result<(Option<tempfile::NamedTempFile>, PathBuf)> {
+fn chm_path<'o>(
+    ctx: &impl Scan<'o>,
+    blob: &Blob,
+) -> std::io::Result<(Option<tempfile::NamedTempFile>, PathBuf)> {
     match blob {
         Blob::File(f, _) => {
             use std::os::fd::AsRawFd;
@@ -86,7 +93,7 @@ fn chm_path(ctx: &Ctx, blob: &Blob) -> std::io::Result<(Option<tempfile::NamedTe
             ))
         }
         Blob::Mem(v) => {
-            let mut t = tempfile::NamedTempFile::new_in(&ctx.opts.temp_dir)
+            let mut t = tempfile::NamedTempFile::new_in(&ctx.options().temp_dir)
                 .or_else(|_| tempfile::NamedTempFile::new())?;
             t.write_all(v)?;
             t.flush()?;

@@ -4,9 +4,8 @@
 use std::io::Read;
 
 use crate::blob::Blob;
-use crate::ctx::{Abort, Counted, Counter, Ctx, Packed};
-use crate::detect::Kind;
-use crate::walk::{note, Walked};
+use crate::kind::Kind;
+use crate::scan::{note, Abort, Counted, Counter, Finding, Packed, Scan, Walked};
 
 /// Largest zstd window accepted (2^27 = 128 MiB, zstd's default limit for decoders).
 const ZSTD_WINDOW_LOG_MAX: u32 = 27;
@@ -27,8 +26,8 @@ pub(crate) fn decoder<'a>(kind: Kind, r: Box<dyn Read + 'a>) -> Option<Box<dyn R
 }
 
 /// Decompresses `blob` into one member at `path`.
-pub(crate) fn walk(
-    ctx: &mut Ctx,
+pub(crate) fn walk<'o>(
+    ctx: &mut impl Scan<'o>,
     blob: &Blob,
     kind: Kind,
     path: &str,
@@ -36,7 +35,7 @@ pub(crate) fn walk(
 ) -> Result<Walked, Abort> {
     let mut w = Walked::default();
     let Ok(r) = blob.reader() else {
-        ctx.error = true;
+        ctx.note(Finding::Error);
         return Ok(w);
     };
     let count = Counter::default();

@@ -3,9 +3,8 @@
 //! 7z, cab, and OLE2/MSI installers; zips are found by `fmt::zip`).
 
 use crate::blob::Blob;
-use crate::ctx::{Abort, Ctx};
-use crate::detect::Kind;
-use crate::walk::{note, Walked};
+use crate::kind::Kind;
+use crate::scan::{note, Abort, Finding, Scan, Walked};
 
 /// Largest object searched for embedded objects.
 const MAX_SEARCH: u64 = 64 << 20;
@@ -70,8 +69,8 @@ pub fn candidates(d: &[u8], host: Kind) -> Vec<(usize, usize, Kind)> {
 }
 
 /// Scans objects embedded in `blob` as members at `depth`.
-pub(crate) fn walk(
-    ctx: &mut Ctx,
+pub(crate) fn walk<'o>(
+    ctx: &mut impl Scan<'o>,
     blob: &Blob,
     host: Kind,
     path: &str,
@@ -81,7 +80,7 @@ pub(crate) fn walk(
         Ok(Some(d)) => d,
         Ok(None) => return Ok(Walked::default()),
         Err(_) => {
-            ctx.error = true;
+            ctx.note(Finding::Error);
             return Ok(Walked::default());
         }
     };
@@ -89,8 +88,8 @@ pub(crate) fn walk(
 }
 
 /// [`walk`] on bytes already in memory (searched up to 64 MiB).
-pub(crate) fn walk_data(
-    ctx: &mut Ctx,
+pub(crate) fn walk_data<'o>(
+    ctx: &mut impl Scan<'o>,
     data: &[u8],
     host: Kind,
     path: &str,
@@ -100,11 +99,11 @@ pub(crate) fn walk_data(
     let data = &data[..data.len().min(MAX_SEARCH as usize)];
     for (i, (pos, len, kind)) in candidates(data, host).into_iter().enumerate() {
         let name = format!("@{pos}.{}", kind.name());
-        let mpath = crate::ctx::join(path, &name);
+        let mpath = crate::scan::join(path, &name);
         // A carved object is a guess: one that does not parse is not a corrupted host.
-        let corrupted = ctx.corrupted;
+        let corrupted = ctx.corrupted();
         let r = ctx.member_bytes(&data[pos..pos + len], &mpath, depth)?;
-        ctx.corrupted = corrupted;
+        ctx.restore_corrupted(corrupted);
         note(&mut w, i, r);
     }
     Ok(w)

@@ -4,8 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::ctx::{join, shown, Abort, Ctx};
-use crate::walk::{note, Walked};
+use crate::scan::{join, note, shown, Abort, Finding, Limit, Scan, Walked};
 use bulwark_formats::emu::{unpack, EmuError, EmuLimits, MARK_NOT_AT_OEP};
 
 /// Most instructions one executable's stub may run (measured: the clamav-testfiles stubs
@@ -18,8 +17,8 @@ const MAX_TIME: Duration = Duration::from_secs(15);
 
 /// Emulates the executable in `data` (already known to be a PE) and scans its memory image
 /// as one member at `depth`.
-pub(crate) fn walk(
-    ctx: &mut Ctx,
+pub(crate) fn walk<'o>(
+    ctx: &mut impl Scan<'o>,
     data: &[u8],
     path: &str,
     depth: u32,
@@ -37,10 +36,10 @@ pub(crate) fn walk(
     {
         return Ok(w);
     }
-    let l = &ctx.opts.limits;
+    let l = &ctx.options().limits;
     let budget = l
         .max_member_bytes
-        .min(l.max_total_bytes.saturating_sub(ctx.total))
+        .min(l.max_total_bytes.saturating_sub(ctx.usage().bytes))
         .min(crate::fmt::nsis::MAX_DECOMPRESSED) as usize;
     // The ratio limit, judged on the image size the headers announce.
     let ratio_cap = (data.len() as u64)
@@ -61,28 +60,29 @@ pub(crate) fn walk(
                 elapsed = ?started.elapsed(),
                 "emulated"
             );
-            ctx.notes.push(format!(
+            ctx.note(Finding::Note(format!(
                 "{}: {packer} emulated: {} after {} instructions",
                 shown(path),
                 e.stop,
                 e.instructions
-            ));
+            )));
             let r = ctx.member_bytes(&e.image, &join(path, "emu-unpacked"), depth)?;
             note(&mut w, 0, r);
             if e.stop.is_limit() {
-                ctx.hit("emulation");
+                ctx.hit(Limit::Emulation);
             }
         }
         Err(EmuError::TooBig(n)) => {
-            ctx.notes.push(format!(
+            ctx.note(Finding::Note(format!(
                 "{}: {packer} not emulated: image of {n} bytes over the limits",
                 shown(path)
-            ));
-            ctx.hit("member size");
+            )));
+            ctx.hit(Limit::MemberSize);
         }
-        Err(e) => ctx
-            .notes
-            .push(format!("{}: {packer} not unpacked: {e}", shown(path))),
+        Err(e) => ctx.note(Finding::Note(format!(
+            "{}: {packer} not unpacked: {e}",
+            shown(path)
+        ))),
     }
     Ok(w)
 }

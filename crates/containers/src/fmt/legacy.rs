@@ -12,8 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use unarc_rs::unified::{ArchiveFormat, ArchiveOptions, UnifiedArchive};
 
 use crate::blob::Blob;
-use crate::ctx::{clean_name, join, Abort, Ctx, Failure};
-use crate::walk::Walked;
+use crate::scan::{clean_name, join, Abort, Failure, Finding, Limit, Scan, Walked};
 
 /// Largest member decoded into memory (the crate has no streaming reader).
 pub const MAX_ENTRY: u64 = 64 << 20;
@@ -61,8 +60,8 @@ pub fn detect(head: &[u8]) -> Option<ArchiveFormat> {
 }
 
 /// Scans every member of the legacy archive in `blob` (of format `format`) at `depth`.
-pub(crate) fn walk(
-    ctx: &mut Ctx,
+pub(crate) fn walk<'o>(
+    ctx: &mut impl Scan<'o>,
     blob: &Blob,
     format: ArchiveFormat,
     path: &str,
@@ -70,12 +69,12 @@ pub(crate) fn walk(
 ) -> Result<Walked, Abort> {
     let mut w = Walked::default();
     let Ok(r) = blob.reader() else {
-        ctx.error = true;
+        ctx.note(Finding::Error);
         return Ok(w);
     };
-    let limits = &ctx.opts.limits;
+    let limits = &ctx.options().limits;
     let entry_cap = MAX_ENTRY.min(limits.max_member_bytes);
-    let total_cap = limits.max_total_bytes.saturating_sub(ctx.total);
+    let total_cap = limits.max_total_bytes.saturating_sub(ctx.usage().bytes);
     let options = ArchiveOptions::new()
         .with_max_entry_size(Some(entry_cap))
         .with_max_total_size(Some(total_cap));
@@ -85,11 +84,11 @@ pub(crate) fn walk(
     let mut archive = match opened {
         Ok(Ok(a)) => a,
         _ => {
-            ctx.corrupted = true;
+            ctx.note(Finding::Corrupted);
             return Ok(w);
         }
     };
-    let max = ctx.opts.limits.max_members;
+    let max = ctx.options().limits.max_members;
     let mut i = 0usize;
     loop {
         ctx.check_time()?;
@@ -98,7 +97,7 @@ pub(crate) fn walk(
             Ok(Ok(Some(e))) => e,
             Ok(Ok(None)) => break,
             _ => {
-                ctx.corrupted = true;
+                ctx.note(Finding::Corrupted);
                 break;
             }
         };
@@ -106,17 +105,17 @@ pub(crate) fn walk(
             continue;
         }
         if i as u64 >= max {
-            return Err(Abort::Limit("member count"));
+            return Err(Abort::Limit(Limit::MemberCount));
         }
         let mpath = join(path, &clean_name(entry.name(), &format!("#{i}")));
         if entry.is_encrypted() {
-            ctx.protected = true;
+            ctx.note(Finding::Protected);
             i += 1;
             continue;
         }
         if entry.original_size() > entry_cap {
             // Declared too large to decode in memory: the member limit, like a cut member.
-            ctx.hit("member size");
+            ctx.hit(Limit::MemberSize);
             let _ = catch_unwind(AssertUnwindSafe(|| archive.skip(&entry)));
             i += 1;
             continue;

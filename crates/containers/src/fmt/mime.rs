@@ -8,8 +8,7 @@
 use std::io::{BufRead, BufReader, Read};
 
 use crate::blob::Blob;
-use crate::ctx::{clean_name, join, Abort, Ctx, Packed, Sink};
-use crate::walk::{note, Walked};
+use crate::scan::{clean_name, join, note, Abort, Finding, Limit, Packed, Scan, Sink, Walked};
 
 /// Longest line read at once.
 pub const MAX_LINE: usize = 64 << 10;
@@ -17,16 +16,7 @@ pub const MAX_LINE: usize = 64 << 10;
 const MAX_HEADER_LINES: usize = 2000;
 const MAX_HEADER_BYTES: usize = 256 << 10;
 
-/// The raw body of one leaf part, for cure.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartRange {
-    /// Offset of the first body byte.
-    pub start: u64,
-    /// Offset just past the last body byte (before the line break that precedes a boundary).
-    pub end: u64,
-    /// The part's body is base64.
-    pub base64: bool,
-}
+pub use crate::scan::PartRange;
 
 /// Whether `name` can be a header field name (letters, digits, `-`, `_`).
 pub(crate) fn is_field_name(name: &[u8]) -> bool {
@@ -162,8 +152,8 @@ struct Head {
     filename: Option<String>,
 }
 
-struct Parser<'c, 'a, R> {
-    ctx: &'c mut Ctx<'a>,
+struct Parser<'c, S, R> {
+    ctx: &'c mut S,
     lines: Lines<R>,
     path: String,
     depth: u32,
@@ -176,8 +166,8 @@ struct Parser<'c, 'a, R> {
 
 /// Scans a message (`mbox == false`), a mailbox, or (with `boundary`) a multipart body without
 /// its head, such as an HTTP multipart/form-data upload. Parts are members at `depth`.
-pub(crate) fn walk(
-    ctx: &mut Ctx,
+pub(crate) fn walk<'o>(
+    ctx: &mut impl Scan<'o>,
     blob: &Blob,
     path: &str,
     depth: u32,
@@ -185,7 +175,7 @@ pub(crate) fn walk(
     boundary: Option<&str>,
 ) -> Result<Walked, Abort> {
     let Ok(r) = blob.reader() else {
-        ctx.error = true;
+        ctx.note(Finding::Error);
         return Ok(Walked::default());
     };
     let mut p = Parser {
@@ -228,7 +218,7 @@ pub(crate) fn walk(
     Ok(w)
 }
 
-impl<R: Read> Parser<'_, '_, R> {
+impl<'o, S: Scan<'o>, R: Read> Parser<'_, S, R> {
     /// Classifies a line: a boundary delimiter, a mailbox separator, or body.
     fn classify(&self, l: &Line) -> Option<End> {
         let t = &l.text;
@@ -273,7 +263,7 @@ impl<R: Read> Parser<'_, '_, R> {
                 raw.push(l.text);
             }
             if raw.len() > MAX_HEADER_LINES || bytes > MAX_HEADER_BYTES {
-                self.ctx.hit("mail headers");
+                self.ctx.hit(Limit::MailHeaders);
                 break;
             }
         }
@@ -319,8 +309,8 @@ impl<R: Read> Parser<'_, '_, R> {
         let h = self.headers();
         if h.ctype.starts_with("multipart/") {
             if let Some(b) = h.boundary.clone() {
-                if mdepth >= self.ctx.opts.limits.max_depth {
-                    self.ctx.hit("nesting depth");
+                if mdepth >= self.ctx.options().limits.max_depth {
+                    self.ctx.hit(Limit::NestingDepth);
                     return self.skip_body();
                 }
                 self.bounds.push(b);
@@ -335,8 +325,8 @@ impl<R: Read> Parser<'_, '_, R> {
             }
         }
         if h.ctype == "message/rfc822" && !matches!(h.cte.as_str(), "base64" | "quoted-printable") {
-            if mdepth >= self.ctx.opts.limits.max_depth {
-                self.ctx.hit("nesting depth");
+            if mdepth >= self.ctx.options().limits.max_depth {
+                self.ctx.hit(Limit::NestingDepth);
                 return self.skip_body();
             }
             return self.entity(mdepth + 1);
@@ -472,7 +462,7 @@ impl<R: Read> Parser<'_, '_, R> {
             end: body_end,
             base64,
         });
-        note(&mut self.w, idx, crate::ctx::MemberResult { threat });
+        note(&mut self.w, idx, crate::scan::MemberResult { threat });
         Ok(end)
     }
 }

@@ -6,6 +6,7 @@ pub mod chm;
 pub(crate) mod compress;
 pub mod embedded;
 pub(crate) mod emu;
+pub(crate) mod exe;
 pub mod legacy;
 pub mod mime;
 pub mod nsis;

@@ -9,8 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use nsis::NsisInstaller;
 
-use crate::ctx::{clean_name, join, shown, Abort, Ctx, Failure};
-use crate::walk::{note, Walked};
+use crate::scan::{clean_name, join, note, shown, Abort, Failure, Finding, Limit, Scan, Walked};
 
 /// Largest installer opened.
 pub const MAX_INSTALLER: u64 = 128 << 20;
@@ -25,14 +24,24 @@ pub fn detect(data: &[u8]) -> bool {
 
 /// Scans the files embedded in the NSIS installer `data` (a whole PE, at most
 /// [`MAX_INSTALLER`] bytes) as members at `depth`.
-pub(crate) fn walk(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result<Walked, Abort> {
+pub(crate) fn walk<'o>(
+    ctx: &mut impl Scan<'o>,
+    data: &[u8],
+    path: &str,
+    depth: u32,
+) -> Result<Walked, Abort> {
     let mut w = Walked::default();
     if !detect(data) {
         return Ok(w);
     }
     let budget = MAX_DECOMPRESSED
-        .min(ctx.opts.limits.max_total_bytes.saturating_sub(ctx.total))
-        .min(ctx.opts.limits.max_member_bytes.max(1 << 20)) as usize;
+        .min(
+            ctx.options()
+                .limits
+                .max_total_bytes
+                .saturating_sub(ctx.usage().bytes),
+        )
+        .min(ctx.options().limits.max_member_bytes.max(1 << 20)) as usize;
     let parsed = catch_unwind(AssertUnwindSafe(|| {
         NsisInstaller::builder(data)
             .max_decompressed_size(budget)
@@ -41,8 +50,10 @@ pub(crate) fn walk(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result
     let installer = match parsed {
         Ok(Ok(i)) => i,
         Ok(Err(e)) => {
-            ctx.notes
-                .push(format!("{}: NSIS not opened: {e}", shown(path)));
+            ctx.note(Finding::Note(format!(
+                "{}: NSIS not opened: {e}",
+                shown(path)
+            )));
             match e {
                 // The crate could not decode the header (it fails, e.g., when an LZMA match runs
                 // across the header's end, as a block of zeros after it makes happen): read the
@@ -58,25 +69,27 @@ pub(crate) fn walk(ctx: &mut Ctx, data: &[u8], path: &str, depth: u32) -> Result
             return Ok(w);
         }
         Err(_) => {
-            ctx.notes
-                .push(format!("{}: NSIS parser panicked", shown(path)));
-            ctx.corrupted = true;
+            ctx.note(Finding::Note(format!(
+                "{}: NSIS parser panicked",
+                shown(path)
+            )));
+            ctx.note(Finding::Corrupted);
             return Ok(w);
         }
     };
     let mut i = 0usize;
     for file in installer.files() {
         ctx.check_time()?;
-        if i as u64 >= ctx.opts.limits.max_members {
-            return Err(Abort::Limit("member count"));
+        if i as u64 >= ctx.options().limits.max_members {
+            return Err(Abort::Limit(Limit::MemberCount));
         }
         let file = match file {
             Ok(f) => f,
             Err(e) => {
-                ctx.notes.push(format!("{}: NSIS entry: {e}", shown(path)));
+                ctx.note(Finding::Note(format!("{}: NSIS entry: {e}", shown(path))));
                 match e {
-                    nsis::Error::OutputTooLarge { .. } => ctx.hit("NSIS data size"),
-                    _ => ctx.corrupted = true,
+                    nsis::Error::OutputTooLarge { .. } => ctx.hit(Limit::NsisDataSize),
+                    _ => ctx.note(Finding::Corrupted),
                 }
                 continue;
             }
@@ -170,8 +183,8 @@ pub fn solid_blocks(exe: &[u8], max_out: usize) -> Result<Vec<Vec<u8>>, SolidErr
 
 /// Scans the blocks of the installer's solid stream as members `#0` (the script header),
 /// `#1`… (the files) when the `nsis` crate could not open it.
-fn solid_fallback(
-    ctx: &mut Ctx,
+fn solid_fallback<'o>(
+    ctx: &mut impl Scan<'o>,
     data: &[u8],
     budget: usize,
     path: &str,
@@ -181,16 +194,16 @@ fn solid_fallback(
     match solid_blocks(data, budget) {
         Ok(blocks) => {
             for (i, b) in blocks.iter().enumerate() {
-                if i as u64 >= ctx.opts.limits.max_members {
-                    return Err(Abort::Limit("member count"));
+                if i as u64 >= ctx.options().limits.max_members {
+                    return Err(Abort::Limit(Limit::MemberCount));
                 }
                 let r = ctx.member_bytes(b, &join(path, &format!("#{i}")), depth)?;
                 note(&mut w, i, r);
             }
         }
         // Its files cannot be seen within the limits: not clean.
-        Err(SolidError::TooLarge) => ctx.hit("NSIS data size"),
-        Err(SolidError::Corrupt) => ctx.corrupted = true,
+        Err(SolidError::TooLarge) => ctx.hit(Limit::NsisDataSize),
+        Err(SolidError::Corrupt) => ctx.note(Finding::Corrupted),
         // Not solid either: what the crate could not read stays unread (noted).
         Err(SolidError::NotSolid) => {}
     }

@@ -3,20 +3,24 @@
 use std::path::PathBuf;
 
 use crate::blob::Blob;
-use crate::ctx::{clean_name, join, Abort, Ctx, Packed};
-use crate::walk::{note, Walked};
+use crate::scan::{clean_name, join, note, Abort, Finding, Packed, Scan, Walked};
 
 /// Scans every stream of the compound file in `blob` at `depth`.
-pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result<Walked, Abort> {
+pub(crate) fn walk<'o>(
+    ctx: &mut impl Scan<'o>,
+    blob: &Blob,
+    path: &str,
+    depth: u32,
+) -> Result<Walked, Abort> {
     let mut w = Walked::default();
     let Ok(r) = blob.reader() else {
-        ctx.error = true;
+        ctx.note(Finding::Error);
         return Ok(w);
     };
     let mut cf = match cfb::CompoundFile::open(r) {
         Ok(c) => c,
         Err(_) => {
-            ctx.corrupted = true;
+            ctx.note(Finding::Corrupted);
             return Ok(w);
         }
     };
@@ -24,7 +28,7 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
         .walk()
         .filter(|e| e.is_stream())
         .map(|e| e.path().to_path_buf())
-        .take(ctx.opts.limits.max_members as usize + 1)
+        .take(ctx.options().limits.max_members as usize + 1)
         .collect();
     for (i, p) in streams.iter().enumerate() {
         let name = p.to_string_lossy();
@@ -32,7 +36,7 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
         let mut s = match cf.open_stream(p) {
             Ok(s) => s,
             Err(_) => {
-                ctx.corrupted = true;
+                ctx.note(Finding::Corrupted);
                 continue;
             }
         };

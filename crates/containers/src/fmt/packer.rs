@@ -4,19 +4,21 @@
 use bulwark_formats::packer::identify;
 
 use crate::blob::Blob;
-use crate::ctx::{Abort, Ctx};
+use crate::scan::{Abort, Finding, Scan};
 
 /// Notes the packer of the executable in `blob`, if any.
-pub(crate) fn walk(
-    ctx: &mut Ctx,
+pub(crate) fn walk<'o>(
+    ctx: &mut impl Scan<'o>,
     _blob: &Blob,
     head: &[u8],
     path: &str,
     _depth: u32,
 ) -> Result<(), Abort> {
     if let Some(p) = identify(head) {
-        ctx.packers
-            .push((crate::ctx::shown(path).to_string(), p.to_string()));
+        ctx.note(Finding::Packer {
+            path: crate::scan::shown(path).to_string(),
+            packer: p,
+        });
     }
     Ok(())
 }

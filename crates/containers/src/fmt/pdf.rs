@@ -18,8 +18,7 @@
 use std::io::{Cursor, Read};
 
 use crate::blob::Blob;
-use crate::ctx::{Abort, Ctx, Packed};
-use crate::walk::Walked;
+use crate::scan::{Abort, Finding, Limit, Packed, Scan, Walked};
 
 /// Largest document read into memory to find its streams.
 pub const MAX_DOCUMENT: u64 = 256 << 20;
@@ -63,16 +62,21 @@ struct RawStream<'a> {
 }
 
 /// Scans the decoded streams of the PDF in `blob` at `depth`.
-pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result<Walked, Abort> {
+pub(crate) fn walk<'o>(
+    ctx: &mut impl Scan<'o>,
+    blob: &Blob,
+    path: &str,
+    depth: u32,
+) -> Result<Walked, Abort> {
     let w = Walked::default();
-    let doc = match blob.bytes(MAX_DOCUMENT.min(ctx.opts.limits.max_member_bytes)) {
+    let doc = match blob.bytes(MAX_DOCUMENT.min(ctx.options().limits.max_member_bytes)) {
         Ok(Some(d)) => d,
         Ok(None) => {
-            ctx.hit("PDF document size");
+            ctx.hit(Limit::PdfDocumentSize);
             return Ok(w);
         }
         Err(_) => {
-            ctx.error = true;
+            ctx.note(Finding::Error);
             return Ok(w);
         }
     };
@@ -84,7 +88,7 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
             Some((num, gen)) => format!("obj {num} {gen}"),
             None => format!("stream {n}"),
         };
-        let member = crate::ctx::join(path, &name);
+        let member = crate::scan::join(path, &name);
         let filters = filters(s.dict);
         decode_member(ctx, &s, &filters, &member, depth)?;
     }
@@ -92,14 +96,14 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
 }
 
 /// Decodes one stream and scans it as a member.
-fn decode_member(
-    ctx: &mut Ctx,
+fn decode_member<'o>(
+    ctx: &mut impl Scan<'o>,
     s: &RawStream<'_>,
     filters: &[Filter],
     path: &str,
     depth: u32,
 ) -> Result<(), Abort> {
-    let cap = ctx.opts.limits.max_member_bytes;
+    let cap = ctx.options().limits.max_member_bytes;
     let packed = Packed::Fixed(s.data.len() as u64);
     let chain: Vec<Filter> = filters
         .iter()
@@ -129,11 +133,11 @@ fn decode_member(
             Filter::Stop => break,
         };
         if !ok {
-            ctx.corrupted = true;
+            ctx.note(Finding::Corrupted);
         }
         data = out;
         if data.len() as u64 > cap {
-            return Err(Abort::Member("member size"));
+            return Err(Abort::Member(Limit::MemberSize));
         }
     }
     ctx.member(&mut Cursor::new(data), path, depth, packed)?;

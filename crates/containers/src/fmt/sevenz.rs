@@ -4,17 +4,21 @@
 use sevenz_rust2::{ArchiveReader, EntryDecision, Password};
 
 use crate::blob::Blob;
-use crate::ctx::{clean_name, join, Abort, Ctx, Packed};
-use crate::walk::{note, Walked};
+use crate::scan::{clean_name, join, note, Abort, Finding, Limit, Packed, Scan, Walked};
 
 /// Memory limit for 7z headers and decoder dictionaries (KiB).
 const MEM_LIMIT_KB: usize = 64 << 10;
 
 /// Scans every member of the 7z in `blob` at `depth`.
-pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result<Walked, Abort> {
+pub(crate) fn walk<'o>(
+    ctx: &mut impl Scan<'o>,
+    blob: &Blob,
+    path: &str,
+    depth: u32,
+) -> Result<Walked, Abort> {
     let mut w = Walked::default();
     let Ok(r) = blob.reader() else {
-        ctx.error = true;
+        ctx.note(Finding::Error);
         return Ok(w);
     };
     let mut ar = match ArchiveReader::new_with_memory_limit(r, Password::empty(), MEM_LIMIT_KB) {
@@ -22,23 +26,23 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
         Err(e) => {
             let msg = e.to_string();
             if msg.to_ascii_lowercase().contains("password") {
-                ctx.protected = true;
+                ctx.note(Finding::Protected);
             } else {
-                ctx.corrupted = true;
+                ctx.note(Finding::Corrupted);
             }
             return Ok(w);
         }
     };
     ar.set_thread_count(1);
     let n = ar.archive().files.len() as u64;
-    if ctx.members.saturating_add(n) > ctx.opts.limits.max_members {
-        return Err(Abort::Limit("member count"));
+    if ctx.usage().members.saturating_add(n) > ctx.options().limits.max_members {
+        return Err(Abort::Limit(Limit::MemberCount));
     }
     let encrypted: Vec<bool> = (0..ar.archive().files.len())
         .map(|i| ar.archive().is_file_encrypted(i))
         .collect();
     if encrypted.iter().any(|e| *e) {
-        ctx.protected = true;
+        ctx.note(Finding::Protected);
     }
     let mut abort = None;
     let mut index = 0usize;
@@ -69,9 +73,9 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
     if let Err(e) = res {
         let msg = e.to_string();
         if msg.to_ascii_lowercase().contains("password") {
-            ctx.protected = true;
+            ctx.note(Finding::Protected);
         } else {
-            ctx.corrupted = true;
+            ctx.note(Finding::Corrupted);
         }
     }
     Ok(w)

@@ -3,21 +3,25 @@
 use bulwark_formats::szdd::{decode, SzddError};
 
 use crate::blob::Blob;
-use crate::ctx::{join, Abort, Ctx, Packed};
-use crate::walk::{note, Walked};
+use crate::scan::{join, note, Abort, Finding, Limit, Packed, Scan, Walked};
 
 /// Scans the file inside the SZDD `blob` as one member at `depth`.
-pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result<Walked, Abort> {
+pub(crate) fn walk<'o>(
+    ctx: &mut impl Scan<'o>,
+    blob: &Blob,
+    path: &str,
+    depth: u32,
+) -> Result<Walked, Abort> {
     let mut w = Walked::default();
     // SZDD was made for floppies: anything beyond 64 MiB packed is not worth holding in memory.
     let data = match blob.bytes(64 << 20) {
         Ok(Some(d)) => d,
         Ok(None) => {
-            ctx.hit("member size");
+            ctx.hit(Limit::MemberSize);
             return Ok(w);
         }
         Err(_) => {
-            ctx.error = true;
+            ctx.note(Finding::Error);
             return Ok(w);
         }
     };
@@ -30,18 +34,18 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
     let Some(mut sink) = ctx.begin(depth, Packed::Fixed(data.len() as u64))? else {
         return Ok(w);
     };
-    let max = ctx.opts.limits.max_member_bytes;
+    let max = ctx.options().limits.max_member_bytes;
     let res = decode(&data, max, |chunk| ctx.write(&mut sink, chunk));
     let outcome = match res {
         Ok(Ok((_, truncated))) => {
             if truncated {
-                ctx.corrupted = true;
+                ctx.note(Finding::Corrupted);
             }
             Ok(())
         }
-        Ok(Err(SzddError::TooLarge(_))) => Err(Abort::Member("member size")),
+        Ok(Err(SzddError::TooLarge(_))) => Err(Abort::Member(Limit::MemberSize)),
         Ok(Err(SzddError::NotSzdd)) => {
-            ctx.corrupted = true;
+            ctx.note(Finding::Corrupted);
             Ok(())
         }
         Err(e) => Err(e),

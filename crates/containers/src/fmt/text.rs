@@ -5,8 +5,7 @@
 use flate2::read::ZlibDecoder;
 
 use crate::blob::Blob;
-use crate::ctx::{join, Abort, Ctx};
-use crate::walk::{note, Walked};
+use crate::scan::{join, note, Abort, Scan, Walked};
 
 /// Largest object searched.
 const MAX_SEARCH: u64 = 32 << 20;
@@ -201,8 +200,8 @@ pub fn objects(d: &[u8], cap: usize) -> Vec<(String, Vec<u8>)> {
 }
 
 /// Scans the objects encoded in `blob` as members at `depth`.
-pub(crate) fn walk(
-    ctx: &mut Ctx,
+pub(crate) fn walk<'o>(
+    ctx: &mut impl Scan<'o>,
     blob: &Blob,
     path: &str,
     depth: u32,
@@ -212,7 +211,7 @@ pub(crate) fn walk(
         Ok(Some(d)) => d,
         _ => return Ok(()),
     };
-    let cap = ctx.opts.limits.max_member_bytes.min(MAX_SEARCH * 4) as usize;
+    let cap = ctx.options().limits.max_member_bytes.min(MAX_SEARCH * 4) as usize;
     for (i, (name, bytes)) in objects(&data, cap).into_iter().enumerate() {
         let r = ctx.member_bytes(&bytes, &join(path, &name), depth)?;
         note(w, 1000 + i, r);

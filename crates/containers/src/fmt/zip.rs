@@ -18,9 +18,10 @@ use zip::read::{ArchiveOffset, Config};
 use zip::{ZipArchive, ZipReadOptions};
 
 use crate::blob::{Blob, ReadSeek};
-use crate::ctx::{clean_name, join, Abort, Ctx, MemberResult, Packed};
-use crate::detect::Kind;
-use crate::walk::{note, Walked};
+use crate::kind::Kind;
+use crate::scan::{
+    clean_name, join, note, Abort, Finding, Limit, MemberResult, Packed, Scan, Walked,
+};
 use bulwark_formats::eocd::{self, End};
 
 /// A member's identity for deduplication: SHA-256 of its compressed bytes, CRC and size, and its
@@ -301,8 +302,8 @@ fn note_threat(w: &mut Walked, r: MemberResult) {
 /// inside an object of kind `host`) and scans every member at `depth`. With a zip host, the
 /// members of the primary archive are numbered for cure, and an object without a readable
 /// archive is corrupted; elsewhere what is found is a guess and never makes the host corrupted.
-pub(crate) fn walk(
-    ctx: &mut Ctx,
+pub(crate) fn walk<'o>(
+    ctx: &mut impl Scan<'o>,
     blob: &Blob,
     path: &str,
     depth: u32,
@@ -312,23 +313,23 @@ pub(crate) fn walk(
     let is_zip = host == Kind::Zip;
     let len = blob.len();
     let Ok(mut r) = blob.reader() else {
-        ctx.error = true;
+        ctx.note(Finding::Error);
         return Ok(w);
     };
     let ends = match find_ends(&mut *r, len) {
         Ok((ends, capped)) => {
             if capped {
-                ctx.hit("zip signatures");
+                ctx.hit(Limit::ZipSignatures);
             }
             ends
         }
         Err(_) => {
-            ctx.error = true;
+            ctx.note(Finding::Error);
             return Ok(w);
         }
     };
     ctx.check_time()?;
-    let corrupted = ctx.corrupted;
+    let corrupted = ctx.corrupted();
     let mut cover = Cover::default();
     let mut seen: HashMap<DupKey, Seen> = HashMap::new();
     let (mut opened, mut empty) = (false, false);
@@ -343,11 +344,11 @@ pub(crate) fn walk(
         if cover.contains(e.pos) {
             continue;
         }
-        if ctx.members.saturating_add(e.entries) > ctx.opts.limits.max_members {
-            return Err(Abort::Limit("member count"));
+        if ctx.usage().members.saturating_add(e.entries) > ctx.options().limits.max_members {
+            return Err(Abort::Limit(Limit::MemberCount));
         }
         let Ok(r2) = blob.reader() else {
-            ctx.error = true;
+            ctx.note(Finding::Error);
             break;
         };
         let Some(mut za) = open(r2, e) else {
@@ -365,10 +366,10 @@ pub(crate) fn walk(
     }
     if is_zip && !opened && !empty {
         tracing::debug!("no readable zip end record");
-        ctx.corrupted = true;
+        ctx.note(Finding::Corrupted);
     }
     if !is_zip {
-        ctx.corrupted = corrupted;
+        ctx.restore_corrupted(corrupted);
     }
     locals(ctx, &mut w, &mut *r, len, &cover, path, depth, is_zip)?;
     Ok(w)
@@ -385,8 +386,8 @@ struct Opened<'e> {
 
 /// Scans the members of one opened archive.
 #[allow(clippy::too_many_arguments)]
-fn archive<R: Read + Seek>(
-    ctx: &mut Ctx,
+fn archive<'o, R: Read + Seek>(
+    ctx: &mut impl Scan<'o>,
     w: &mut Walked,
     za: &mut ZipArchive<R>,
     a: &Opened,
@@ -410,13 +411,13 @@ fn archive<R: Read + Seek>(
     } else {
         join(path, &format!("@{start}.zip"))
     };
-    if overlapping(&spans) > ctx.opts.limits.max_zip_overlaps as usize {
-        ctx.hit("overlapping zip entries");
+    if overlapping(&spans) > ctx.options().limits.max_zip_overlaps as usize {
+        ctx.hit(Limit::OverlappingZipEntries);
         cover.add(base, a.end.end);
         return Ok(());
     }
     if broken && a.is_zip {
-        ctx.corrupted = true;
+        ctx.note(Finding::Corrupted);
     }
     let record = |w: &mut Walked, i: usize, r: MemberResult| {
         if a.numbered {
@@ -439,7 +440,7 @@ fn archive<R: Read + Seek>(
                 e.compressed_size(),
             ),
             Err(_) => {
-                ctx.corrupted = true;
+                ctx.note(Finding::Corrupted);
                 continue;
             }
         };
@@ -447,7 +448,7 @@ fn archive<R: Read + Seek>(
             continue;
         }
         if encrypted {
-            ctx.protected = true;
+            ctx.note(Finding::Protected);
             continue;
         }
         let mpath = join(&prefix, &clean_name(&name, &format!("#{i}")));
@@ -466,42 +467,45 @@ fn archive<R: Read + Seek>(
             Some((h.finalize().into(), csize))
         });
         if let Some((bytes, members, threat)) = key.and_then(|k| seen.get(&k)).cloned() {
-            ctx.total = ctx.total.saturating_add(bytes);
-            ctx.members = ctx.members.saturating_add(members);
-            if ctx.total > ctx.opts.limits.max_total_bytes {
-                return Err(Abort::Limit("total unpacked bytes"));
-            }
-            if ctx.members > ctx.opts.limits.max_members {
-                return Err(Abort::Limit("member count"));
-            }
+            ctx.charge(bytes, members)?;
             if let Some(t) = threat {
-                ctx.threats
-                    .push(bulwark_engine::Threat::new(t.clone(), mpath));
+                ctx.note(Finding::Threat {
+                    name: t.clone(),
+                    path: mpath,
+                });
                 record(w, i, MemberResult { threat: Some(t) });
             }
             continue;
         }
-        let (t0, m0) = (ctx.total, ctx.members);
+        let (t0, m0) = (ctx.usage().bytes, ctx.usage().members);
         let mut f = match za.by_index(i) {
             Ok(f) => f,
             Err(zip::result::ZipError::UnsupportedArchive(m)) => {
                 tracing::debug!(member = %mpath, reason = m, "zip member not unpacked");
-                ctx.notes.push(format!("{mpath}: {m}"));
+                ctx.note(Finding::Note(format!("{mpath}: {m}")));
                 continue;
             }
             Err(zip::result::ZipError::CompressionMethodNotSupported(m)) => {
-                ctx.notes
-                    .push(format!("{mpath}: compression method {m} not supported"));
+                ctx.note(Finding::Note(format!(
+                    "{mpath}: compression method {m} not supported"
+                )));
                 continue;
             }
             Err(_) => {
-                ctx.corrupted = true;
+                ctx.note(Finding::Corrupted);
                 continue;
             }
         };
         let r = ctx.member(&mut f, &mpath, depth, Packed::Fixed(csize))?;
         if let Some(k) = key {
-            seen.insert(k, (ctx.total - t0, ctx.members - m0, r.threat.clone()));
+            seen.insert(
+                k,
+                (
+                    ctx.usage().bytes - t0,
+                    ctx.usage().members - m0,
+                    r.threat.clone(),
+                ),
+            );
         }
         record(w, i, r);
     }
@@ -781,8 +785,8 @@ fn sizes(r: &mut dyn ReadSeek, h: &Local, s: &Sigs, limit: u64) -> Option<Sizes>
 /// lists) at `depth`. They are guesses: one that does not decode does not make the object
 /// corrupted.
 #[allow(clippy::too_many_arguments)]
-fn locals(
-    ctx: &mut Ctx,
+fn locals<'o>(
+    ctx: &mut impl Scan<'o>,
     w: &mut Walked,
     r: &mut dyn ReadSeek,
     len: u64,
@@ -817,16 +821,16 @@ fn locals(
             },
         );
         if res.is_err() {
-            ctx.error = true;
+            ctx.note(Finding::Error);
             return Ok(());
         }
         if capped {
-            ctx.hit("zip signatures");
+            ctx.hit(Limit::ZipSignatures);
             break;
         }
         ctx.check_time()?;
     }
-    let corrupted = ctx.corrupted;
+    let corrupted = ctx.corrupted();
     let mut resume = 0u64;
     // The current run of back-to-back members: where it starts, where its next member would.
     let mut run = (0u64, u64::MAX);
@@ -859,14 +863,14 @@ fn locals(
         };
         if h.flags & 1 != 0 {
             if is_zip {
-                ctx.protected = true;
+                ctx.note(Finding::Protected);
             } else {
-                ctx.notes.push(format!("{mpath}: encrypted, not unpacked"));
+                ctx.note(Finding::Note(format!("{mpath}: encrypted, not unpacked")));
             }
             continue;
         }
         if r.seek(SeekFrom::Start(p)).is_err() {
-            ctx.error = true;
+            ctx.note(Finding::Error);
             break;
         }
         let mut opts = ZipReadOptions::new().override_compressed_size(sz.csize);
@@ -888,7 +892,7 @@ fn locals(
             Ok(None) => continue,
             Err(e) => {
                 tracing::debug!(member = %mpath, error = %e, "local zip member not read");
-                ctx.notes.push(format!("{mpath}: {e}"));
+                ctx.note(Finding::Note(format!("{mpath}: {e}")));
                 continue;
             }
         };
@@ -899,7 +903,7 @@ fn locals(
         // is not known).
         stop.set(true);
         drop(f);
-        ctx.corrupted = corrupted;
+        ctx.restore_corrupted(corrupted);
         note_threat(w, res?);
     }
     Ok(())
