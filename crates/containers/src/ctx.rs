@@ -123,7 +123,7 @@ impl<'a> Ctx<'a> {
         }
         self.check_time()?;
         sink.scanner.feed(data);
-        if sink.spool.write(data).is_err() {
+        if sink.spool.push(data).is_err() {
             self.error = true;
             return Err(Abort::Member(Limit::TempFile));
         }
@@ -163,16 +163,8 @@ impl<'a> Ctx<'a> {
         if !recurse {
             return Ok((res, None));
         }
-        match sink.spool.finish() {
-            Ok(b) => {
-                self.next_handler = handler;
-                Ok((res, Some(b)))
-            }
-            Err(_) => {
-                self.error = true;
-                Ok((res, None))
-            }
-        }
+        self.next_handler = handler;
+        Ok((res, Some(sink.spool.finish())))
     }
 
     /// Adds an engine verdict's threats under `path`; returns the first threat's name.

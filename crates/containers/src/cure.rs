@@ -95,7 +95,7 @@ pub(crate) fn tar(
         }
     }
     let spool = b.into_inner()?;
-    Ok(spool.finish()?)
+    Ok(spool.finish())
 }
 
 /// Rebuilds the MIME message in `blob` (part bodies replaced in place; heads kept).
@@ -122,13 +122,13 @@ pub(crate) fn mime(
         pos = p.end;
         let s = stub(t);
         if p.base64 {
-            out.write(&base64_lines(&s))?;
+            out.push(&base64_lines(&s))?;
         } else {
-            out.write(&s)?;
+            out.push(&s)?;
         }
     }
     io::copy(&mut r, &mut out)?;
-    Ok(out.finish()?)
+    Ok(out.finish())
 }
 
 fn base64_lines(d: &[u8]) -> Vec<u8> {
@@ -167,12 +167,12 @@ pub(crate) fn recompress(
         crate::kind::Kind::Gzip => {
             let mut e = flate2::write::GzEncoder::new(out, flate2::Compression::default());
             io::copy(&mut r, &mut e)?;
-            Ok(e.finish()?.finish()?)
+            Ok(e.finish()?.finish())
         }
         crate::kind::Kind::Bzip2 => {
             let mut e = bzip2::write::BzEncoder::new(out, bzip2::Compression::default());
             io::copy(&mut r, &mut e)?;
-            Ok(e.finish()?.finish()?)
+            Ok(e.finish()?.finish())
         }
         _ => Err(CureError::Io(io::Error::other("cannot recompress"))),
     }

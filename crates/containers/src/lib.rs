@@ -109,7 +109,7 @@ impl CuredBody {
     /// Its bytes, from the start.
     pub fn reader(self) -> CuredReader {
         match self.blob {
-            Blob::Mem(v) => CuredReader(ReaderInner::Mem(Cursor::new(v))),
+            Blob::Memory(v) => CuredReader(ReaderInner::Mem(Cursor::new(v))),
             Blob::File(mut f, _) => {
                 use std::io::Seek;
                 let _ = f.seek(io::SeekFrom::Start(0));
@@ -187,7 +187,7 @@ impl DeepScanner {
             if s.len() + data.len() as u64 > self.opts.limits.max_object_bytes {
                 self.overflow = true;
                 self.spool = None;
-            } else if s.write(data).is_err() {
+            } else if s.push(data).is_err() {
                 self.spool_failed = true;
                 self.spool = None;
             }
@@ -252,30 +252,26 @@ impl DeepScanner {
                     ctx.hit(Limit::ObjectSize);
                 }
             } else if let Some(s) = spool {
-                match s.finish() {
-                    Ok(blob) => {
-                        if raw_v.status == Status::Clean && !spool_failed && !all_matches {
-                            cache_slot = cache_key(&db, &opts, &head, &blob);
-                        }
-                        if let Some((c, key)) = &cache_slot {
-                            if let Some(verdict) = c.get(key) {
-                                return DeepVerdict {
-                                    verdict: named(verdict, opts.name.as_deref()),
-                                    cured: None,
-                                    packers: Vec::new(),
-                                    notes: vec!["verdict from the verdict cache".to_string()],
-                                    unpacked_bytes: 0,
-                                };
-                            }
-                        }
-                        let r = deep(&mut ctx, blob);
-                        match r {
-                            Ok(c) => cured = c,
-                            Err(Abort::Limit(what)) | Err(Abort::Member(what)) => ctx.hit(what),
-                            Err(Abort::Done) => {}
-                        }
+                let blob = s.finish();
+                if raw_v.status == Status::Clean && !spool_failed && !all_matches {
+                    cache_slot = cache_key(&db, &opts, &head, &blob);
+                }
+                if let Some((c, key)) = &cache_slot {
+                    if let Some(verdict) = c.get(key) {
+                        return DeepVerdict {
+                            verdict: named(verdict, opts.name.as_deref()),
+                            cured: None,
+                            packers: Vec::new(),
+                            notes: vec!["verdict from the verdict cache".to_string()],
+                            unpacked_bytes: 0,
+                        };
                     }
-                    Err(_) => ctx.error = true,
+                }
+                let r = deep(&mut ctx, blob);
+                match r {
+                    Ok(c) => cured = c,
+                    Err(Abort::Limit(what)) | Err(Abort::Member(what)) => ctx.hit(what),
+                    Err(Abort::Done) => {}
                 }
             }
         }

@@ -1,11 +1,11 @@
 //! What a scanner keeps of an object: all of it in memory up to a limit; above it, executables
 //! (whose entry point, sections and section hashes need random access) spill to an unlinked temp
-//! file up to a second limit, other objects keep only a head and a tail. Plus streaming hashers for
+//! file (`bulwark_spool`) up to a second limit, other objects keep only a head and a tail. Plus streaming hashers for
 //! objects too large to hash at the end.
 
 use std::borrow::Cow;
-use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+
+use bulwark_spool::SpillBuffer;
 
 use md5::Md5;
 use sha1::Sha1;
@@ -21,8 +21,8 @@ pub const TAIL_KEEP: usize = 64 << 10;
 pub enum Store {
     /// Everything, in memory.
     Mem(Vec<u8>),
-    /// Everything, in an unlinked temp file.
-    Spill(File, u64),
+    /// Everything, in an unlinked temp file (Bulwark's one spill buffer, past its threshold).
+    Spill(SpillBuffer),
     /// Only the head and the last [`TAIL_KEEP`] bytes (a ring).
     Partial {
         /// First bytes.
@@ -46,8 +46,10 @@ impl Store {
                 }
                 let v = std::mem::take(v);
                 *self = if spill && (v.len() + data.len()) as u64 <= spill_limit {
-                    match tempfile::tempfile().and_then(|mut f| f.write_all(&v).map(|_| f)) {
-                        Ok(f) => Store::Spill(f, v.len() as u64),
+                    // A threshold of 0: the buffer goes to its file at once.
+                    let mut b = SpillBuffer::new(0, &std::env::temp_dir());
+                    match b.push(&v) {
+                        Ok(()) => Store::Spill(b),
                         Err(e) => {
                             tracing::warn!(error = %e, "spill file failed; keeping head and tail only");
                             Self::partial(v)
@@ -58,21 +60,16 @@ impl Store {
                 };
                 self.append(data, mem_limit, spill, spill_limit);
             }
-            Store::Spill(f, len) => {
-                if *len + data.len() as u64 > spill_limit || f.write_all(data).is_err() {
+            Store::Spill(b) => {
+                let len = b.len();
+                if len + data.len() as u64 > spill_limit || b.push(data).is_err() {
                     let head =
-                        Self::read_file(f, 0, HEAD_KEEP.min(*len as usize)).unwrap_or_default();
-                    let tail_len = TAIL_KEEP.min(*len as usize);
+                        Self::read_file(b, 0, HEAD_KEEP.min(len as usize)).unwrap_or_default();
+                    let tail_len = TAIL_KEEP.min(len as usize);
                     let tail =
-                        Self::read_file(f, *len - tail_len as u64, tail_len).unwrap_or_default();
-                    *self = Store::Partial {
-                        head,
-                        tail,
-                        len: *len,
-                    };
+                        Self::read_file(b, len - tail_len as u64, tail_len).unwrap_or_default();
+                    *self = Store::Partial { head, tail, len };
                     self.append(data, mem_limit, spill, spill_limit);
-                } else {
-                    *len += data.len() as u64;
                 }
             }
             Store::Partial { tail, len, .. } => {
@@ -91,11 +88,9 @@ impl Store {
         Store::Partial { head, tail, len }
     }
 
-    fn read_file(f: &mut File, off: u64, len: usize) -> Option<Vec<u8>> {
-        f.seek(SeekFrom::Start(off)).ok()?;
+    fn read_file(b: &SpillBuffer, off: u64, len: usize) -> Option<Vec<u8>> {
         let mut v = vec![0u8; len];
-        f.read_exact(&mut v).ok()?;
-        f.seek(SeekFrom::End(0)).ok()?;
+        b.read_at(off, &mut v).ok()?;
         Some(v)
     }
 
@@ -103,7 +98,7 @@ impl Store {
     pub fn len(&self) -> u64 {
         match self {
             Store::Mem(v) => v.len() as u64,
-            Store::Spill(_, l) => *l,
+            Store::Spill(b) => b.len(),
             Store::Partial { len, .. } => *len,
         }
     }
@@ -122,7 +117,7 @@ impl Store {
         let len = len.min((total - off) as usize);
         match self {
             Store::Mem(v) => Some(Cow::Borrowed(&v[off as usize..off as usize + len])),
-            Store::Spill(f, _) => Self::read_file(f, off, len).map(Cow::Owned),
+            Store::Spill(b) => Self::read_file(b, off, len).map(Cow::Owned),
             Store::Partial {
                 head,
                 tail,

@@ -65,7 +65,10 @@ impl<'t, 'a> Body<'t, 'a> {
             flow,
             first,
             scanner,
-            held: Spool::new(t.snap.config.answer.spool_memory_bytes),
+            held: Spool::new(
+                t.snap.config.answer.spool_memory_bytes,
+                &t.snap.config.server.temp_path,
+            ),
             head: Vec::new(),
             sniff_after,
             size: 0,
@@ -130,7 +133,7 @@ impl<'t, 'a> Body<'t, 'a> {
             let n = (SNIFF_KEEP - self.head.len()).min(b.len());
             self.head.extend_from_slice(&b[..n]);
         }
-        self.held.push(b, &self.t.snap.config.server.temp_path)?;
+        self.held.push(b)?;
         // A pending policy decision comes first: an excluded type is not scanned at all.
         let decided = if self.sniff_after.is_some_and(|n| self.head.len() >= n) {
             self.sniff_now()
