@@ -78,7 +78,9 @@ function fmtDuration(s) {
   if (m) return m + 'm ' + (s % 60) + 's';
   return s + 's';
 }
-function fmtTime(t) { return t ? new Date(t * 1000).toLocaleString() : '-'; }
+// One date format everywhere: YYYY-MM-DD HH:MM:SS, in UTC (as the logs and the detections).
+function fmtTime(t) { return t ? new Date(t * 1000).toISOString().slice(0, 19).replace('T', ' ') + ' UTC' : '-'; }
+function fmtClock(t) { return new Date(t * 1000).toISOString().slice(11, 16); }
 function fmtMs(v) { return v === null || v === undefined ? '-' : (v < 10 ? v.toFixed(2) : v.toFixed(0)) + ' ms'; }
 
 function tile(key, value, sub, id) {
@@ -188,7 +190,7 @@ function chart(title, points, series, fmt, id) {
     s.append(svg('text', { x: L - 4, y: yy + 4, 'text-anchor': 'end', 'font-size': 10, fill: '#5b6776' }, fmt(v)));
   }
   if (points.length) {
-    const lab = (t) => new Date(t * 1000).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    const lab = (t) => fmtClock(t) + ' UTC';
     s.append(svg('text', { x: L, y: H - 6, 'font-size': 10, fill: '#5b6776' }, lab(t0)));
     s.append(svg('text', { x: W - R, y: H - 6, 'font-size': 10, fill: '#5b6776', 'text-anchor': 'end' }, lab(t1)));
   } else {
@@ -248,13 +250,54 @@ async function renderStats(view) {
       chart('Scan time (ms)', pts, [['p50', (p) => p.p50_ms], ['p95', (p) => p.p95_ms], ['p99', (p) => p.p99_ms]], num, 'chart-scantime')));
 }
 
+const FILTERS = [
+  ['threat', 'Threat'], ['client', 'Client'], ['group', 'Group'], ['user', 'User'], ['url', 'URL'],
+];
+
+// The filter form is built once per visit; the 2-second refresh only redraws the table.
+function detectionsForm(view) {
+  const inputs = FILTERS.map(([k, label]) => el('label', {}, label,
+    el('input', { id: 'df-' + k, name: k, type: 'search', placeholder: 'contains…', autocomplete: 'off' })));
+  // Dates as text: the console writes every date YYYY-MM-DD, whatever the browser's locale.
+  const day = (id, label) => el('label', {}, label, el('input', {
+    id, name: id.slice(3), type: 'text', inputmode: 'numeric', placeholder: 'YYYY-MM-DD',
+    pattern: '\\d{4}-\\d{2}-\\d{2}', size: 11, autocomplete: 'off' }));
+  const from = day('df-from', 'From (UTC)');
+  const to = day('df-to', 'To (UTC)');
+  const all = el('label', { class: 'check' }, el('input', { id: 'df-all', name: 'all', type: 'checkbox' }), 'clean objects too');
+  const clear = el('button', { id: 'df-clear', type: 'button', class: 'secondary' }, 'Clear');
+  const form = el('form', { id: 'detections-filter', class: 'filters', role: 'search' },
+    inputs, from, to, all, el('div', { class: 'actions' }, el('button', { id: 'df-apply', type: 'submit' }, 'Filter'), clear));
+  form.addEventListener('submit', (ev) => { ev.preventDefault(); renderDetections(view); });
+  clear.addEventListener('click', () => { form.reset(); renderDetections(view); });
+  show(view,
+    el('h1', {}, 'Detections'),
+    form,
+    el('p', { class: 'muted', id: 'detections-note' }),
+    el('div', { class: 'scroll' },
+      el('table', { id: 'detections-table' },
+        el('thead', {}, el('tr', {}, ['Time (UTC)', 'Status', 'Threat', 'URL', 'Client', 'User', 'Group', 'Mode', 'Size', 'Scan'].map((h) => el('th', {}, h)))),
+        el('tbody', { id: 'detections-body' }))));
+}
+
 async function renderDetections(view) {
-  const r = await api('GET', '/api/detections?limit=100');
-  if (r.status !== 200) return;
+  if (!$('detections-filter')) detectionsForm(view);
+  const q = new URLSearchParams({ limit: '100' });
+  for (const k of [...FILTERS.map(([k]) => k), 'from', 'to']) {
+    const v = $('df-' + k).value.trim();
+    if (v) q.set(k, v);
+  }
+  if ($('df-all').checked) q.set('all', '1');
+  const r = await api('GET', '/api/detections?' + q.toString());
+  const note = $('detections-note'), body = $('detections-body');
+  if (!note || !body) return;
+  if (r.status !== 200) { note.textContent = r.data.error || ('HTTP ' + r.status); return; }
   const d = r.data;
+  const filtered = [...q.keys()].some((k) => k !== 'limit');
+  note.textContent = d.note || ((d.items || []).length + (filtered ? ' matching' : '') + ' of the most recent, newest first');
   const rows = (d.items || []).map((x) => el('tr', {},
     el('td', {}, x.time),
-    el('td', { class: 'bad' }, x.status),
+    el('td', { class: x.status === 'CLEAN' ? 'good' : 'bad' }, x.status),
     el('td', { class: 'threat' }, x.threat || '-'),
     el('td', { class: 'url' }, x.url),
     el('td', {}, x.client),
@@ -263,13 +306,7 @@ async function renderDetections(view) {
     el('td', {}, x.mode),
     el('td', {}, fmtBytes(x.size)),
     el('td', {}, x.ms + ' ms')));
-  show(view,
-    el('h1', {}, 'Recent detections'),
-    d.note ? el('p', { class: 'muted' }, d.note) : null,
-    el('div', { class: 'scroll' },
-      el('table', { id: 'detections-table' },
-        el('thead', {}, el('tr', {}, ['Time (UTC)', 'Status', 'Threat', 'URL', 'Client', 'User', 'Group', 'Mode', 'Size', 'Scan'].map((h) => el('th', {}, h)))),
-        el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: 10, class: 'muted' }, 'No detections.'))))));
+  show(body, rows.length ? rows : el('tr', {}, el('td', { colspan: 10, class: 'muted' }, filtered ? 'No detection matches.' : 'No detections.')));
 }
 
 async function action(btn, method, path, body) {
@@ -310,9 +347,126 @@ async function renderDatabase(view) {
       : el('p', { class: 'muted', id: 'db-last-update' }, u.available ? 'No update started from the console yet.' : 'Updates are not available in this server.'));
 }
 
-function errorList(errors) {
-  return el('ul', { class: 'errors', id: 'config-errors' },
+function errorList(errors, id) {
+  return el('ul', { class: 'errors', id: id || 'config-errors' },
     (errors || []).map((e) => el('li', {}, e.text || e.message)));
+}
+
+const STATUSES = [
+  ['infected', 'Infected'], ['suspicious', 'Suspicious'], ['warning', 'Warning'], ['cured', 'Cured'],
+  ['protected', 'Protected (encrypted)'], ['corrupted', 'Corrupted'], ['error', 'Scan error'],
+  ['limits_exceeded', 'Limits exceeded'], ['too_large', 'Over the size limit'],
+  ['license_error', 'Licence error'], ['bases_error', 'Database error'],
+];
+const ENGINE = [
+  ['scan_archives', 'Archives'], ['scan_packed', 'Packed executables'], ['scan_mail_plain', 'Mail messages'],
+  ['scan_mail_bases', 'Mailboxes'], ['use_heuristics', 'Heuristics'], ['cure', 'Cure'],
+];
+
+// Form controls bound to a field of `obj`: the model is edited in place.
+function fText(obj, key, label, attrs) {
+  const i = el('input', Object.assign({ type: 'text', 'data-field': key }, attrs || {}));
+  i.value = obj[key] ?? '';
+  i.addEventListener('input', () => { obj[key] = i.value; });
+  return el('label', {}, label, i);
+}
+function fNumber(obj, key, label, hint) {
+  const i = el('input', { type: 'number', min: 0, step: 1, 'data-field': key });
+  i.value = obj[key] ?? 0;
+  i.addEventListener('input', () => { obj[key] = i.value === '' ? 0 : Number(i.value); });
+  return el('label', { title: hint || null }, label, i);
+}
+function fLines(obj, key, label, hint) {
+  const t = el('textarea', { rows: 3, spellcheck: 'false', 'data-field': key, placeholder: hint || 'one per line' });
+  t.value = (obj[key] || []).join('\n');
+  t.addEventListener('input', () => { obj[key] = t.value.split('\n').map((x) => x.trim()).filter(Boolean); });
+  return el('label', {}, label, t);
+}
+function fCheck(obj, key, label) {
+  const i = el('input', { type: 'checkbox', 'data-field': key });
+  i.checked = !!obj[key];
+  i.addEventListener('change', () => { obj[key] = i.checked; });
+  return el('label', { class: 'check' }, i, label);
+}
+function fSelect(obj, key, label, options) {
+  const sel = el('select', { 'data-field': key }, options.map((o) => el('option', { value: o }, o)));
+  sel.value = obj[key];
+  sel.addEventListener('change', () => { obj[key] = sel.value; });
+  return el('label', {}, label, sel);
+}
+
+function groupFieldset(g, id, isDefault, onRemove) {
+  const legend = isDefault ? 'Default group (clients no other group matches)' : 'Group ' + (g.name || '(unnamed)');
+  const remove = isDefault ? null : el('button', { type: 'button', class: 'secondary pf-remove' }, 'Remove this group');
+  if (remove) remove.addEventListener('click', onRemove);
+  return el('fieldset', { class: 'group', id },
+    el('legend', {}, legend),
+    el('div', { class: 'row' },
+      isDefault ? null : fText(g, 'name', 'Name', { required: true }),
+      isDefault ? null : fNumber(g, 'priority', 'Priority', 'higher priorities are tried first')),
+    isDefault ? null : el('div', { class: 'row' },
+      fLines(g, 'clients', 'Clients', '192.168.1.0/24, one per line; empty: any'),
+      fLines(g, 'users', 'Users', 'user names, one per line; empty: any'),
+      fLines(g, 'urls', 'URLs (regular expressions)', '^www\\.example\\.com/, one per line; empty: any')),
+    el('h3', {}, 'Scanning'),
+    el('div', { class: 'row checks' }, ENGINE.map(([k, l]) => fCheck(g.engine, k, l)),
+      fNumber(g.engine, 'max_scan_time_secs', 'Scan time limit (s)', '0: no limit')),
+    el('h3', {}, 'Filter: what is not scanned'),
+    el('div', { class: 'row' },
+      fLines(g.filter, 'exclude_urls', 'URLs not scanned', 'regular expressions, one per line'),
+      fLines(g.filter, 'exclude_mime_types', 'Content-Types not scanned', '^video/, one per line'),
+      fLines(g.filter, 'always_scan_types', 'Always scanned file types', 'executable, archive, document…')),
+    el('div', { class: 'row' },
+      fNumber(g.filter, 'max_req_length', 'Size limit (bytes)', '0: no limit; larger objects follow “Over the size limit”'),
+      fSelect(g.filter, 'partial_response', 'Partial (206) responses', ['scan', 'skip', 'deny']),
+      fCheck(g, 'mark_uncacheable', 'Mark delivered objects uncacheable')),
+    el('h3', {}, 'Actions'),
+    el('div', { class: 'row actions-grid' }, STATUSES.map(([k, l]) => fSelect(g.actions, k, l, ['skip', 'deny', 'cure']))),
+    remove);
+}
+
+async function renderPolicyForm(box, onApplied) {
+  const r = await api('GET', '/api/config/policy');
+  if (r.status !== 200) { show(box, el('p', { class: 'bad' }, r.data.error || ('HTTP ' + r.status))); return; }
+  const d = r.data;
+  const pol = d.policy;
+  const out = el('div', { id: 'policy-result' });
+  const groups = el('div', { id: 'pf-groups' });
+  const draw = () => {
+    show(groups, pol.group.map((g, i) => groupFieldset(g, 'pf-group-' + i, false, () => { pol.group.splice(i, 1); draw(); })));
+  };
+  draw();
+  const add = el('button', { id: 'pf-add-group', type: 'button', class: 'secondary' }, 'Add a group');
+  add.addEventListener('click', () => {
+    const g = JSON.parse(JSON.stringify(pol.default));
+    g.name = 'group' + (pol.group.length + 1);
+    g.priority = 1;
+    pol.group.push(g);
+    draw();
+  });
+  const display = (res) => {
+    const x = res.data;
+    show(out,
+      el('p', { class: x.ok ? 'good' : 'bad' }, x.ok ? (x.message || 'the policy is valid') : (x.error || 'invalid')),
+      errorList(x.errors, 'policy-errors'),
+      (x.warnings || []).length ? el('ul', {}, x.warnings.map((w) => el('li', { class: 'muted' }, 'warning: ' + w.text))) : null);
+  };
+  const check = el('button', { id: 'pf-check', type: 'button', class: 'secondary' }, 'Check');
+  check.addEventListener('click', async () => { const res = await action(check, 'POST', '/api/config/policy', { policy: pol, apply: false }); if (res) display(res); });
+  const apply = el('button', { id: 'pf-apply', type: 'button' }, 'Check and apply');
+  apply.addEventListener('click', async () => {
+    const res = await action(apply, 'POST', '/api/config/policy', { policy: pol, apply: true });
+    if (res) display(res);
+    if (res && res.data.ok && onApplied) await onApplied();
+  });
+  show(box,
+    d.note ? el('p', { class: 'bad' }, d.note) : null,
+    el('p', { class: 'muted' }, 'Groups are tried by priority, highest first; the default group takes everyone else. Applying rewrites the [policy] section of the file (comments inside it are not kept), checked like the text editor, with a backup.'),
+    el('form', { id: 'policy-form', onsubmit: (ev) => ev.preventDefault() },
+      groupFieldset(pol.default, 'pf-default', true),
+      groups,
+      el('div', { class: 'actions' }, add, d.editable ? check : null, d.editable ? apply : null)),
+    d.editable ? out : el('p', { class: 'muted' }, 'Read-only here: see the note above the text editor.'));
 }
 
 async function renderConfig(view) {
@@ -333,15 +487,26 @@ async function renderConfig(view) {
   check.addEventListener('click', async () => { const res = await action(check, 'POST', '/api/config/check', { toml: ta.value }); if (res) display(res); });
   const apply = el('button', { id: 'btn-apply', type: 'button' }, 'Check and apply');
   apply.addEventListener('click', async () => { const res = await action(apply, 'POST', '/api/config', { toml: ta.value }); if (res) display(res); });
+  const formBox = el('div', { id: 'policy-box' }, el('p', { class: 'muted' }, 'Loading…'));
   show(view,
     el('h1', {}, 'Configuration'),
     el('p', {}, 'File: ', el('code', {}, d.path || '(none: embedded defaults)')),
     d.note ? el('p', { class: 'muted' }, d.note) : null,
+    el('h2', {}, 'Groups, filters and actions'),
+    formBox,
+    el('h2', {}, 'The whole file'),
     d.editable ? el('div', {},
       el('p', { class: 'muted' }, 'Secrets show as ' + d.mask + '; leave them so to keep them. The text is checked before it is written (a backup is kept) and the server reloads it.'),
       ta, el('div', { class: 'actions' }, check, apply), out) : null,
     el('h2', {}, 'Effective configuration (secrets masked)'),
     el('pre', { id: 'config-effective' }, d.effective || ''));
+  // After the form wrote the file, the text editor and the effective view show the new file.
+  await renderPolicyForm(formBox, async () => {
+    const f = await api('GET', '/api/config');
+    if (f.status !== 200) return;
+    ta.value = f.data.file || '';
+    $('config-effective').textContent = f.data.effective || '';
+  });
 }
 
 async function renderLicense(view) {

@@ -176,6 +176,31 @@ async function main() {
       await shot(page, '04-detections');
     });
 
+    await step('detections: filtered by client, threat and day; dates as YYYY-MM-DD', async () => {
+      const urls = () => page.$$eval('#detections-table td.url', (tds) => tds.map((t) => t.textContent));
+      const threats = () => page.$$eval('#detections-table td.threat', (tds) => tds.map((t) => t.textContent));
+      await page.fill('#df-client', '10.0.0.9');
+      await page.click('#df-apply');
+      await waitFor(async () => { const u = await urls(); return u.length === 1 && u[0] === 'http://seeded.test/x'; }, 'the seeded detection alone');
+      const time = await page.textContent('#detections-table tbody td');
+      assert(time === '2026-01-01 10:00:00', 'one date format: ' + time);
+      await page.fill('#df-client', '');
+      await page.fill('#df-threat', 'EICAR');
+      await page.click('#df-apply');
+      await waitFor(async () => { const t = await threats(); return t.length > 0 && t.every((x) => /eicar/i.test(x)); }, 'EICAR detections only');
+      await page.fill('#df-threat', '');
+      await page.fill('#df-to', '2026-01-01');
+      await page.click('#df-apply');
+      await waitFor(async () => { const u = await urls(); return u.length === 1 && u[0] === 'http://seeded.test/x'; }, 'detections up to 2026-01-01');
+      await new Promise((r) => setTimeout(r, 2500)); // the refresh keeps the filter
+      const u = await urls();
+      assert(u.length === 1 && u[0] === 'http://seeded.test/x', 'filter kept across refreshes: ' + u);
+      await noInjection(page, 'detections filtered');
+      await shot(page, '04b-detections-filtered');
+      await page.click('#df-clear');
+      await waitFor(async () => (await urls()).length >= 2, 'every detection again');
+    });
+
     await step('configuration: secrets masked, an invalid edit is refused with its line', async () => {
       await page.click('nav a[data-page=config]');
       await page.waitForSelector('#config-text');
@@ -190,6 +215,31 @@ async function main() {
       assert(/line \d+/.test(err), 'line number in: ' + err);
       await noInjection(page, 'configuration');
       await shot(page, '05-configuration');
+    });
+
+    await step('configuration form: a bad client refused, then a group added and applied', async () => {
+      await page.click('nav a[data-page=status]');
+      await page.click('nav a[data-page=config]');
+      await page.waitForSelector('#policy-form #pf-default');
+      await page.click('#pf-add-group');
+      const g = '#pf-group-0';
+      await page.fill(`${g} input[data-field=name]`, 'managers');
+      await page.fill(`${g} textarea[data-field=clients]`, 'not-an-address');
+      await page.click('#pf-check');
+      await page.waitForSelector('#policy-errors li');
+      const err = await page.textContent('#policy-errors');
+      assert(/not-an-address/.test(err), 'the error names the bad client: ' + err);
+      await page.fill(`${g} textarea[data-field=clients]`, '10.9.0.0/16');
+      await page.selectOption(`${g} select[data-field=suspicious]`, 'skip');
+      await page.click('#pf-apply');
+      await page.waitForSelector('#policy-result p.good', { timeout: 15000 });
+      const p = await page.evaluate(async () => (await (await fetch('/api/config/policy')).json()).policy);
+      const m = p.group.find((x) => x.name === 'managers');
+      assert(m && m.clients[0] === '10.9.0.0/16' && m.actions.suspicious === 'skip', 'written: ' + JSON.stringify(p.group));
+      await waitFor(async () => (await page.inputValue('#config-text')).includes('10.9.0.0/16'), 'the text editor shows the new file');
+      assert((await page.textContent('#config-effective')).includes('managers'), 'effective configuration updated');
+      await noInjection(page, 'configuration form');
+      await shot(page, '05b-configuration-form');
     });
 
     await step('licence page', async () => {

@@ -56,7 +56,7 @@ pub(crate) struct UpdateReport {
 pub(crate) struct Shared {
     pub ctx: Arc<Context>,
     ctl: Arc<Controller>,
-    config_path: Option<PathBuf>,
+    pub(crate) config_path: Option<PathBuf>,
     update_hook: Option<UpdateHook>,
     tls: bool,
     pub ring: Mutex<Ring>,
@@ -69,7 +69,7 @@ pub(crate) struct Shared {
     verify_pool: auth::VerifyPool,
     updating: AtomicBool,
     last_update: Mutex<Option<UpdateReport>>,
-    edit: tokio::sync::Mutex<()>,
+    pub(crate) edit: tokio::sync::Mutex<()>,
 }
 
 impl Shared {
@@ -127,7 +127,7 @@ impl std::fmt::Debug for Shared {
 #[derive(Debug, Clone)]
 struct Who(String);
 
-fn json_response(status: StatusCode, v: &Value) -> Response {
+pub(crate) fn json_response(status: StatusCode, v: &Value) -> Response {
     let body = serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec());
     (
         status,
@@ -140,16 +140,16 @@ fn json_response(status: StatusCode, v: &Value) -> Response {
         .into_response()
 }
 
-fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+pub(crate) fn error(status: StatusCode, msg: impl Into<String>) -> Response {
     json_response(status, &json!({ "ok": false, "error": msg.into() }))
 }
 
-fn ok(v: Value) -> Response {
+pub(crate) fn ok(v: Value) -> Response {
     json_response(StatusCode::OK, &v)
 }
 
 /// Parses a JSON body, answering `400` or `415` when it cannot be.
-fn parse_body<T: for<'de> Deserialize<'de>>(
+pub(crate) fn parse_body<T: for<'de> Deserialize<'de>>(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<T, Box<Response>> {
@@ -335,6 +335,10 @@ pub(crate) fn router(s: Arc<Shared>) -> Router {
         .route("/api/license", get(license))
         .route("/api/config", get(config_get).post(config_apply))
         .route("/api/config/check", post(config_check))
+        .route(
+            "/api/config/policy",
+            get(crate::policyform::policy_get).post(crate::policyform::policy_post),
+        )
         .fallback(|| async { error(StatusCode::NOT_FOUND, "no such API endpoint") })
         .layer(middleware::from_fn_with_state(s.clone(), guard));
     Router::new()
@@ -560,14 +564,51 @@ fn query_param<'a>(q: Option<&'a str>, key: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
+/// A query parameter's value, `%XX` and `+` decoded; empty values count as absent.
+fn query_text(q: Option<&str>, key: &str) -> Option<String> {
+    let hex = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
+    let b = query_param(q, key)?.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    let v = String::from_utf8_lossy(&out).trim().to_string();
+    (!v.is_empty()).then_some(v)
+}
+
 async fn detections_h(State(s): State<Arc<Shared>>, uri: axum::http::Uri) -> Response {
     let snap = s.ctx.snapshot.load();
     let default = snap.config.console.detections;
-    let limit = query_param(uri.query(), "limit")
+    let q = uri.query();
+    let limit = query_param(q, "limit")
         .and_then(|v| v.parse::<usize>().ok())
         .unwrap_or(default)
         .clamp(1, 1000);
-    let all = matches!(query_param(uri.query(), "all"), Some("1" | "true" | ""));
+    let filter = detections::Filter {
+        all: matches!(query_param(q, "all"), Some("1" | "true" | "")),
+        client: query_text(q, "client"),
+        group: query_text(q, "group"),
+        threat: query_text(q, "threat"),
+        url: query_text(q, "url"),
+        user: query_text(q, "user"),
+        from: query_text(q, "from"),
+        to: query_text(q, "to"),
+    };
+    if let Err(e) = filter.validate() {
+        return error(StatusCode::BAD_REQUEST, e.to_string());
+    }
     let Some(path) = snap.config.log.av_stats_file.clone() else {
         return ok(json!({
             "enabled": false,
@@ -575,7 +616,7 @@ async fn detections_h(State(s): State<Arc<Shared>>, uri: axum::http::Uri) -> Res
             "items": [],
         }));
     };
-    match tokio::task::spawn_blocking(move || detections::recent(&path, limit, all)).await {
+    match tokio::task::spawn_blocking(move || detections::recent(&path, limit, &filter)).await {
         Ok(Ok(items)) => ok(json!({ "enabled": true, "items": items })),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound => ok(json!({
             "enabled": true,
@@ -784,7 +825,7 @@ fn command_keys_changed(
     changed
 }
 
-fn check_text(s: &Shared, text: &str) -> Result<(String, Value), Box<Response>> {
+pub(crate) fn check_text(s: &Shared, text: &str) -> Result<(String, Value), Box<Response>> {
     if text.len() > MAX_CONFIG_BYTES {
         return Err(Box::new(error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -850,25 +891,40 @@ async fn config_check(State(s): State<Arc<Shared>>, headers: HeaderMap, body: By
 }
 
 async fn config_apply(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(path) = s.config_path.clone() else {
-        return error(
-            StatusCode::CONFLICT,
-            "the server was started without --config: there is no file to write; start it \
-             with --config FILE to edit the configuration here",
-        );
-    };
     let b: ConfigBody = match parse_body(&headers, &body) {
         Ok(b) => b,
         Err(r) => return *r,
     };
+    apply_text(&s, &b.toml).await
+}
+
+/// The file the console edits, or the answer saying why there is none it may write.
+pub(crate) fn editable_path(s: &Shared) -> Result<PathBuf, Box<Response>> {
+    let Some(path) = s.config_path.clone() else {
+        return Err(Box::new(error(
+            StatusCode::CONFLICT,
+            "the server was started without --config: there is no file to write; start it \
+             with --config FILE to edit the configuration here",
+        )));
+    };
     if let Some(why) = configedit::unwritable(&path) {
-        return error(
+        return Err(Box::new(error(
             StatusCode::CONFLICT,
             format!("the configuration is read-only here: {why}; edit it as root and reload"),
-        );
+        )));
     }
+    Ok(path)
+}
+
+/// Checks `toml` as the text editor's and the form editor's edits are checked, then writes it
+/// (keeping a backup) and reloads; a refused reload puts the previous file back.
+pub(crate) async fn apply_text(s: &Shared, toml: &str) -> Response {
+    let path = match editable_path(s) {
+        Ok(p) => p,
+        Err(r) => return *r,
+    };
     let _g = s.edit.lock().await;
-    let (text, warnings) = match check_text(&s, &b.toml) {
+    let (text, warnings) = match check_text(s, toml) {
         Ok(x) => x,
         Err(r) => {
             warn!(target: "bulwark::console", file = %path.display(), "configuration edit refused: check failed");

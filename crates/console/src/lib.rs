@@ -6,11 +6,12 @@
 //! `docs/console-openapi.yaml`:
 //!
 //! - status, live statistics (a ring buffer of samples of the `/metrics` counters, one hour),
-//!   recent detections (the tail of `log.av_stats_file`), licence, configuration (secrets
-//!   masked);
+//!   recent detections (the tail of `log.av_stats_file`, filtered by client, group, threat,
+//!   user, URL and day), licence, configuration (secrets masked);
 //! - reload of the configuration or the databases (through [`Controller`]), a database update
-//!   through a hook the server passes in, and a configuration edit that is checked before it is
-//!   written (atomically, with a backup) and reloaded.
+//!   through a hook the server passes in, and configuration edits — the whole file as text, or
+//!   the policy's groups, filters and actions through a form (`policyform`) — checked before
+//!   they are written (atomically, with a backup) and reloaded.
 //!
 //! Authentication is a password (an Argon2 PHC string in the configuration, see
 //! [`hash_password`]) or a bearer token; a log-in opens a session held in an `HttpOnly`,
@@ -23,6 +24,7 @@ mod auth;
 mod configedit;
 mod detections;
 mod http;
+mod policyform;
 mod sampler;
 
 use std::future::Future;

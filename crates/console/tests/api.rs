@@ -602,3 +602,126 @@ async fn keys_that_run_commands_are_not_editable_from_the_console() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
 }
+
+#[tokio::test]
+async fn detections_are_filtered_by_client_group_threat_url_and_day() {
+    let h = start(Options::default()).await;
+    let s = session(h.base).await;
+    std::fs::write(
+        &h.av_stats,
+        "01-01-2026 10:00:00 68 INFECTED Win.Trojan.Seeded RESPMOD managers bob 10.0.0.9 http://seeded.test/x 1ms\n",
+    )
+    .expect("seed");
+    respmod(h.icap, "http://example.test/e.com", &eicar()).await;
+    let get = |q: &'static str| {
+        let s = &s;
+        async move {
+            let r = s.get(&format!("/api/detections?{q}")).await;
+            assert_eq!(r.status, 200, "{q}: {}", r.text());
+            let v = r.json();
+            v["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|i| i["url"].as_str().unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(get("").await.len(), 2);
+    assert_eq!(get("client=10.0.0.9").await, ["http://seeded.test/x"]);
+    assert_eq!(get("group=MANAGERS").await, ["http://seeded.test/x"]);
+    assert_eq!(get("threat=eicar").await, ["http://example.test/e.com"]);
+    assert_eq!(get("user=bob&url=seeded").await, ["http://seeded.test/x"]);
+    assert_eq!(get("to=2026-01-01").await, ["http://seeded.test/x"]);
+    assert_eq!(get("from=2026-01-02").await, ["http://example.test/e.com"]);
+    assert_eq!(get("threat=win%2Etrojan+").await, ["http://seeded.test/x"]);
+    let items = s.get("/api/detections?client=10.0.0.9").await.json();
+    assert_eq!(items["items"][0]["time"], json!("2026-01-01 10:00:00"));
+    let r = s.get("/api/detections?from=01-01-2026").await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.json()["error"]
+        .as_str()
+        .unwrap_or("")
+        .contains("YYYY-MM-DD"));
+}
+
+#[tokio::test]
+async fn the_policy_form_checks_writes_and_reloads_like_the_text_editor() {
+    let h = start(Options::default()).await;
+    let s = session(h.base).await;
+    let path = h.config_path.clone().expect("path");
+    let v = s.get("/api/config/policy").await.json();
+    assert_eq!(v["editable"], json!(true), "{v}");
+    let mut policy = v["policy"].clone();
+    assert_eq!(policy["group"], json!([]));
+    let mut g = policy["default"].clone();
+    g["name"] = json!("managers");
+    g["priority"] = json!(5);
+    g["clients"] = json!(["not-an-address"]);
+    policy["group"] = json!([g]);
+    // Checked like the text editor: a bad client is refused with its place, nothing written.
+    let before = std::fs::read_to_string(&path).expect("read");
+    let r = s
+        .post(
+            "/api/config/policy",
+            Some(&json!({ "policy": policy, "apply": true })),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(r.text().contains("not-an-address"), "{}", r.text());
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+    // A good one: checked, then applied (backup, reload), the rest of the file kept.
+    policy["group"][0]["clients"] = json!(["10.9.0.0/16"]);
+    policy["group"][0]["actions"]["suspicious"] = json!("skip");
+    let r = s
+        .post("/api/config/policy", Some(&json!({ "policy": policy })))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read"),
+        before,
+        "a check writes nothing"
+    );
+    let r = s
+        .post(
+            "/api/config/policy",
+            Some(&json!({ "policy": policy, "apply": true })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let snap = h.ctx.snapshot.load();
+    let m = &snap.config.policy.groups[0];
+    assert_eq!((m.name.as_str(), m.priority), ("managers", 5));
+    assert_eq!(m.clients, ["10.9.0.0/16"]);
+    assert_eq!(m.actions.suspicious, bulwark_policy::Action::Skip);
+    let now = std::fs::read_to_string(&path).expect("read");
+    assert!(
+        now.contains("# test configuration") && now.contains("argon2id"),
+        "{now}"
+    );
+    assert!(std::path::Path::new(&format!("{}.bak", path.display())).exists());
+    assert_eq!(
+        s.get("/api/config/policy").await.json()["policy"]["group"][0]["name"],
+        json!("managers")
+    );
+}
+
+#[tokio::test]
+async fn the_policy_form_is_read_only_without_a_config_file() {
+    let h = start(Options {
+        with_file: false,
+        ..Default::default()
+    })
+    .await;
+    let s = session(h.base).await;
+    let v = s.get("/api/config/policy").await.json();
+    assert_eq!(v["editable"], json!(false));
+    assert_eq!(v["policy"]["default"]["name"], json!("default"));
+    let r = s
+        .post(
+            "/api/config/policy",
+            Some(&json!({ "policy": v["policy"], "apply": true })),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.text());
+}

@@ -1,7 +1,8 @@
 //! The console in a real headless Chromium (Debian's `chromium`), driven by playwright-core
 //! from `crates/console/browser-tests`: log in, counters move after ICAP requests, a database
-//! reload, a detection appears, markup in data shows as text, a refused configuration edit, a
-//! phone-sized screen. Screenshots of every page go to `target/console-screenshots/`.
+//! reload, a detection appears, markup in data shows as text, detections filtered by client,
+//! threat and day, a refused configuration edit, the form editor refusing a bad client then
+//! applying a new group, a phone-sized screen. Screenshots of every page go to `target/console-screenshots/`.
 //!
 //! Needs `node`, `npm ci` in `crates/console/browser-tests`, and `/usr/bin/chromium`; it is
 //! ignored in the default run (CI runs it in its own step):
@@ -85,7 +86,9 @@ async fn console_in_headless_chromium() {
         "01-status",
         "02-statistics",
         "04-detections",
+        "04b-detections-filtered",
         "05-configuration",
+        "05b-configuration-form",
     ] {
         assert!(shots.join(format!("{name}.png")).exists(), "{name}.png");
     }
