@@ -127,6 +127,17 @@ pub(crate) fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
     if s.max_connections == 0 {
         report("server.max_connections", "must be at least 1".into(), true);
     }
+    if s.max_connections_per_client > s.max_connections {
+        report(
+            "server.max_connections_per_client",
+            format!(
+                "{} is above server.max_connections ({}): one client can still take every \
+                 connection",
+                s.max_connections_per_client, s.max_connections
+            ),
+            false,
+        );
+    }
     if s.max_header_bytes < 1024 {
         report(
             "server.max_header_bytes",

@@ -59,9 +59,16 @@ pub struct ServerConfig {
     pub respmod_paths: Vec<String>,
     /// Service paths answering REQMOD.
     pub reqmod_paths: Vec<String>,
-    /// Maximum concurrent ICAP connections; advertised as `Max-Connections`. Connections beyond
-    /// it get `503 Service Unavailable` and are closed.
+    /// Maximum concurrent ICAP connections of all clients. Connections beyond it get
+    /// `503 Service Unavailable` and are closed (the connection idle the longest makes room
+    /// first).
     pub max_connections: usize,
+    /// Maximum concurrent ICAP connections from one client address, so that one client (a
+    /// misbehaving proxy, a flood from one host) cannot take every connection; beyond it the
+    /// client's new connection gets `503` while other clients are still served. OPTIONS
+    /// advertises it as `Max-Connections` (the smaller of the two), so a proxy such as Squid,
+    /// which keeps to that value, is never refused. 0: only `max_connections` applies.
+    pub max_connections_per_client: usize,
     /// Maximum size of an ICAP head plus its encapsulated HTTP heads, in bytes.
     pub max_header_bytes: usize,
     /// Seconds to wait for the next bytes while a request is in progress.
@@ -93,6 +100,7 @@ impl Default for ServerConfig {
             respmod_paths: vec!["/av/respmod".into()],
             reqmod_paths: vec!["/av/reqmod".into()],
             max_connections: 1024,
+            max_connections_per_client: 768,
             max_header_bytes: 64 * 1024,
             read_timeout_secs: 120,
             head_timeout_secs: 30,

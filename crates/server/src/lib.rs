@@ -24,6 +24,7 @@ mod listener;
 pub mod logfile;
 mod memtrim;
 pub mod metrics;
+mod perclient;
 mod procstat;
 mod record;
 mod reload_error;

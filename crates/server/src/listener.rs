@@ -14,6 +14,7 @@ use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 
 use crate::context::Context;
+use crate::perclient::PerClient;
 use crate::tls::{self, TlsError};
 use crate::{answer, connection};
 
@@ -164,6 +165,7 @@ pub async fn serve(
         )
     };
     let permits = Arc::new(Semaphore::new(max));
+    let per_client = Arc::new(PerClient::default());
     let (conn_tx, mut conn_rx) = tokio::sync::mpsc::channel::<(TcpStream, SocketAddr, bool)>(64);
     let mut acceptors = JoinSet::new();
     let tagged = listeners
@@ -207,6 +209,15 @@ pub async fn serve(
                     continue;
                 }
                 let _ = stream.set_nodelay(true);
+                // One client may not take every connection (read live: a reload changes it).
+                let per_limit = ctx.snapshot.load().config.server.max_connections_per_client;
+                let Some(slot) = per_client.try_take(peer.ip(), per_limit) else {
+                    ctx.stats.connection_refused("per_client");
+                    warn!(%peer, limit = per_limit, "connection limit of this client address reached; refusing");
+                    let istag = ctx.snapshot.load().istag.clone();
+                    tokio::spawn(refuse(stream, istag));
+                    continue;
+                };
                 let permit = match permits.clone().try_acquire_owned() {
                     Ok(p) => p,
                     // At the limit: the connection idle the longest makes room (it closes
@@ -257,6 +268,7 @@ pub async fn serve(
                     }
                     ctx.stats.connection_closed();
                     drop(permit);
+                    drop(slot);
                 });
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}

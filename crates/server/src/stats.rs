@@ -172,7 +172,7 @@ impl Stats {
         ] {
             let _ = excluded.get_or_create(&label("reason", r));
         }
-        for r in ["access", "limit", "tls"] {
+        for r in ["access", "limit", "per_client", "tls"] {
             let _ = connections_refused.get_or_create(&label("reason", r));
         }
         for kind in ["config", "database"] {

@@ -56,7 +56,8 @@ async fn options_advertises_the_service() {
     assert_eq!(h.get("Methods"), Some("RESPMOD"));
     assert!(h.has_token("Allow", "204"));
     assert_eq!(h.get("Preview"), Some("4096"));
-    assert_eq!(h.get("Max-Connections"), Some("1024"));
+    // What one client may open: max_connections_per_client (768) below max_connections (1024).
+    assert_eq!(h.get("Max-Connections"), Some("768"));
     let istag = h.get("ISTag").expect("ISTag");
     assert!(istag.starts_with('"') && istag.len() <= 34);
     // Persistent: a second request on the same connection.
@@ -345,6 +346,42 @@ async fn connections_over_the_limit_get_503() {
         .send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n")
         .await;
     assert_eq!(fourth.answer().await.head.status, 200);
+}
+
+#[tokio::test]
+async fn one_client_address_cannot_take_every_connection() {
+    let mut cfg = Config::default();
+    cfg.server.max_connections = 10;
+    cfg.server.max_connections_per_client = 3;
+    let srv = start(cfg).await;
+    // Three busy connections from 127.0.0.1 (in the middle of a request head).
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut c = Client::connect(srv.addr).await;
+        c.send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n")
+            .await;
+        held.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fourth = Client::connect(srv.addr).await;
+    assert_eq!(fourth.answer().await.head.status, 503);
+    // Another client address (127.0.0.2, still loopback) is served meanwhile.
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.bind("127.0.0.2:0".parse().expect("addr"))
+        .expect("bind 127.0.0.2");
+    let mut other = Client::over(sock.connect(srv.addr).await.expect("connect"));
+    other
+        .send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n")
+        .await;
+    assert_eq!(other.answer().await.head.status, 200);
+    // Once one of the first client's connections closes, it may open another.
+    held.pop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = Client::connect(srv.addr).await;
+    again
+        .send(b"OPTIONS icap://127.0.0.1/av/respmod ICAP/1.0\r\n\r\n")
+        .await;
+    assert_eq!(again.answer().await.head.status, 200);
 }
 
 #[tokio::test]
