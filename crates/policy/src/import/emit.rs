@@ -15,13 +15,38 @@ pub(super) enum Value {
     List(Vec<String>),
 }
 
-/// A table: its header (`[server]`, `[[policy.group]]`) and ordered `key = value` lines.
+/// Where a value came from: a kav4proxy key and its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Src {
+    /// `section(:group)` as written in kav4proxy.conf.
+    pub section: String,
+    /// The key as written.
+    pub key: String,
+    /// 1-based line.
+    pub line: usize,
+}
+
+/// One `key = value` line and the kav4proxy keys it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Line {
+    /// Bulwark's key.
+    pub key: String,
+    /// Its value.
+    pub value: Value,
+    /// The kav4proxy keys it came from, written as a comment after it.
+    pub from: Vec<Src>,
+}
+
+/// A table: its header (`[server]`, `[[policy.group]]`), comment lines, and ordered
+/// `key = value` lines.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Table {
     /// The header line as written, brackets included.
     pub header: String,
-    /// Ordered entries; a later `set` of the same key replaces the value in place.
-    pub entries: Vec<(String, Value)>,
+    /// Comment lines written under the header (without the leading `# `).
+    pub remarks: Vec<String>,
+    /// Ordered lines; a later `set` of the same key replaces the value in place.
+    pub lines: Vec<Line>,
 }
 
 impl Table {
@@ -29,39 +54,98 @@ impl Table {
     pub fn new(header: impl Into<String>) -> Self {
         Self {
             header: header.into(),
-            entries: Vec::new(),
+            ..Self::default()
         }
     }
 
-    /// Sets `key`, replacing an earlier value.
-    pub fn set(&mut self, key: &str, v: Value) {
-        match self.entries.iter_mut().find(|(k, _)| k == key) {
-            Some(e) => e.1 = v,
-            None => self.entries.push((key.to_string(), v)),
+    /// Sets `key` from one kav4proxy key; returns the sources of the value it replaced.
+    pub fn set(&mut self, key: &str, v: Value, from: Src) -> Option<Vec<Src>> {
+        self.set_from(key, v, vec![from])
+    }
+
+    /// Sets `key` from these sources; returns the sources of the value it replaced.
+    pub fn set_from(&mut self, key: &str, v: Value, from: Vec<Src>) -> Option<Vec<Src>> {
+        match self.lines.iter_mut().find(|l| l.key == key) {
+            Some(l) => {
+                l.value = v;
+                Some(std::mem::replace(&mut l.from, from))
+            }
+            None => {
+                self.lines.push(Line {
+                    key: key.to_string(),
+                    value: v,
+                    from,
+                });
+                None
+            }
         }
     }
 
     /// Appends to the string list `key` (a repeated kav4proxy key).
-    pub fn push(&mut self, key: &str, item: String) {
-        match self.entries.iter_mut().find(|(k, _)| k == key) {
-            Some((_, Value::List(l))) => l.push(item),
-            Some(e) => e.1 = Value::List(vec![item]),
-            None => self
-                .entries
-                .push((key.to_string(), Value::List(vec![item]))),
+    pub fn push(&mut self, key: &str, item: String, from: Src) {
+        match self.lines.iter_mut().find(|l| l.key == key) {
+            Some(l) => {
+                match &mut l.value {
+                    Value::List(items) => items.push(item),
+                    other => *other = Value::List(vec![item]),
+                }
+                l.from.push(from);
+            }
+            None => self.lines.push(Line {
+                key: key.to_string(),
+                value: Value::List(vec![item]),
+                from: vec![from],
+            }),
         }
     }
 
-    /// Writes the table (nothing when it has no entries and `skip_empty`).
+    /// Adds a comment line under the header.
+    pub fn remark(&mut self, text: impl Into<String>) {
+        self.remarks.push(text.into());
+    }
+
+    /// Every source of the table's values.
+    pub fn sources(&self) -> impl Iterator<Item = &Src> {
+        self.lines.iter().flat_map(|l| l.from.iter())
+    }
+
+    /// Writes the table (nothing when it has no lines nor remarks and `skip_empty`).
     pub fn write(&self, out: &mut String, skip_empty: bool) {
-        if skip_empty && self.entries.is_empty() {
+        if skip_empty && self.lines.is_empty() && self.remarks.is_empty() {
             return;
         }
         let _ = writeln!(out, "\n{}", self.header);
-        for (k, v) in &self.entries {
-            let _ = writeln!(out, "{k} = {}", value(v));
+        for r in &self.remarks {
+            let _ = writeln!(out, "# {r}");
+        }
+        for l in &self.lines {
+            let _ = write!(out, "{} = {}", l.key, value(&l.value));
+            if !l.from.is_empty() {
+                let _ = write!(out, "  # kav4proxy: {}", sources(&l.from));
+            }
+            out.push('\n');
         }
     }
+}
+
+/// `Key (line 3), Other (lines 5, 6)`: the keys in order, repeated keys' lines together.
+pub(super) fn sources(from: &[Src]) -> String {
+    let mut parts: Vec<(String, Vec<usize>)> = Vec::new();
+    for s in from {
+        match parts.last_mut() {
+            Some((k, lines)) if *k == s.key => lines.push(s.line),
+            _ => parts.push((s.key.clone(), vec![s.line])),
+        }
+    }
+    parts
+        .iter()
+        .map(|(k, lines)| {
+            let list: Vec<String> = lines.iter().map(usize::to_string).collect();
+            let word = if lines.len() == 1 { "line" } else { "lines" };
+            format!("{k} ({word} {})", list.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn value(v: &Value) -> String {
@@ -101,6 +185,34 @@ pub(super) fn string(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn src(key: &str, line: usize) -> Src {
+        Src {
+            section: "s".into(),
+            key: key.into(),
+            line,
+        }
+    }
+
+    #[test]
+    fn values_carry_their_sources() {
+        let mut t = Table::new("[t]");
+        t.push("l", "a".into(), src("ExcludeURL", 3));
+        t.push("l", "b".into(), src("ExcludeURL", 4));
+        assert_eq!(t.set("n", Value::Int(1), src("MaxReqLength", 5)), None);
+        let old = t.set("n", Value::Int(2), src("MaxReqLength", 9));
+        assert_eq!(old, Some(vec![src("MaxReqLength", 5)]));
+        t.remark("a remark");
+        let mut out = String::new();
+        t.write(&mut out, true);
+        assert_eq!(
+            out,
+            "\n[t]\n# a remark\nl = ['a', 'b']  # kav4proxy: ExcludeURL (lines 3, 4)\n\
+             n = 2  # kav4proxy: MaxReqLength (line 9)\n"
+        );
+        let v: toml::Value = toml::from_str(&out).expect("valid toml");
+        assert_eq!(v["t"]["n"].as_integer(), Some(2));
+    }
 
     #[test]
     fn strings_round_trip() {
