@@ -36,7 +36,23 @@ fn import(name: &str, edit: impl Fn(String) -> String, dir: &Path) -> String {
         "import failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut toml = String::from_utf8(out.stdout).expect("utf-8");
+    let toml = String::from_utf8(out.stdout).expect("utf-8");
+    // The import names ClamAV's /var/lib/clamav, which need not hold signatures on a test
+    // machine: the test runs on the server's fallback instead (the same when it does).
+    assert!(
+        toml.contains("database = ['/var/lib/clamav']"),
+        "the import sets the database: {toml}"
+    );
+    let mut toml: String = toml
+        .lines()
+        .map(|l| {
+            if l.starts_with("database = ['/var/lib/clamav']") {
+                "database = []\n".to_string()
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
     toml.push_str(&format!(
         "\n[control]\nsocket = \"{d}/control.sock\"\npid_file = \"{d}/bulwark.pid\"\n",
         d = dir.display()
