@@ -12,7 +12,7 @@ test=(squid-openssl c-icap libc-icap-mod-virus-scan clamav clamav-daemon clamdsc
       zip unzip p7zip-full xz-utils bzip2 zstd brotli apache2-utils openssl curl
       arj jlha-utils nsis mscompress fp-utils
       chromium chromium-driver nodejs python3
-      debootstrap e2guardian python3-prometheus-client)
+      debootstrap e2guardian python3-prometheus-client qpdf)
 case "$what" in
   build) pkgs=("${build[@]}") ;;
   test) pkgs=("${build[@]}" "${test[@]}") ;;

@@ -12,8 +12,14 @@
 //! (size, ratio, count, time); a damaged stream is decoded as far as it goes and the document is
 //! marked corrupted.
 //!
-//! Not done: encrypted documents (`/Encrypt`: ClamAV tries the empty user password; here their
-//! streams are scanned as stored) and `DecodeParms` predictors.
+//! Encrypted documents (`/Encrypt`) are opened with the empty user password as ClamAV opens
+//! them (module `crypt`): their streams are decrypted, then decoded; a document that needs a
+//! password is `protected`, its streams left alone (encrypted bytes are not damaged data).
+//!
+//! Not done: `DecodeParms` predictors (ClamAV does not undo them either).
+
+mod crypt;
+mod dict;
 
 use std::io::{Cursor, Read};
 
@@ -80,6 +86,14 @@ pub(crate) fn walk<'o>(
             return Ok(w);
         }
     };
+    let crypt = crypt::crypt(&doc);
+    if let crypt::Crypt::Locked(why) = &crypt {
+        ctx.note(Finding::Note(format!(
+            "{}: encrypted PDF not opened: it needs {why}",
+            crate::scan::shown(path)
+        )));
+        ctx.note(Finding::Protected);
+    }
     let mut at = 0;
     let mut n = 0usize;
     while let Some(s) = next_stream(&doc, &mut at) {
@@ -90,7 +104,25 @@ pub(crate) fn walk<'o>(
         };
         let member = crate::scan::join(path, &name);
         let filters = filters(s.dict);
-        decode_member(ctx, &s, &filters, &member, depth)?;
+        let decrypted;
+        let data = match (&crypt, s.object) {
+            (crypt::Crypt::Open(d), Some(obj)) if d.applies(s.object, s.dict) => {
+                match d.decrypt(obj, s.data) {
+                    Some(x) => {
+                        decrypted = x;
+                        &decrypted[..]
+                    }
+                    None => {
+                        ctx.note(Finding::Corrupted);
+                        continue;
+                    }
+                }
+            }
+            // Encrypted with a password: nothing to decode.
+            (crypt::Crypt::Locked(_), _) => continue,
+            _ => s.data,
+        };
+        decode_member(ctx, data, s.data.len(), &filters, &member, depth)?;
     }
     Ok(w)
 }
@@ -98,13 +130,14 @@ pub(crate) fn walk<'o>(
 /// Decodes one stream and scans it as a member.
 fn decode_member<'o>(
     ctx: &mut impl Scan<'o>,
-    s: &RawStream<'_>,
+    stream: &[u8],
+    stored: usize,
     filters: &[Filter],
     path: &str,
     depth: u32,
 ) -> Result<(), Abort> {
     let cap = ctx.options().limits.max_member_bytes;
-    let packed = Packed::Fixed(s.data.len() as u64);
+    let packed = Packed::Fixed(stored as u64);
     let chain: Vec<Filter> = filters
         .iter()
         .copied()
@@ -113,16 +146,16 @@ fn decode_member<'o>(
     // The common case, one Flate filter, streams through the member limits as it inflates
     // (zlib-wrapped as the format says, or raw deflate as some writers produce).
     if chain == [Filter::Flate] {
-        if zlib_header(s.data) {
-            let mut r = flate2::read::ZlibDecoder::new(s.data);
+        if zlib_header(stream) {
+            let mut r = flate2::read::ZlibDecoder::new(stream);
             ctx.member(&mut r, path, depth, packed)?;
         } else {
-            let mut r = flate2::read::DeflateDecoder::new(s.data);
+            let mut r = flate2::read::DeflateDecoder::new(stream);
             ctx.member(&mut r, path, depth, packed)?;
         }
         return Ok(());
     }
-    let mut data = s.data.to_vec();
+    let mut data = stream.to_vec();
     for f in chain {
         let (out, ok) = match f {
             Filter::Flate => inflate(&data, cap),
