@@ -9,7 +9,7 @@
 //! same EICAR stream in each of the RC4-40, RC4-128, AES-128 and AES-256 forms, and nothing in a
 //! document with a user password.
 
-use aes::cipher::block_padding::{NoPadding, Pkcs7};
+use aes::cipher::block_padding::NoPadding;
 use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit};
 use md5::{Digest, Md5};
 use sha2::{Sha256, Sha384, Sha512};
@@ -291,36 +291,24 @@ fn aes_cbc(key: &[u8], data: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let mut out = body[..whole].to_vec();
-    let ok = match key.len() {
-        16 => cbc::Decryptor::<aes::Aes128>::new_from_slices(key, iv)
-            .ok()
-            .and_then(|d| {
-                d.decrypt_padded::<Pkcs7>(&mut out.clone())
-                    .ok()
-                    .map(<[u8]>::len)
-            }),
-        32 => cbc::Decryptor::<aes::Aes256>::new_from_slices(key, iv)
-            .ok()
-            .and_then(|d| {
-                d.decrypt_padded::<Pkcs7>(&mut out.clone())
-                    .ok()
-                    .map(<[u8]>::len)
-            }),
-        _ => return None,
-    };
-    // Decrypt again without the padding check to keep the bytes of a damaged last block.
     match key.len() {
         16 => cbc::Decryptor::<aes::Aes128>::new_from_slices(key, iv)
             .ok()?
             .decrypt_padded::<NoPadding>(&mut out)
             .ok()?,
-        _ => cbc::Decryptor::<aes::Aes256>::new_from_slices(key, iv)
+        32 => cbc::Decryptor::<aes::Aes256>::new_from_slices(key, iv)
             .ok()?
             .decrypt_padded::<NoPadding>(&mut out)
             .ok()?,
+        _ => return None,
     };
-    if let Some(n) = ok {
-        out.truncate(n);
+    let pad = usize::from(out.last().copied().unwrap_or(0));
+    if (1..=16).contains(&pad)
+        && out[out.len() - pad..]
+            .iter()
+            .all(|&b| usize::from(b) == pad)
+    {
+        out.truncate(out.len() - pad);
     }
     Some(out)
 }
