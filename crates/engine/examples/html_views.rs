@@ -1,6 +1,7 @@
-//! Writes Bulwark's normalised HTML views of each input file as `OUT/NAME.nocomment` and
-//! `OUT/NAME.notags` (only for files typed HTML), to compare with clamscan's `--leave-temps`
-//! output (`nocomment.html`, `notags.html`): `bench/html-views.sh` runs both.
+//! Writes Bulwark's normalised HTML views of each input file as `OUT/NAME.nocomment`,
+//! `OUT/NAME.notags` and, when it has scripts, `OUT/NAME.javascript` (only for files typed
+//! HTML), to compare with clamscan's `--leave-temps` output (`nocomment.html`, `notags.html`,
+//! `javascript`): `bench/html-views.sh` and `bench/js-views.sh` run both.
 //!
 //! `cargo run -p bulwark-engine --example html_views -- OUT FILE...`
 
@@ -41,5 +42,8 @@ fn main() {
         };
         write("nocomment", &v.nocomment);
         write("notags", &v.notags);
+        if !v.javascript.is_empty() {
+            write("javascript", &v.javascript);
+        }
     }
 }

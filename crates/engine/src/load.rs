@@ -446,15 +446,13 @@ fn expand(raw: Vec<RawFile>, opts: &LoadOptions) -> Result<Vec<Source>, LoadErro
     Ok(out)
 }
 
-/// No longer reported (targets 3 and 7 are matched on normalised views, see
-/// [`crate::normalise`]; the remaining approximations are
-/// [`crate::normalise::HTML_APPROXIMATED`] and [`crate::normalise::JS_NORMALISER_MISSING`]);
-/// kept for compatibility.
+/// No longer reported (targets 3 and 7 are matched on ClamAV's normalised views, see
+/// [`crate::normalise`]); kept for compatibility.
 pub const NORMALISATION_NOT_IMPLEMENTED: &str =
     "target 3/7 normalisation not implemented: matched on raw bytes";
 
-/// Adds a body signature; target 3 (HTML) signatures load but are reported as approximated
-/// (see [`crate::normalise::approximation`]).
+/// Adds a body signature (reported as approximated when [`crate::normalise::approximation`]
+/// says so).
 fn add_body_sig(b: &mut Builder, ls: logical::LogicalSig, set_id: u16) -> Result<(), LineError> {
     let vi = ls.subs.iter().any(|s| match s {
         logical::Sub::Body(b) => b.offset.base == crate::sigs::offset::Base::VersionInfo,

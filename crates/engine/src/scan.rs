@@ -166,10 +166,11 @@ impl Inner {
     }
 
     /// ClamAV 1.4 matches HTML and text objects on normalised views (see [`crate::normalise`]):
-    /// an object typed HTML on its `nocomment` and `notags` views (its raw bytes are not matched
-    /// against body signatures); a text object on its raw bytes (target 0) and on its
-    /// normalised text (targets 0 and 7), or, when HTML magic appears later in it, on the HTML
-    /// views instead of the normalised text.
+    /// an object typed HTML on its `nocomment` and `notags` views and on its scripts' view
+    /// (`javascript`, matched both as HTML and as text), its raw bytes not matched against body
+    /// signatures; a text object on its raw bytes (target 0) and on its normalised text
+    /// (targets 0 and 7), or, when HTML magic appears later in it, on the HTML views instead of
+    /// the normalised text.
     fn scan_views(&mut self) {
         if self.view.is_some()
             || !matches!(self.ftype, target::HTML | target::TEXT)
@@ -204,6 +205,17 @@ impl Inner {
             let v = crate::normalise::html(&data);
             names.extend(Self::scan_view(&db, mask, v.nocomment, target::HTML, anc));
             names.extend(Self::scan_view(&db, mask, v.notags, target::HTML, anc));
+            // The scripts' view is matched twice, as HTML and as text (targets 0 and 3, then 0
+            // and 7), as ClamAV does; the second time only when there are target 7 signatures
+            // (target 0 ones have matched already).
+            let text_sigs = c.groups.get(c.group_of[target::TEXT as usize]);
+            if text_sigs.is_some_and(|g| !g.is_empty()) {
+                let js = v.javascript.clone();
+                names.extend(Self::scan_view(&db, mask, js, target::HTML, anc));
+                names.extend(Self::scan_view(&db, mask, v.javascript, target::TEXT, anc));
+            } else {
+                names.extend(Self::scan_view(&db, mask, v.javascript, target::HTML, anc));
+            }
         } else {
             let t = crate::normalise::text(&data);
             names.extend(Self::scan_view(&db, mask, t, target::TEXT, anc));

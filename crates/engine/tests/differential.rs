@@ -436,6 +436,39 @@ fn normalised_views_as_clamscan() {
     assert!(diffs.is_empty(), "{} differences: {diffs:#?}", diffs.len());
 }
 
+/// Signatures written for ClamAV's JavaScript-normalised view (identifiers `n000`…, decoded
+/// strings): ClamAV matches that view as HTML (targets 0 and 3) and as text (targets 0 and 7).
+#[test]
+fn javascript_view_as_clamscan() {
+    if !have_clamscan() {
+        eprintln!("skipped: no clamscan");
+        return;
+    }
+    let ndb = [
+        format!("J.Var:3:*:{}", hx("var n000=\"hello\";")),
+        format!("J.Func:3:*:{}", hx("function n001(n002,n003){")),
+        format!("J.Eval:3:*:{}", hx("alert(1)var")),
+        format!("J.Unesc:3:*:{}", hx("document.write(\"<b>bold</b>\")")),
+        format!("J.Packed:3:*:{}", hx("var n006=\"hi\";alert(n006)")),
+        format!("J.Zero:0:*:{}", hx("<script>var n000=")),
+        format!("J.Text:7:*:{}", hx("n004=n002+n003;")),
+        format!("J.Raw:3:*:{}", hx("var greeting")),
+    ]
+    .join("\n");
+    let docs: Vec<(&str, &[u8])> = vec![
+        ("plain", b"<html><script type=\"text/javascript\">\nvar greeting = 'Hello';\nfunction foo(bar, baz) { var x = bar + baz; return x * 2; }\n</script></html>"),
+        ("decoders", b"<html><SCRIPT>var A = 'x';\ndocument.write(unescape('%3Cb%3Ebold%3C/b%3E'));\neval(\"alert(1)\");\nvar b;</SCRIPT></html>"),
+        ("packed", b"<html><script>eval(function(p,a,c,k,e,d){while(c--){if(k[c]){p=p.replace(new RegExp('\\\\b'+c+'\\\\b','g'),k[c])}}return p}('0 1=\\'2\\';3(1)',10,4,'var|x|hi|alert'.split('|'),0,{}))</script></html>"),
+        ("none", b"<html><body>var greeting = 'Hello';</body></html>"),
+        ("late", b"some text first\n<script>var greeting='hello';</script>"),
+    ];
+    let samples: Vec<(&str, Vec<u8>)> = docs.iter().map(|(n, d)| (*n, d.to_vec())).collect();
+    let (diffs, hits) = disagreements(&[("t.ndb", &ndb)], &samples);
+    eprintln!("{} samples, clamscan detected {hits}", samples.len());
+    assert!(hits >= 5, "clamscan detected only {hits}");
+    assert!(diffs.is_empty(), "{} differences: {diffs:#?}", diffs.len());
+}
+
 /// Imports of a PE image: DLL name and its functions (names, or ordinals as `Err`).
 type Imports<'a> = &'a [(&'a str, &'a [Result<&'a str, u16>])];
 

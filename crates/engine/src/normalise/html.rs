@@ -22,8 +22,12 @@
 //!   for a non-ASCII character it writes the middle byte where the last belongs;
 //! * `data:` URI payloads are left out of `nocomment` (only `"data"` remains).
 //!
+//! It also feeds each script to the JavaScript normaliser ([`super::js`]) where ClamAV does: from
+//! the first non-blank byte after `<script …>`, chunk by chunk (line feeds read as spaces), up to
+//! the first non-blank byte after `</script>`; a script still open at the end is finished there.
+//!
 //! Not reproduced: scripts encoded with Microsoft's Script Encoder (`language="jscript.encode"`,
-//! `#@~^…`), which ClamAV decodes, and its JavaScript normaliser's separate view.
+//! `#@~^…`), which ClamAV decodes.
 
 use super::entities::ENTITIES;
 
@@ -100,6 +104,12 @@ struct Norm {
     binary: bool,
     mbchar: u32,
     mbchar2: u32,
+    /// The script being normalised by the JavaScript normaliser, and where it starts in the
+    /// current chunk (`None`: at the chunk's start).
+    js: Option<super::js::Script>,
+    js_begin: Option<usize>,
+    /// The JavaScript view (ClamAV's `javascript`).
+    js_view: Vec<u8>,
 }
 
 /// The bytes ClamAV writes for a 16-bit code point (`u16_normalize`).
@@ -173,6 +183,9 @@ impl Norm {
             binary: false,
             mbchar: 0,
             mbchar2: 0,
+            js: None,
+            js_begin: None,
+            js_view: Vec::new(),
         }
     }
 
@@ -245,6 +258,9 @@ impl Norm {
             .iter()
             .position(|&c| !is_space(c))
             .unwrap_or(line.len());
+        // ClamAV turns each line feed it reads into a space in its buffer, which the JavaScript
+        // normaliser reads: all but those of the white space that starts the chunk.
+        let skip = p;
         while p < line.len() {
             if !self.binary && line[p] == b'\n' {
                 line[p] = b' ';
@@ -401,7 +417,7 @@ impl Norm {
                     }
                     p += 1;
                 }
-                St::ProcessTag => self.process_tag(),
+                St::ProcessTag => self.process_tag(line, p, skip),
                 St::CharRef => {
                     if c == b'#' {
                         self.value = 0;
@@ -530,6 +546,11 @@ impl Norm {
                     p += 1;
                 }
             }
+        }
+        // The script's part in this chunk.
+        if self.js.is_some() {
+            let from = self.js_begin.take().unwrap_or(0);
+            self.feed_js(line, from, line.len(), skip);
         }
         // ClamAV's guard against a loop between chunks.
         if self.next == self.state {
@@ -775,10 +796,40 @@ impl Norm {
         }
     }
 
-    /// The `ProcessTag` state: what a finished tag changes (consumes no byte).
-    fn process_tag(&mut self) {
+    /// Feeds `line[from..to]` to the script being normalised, line feeds from `skip` on read
+    /// as spaces.
+    fn feed_js(&mut self, line: &[u8], from: usize, to: usize, skip: usize) {
+        let Some(js) = self.js.as_mut() else {
+            return;
+        };
+        if to <= from {
+            return;
+        }
+        let mut piece = line[from..to].to_vec();
+        for (i, b) in piece.iter_mut().enumerate() {
+            if *b == b'\n' && from + i >= skip {
+                *b = b' ';
+            }
+        }
+        js.feed(&piece);
+    }
+
+    /// The `ProcessTag` state at `p` (the first byte after the tag and its white space): what a
+    /// finished tag changes (consumes no byte).
+    fn process_tag(&mut self, line: &[u8], p: usize, skip: usize) {
         self.state = St::SkipWs;
         self.next = St::Norm;
+        if self.tag == b"/script" {
+            // The script ends here, `</script>` included.
+            let from = self.js_begin.take().unwrap_or(0);
+            self.feed_js(line, from, p, skip);
+            if let Some(js) = self.js.take() {
+                js.finish(&mut self.js_view);
+            }
+        } else if self.tag == b"script" && self.js.is_none() {
+            self.js = Some(super::js::Script::new());
+            self.js_begin = Some(p);
+        }
         if self.tag.first() == Some(&b'/') {
             if self.tag == b"/script" || (self.tag == b"/style" && self.raw == Raw::Style) {
                 self.in_script = false;
@@ -805,7 +856,7 @@ impl Norm {
         self.args.clear();
     }
 
-    fn finish(mut self) -> (Vec<u8>, Option<Vec<u8>>) {
+    fn finish(mut self) -> (Vec<u8>, Option<Vec<u8>>, Vec<u8>) {
         // An unfinished named reference at the end.
         if let Some(u) = entity(&self.entity) {
             push_u16(&mut self.out, u);
@@ -815,7 +866,10 @@ impl Norm {
                 self.out.push(c.to_ascii_lowercase());
             }
         }
-        (self.out, self.text)
+        if let Some(js) = self.js.take() {
+            js.finish(&mut self.js_view);
+        }
+        (self.out, self.text, self.js_view)
     }
 }
 
@@ -865,8 +919,8 @@ fn for_each_chunk(data: &[u8], mut f: impl FnMut(&mut [u8]) -> Result<(), ()>) {
     }
 }
 
-/// `(nocomment, notags)` of `data`; `notags` only when `want_text`.
-pub(super) fn normalise(data: &[u8], want_text: bool) -> (Vec<u8>, Option<Vec<u8>>) {
+/// `(nocomment, notags, javascript)` of `data`; `notags` only when `want_text`.
+pub(super) fn normalise(data: &[u8], want_text: bool) -> (Vec<u8>, Option<Vec<u8>>, Vec<u8>) {
     let mut n = Norm::new(want_text, data.len());
     for_each_chunk(data, |chunk| n.chunk(chunk));
     n.finish()

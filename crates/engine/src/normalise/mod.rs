@@ -8,14 +8,16 @@
 //! * HTML (`nocomment` and `notags` views): ClamAV's HTML normaliser reproduced byte for byte,
 //!   quirks included (module `html`); only scripts encoded with Microsoft's Script Encoder are
 //!   not decoded.
-//!
-//! ClamAV's third HTML view, its JavaScript normaliser's output (identifiers renamed `n000`…,
-//! strings re-quoted), is not produced.
+//! * JavaScript (`javascript` view, ClamAV's third HTML view): its JavaScript normaliser's output
+//!   for the page's scripts (identifiers renamed `n000`…, strings re-quoted and decoded,
+//!   `eval`/`unescape`/packer decoded), reproduced byte for byte (module `js`). ClamAV matches
+//!   it as HTML (targets 0 and 3) and as text (targets 0 and 7).
 //!
 //! Every function is linear in its input.
 
 mod entities;
 mod html;
+mod js;
 
 /// Largest object whose normalised views are built (ClamAV: MaxHTMLNormalize 40 MB,
 /// MaxScriptNormalize 20 MB; bounded here by the in-memory object limit).
@@ -24,42 +26,25 @@ pub const MAX_NORMALISE: u64 = 16 << 20;
 /// Largest object whose `notags` view is built (ClamAV skips it from 2 MB).
 pub const MAX_NOTAGS: usize = 2 << 20;
 
-/// Load-report reason for target 3 signatures: loaded and matched on ClamAV's `nocomment` and
-/// `notags` views, reproduced exactly, but not on its third view, the JavaScript normaliser's
-/// output, which ClamAV matches too (with target 0 signatures as well).
+/// Formerly the load-report reason for every target 3 signature, while ClamAV's
+/// JavaScript-normalised view was not produced; no longer reported (all three HTML views are
+/// reproduced), kept for compatibility.
 pub const HTML_APPROXIMATED: &str = "target 3: matched on ClamAV's nocomment/notags HTML views \
      (reproduced exactly); its JavaScript-normalised view is not produced";
 
-/// Load-report reason for target 3 signatures written for ClamAV's JavaScript-normalised view
-/// (identifiers renamed `n000`, `n001`…), which is not produced: they load but cannot match
-/// as in ClamAV.
+/// Formerly the load-report reason for target 3 signatures written for ClamAV's
+/// JavaScript-normalised view (identifiers `n000`…); no longer reported (the view is produced,
+/// see [`HtmlViews::javascript`]), kept for compatibility.
 pub const JS_NORMALISER_MISSING: &str =
     "target 3: written for ClamAV's JavaScript-normalised view (identifiers n000…), not produced";
 
 /// How a body signature's semantics differ from ClamAV's because of normalisation (the
-/// load-report reason), or `None` when they do not: target 7 signatures run on the normalised
-/// text exactly as in ClamAV.
-pub fn approximation(ls: &crate::sigs::logical::LogicalSig) -> Option<&'static str> {
-    use crate::sigs::hex::Elem;
-    use crate::sigs::logical::Sub;
-    if ls.tdb.target != crate::filetype::target::HTML {
-        return None;
-    }
-    let js = ls.subs.iter().any(|s| match s {
-        Sub::Body(b) => b.variants.iter().any(|p| {
-            p.parts.iter().any(|pt| {
-                pt.elems
-                    .iter()
-                    .any(|e| matches!(e, Elem::Lit(l) if l.windows(3).any(|w| w == b"n00")))
-            })
-        }),
-        Sub::Pcre(p) => p.regex.contains("n00"),
-    });
-    Some(if js {
-        JS_NORMALISER_MISSING
-    } else {
-        HTML_APPROXIMATED
-    })
+/// load-report reason), or `None` when they do not. Target 3 and 7 signatures run on ClamAV's
+/// views reproduced byte for byte (`nocomment`, `notags`, `javascript`, normalised text), so
+/// none is reported; the one view left out, scripts encoded with Microsoft's Script Encoder
+/// (which ClamAV decodes), is too rare to flag every target 3 signature for.
+pub fn approximation(_ls: &crate::sigs::logical::LogicalSig) -> Option<&'static str> {
+    None
 }
 
 const fn is_space(b: u8) -> bool {
@@ -114,14 +99,18 @@ pub struct HtmlViews {
     pub nocomment: Vec<u8>,
     /// Text only (and link targets); empty for objects from [`MAX_NOTAGS`] bytes.
     pub notags: Vec<u8>,
+    /// The scripts as ClamAV's JavaScript normaliser writes them (its `javascript` file);
+    /// empty when the page has no `<script>`.
+    pub javascript: Vec<u8>,
 }
 
 /// The normalised HTML views of `data`, as ClamAV 1.4 writes them.
 pub fn html(data: &[u8]) -> HtmlViews {
-    let (nocomment, notags) = html::normalise(data, data.len() < MAX_NOTAGS);
+    let (nocomment, notags, javascript) = html::normalise(data, data.len() < MAX_NOTAGS);
     HtmlViews {
         nocomment,
         notags: notags.unwrap_or_default(),
+        javascript,
     }
 }
 
@@ -262,6 +251,62 @@ mod tests {
         d.extend(std::iter::repeat_n(b'y', 8200));
         d.extend_from_slice(b" tail</html>");
         assert!(html(&d).nocomment.ends_with(b"yyy tail</html>"));
+    }
+
+    /// `(page, javascript view)` as clamscan 1.4.6 writes them (`--leave-temps`): renaming of
+    /// declarations, `//` comments ending at a space, numbers as C prints them (`0x1F` is `0`
+    /// then `x1f`), folds and decoders (`unescape`, `eval`, packer, `dF`), string escapes,
+    /// several scripts, an unfinished script.
+    const JS_CASES: &[(&[u8], &[u8])] = &[
+        (
+            b"<html><script type=\"text/javascript\">\nvar greeting = 'Hello';\nfunction foo(bar, baz) { var x = bar + baz; return x * 2; }\ndocument.write(unescape('%3Cb%3Ebold%3C/b%3E') + String.fromCharCode(72,105));\neval(\"alert(1)\");\nvar s = \"a\\x41\\u0042\";\n</script></html>",
+            b"<script>var n000=\"hello\";function n001(n002,n003){var n004=n002+n003;return n004*2;}document.write(\"<b>bold</b>\"+string.fromcharcode(72,105));alert(1)var n005=\"aab\";</script>",
+        ),
+        (
+            b"<html><script>var a = 1; // a comment here\nvar b = 2; /* c d */ c = a+b;</script></html>",
+            b"<script>var n000=1;n000 comment here var n001=2;c=n000+n001;</script>",
+        ),
+        (
+            b"<html><script>x = 0x1F + 077 + 1.5e3 + 2.50 + 123456789012 + 1e21 + 0.0001 + 1234567.5 + 10px;</script></html>",
+            b"<script>x=0 x1f+77+1500+2.5+-1097262572+1 e21+0.0001+1.23457e+06+10 px;</script>",
+        ),
+        (
+            b"<html><script>function f(a) { var b = 1, c = 2; var a = 3; return a + b + c + d; } var g = 1, h = [1,2], i;</script></html>",
+            b"<script>function n000(n003){var n002=1,c=2;var n003=3;return n003+n002+c+d;}var n004=1,n005=[1,2],n006;</script>",
+        ),
+        (
+            b"<html><script>var s = \"ab\" + 'cd' + \"e\"; Var X = s.Length; obj.var = 1;</script></html>",
+            b"<script>var n000=\"abcde\";var x=n000.length;obj.var=1;</script>",
+        ),
+        (
+            b"<html><script>eval(function(p,a,c,k,e,d){while(c--){if(k[c]){p=p.replace(new RegExp('\\\\b'+c+'\\\\b','g'),k[c])}}return p}('0 1=\\'2\\';3(1)',10,4,'var|x|hi|alert'.split('|'),0,{}))</script></html>",
+            b"<script>eval(function(n000,n001,n002,n003,n004,n005){while(n002--){if(n003[n002]){n000=n000.replace(new regexp(\"\\b\"+n002+\"\\b\",\"g\"),n003[n002])}}return n000}(var n006=\"hi\";alert(n006)))</script>",
+        ),
+        (
+            b"<html><script>dF('%264Dwhfe%263D%2638%264F4')</script></html>",
+            b"<script></script>\"0@sdba\"/\"/4\"0</script>",
+        ),
+        (
+            b"<html><script>var t = \"\\x4G\\u12\\q\\0\" + 'it\\'s';</script><p>between</p><script src=\"a.js\"></script></html>",
+            b"<script>var n000=\"\xff\xef\xbf\xbf\x01it's\";</script>\n<script></script>",
+        ),
+        (
+            b"<html><script>var a = 1; foo('unterminated",
+            b"<script>var n000=1;foo(\"unterminated\")</script>",
+        ),
+    ];
+
+    #[test]
+    fn js_view_as_clamav() {
+        for (input, js) in JS_CASES {
+            assert_eq!(
+                html(input).javascript.escape_ascii().to_string(),
+                js.escape_ascii().to_string(),
+                "javascript of {}",
+                input.escape_ascii()
+            );
+        }
+        assert!(html(b"<html><p>no script</p></html>").javascript.is_empty());
     }
 
     #[test]
