@@ -41,3 +41,4 @@ done
 echo "files typed HTML by both: $total (with a javascript view by either: $with_js)"
 echo "javascript identical: $same of $total"
 echo "differences: $work/js-differ.txt"
+head -20 "$work/js-differ.txt"
