@@ -131,8 +131,8 @@ pub(crate) fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
         report(
             "server.max_connections_per_client",
             format!(
-                "{} is above server.max_connections ({}): one client can still take every \
-                 connection",
+                "{} is above server.max_connections ({}): one client can take every \
+                 connection (0 means three quarters of max_connections)",
                 s.max_connections_per_client, s.max_connections
             ),
             false,

@@ -66,8 +66,9 @@ pub struct ServerConfig {
     /// Maximum concurrent ICAP connections from one client address, so that one client (a
     /// misbehaving proxy, a flood from one host) cannot take every connection; beyond it the
     /// client's new connection gets `503` while other clients are still served. OPTIONS
-    /// advertises it as `Max-Connections` (the smaller of the two), so a proxy such as Squid,
-    /// which keeps to that value, is never refused. 0: only `max_connections` applies.
+    /// advertises it as `Max-Connections`, so a proxy such as Squid, which keeps to that value,
+    /// is never refused. 0: three quarters of `max_connections`; larger than `max_connections`:
+    /// `max_connections`.
     pub max_connections_per_client: usize,
     /// Maximum size of an ICAP head plus its encapsulated HTTP heads, in bytes.
     pub max_header_bytes: usize,
@@ -93,6 +94,17 @@ pub struct ServerConfig {
     pub transfer_ignore: Vec<String>,
 }
 
+impl ServerConfig {
+    /// The connections one client address may hold: `max_connections_per_client`, or three
+    /// quarters of `max_connections` when it is 0, never more than `max_connections`.
+    pub fn per_client_limit(&self) -> usize {
+        match self.max_connections_per_client {
+            0 => (self.max_connections - self.max_connections / 4).max(1),
+            n => n.min(self.max_connections),
+        }
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
@@ -100,7 +112,7 @@ impl Default for ServerConfig {
             respmod_paths: vec!["/av/respmod".into()],
             reqmod_paths: vec!["/av/reqmod".into()],
             max_connections: 1024,
-            max_connections_per_client: 768,
+            max_connections_per_client: 0,
             max_header_bytes: 64 * 1024,
             read_timeout_secs: 120,
             head_timeout_secs: 30,
@@ -476,5 +488,25 @@ impl Default for ClamdConfig {
             alert_encrypted: false,
             alert_broken: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod per_client_tests {
+    use super::ServerConfig;
+
+    #[test]
+    fn per_client_limit_defaults_to_three_quarters_and_never_passes_the_total() {
+        let mut s = ServerConfig::default();
+        assert_eq!(s.per_client_limit(), 768);
+        s.max_connections = 120;
+        assert_eq!(s.per_client_limit(), 90);
+        s.max_connections_per_client = 500;
+        assert_eq!(s.per_client_limit(), 120);
+        s.max_connections_per_client = 7;
+        assert_eq!(s.per_client_limit(), 7);
+        s.max_connections = 2;
+        s.max_connections_per_client = 0;
+        assert_eq!(s.per_client_limit(), 2);
     }
 }

@@ -24,8 +24,10 @@ use crate::db::Compiled;
 use crate::load::{FileReport, LoadOptions, Stamp};
 use crate::matcher::AtomDb;
 
-/// Bumped whenever the layout of the cache or of any serialised type changes.
-pub(crate) const FORMAT: u32 = 12;
+/// Bumped whenever the layout of the cache or of any serialised type changes, or what a load
+/// reports (13: target 3 signatures no longer reported approximated once the JavaScript view is
+/// scanned).
+pub(crate) const FORMAT: u32 = 13;
 const MAGIC: &[u8; 8] = b"BWENGDB\x00";
 
 /// Why a cache file was not used.

@@ -210,7 +210,18 @@ pub async fn serve(
                 }
                 let _ = stream.set_nodelay(true);
                 // One client may not take every connection (read live: a reload changes it).
-                let per_limit = ctx.snapshot.load().config.server.max_connections_per_client;
+                // A limit as large as the total leaves it to the total, whose idle eviction
+                // makes room.
+                let per_limit = {
+                    let snap = ctx.snapshot.load();
+                    let s = &snap.config.server;
+                    let n = s.per_client_limit();
+                    if n < s.max_connections {
+                        n
+                    } else {
+                        0
+                    }
+                };
                 let Some(slot) = per_client.try_take(peer.ip(), per_limit) else {
                     ctx.stats.connection_refused("per_client");
                     warn!(%peer, limit = per_limit, "connection limit of this client address reached; refusing");

@@ -60,10 +60,7 @@ pub(crate) async fn run<S: Transport>(
                     method: mode.as_str(),
                     istag: &snap.istag,
                     // What one client may open: a proxy that keeps to it is never refused.
-                    max_connections: match s.max_connections_per_client {
-                        0 => s.max_connections,
-                        n => n.min(s.max_connections),
-                    },
+                    max_connections: s.per_client_limit(),
                     ttl_secs: s.options_ttl_secs,
                     preview: s.preview_bytes,
                     transfer_complete: &s.transfer_complete,

@@ -56,7 +56,7 @@ async fn options_advertises_the_service() {
     assert_eq!(h.get("Methods"), Some("RESPMOD"));
     assert!(h.has_token("Allow", "204"));
     assert_eq!(h.get("Preview"), Some("4096"));
-    // What one client may open: max_connections_per_client (768) below max_connections (1024).
+    // What one client may open: by default three quarters of max_connections (1024).
     assert_eq!(h.get("Max-Connections"), Some("768"));
     let istag = h.get("ISTag").expect("ISTag");
     assert!(istag.starts_with('"') && istag.len() <= 34);
