@@ -168,7 +168,7 @@ impl<S: Transport> Conn<S> {
                     return Err(ConnError::Shutdown);
                 }
                 let ctx = self.ctx.clone();
-                let waiting = ctx.idle.enter();
+                let waiting = ctx.idle.enter(self.peer.ip());
                 tokio::select! {
                     r = tokio::time::timeout(limit, self.stream.read_buf(&mut self.buf)) => r,
                     _ = shutdown.changed() => return Err(ConnError::Shutdown),

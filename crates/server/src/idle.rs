@@ -3,6 +3,7 @@
 //! idle connections cannot lock a proxy out (issue 22).
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -16,8 +17,8 @@ pub struct IdleSet {
 #[derive(Debug, Default)]
 struct Inner {
     next: u64,
-    /// By the order they became idle: the oldest first.
-    waiting: BTreeMap<u64, Arc<Notify>>,
+    /// By the order they became idle: the oldest first, with the client's address.
+    waiting: BTreeMap<u64, (IpAddr, Arc<Notify>)>,
 }
 
 /// A connection's place in the idle set while it waits; leaves it when dropped.
@@ -29,13 +30,13 @@ pub struct IdleGuard<'a> {
 }
 
 impl IdleSet {
-    /// Registers a connection that starts waiting for its next request.
-    pub fn enter(&self) -> IdleGuard<'_> {
+    /// Registers a connection from `client` that starts waiting for its next request.
+    pub fn enter(&self, client: IpAddr) -> IdleGuard<'_> {
         let notify = Arc::new(Notify::new());
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let id = g.next;
         g.next += 1;
-        g.waiting.insert(id, notify.clone());
+        g.waiting.insert(id, (client, notify.clone()));
         IdleGuard {
             set: self,
             id,
@@ -47,12 +48,30 @@ impl IdleSet {
     pub fn evict_oldest(&self) -> bool {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match g.waiting.pop_first() {
-            Some((_, n)) => {
+            Some((_, (_, n))) => {
                 n.notify_one();
                 true
             }
             None => false,
         }
+    }
+
+    /// Asks the connection of `client` idle the longest to close (when the client is at its
+    /// own connection limit); false when none of its connections is idle.
+    pub fn evict_oldest_of(&self, client: IpAddr) -> bool {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(id) = g
+            .waiting
+            .iter()
+            .find(|(_, (ip, _))| *ip == client)
+            .map(|(id, _)| *id)
+        else {
+            return false;
+        };
+        if let Some((_, n)) = g.waiting.remove(&id) {
+            n.notify_one();
+        }
+        true
     }
 
     /// Connections idle now.
@@ -87,8 +106,9 @@ mod tests {
     #[tokio::test]
     async fn the_oldest_idle_connection_is_evicted_first() {
         let set = IdleSet::default();
-        let a = set.enter();
-        let b = set.enter();
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        let a = set.enter(ip);
+        let b = set.enter(ip);
         assert_eq!(set.len(), 2);
         assert!(set.evict_oldest());
         // `a` was told (the permit is stored even before anyone waits); `b` was not.
@@ -104,5 +124,27 @@ mod tests {
         assert!(set.is_empty());
         assert!(!set.evict_oldest());
         drop(a);
+    }
+
+    #[tokio::test]
+    async fn a_clients_own_oldest_idle_connection_is_evicted() {
+        let set = IdleSet::default();
+        let (x, y): (IpAddr, IpAddr) = ([10, 0, 0, 1].into(), [10, 0, 0, 2].into());
+        let a = set.enter(x);
+        let b = set.enter(y);
+        let c = set.enter(y);
+        assert!(set.evict_oldest_of(y));
+        tokio::time::timeout(std::time::Duration::from_millis(100), b.evicted())
+            .await
+            .expect("b, y's oldest, evicted");
+        for other in [&a, &c] {
+            assert!(
+                tokio::time::timeout(std::time::Duration::from_millis(50), other.evicted())
+                    .await
+                    .is_err()
+            );
+        }
+        assert!(!set.evict_oldest_of([10, 0, 0, 3].into()));
+        drop((a, b, c));
     }
 }

@@ -222,9 +222,23 @@ pub async fn serve(
                         0
                     }
                 };
-                let Some(slot) = per_client.try_take(peer.ip(), per_limit) else {
+                // At its limit, the client's own connection idle the longest makes room.
+                let slot = match per_client.try_take(peer.ip(), per_limit) {
+                    Some(s) => Some(s),
+                    None if ctx.idle.evict_oldest_of(peer.ip()) => {
+                        let deadline = tokio::time::Instant::now() + EVICTION_WAIT;
+                        let mut got = None;
+                        while got.is_none() && tokio::time::Instant::now() < deadline {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                            got = per_client.try_take(peer.ip(), per_limit);
+                        }
+                        got
+                    }
+                    None => None,
+                };
+                let Some(slot) = slot else {
                     ctx.stats.connection_refused("per_client");
-                    warn!(%peer, limit = per_limit, "connection limit of this client address reached; refusing");
+                    warn!(%peer, limit = per_limit, "connection limit of this client address reached, none idle; refusing");
                     let istag = ctx.snapshot.load().istag.clone();
                     tokio::spawn(refuse(stream, istag));
                     continue;
