@@ -240,8 +240,9 @@ fn section(d: &[u8], s: usize) -> Option<Section> {
     })
 }
 
-/// Builders of small PE files for tests (here and in the crates that read PEs).
-pub mod build {
+/// Builders of small PE files for the tests below.
+#[cfg(test)]
+mod build {
     /// A minimal i386 PE32: headers at 0, one section `.text` (RVA 0x1000, file offset 0x200)
     /// holding `code`, the entry point at its start.
     pub fn tiny(code: &[u8]) -> Vec<u8> {
