@@ -4,8 +4,7 @@
 //! and by `clamscan --leave-temps` (which keeps its `nocomment.html` and `notags.html`).
 //! `bench/html-views.sh DIR` runs the same comparison on any directory of pages.
 
-use std::path::Path;
-use std::process::Command;
+mod clam_views;
 
 const ATOMS: &[&[u8]] = &[
     b"<html>",
@@ -113,76 +112,24 @@ fn document(rng: &mut Rng, i: usize) -> Vec<u8> {
     d
 }
 
-fn have_clamscan() -> bool {
-    Command::new("clamscan").arg("--version").output().is_ok()
-}
-
-fn clam_view(temps: &Path, name: &str, view: &str) -> Option<Vec<u8>> {
-    for run in std::fs::read_dir(temps).ok()?.flatten() {
-        let run_name = run.file_name().to_string_lossy().into_owned();
-        if !run_name.contains(&format!("-{name}.")) {
-            continue;
-        }
-        let mut stack = vec![run.path()];
-        while let Some(dir) = stack.pop() {
-            for e in std::fs::read_dir(&dir).ok()?.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.file_name().is_some_and(|f| f == view) {
-                    return std::fs::read(p).ok();
-                }
-            }
-        }
-    }
-    None
-}
-
 #[test]
 fn html_views_equal_clamscans() {
-    if !have_clamscan() {
+    if !clam_views::have_clamscan() {
         eprintln!("clamscan is not installed (Debian: clamav): skipped");
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let docs = dir.path().join("docs");
-    let temps = dir.path().join("temps");
-    std::fs::create_dir_all(&docs).unwrap();
-    std::fs::create_dir_all(&temps).unwrap();
-    let db = dir.path().join("none.ldb");
-    std::fs::write(
-        &db,
-        "Bulwark.Nothing;Engine:51-255,Target:0;0;6e6f7468696e672d746f2d6d61746368000102\n",
-    )
-    .unwrap();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut inputs = Vec::new();
-    for i in 0..150 {
-        let name = format!("g{i:04}.html");
-        let d = document(&mut rng, i);
-        std::fs::write(docs.join(&name), &d).unwrap();
-        inputs.push((name, d));
-    }
-    let out = Command::new("clamscan")
-        .args(["--no-summary", "--disable-cache", "--leave-temps"])
-        .arg(format!("--tempdir={}", temps.display()))
-        .arg("-d")
-        .arg(&db)
-        .arg("-r")
-        .arg(&docs)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.code().is_some_and(|c| c <= 1),
-        "clamscan failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let inputs: Vec<(String, Vec<u8>)> = (0..150)
+        .map(|i| (format!("g{i:04}.html"), document(&mut rng, i)))
+        .collect();
+    let clam = clam_views::run(&inputs);
     let mut differ = Vec::new();
     for (name, d) in &inputs {
         let ours = bulwark_engine::normalise::html(d);
-        let nocomment = clam_view(&temps, name, "nocomment.html")
+        let nocomment = clam
+            .view(name, "nocomment.html")
             .unwrap_or_else(|| panic!("clamscan kept no view of {name}"));
-        let notags = clam_view(&temps, name, "notags.html").unwrap_or_default();
+        let notags = clam.view(name, "notags.html").unwrap_or_default();
         if ours.nocomment != nocomment {
             differ.push(format!("{name}: nocomment"));
         }
