@@ -130,6 +130,8 @@ struct Headers {
     entry: u32,
     /// (RVA, virtual size, file offset, raw size) of each section.
     sections: Vec<(u32, u32, usize, usize)>,
+    /// Whether each section is mapped writable.
+    writable: Vec<bool>,
     imports: u32,
     headers: usize,
     /// File offsets of the PE signature and of the section table.
@@ -177,12 +179,14 @@ fn headers(data: &[u8]) -> Result<Headers, EmuError> {
             (s.rva, s.virtual_size, ptr, raw)
         })
         .collect();
+    let writable = h.sections.iter().map(pe::Section::writable).collect();
     Ok(Headers {
         // A PE32 image base is a u32 field.
         base: o.image_base as u32,
         size: o.size_of_image,
         entry: o.entry,
         sections,
+        writable,
         imports,
         headers: o.size_of_headers as usize,
         pe: h.signature,
@@ -194,15 +198,15 @@ fn headers(data: &[u8]) -> Result<Headers, EmuError> {
 /// entry point lies in a writable section that is not the first one, or in no section at
 /// all. Only i386 PE32 executables (those [`unpack`] loads) may look packed.
 pub fn looks_packed(data: &[u8]) -> bool {
-    let (Ok(h), Ok(raw)) = (headers(data), pe::Headers::parse(data)) else {
+    let Ok(h) = headers(data) else {
         return false;
     };
     let mut found = false;
-    for (i, (s, r)) in h.sections.iter().zip(&raw.sections).enumerate() {
+    for (i, (s, &writable)) in h.sections.iter().zip(&h.writable).enumerate() {
         let span = s.1.max(s.3 as u32);
         if (s.0..s.0.saturating_add(span)).contains(&h.entry) {
             found = true;
-            if i > 0 && r.writable() {
+            if i > 0 && writable {
                 return true;
             }
         }
