@@ -34,9 +34,20 @@ pub(crate) struct Ctx<'a> {
     pub stop_at_first: bool,
     /// The blob being walked is the output of a compression layer.
     pub in_compress: bool,
-    /// The type a `HandlerType` signature asked the blob about to be walked to be opened as
-    /// (set when a member's scan ends, taken by the walk of that member).
-    pub next_handler: Option<bulwark_engine::cltype::ClType>,
+    /// What `HandlerType` signatures asked of the blob about to be walked (set when a
+    /// member's scan ends, taken by the walk of that member; reported by [`Ctx::flush_handler`]
+    /// if nothing walks it).
+    pub next_handler: Option<PendingHandler>,
+}
+
+/// A `HandlerType` request of the blob at `path`, waiting for that blob's walk: rescan it as
+/// the type, then report the signatures.
+#[derive(Debug)]
+pub(crate) struct PendingHandler {
+    /// What the signatures ask.
+    pub req: bulwark_engine::HandlerRequest,
+    /// Where the blob is.
+    pub path: String,
 }
 
 impl<'a> Ctx<'a> {
@@ -151,7 +162,7 @@ impl<'a> Ctx<'a> {
                 return Err(e);
             }
         }
-        self.next_handler = None;
+        self.flush_handler();
         let (v, handler) = sink.scanner.finish_with_handler();
         let mut res = MemberResult::default();
         if let Some(t) = self.record(&v, path) {
@@ -160,11 +171,28 @@ impl<'a> Ctx<'a> {
                 return Err(Abort::Done);
             }
         }
+        self.next_handler = handler.map(|req| PendingHandler {
+            req,
+            path: path.to_string(),
+        });
         if !recurse {
+            // Nothing opens this member: its HandlerType signatures report now.
+            res.threat = self.flush_handler();
+            if res.threat.is_some() && self.stop_at_first {
+                return Err(Abort::Done);
+            }
             return Ok((res, None));
         }
-        self.next_handler = handler;
         Ok((res, Some(sink.spool.finish())))
+    }
+
+    /// Reports the signatures of a pending `HandlerType` request (after its rescan, or when
+    /// nothing will rescan it); returns the first one's name.
+    pub fn flush_handler(&mut self) -> Option<String> {
+        let p = self.next_handler.take()?;
+        let mut v = bulwark_engine::Verdict::clean();
+        v.add_names(p.req.names);
+        self.record(&v, &p.path)
     }
 
     /// Adds an engine verdict's threats under `path`; returns the first threat's name.
@@ -189,7 +217,21 @@ impl<'a> Ctx<'a> {
 
     /// Scans a blob as one object with the engine (no unpacking); records its threats.
     pub fn scan_blob(&mut self, blob: &Blob, path: &str) -> Result<Option<String>, Abort> {
-        let mut sc = Scanner::new(self.db.clone(), &self.opts.engine);
+        self.scan_blob_as(blob, path, None)
+    }
+
+    /// [`Ctx::scan_blob`], as type `ty` whatever its content when given (a `HandlerType`
+    /// rescan).
+    pub fn scan_blob_as(
+        &mut self,
+        blob: &Blob,
+        path: &str,
+        ty: Option<bulwark_engine::cltype::ClType>,
+    ) -> Result<Option<String>, Abort> {
+        let mut sc = match ty {
+            Some(t) => Scanner::new_as(self.db.clone(), &self.opts.engine, t),
+            None => Scanner::new(self.db.clone(), &self.opts.engine),
+        };
         sc.set_ancestry(self.ancestry.clone());
         sc.set_size_hint(blob.len());
         let mut r = match blob.reader() {

@@ -235,7 +235,10 @@ impl DeepScanner {
         } = self;
         let (raw_v, handler) = raw.finish_with_handler();
         let mut ctx = Ctx::new(db.clone(), &opts, Instant::now());
-        ctx.next_handler = handler;
+        ctx.next_handler = handler.map(|req| ctx::PendingHandler {
+            req,
+            path: String::new(),
+        });
         if all_matches {
             ctx.stop_at_first = false;
         }
@@ -275,6 +278,9 @@ impl DeepScanner {
                 }
             }
         }
+        // HandlerType signatures of the object that no walk rescanned (too large, a cached
+        // verdict…) still report.
+        ctx.flush_handler();
         let status = if !ctx.threats.is_empty() {
             if cured.is_some() {
                 Status::Cured

@@ -12,11 +12,11 @@ use crate::scan::{merge, Abort, Finding, Limit, MemberResult, Packed, Scan, Sink
 /// Opens `blob` (already scanned as one object by the caller) and scans its members at
 /// `depth + 1`.
 pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result<Walked, Abort> {
-    let handler = ctx.next_handler.take();
     let head = match blob.head(8192) {
         Ok(h) => h,
         Err(_) => {
             ctx.error = true;
+            ctx.flush_handler();
             return Ok(Walked::default());
         }
     };
@@ -24,17 +24,68 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
     // Every member found below is inside this blob: its ClamAV type joins the ancestry for
     // the walk, and leaves it whatever the walk's outcome.
     let cl = crate::ancestry::cl_type(kind, &head);
-    let mut w = walk_as(ctx, blob, &head, kind, cl, path, depth)?;
-    // A `HandlerType` signature matched the blob: open it as that type too (ClamAV hands the
-    // object to the type's handler), unless it was opened so already.
-    if let Some(t) = handler {
-        match handler_kind(t) {
-            Some(k) if k != kind && (!ctx.stop_at_first || ctx.threats.is_empty()) => {
-                tracing::debug!(handler = %t, "HandlerType signature: opened as {}", k.name());
-                merge(&mut w, walk_as(ctx, blob, &head, k, t, path, depth)?);
+    // `HandlerType` signatures matched the blob: as ClamAV 1.4 does, scan it again as their
+    // type first (a layer of its own, where they match again and report), then walk it as
+    // what it is.
+    let mut first = None;
+    if let Some(p) = ctx.next_handler.take() {
+        match rescan_as(ctx, blob, &head, kind, cl, p.req.ty, path, depth) {
+            Ok(hw) => first = hw.first_threat,
+            Err(e) => {
+                // Cut short (time): the signatures still report.
+                ctx.next_handler = Some(p);
+                ctx.flush_handler();
+                return Err(e);
             }
-            _ => {}
         }
+        if first.is_some() && ctx.stop_at_first {
+            return Err(Abort::Done);
+        }
+    }
+    let mut w = walk_as(ctx, blob, &head, kind, cl, path, depth)?;
+    if first.is_some() {
+        w.first_threat = first;
+    }
+    Ok(w)
+}
+
+/// The rescan a `HandlerType` signature asks, as ClamAV 1.4 makes it: a layer of type `t`
+/// inside `cl`, whose raw scan runs target 0's and `t`'s target's signatures (the `HandlerType`
+/// signatures match again there and report, without another rescan), then, unless that stops
+/// the scan, `t`'s opener when this crate has one and the blob is not of that kind already (a
+/// PDF only with `%PDF-` in its first 1,024 bytes, as ClamAV's PDF parser requires).
+#[allow(clippy::too_many_arguments)]
+fn rescan_as(
+    ctx: &mut Ctx,
+    blob: &Blob,
+    head: &[u8],
+    kind: Kind,
+    cl: bulwark_engine::cltype::ClType,
+    t: bulwark_engine::cltype::ClType,
+    path: &str,
+    depth: u32,
+) -> Result<Walked, Abort> {
+    tracing::debug!(handler = %t, "HandlerType signature: the object is scanned again as {t}");
+    ctx.ancestry.push(cl);
+    let r = ctx.scan_blob_as(blob, path, Some(t));
+    ctx.ancestry.pop();
+    let mut w = Walked {
+        first_threat: r?,
+        ..Walked::default()
+    };
+    if w.first_threat.is_some() && ctx.stop_at_first {
+        return Ok(w);
+    }
+    let opens = |k: &Kind| {
+        *k != kind
+            && (*k != Kind::Pdf
+                || head[..head.len().min(1024)]
+                    .windows(5)
+                    .any(|x| x == b"%PDF-"))
+    };
+    if let Some(k) = handler_kind(t).filter(opens) {
+        tracing::debug!(handler = %t, "HandlerType signature: opened as {}", k.name());
+        merge(&mut w, walk_as(ctx, blob, head, k, t, path, depth)?);
     }
     Ok(w)
 }
@@ -205,6 +256,8 @@ mod tests {
         for t in bulwark_engine::cltype::HANDLED {
             assert!(super::handler_kind(t).is_some(), "{t}");
         }
+        // GRAPHICS has no opener: its rescan is by its signature target only.
         assert!(super::handler_kind(bulwark_engine::cltype::ClType::Graphics).is_none());
+        assert!(bulwark_engine::cltype::ClType::Graphics.handled());
     }
 }

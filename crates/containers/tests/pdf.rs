@@ -190,50 +190,6 @@ fn a_pdf_bomb_meets_the_limits() {
     assert_ne!(v.verdict.status, Status::Clean, "{:?}", v.verdict);
 }
 
-/// A `HandlerType:CL_TYPE_PDF` signature opens an object as a PDF although it does not start
-/// like one (its `%PDF-` header is past the first 1,024 bytes): without the signature its
-/// compressed stream is not decoded, with it EICAR is found in `obj 1 0`; the handler signature
-/// itself reports nothing.
-#[test]
-fn handler_type_signature_opens_the_object_as_a_pdf() {
-    use bulwark_containers::DeepOptions;
-    use bulwark_engine::{Database, LoadOptions};
-    let z = zlib(&eicar());
-    let mut d = b"HANDLEPDF ".to_vec();
-    d.extend(std::iter::repeat_n(b'.', 2000));
-    d.extend(pdf(
-        &format!("<< /Length {} /Filter /FlateDecode >>", z.len()),
-        &z,
-    ));
-    let dir = tempfile::tempdir().unwrap();
-    let hexed: String = eicar().iter().map(|b| format!("{b:02x}")).collect();
-    let body = format!("Test.Eicar.Body:0:*:{hexed}\n");
-    std::fs::write(dir.path().join("e.ndb"), &body).unwrap();
-    let load = |files: &[&std::path::Path]| {
-        let paths: Vec<std::path::PathBuf> = files.iter().map(|p| p.to_path_buf()).collect();
-        std::sync::Arc::new(Database::load(&paths, &LoadOptions::default()).unwrap().0)
-    };
-    let plain = load(&[&dir.path().join("e.ndb")]);
-    let v = scan_with(plain, &d, DeepOptions::default());
-    assert_eq!(v.verdict.status, Status::Clean, "{:?}", v.verdict);
-    std::fs::write(
-        dir.path().join("h.ldb"),
-        "Test.Handler;Engine:51-255,HandlerType:CL_TYPE_PDF,Target:0;0;48414e444c45504446\n",
-    )
-    .unwrap();
-    let with = load(&[&dir.path().join("e.ndb"), &dir.path().join("h.ldb")]);
-    let v = scan_with(with, &d, DeepOptions::default());
-    assert_eq!(v.verdict.status, Status::Infected, "{:?}", v.verdict);
-    assert!(
-        v.verdict
-            .threats
-            .iter()
-            .all(|t| t.name != "Test.Handler" && t.path.contains("obj 1 0")),
-        "{:?}",
-        v.verdict.threats
-    );
-}
-
 /// A well-formed one-page PDF (cross-reference table included) whose page content is `content`.
 fn document_with_xref(content: &[u8]) -> Vec<u8> {
     let objs: Vec<Vec<u8>> = vec![

@@ -26,8 +26,8 @@ use crate::matcher::AtomDb;
 
 /// Bumped whenever the layout of the cache or of any serialised type changes, or what a load
 /// reports (13: target 3 signatures no longer reported approximated once the JavaScript view is
-/// scanned).
-pub(crate) const FORMAT: u32 = 13;
+/// scanned; 14: a HandlerType naming CL_TYPE_GRAPHICS is honoured in full).
+pub(crate) const FORMAT: u32 = 14;
 const MAGIC: &[u8; 8] = b"BWENGDB\x00";
 
 /// Why a cache file was not used.

@@ -285,8 +285,39 @@ impl FromStr for ClType {
     }
 }
 
-/// The `HandlerType` file types the deep scanner can open an object as (others are loaded but
-/// the object is not rescanned; the load report counts them as approximated).
+impl ClType {
+    /// The signature target whose signatures apply to an object of this type (ClamAV's
+    /// `targettab`: an exact type, e.g. only `CL_TYPE_GRAPHICS` is target 5, not
+    /// `CL_TYPE_PNG`), or [`crate::filetype::target::ANY`] for a type without one.
+    pub fn target(self) -> u8 {
+        use crate::filetype::target;
+        match self {
+            ClType::MsExe => target::PE,
+            ClType::MsOle2 => target::OLE2,
+            ClType::Html => target::HTML,
+            ClType::Mail => target::MAIL,
+            ClType::Graphics => target::GRAPHICS,
+            ClType::Elf => target::ELF,
+            ClType::TextAscii => target::TEXT,
+            ClType::Macho => target::MACHO,
+            ClType::Pdf => target::PDF,
+            ClType::Swf => target::FLASH,
+            ClType::Java => target::JAVA,
+            _ => target::ANY,
+        }
+    }
+
+    /// Whether a `HandlerType` naming this type is honoured in full: the object is scanned
+    /// again as this type, by its target's signatures ([`ClType::target`]) and/or by the deep
+    /// scanner's opener for it ([`HANDLED`]).
+    pub fn handled(self) -> bool {
+        HANDLED.contains(&self) || self.target() != crate::filetype::target::ANY
+    }
+}
+
+/// The `HandlerType` file types the deep scanner can open an object as, with the opener of
+/// that format (a type outside this list and without a signature target, see
+/// [`ClType::handled`], is loaded but the load report counts it as approximated).
 pub const HANDLED: [ClType; 11] = [
     ClType::Zip,
     ClType::Pdf,

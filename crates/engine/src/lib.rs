@@ -34,7 +34,7 @@ pub use load::{
     is_signature_file, FileReport, LoadError, LoadOptions, LoadReport, MalformedLine,
     MALFORMED_LINES_KEPT, NORMALISATION_NOT_IMPLEMENTED, PUA_DISABLED,
 };
-pub use verdict::{Status, Threat, Verdict};
+pub use verdict::{HandlerRequest, Status, Threat, Verdict};
 pub use verdict_cache::{ContentHasher, VerdictCache, VerdictKey};
 
 /// Where freshclam keeps ClamAV's database on Debian (and most distributions).
@@ -249,6 +249,15 @@ impl Scanner {
         }
     }
 
+    /// A scanner that scans the object as type `ty` whatever its content (a `HandlerType`
+    /// rescan): target 0's signatures and `ty`'s target's; no hash signatures (the object's
+    /// own scan has them).
+    pub fn new_as(db: Arc<Database>, options: &ScanOptions, ty: cltype::ClType) -> Self {
+        let mut s = Self::new(db, options);
+        s.inner.force_type(ty.target());
+        s
+    }
+
     /// A scanner that also computes the content's blake3 digest as it scans, so that
     /// [`Scanner::verdict_key`] can key a [`VerdictCache`] entry with the verdict.
     pub fn new_with_digest(db: Arc<Database>, options: &ScanOptions) -> Self {
@@ -305,15 +314,20 @@ impl Scanner {
         self.inner.size()
     }
 
-    /// Ends the scan and returns the verdict.
+    /// Ends the scan and returns the verdict (matched `HandlerType` signatures included, after
+    /// the others: nothing here rescans the object as their type).
     pub fn finish(self) -> Verdict {
-        self.finish_with_handler().0
+        let (mut v, h) = self.finish_with_handler();
+        if let Some(h) = h {
+            v.add_names(h.names);
+        }
+        v
     }
 
-    /// Ends the scan: the verdict, and the file type a matched `HandlerType` signature asks the
-    /// object to be scanned as (ClamAV then hands the object to that type's handler, e.g. its
-    /// PDF parser, instead of reporting the signature; the deep scanner does the same).
-    pub fn finish_with_handler(self) -> (Verdict, Option<cltype::ClType>) {
+    /// Ends the scan: the verdict without matched `HandlerType` signatures, and what they ask
+    /// (ClamAV scans the object again as their type, then reports them; the deep scanner does
+    /// the same).
+    pub fn finish_with_handler(self) -> (Verdict, Option<HandlerRequest>) {
         let e = self.eicar.found();
         self.inner.finish_with_handler(e)
     }

@@ -463,13 +463,10 @@ fn add_body_sig(b: &mut Builder, ls: logical::LogicalSig, set_id: u16) -> Result
         return Err(LineError::Malformed("VI offset outside target 1 (PE)"));
     }
     let approx = crate::normalise::approximation(&ls).or_else(|| {
-        ls.tdb
-            .handler
-            .filter(|t| !crate::cltype::HANDLED.contains(t))
-            .map(|_| {
-                "HandlerType naming a type the deep scanner does not open (CL_TYPE_GRAPHICS…): \
-                 the signature reports nothing and the object is not rescanned as that type"
-            })
+        ls.tdb.handler.filter(|t| !t.handled()).map(|_| {
+            "HandlerType naming a type without an opener or a signature target: the \
+                 object is not rescanned as that type (the signature itself still reports)"
+        })
     });
     b.add_logical(ls, set_id)?;
     match approx {

@@ -75,8 +75,12 @@ pub(crate) struct Inner {
     /// Which PCRE required literals the object contains (see [`crate::db::PcreLiterals`]),
     /// found on the first PCRE evaluation.
     pcre_seen: Option<Option<Vec<bool>>>,
-    /// The type a matched HandlerType signature asks the object to be scanned as.
-    handler: Option<crate::cltype::ClType>,
+    /// What matched HandlerType signatures ask (the type to scan the object again as, and
+    /// their names, reported after that rescan).
+    handler: Option<crate::HandlerRequest>,
+    /// Set on a HandlerType rescan: the target type the object is scanned as, whatever its
+    /// content; no hashes (the object's own scan has them).
+    forced: Option<u8>,
 }
 
 fn mask_for(db: &Database, opts: &ScanOptions) -> u64 {
@@ -125,6 +129,7 @@ impl Inner {
             ancestry: Vec::new(),
             pcre_seen: None,
             handler: None,
+            forced: None,
             db,
         }
     }
@@ -132,6 +137,11 @@ impl Inner {
     /// Sets the containers the object was found in (outermost first).
     pub fn set_ancestry(&mut self, ancestry: Vec<ClType>) {
         self.ancestry = ancestry;
+    }
+
+    /// Scans the object as target type `ftype` whatever its content (a HandlerType rescan).
+    pub fn force_type(&mut self, ftype: u8) {
+        self.forced = Some(ftype);
     }
 
     /// A scan of a normalised view of type `ftype` (HTML 3 or text 7) with the same signature
@@ -346,7 +356,10 @@ impl Inner {
             .read(0, n)
             .map(|c| c.into_owned())
             .unwrap_or_default();
-        self.ftype = self.view.unwrap_or_else(|| filetype::detect(&head));
+        self.ftype = self
+            .view
+            .or(self.forced)
+            .unwrap_or_else(|| filetype::detect(&head));
         let g0 = self.c().group_of[0];
         let gt = self.c().group_of[self.ftype as usize];
         self.groups = match (self.view, self.ftype) {
@@ -589,11 +602,16 @@ impl Inner {
         if self.detected.insert(lsig) {
             let ls = &c.lsigs[lsig as usize];
             match ls.tdb.handler {
-                // A HandlerType signature reports nothing: it asks for the object to be
-                // scanned again as that type (the first such request counts).
-                Some(t) => {
-                    self.handler.get_or_insert(t);
-                }
+                // A HandlerType signature asks for the object to be scanned again as that
+                // type (the first such request counts) before it reports.
+                Some(t) => self
+                    .handler
+                    .get_or_insert_with(|| crate::HandlerRequest {
+                        ty: t,
+                        names: Vec::new(),
+                    })
+                    .names
+                    .push(ls.name.clone()),
                 None => self.found.push(ls.name.clone()),
             }
         }
@@ -611,18 +629,30 @@ impl Inner {
         }
     }
 
+    /// The verdict, matched HandlerType signatures included (nothing here rescans).
     pub fn finish(self, eicar_found: bool) -> Verdict {
-        self.finish_with_handler(eicar_found).0
+        let (mut v, h) = self.finish_with_handler(eicar_found);
+        if let Some(h) = h {
+            v.add_names(h.names);
+        }
+        v
     }
 
-    /// [`Inner::finish`], and the type a matched HandlerType signature asks the object to be
-    /// scanned as.
+    /// The verdict without matched HandlerType signatures, and what they ask (see
+    /// [`crate::HandlerRequest`]).
     pub fn finish_with_handler(
         mut self,
         eicar_found: bool,
-    ) -> (Verdict, Option<crate::cltype::ClType>) {
+    ) -> (Verdict, Option<crate::HandlerRequest>) {
         let verdict = self.verdict(eicar_found);
-        (verdict, self.handler)
+        if self.handler.is_some()
+            && self.view.is_none()
+            && self.allow_listed(&Arc::clone(&self.db).c)
+        {
+            tracing::debug!("HandlerType detection suppressed by the allow list");
+            return (verdict, None);
+        }
+        (verdict, self.handler.take())
     }
 
     fn verdict(&mut self, eicar_found: bool) -> Verdict {
@@ -709,7 +739,7 @@ impl Inner {
         if eicar_found {
             names.push(eicar::NAME.to_string());
         }
-        if self.view.is_none() {
+        if self.view.is_none() && self.forced.is_none() {
             names.extend(self.hash_hits(c));
         }
         names.append(&mut self.found);

@@ -429,18 +429,23 @@ fn pcre_required_literal_prefilter_keeps_verdicts() {
     assert!(v("trigg v1.dat").is_empty());
 }
 
-/// A `HandlerType` signature reports nothing: it asks for the object to be opened as its type
-/// (the deep scanner does it); one naming a type without an opener loads as approximated.
+/// A `HandlerType` signature asks for the object to be scanned again as its type (the deep
+/// scanner does it) and then reports itself, as clamscan 1.4.6 does (`Test.H.UNOFFICIAL FOUND`
+/// for a text file matching only `HandlerType:CL_TYPE_PDF` or `CL_TYPE_GRAPHICS` signatures);
+/// a plain scan, which rescans nothing, reports it at once. GRAPHICS loads in full: its rescan
+/// is by target 5's signatures.
 #[test]
-fn handler_type_signatures_ask_for_a_type_instead_of_reporting() {
+fn handler_type_signatures_ask_for_a_rescan_then_report() {
     let (db, r, _d) = db_from(&[(
         "h.ldb",
         "Test.Handler.Pdf;Engine:51-255,HandlerType:CL_TYPE_PDF,Target:0;0;48414e444c454d45\n\
          Test.Handler.Gfx;Engine:51-255,HandlerType:CL_TYPE_GRAPHICS,Target:0;0;474658474658\n\
+         Test.Handler.Rar;Engine:51-255,HandlerType:CL_TYPE_RAR,Target:0;0;5241525241525241\n\
          Test.Plain;Engine:51-255,Target:0;0;504c41494e\n",
     )]);
-    assert_eq!(r.files[0].loaded, 3);
+    assert_eq!(r.files[0].loaded, 4);
     let a = &r.files[0].approximated;
+    // CL_TYPE_RAR: no opener here and no signature target, so no rescan.
     assert_eq!(a.values().sum::<u64>(), 1, "{a:?}");
     let finish = |d: &[u8]| {
         let mut s = Scanner::new(db.clone(), &ScanOptions::default());
@@ -449,10 +454,37 @@ fn handler_type_signatures_ask_for_a_type_instead_of_reporting() {
     };
     let (v, h) = finish(b"xx HANDLEME xx");
     assert_eq!(v.status, Status::Clean, "{v:?}");
-    assert_eq!(h, Some(crate::cltype::ClType::Pdf));
-    let (v, h) = finish(b"xx HANDLEME PLAIN");
+    let h = h.expect("a handler request");
+    assert_eq!(h.ty, crate::cltype::ClType::Pdf);
+    assert_eq!(h.names, vec!["Test.Handler.Pdf".to_string()]);
+    let (v, h) = finish(b"xx HANDLEME PLAIN GFXGFX");
     assert_eq!(names(&v), vec!["Test.Plain"]);
-    assert_eq!(h, Some(crate::cltype::ClType::Pdf));
+    let h = h.expect("a handler request");
+    assert_eq!(h.ty, crate::cltype::ClType::Pdf, "the first match decides");
+    assert_eq!(h.names.len(), 2, "{h:?}");
     let (v, h) = finish(b"nothing here");
     assert_eq!((v.status, h), (Status::Clean, None));
+    let mut s = Scanner::new(db.clone(), &ScanOptions::default());
+    s.feed(b"xx GFXGFX xx");
+    assert_eq!(names(&s.finish()), vec!["Test.Handler.Gfx"]);
+}
+
+/// A scan forced to a type (a `HandlerType` rescan) runs that type's target signatures on any
+/// content: target 5 (graphics) signatures match a text file scanned as `CL_TYPE_GRAPHICS`.
+#[test]
+fn a_scan_as_a_type_runs_its_target_signatures() {
+    let (db, _r, _d) = db_from(&[("t.ndb", "Test.T5:5:*:42424242424242424242\n")]);
+    let scan = |s: &mut Scanner| {
+        s.feed(b"hello BBBBBBBBBB world\n");
+    };
+    let mut plain = Scanner::new(db.clone(), &ScanOptions::default());
+    scan(&mut plain);
+    assert_eq!(plain.finish().status, Status::Clean);
+    let mut as_gfx = Scanner::new_as(
+        db.clone(),
+        &ScanOptions::default(),
+        crate::cltype::ClType::Graphics,
+    );
+    scan(&mut as_gfx);
+    assert_eq!(names(&as_gfx.finish()), vec!["Test.T5"]);
 }

@@ -102,6 +102,22 @@ impl Verdict {
         }
     }
 
+    /// Adds threats `names` found in the object itself (each once), making it infected.
+    pub fn add_names(&mut self, names: Vec<String>) {
+        for n in names {
+            if !self
+                .threats
+                .iter()
+                .any(|t| t.name == n && t.path.is_empty())
+            {
+                self.threats.push(Threat::new(n, ""));
+            }
+        }
+        if !self.threats.is_empty() {
+            self.status = Status::Infected;
+        }
+    }
+
     /// A verdict of `status` without threats (errors, limits, too large…).
     pub fn of(status: Status) -> Self {
         Self {
@@ -109,4 +125,15 @@ impl Verdict {
             threats: Vec::new(),
         }
     }
+}
+
+/// What matched `HandlerType` signatures ask of the caller: scan the object again as `ty`
+/// (its target's signatures, its format's opener), then report `names` — ClamAV 1.4's order,
+/// so that without all-match a threat the rescan finds is the one reported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandlerRequest {
+    /// The type the first matched signature names.
+    pub ty: crate::cltype::ClType,
+    /// Every matched `HandlerType` signature, in match order.
+    pub names: Vec<String>,
 }

@@ -27,6 +27,20 @@ fn real_files_load_and_samples_are_detected() {
         );
         let min = if f.path.contains(".ldb") { 95.0 } else { 99.0 };
         assert!(pct >= min, "{} loads only {pct:.2}%", f.path);
+        // Every loaded signature has ClamAV's full semantics; only icon signatures (which
+        // need main.idb, not among these files) are left out.
+        assert!(
+            f.approximated.is_empty(),
+            "{}: {:?}",
+            f.path,
+            f.approximated
+        );
+        assert!(
+            f.unsupported.keys().all(|k| k.contains("IconGroup")),
+            "{}: {:?}",
+            f.path,
+            f.unsupported
+        );
     }
     let db = Arc::new(db);
     let mut lsigs: Vec<_> = common::read_lines("daily.ndb.gz")

@@ -22,8 +22,9 @@ pub struct Tdb {
     /// `Container:` or `Intermediates:`: which containers the object must have been found in.
     #[serde(default)]
     pub container: Option<crate::cltype::ContainerCond>,
-    /// `HandlerType:`: when the signature matches, the object is scanned again as this type
-    /// (opened by that type's handler) and the signature itself reports nothing, as in ClamAV.
+    /// `HandlerType:`: when the signature matches, the object is first scanned again as this
+    /// type (by its target's signatures and that type's opener), then the signature itself
+    /// reports, as in ClamAV 1.4.
     #[serde(default)]
     pub handler: Option<crate::cltype::ClType>,
 }
