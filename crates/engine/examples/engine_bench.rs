@@ -4,6 +4,7 @@
 //! ```text
 //! engine_bench load    [--cache DIR] SIGS...            load time, heap peak, peak RSS
 //! engine_bench scan    [--cache DIR] SIGS... -- DIR     single-thread scan of every file in DIR
+//! engine_bench small   [--cache DIR] SIGS... -- FILE    per-object cost of one small file, by part
 //! engine_bench matcher N MIB                            N random 8-32-byte atoms, MIB of random data
 //! engine_bench gen-sigs N FILE.ndb                      N random 8-32-byte body signatures
 //! engine_bench gen-corpus DIR MIB                       mixed clean corpus
@@ -253,6 +254,101 @@ fn cmd_scan(args: &[String]) {
     report_mem("after scan");
 }
 
+/// Mean wall time of `f` over `n` runs, in microseconds.
+fn per_op(n: u32, mut f: impl FnMut()) -> f64 {
+    f();
+    let t = Instant::now();
+    for _ in 0..n {
+        f();
+    }
+    t.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+}
+
+/// The per-object cost of one small file, by part: the whole scan, an empty object, the HTML
+/// normaliser, one view scanned as HTML and as text, and the same bytes scanned as binary data.
+fn cmd_small(args: &[String]) {
+    let (cache, sigs, files) = split_args(args);
+    let (db, _) = load(cache, &sigs);
+    let db = Arc::new(db);
+    let Some(data) = files.first().and_then(|f| std::fs::read(f).ok()) else {
+        eprintln!("usage: engine_bench small [--cache DIR] SIGS... -- FILE");
+        std::process::exit(2);
+    };
+    let n: u32 = std::env::var("BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let opts = ScanOptions::default();
+    let scan = |d: &[u8], as_type: Option<bulwark_engine::cltype::ClType>| {
+        let mut s = match as_type {
+            Some(t) => Scanner::new_as(Arc::clone(&db), &opts, t),
+            None => Scanner::new(Arc::clone(&db), &opts),
+        };
+        s.set_size_hint(d.len() as u64);
+        s.feed(d);
+        std::hint::black_box(s.finish());
+    };
+    use bulwark_engine::cltype::ClType;
+    let views = bulwark_engine::normalise::html(&data);
+    let mut noise = data.clone();
+    let mut x = 0x9e37_79b9u32;
+    for b in &mut noise {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        *b = x as u8;
+    }
+    println!(
+        "object {} bytes; views: nocomment {}, notags {}, javascript {} bytes; {n} runs each",
+        data.len(),
+        views.nocomment.len(),
+        views.notags.len(),
+        views.javascript.len()
+    );
+    // BENCH_ONLY=WORDS: only the rows whose label contains WORDS (e.g. to profile one).
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    let run = |label: &str, f: &mut dyn FnMut()| {
+        if label.contains(only.as_str()) {
+            println!("{:>9.1} µs  {label}", per_op(n, f));
+        }
+    };
+    let rows: Vec<(&str, Box<dyn FnMut() + '_>)> = vec![
+        (
+            "whole scan (as the server scans it)",
+            Box::new(|| scan(&data, None)),
+        ),
+        ("empty object", Box::new(|| scan(b"", None))),
+        (
+            "16 bytes of text",
+            Box::new(|| scan(b"just a few words", None)),
+        ),
+        (
+            "HTML normaliser (three views)",
+            Box::new(|| {
+                std::hint::black_box(bulwark_engine::normalise::html(&data));
+            }),
+        ),
+        // A view's scan without normalising it again: target 0 (and target 5's few
+        // signatures) on its bytes, as target 0 and 3 (or 7) run on a view.
+        (
+            "nocomment view, target 0",
+            Box::new(|| scan(&views.nocomment, Some(ClType::Graphics))),
+        ),
+        (
+            "notags view, target 0",
+            Box::new(|| scan(&views.notags, Some(ClType::Graphics))),
+        ),
+        (
+            "javascript view, target 0",
+            Box::new(|| scan(&views.javascript, Some(ClType::Graphics))),
+        ),
+        ("same size of random bytes", Box::new(|| scan(&noise, None))),
+    ];
+    for (label, mut f) in rows {
+        run(label, &mut *f);
+    }
+}
+
 fn cmd_matcher(args: &[String]) {
     let n: usize = args.first().and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let mb: usize = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(256);
@@ -433,6 +529,7 @@ fn main() {
             drop(db);
         }
         Some("scan") => cmd_scan(rest),
+        Some("small") => cmd_small(rest),
         Some("matcher") => cmd_matcher(rest),
         Some("gen-sigs") => cmd_gen_sigs(rest),
         Some("gen-corpus") => cmd_gen_corpus(rest),

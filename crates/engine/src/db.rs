@@ -513,10 +513,21 @@ impl Compiled {
         let refs: usize = self.groups.iter().map(|g| g.atoms()).sum();
         let refs_n: usize = self.groups.iter().map(|g| g.refs.len()).sum();
         let names: usize = self.lsigs.iter().map(|l| l.name.len()).sum();
+        let anchored: Vec<String> = (0..crate::filetype::target::COUNT)
+            // A target without signatures of its own shares target 0's group.
+            .filter(|&t| t == 0 || self.group_of[t] != self.group_of[0])
+            .filter_map(|t| {
+                let g = self.groups.get(self.group_of[t])?;
+                let quick = g.anchored.iter().filter(|a| a.quick.is_some()).count();
+                (!g.anchored.is_empty())
+                    .then(|| format!("t{t} {} ({quick} at a fixed offset)", g.anchored.len()))
+            })
+            .collect();
         format!(
-            "lsigs {} (names {names} B), bodies {}, parts {parts}, elems {elems}, lits {lits} ({lit_bytes} B), alts/classes {alts}, atoms {refs} (refs {refs_n}), hashes {}+{}+{}",
+            "lsigs {} (names {names} B), bodies {}, parts {parts}, elems {elems}, lits {lits} ({lit_bytes} B), alts/classes {alts}, atoms {refs} (refs {refs_n}), anchored bodies {}, hashes {}+{}+{}",
             self.lsigs.len(),
             self.bodies.len(),
+            anchored.join(", "),
             self.hashes.count,
             self.sections.count,
             self.fp.count

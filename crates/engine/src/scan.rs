@@ -782,14 +782,22 @@ impl Inner {
             at_start: lo == 0,
             at_end: lo + data.len() as u64 >= size,
         };
-        let first = first_byte(&b.pattern.parts[0]);
-        for s in 0..=(hi - lo) as usize {
-            if let Some(f) = first {
-                match data.get(s) {
-                    Some(x) if *x == f || (b.nocase && x.eq_ignore_ascii_case(&f)) => {}
-                    _ => continue,
-                }
-            }
+        if data.is_empty() {
+            return None;
+        }
+        let last = ((hi - lo) as usize).min(data.len() - 1);
+        let starts: Box<dyn Iterator<Item = usize>> = match first_byte(&b.pattern.parts[0]) {
+            // The start positions are where the first byte is (found with memchr: a range
+            // offset such as `0,8192` or `*` would otherwise test every byte).
+            Some(f) if b.nocase => Box::new(memchr::memchr2_iter(
+                f.to_ascii_lowercase(),
+                f.to_ascii_uppercase(),
+                &data[..=last],
+            )),
+            Some(f) => Box::new(memchr::memchr_iter(f, &data[..=last])),
+            None => Box::new(0..=(hi - lo) as usize),
+        };
+        for s in starts {
             let Some(mut end) = match_part_at(&b.pattern.parts[0], w, s, b.nocase) else {
                 continue;
             };

@@ -488,3 +488,44 @@ fn a_scan_as_a_type_runs_its_target_signatures() {
     scan(&mut as_gfx);
     assert_eq!(names(&as_gfx.finish()), vec!["Test.T5"]);
 }
+
+/// Bodies without an atom evaluated over a range of offsets (`n,m`): every start where the
+/// first byte is, case-folded for `::i` bodies, and none outside the range (the `*` one has an
+/// atom).
+#[test]
+fn anchored_bodies_over_a_range_find_each_start() {
+    // Two-byte bodies have no atom (too short), so they are evaluated at their offsets.
+    let (db, _r, _d) = db_from(&[
+        ("r.ndb", "Test.Range:0:10,20:5a51\nTest.Star:0:*:5152\n"),
+        (
+            "r.ldb",
+            "Test.Nocase;Engine:51-255,Target:0;0;30,20:7a71::i\n",
+        ),
+    ]);
+    let stats = db.debug_stats();
+    assert!(stats.contains("anchored bodies t0 2 "), "{stats}");
+    let v = |d: &[u8]| {
+        let mut s = Scanner::new(db.clone(), &ScanOptions::default());
+        s.feed(d);
+        let mut n = names(&s.finish());
+        n.sort();
+        n
+    };
+    let mut d = vec![b'.'; 80];
+    // `Z` repeated before the real start: each candidate start is tried.
+    d[12] = b'Z';
+    d[20] = b'Z';
+    d[21] = b'Q';
+    assert_eq!(v(&d), vec!["Test.Range"]);
+    d[21] = b'.';
+    d[35] = b'Z';
+    d[36] = b'Q';
+    assert_eq!(v(&d), vec!["Test.Nocase"], "upper case matches a ::i body");
+    d[35] = b'.';
+    d[5] = b'Z';
+    d[6] = b'Q';
+    assert!(v(&d).is_empty(), "before the range");
+    d[70] = b'Q';
+    d[71] = b'R';
+    assert_eq!(v(&d), vec!["Test.Star"]);
+}
