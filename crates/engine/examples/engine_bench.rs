@@ -312,7 +312,8 @@ fn cmd_small(args: &[String]) {
             println!("{:>9.1} µs  {label}", per_op(n, f));
         }
     };
-    let rows: Vec<(&str, Box<dyn FnMut() + '_>)> = vec![
+    type Row<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+    let rows: Vec<Row<'_>> = vec![
         (
             "whole scan (as the server scans it)",
             Box::new(|| scan(&data, None)),
