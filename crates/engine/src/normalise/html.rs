@@ -26,8 +26,33 @@
 //! the first non-blank byte after `<script …>`, chunk by chunk (line feeds read as spaces), up to
 //! the first non-blank byte after `</script>`; a script still open at the end is finished there.
 //!
-//! Not reproduced: scripts encoded with Microsoft's Script Encoder (`language="jscript.encode"`,
-//! `#@~^…`), which ClamAV decodes.
+//! Scripts encoded with Microsoft's Script Encoder are decoded where ClamAV decodes them
+//! ([`encoded`] finds them, [`super::screnc`] decodes a block in place in the chunk, as ClamAV
+//! does, and the machine goes on over the decoded text as over any other):
+//! * after `<script language="jscript.encode">` (or `vbscript.encode`, any case), `nocomment`
+//!   gets the tag again with that language as `javascript` (or `vbscript`) and every attribute
+//!   value lower-cased; then the bytes up to `#@~^` are written lower-cased as they are (white
+//!   space included but CR, to the end of the page if no block follows), and nothing to
+//!   `notags`; the block's header is left out and, for the JavaScript normaliser, becomes `//~^`
+//!   + 6 bytes + `=` and a line feed;
+//! * after `<%@ … language="jscript.encode" %>` (or `vbscript.encode`), the rest of the chunk,
+//!   then every following chunk, is searched for `#@~^`; a chunk that has it is read to its end
+//!   as it is (the marker turned into `//~^`), then read again from just after the marker,
+//!   decoding (so the text after the marker appears twice, and the script's part of the chunk
+//!   goes to the JavaScript normaliser twice); a later block in the same chunk is decoded only
+//!   if another `<%@ … %>` searches for it, the last search's result counting;
+//! * a block longer than its chunk goes on in the next one (whatever state the machine was in,
+//!   it reads the next chunk's decoded text from `Norm`); a header cut by the chunk's end is
+//!   read as text.
+//!
+//! Bounded where ClamAV is not: what encoded scripts add to the reading of a chunk (searching
+//! it, decoding, reading it again) stops at [`encoded::MAX_SCRENC_WORK`] bytes; past it, a
+//! further block's header is read as text, the search finds nothing and the chunk is not read
+//! again. Only hostile pages get there (blocks encoded in blocks, `<%@ … %>` over and over),
+//! which could otherwise make the work and the views grow with the square of the chunk's size; a
+//! page read as ClamAV reads it needs a few times the chunk's size at most.
+
+mod encoded;
 
 use super::entities::ENTITIES;
 
@@ -64,6 +89,14 @@ enum St {
     DataFinish,
     DataEsc,
     EscapeChar,
+    /// ClamAV's `HTML_LOOKFOR_SCRENC`: search the rest of the chunk for a block.
+    LookforScrenc,
+    /// ClamAV's `HTML_JSDECODE`: an encoded script's bytes before its block.
+    JsDecode,
+    /// ClamAV's `HTML_JSDECODE_LENGTH`: a block's header.
+    JsDecodeLength,
+    /// ClamAV's `HTML_JSDECODE_DECRYPT`: decode in place, then read on in `Norm`.
+    JsDecodeDecrypt,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -110,6 +143,8 @@ struct Norm {
     js_begin: Option<usize>,
     /// The JavaScript view (ClamAV's `javascript`).
     js_view: Vec<u8>,
+    /// Scripts encoded with Microsoft's Script Encoder.
+    enc: encoded::Encoded,
 }
 
 /// The bytes ClamAV writes for a 16-bit code point (`u16_normalize`).
@@ -156,6 +191,21 @@ fn digit(c: u8) -> u8 {
     }
 }
 
+/// The position of the first byte from `p` on that is not white space, the line feeds before it
+/// turned into spaces (as ClamAV does to every byte it reads, outside `data:` payloads).
+fn skip_ws(line: &mut [u8], mut p: usize, binary: bool) -> usize {
+    while let Some(b) = line.get_mut(p) {
+        if !is_space(*b) {
+            break;
+        }
+        if *b == b'\n' && !binary {
+            *b = b' ';
+        }
+        p += 1;
+    }
+    p
+}
+
 /// The three multi-byte sequences ClamAV writes as `.`.
 fn is_dot(mb: u32) -> bool {
     matches!(mb, 0xE3_8082 | 0xEF_BC8E | 0xEF_B992)
@@ -186,6 +236,7 @@ impl Norm {
             js: None,
             js_begin: None,
             js_view: Vec::new(),
+            enc: encoded::Encoded::new(),
         }
     }
 
@@ -217,14 +268,22 @@ impl Norm {
     }
 
     fn add_arg(&mut self, with_value: bool) {
-        // Only `href` (of `<a>`) and `src` (of `<img>`) are ever looked up (`process_tag`):
-        // keeping no other attribute saves two allocations per attribute.
-        if !matches!(self.tag_arg.as_slice(), b"href" | b"src") {
+        // Only `href` (of `<a>`), `src` (of `<img>`), `language` (of `<%@ … %>`) and the
+        // attributes of `<script>` (written again for an encoded one, `encoded.rs`) are ever
+        // read: keeping no other attribute saves two allocations per attribute.
+        if self.tag != b"script"
+            && !matches!(self.tag_arg.as_slice(), b"href" | b"src" | b"language")
+        {
             return;
         }
-        let value = with_value.then(|| match self.tag_val.split_first() {
+        // ClamAV keeps a C string: a NUL from a reference (`&#0;`) ends the value.
+        let val = match self.tag_val.iter().position(|&b| b == 0) {
+            Some(z) => &self.tag_val[..z],
+            None => &self.tag_val[..],
+        };
+        let value = with_value.then(|| match val.split_first() {
             Some((b'"', rest)) => rest[..rest.len().saturating_sub(1)].to_vec(),
-            _ => self.tag_val.clone(),
+            _ => val.to_vec(),
         });
         self.args.push((self.tag_arg.clone(), value));
     }
@@ -257,15 +316,30 @@ impl Norm {
         true
     }
 
-    /// Processes one chunk (NUL-free, as ClamAV reads it); `Err(())` once the machine failed.
-    fn chunk(&mut self, line: &mut [u8]) -> Result<(), ()> {
-        let mut p = line
-            .iter()
-            .position(|&c| !is_space(c))
-            .unwrap_or(line.len());
+    /// Processes one chunk (NUL-free, as ClamAV reads it, in ClamAV's buffer: decoding an
+    /// encoded script shrinks it); `Err(())` once the machine failed.
+    fn chunk(&mut self, line: &mut Vec<u8>) -> Result<(), ()> {
+        self.screnc_chunk_start();
+        // ClamAV's guard against a loop between chunks.
+        if self.next == self.state {
+            self.next = St::Bad;
+        }
+        self.pass(line, 0)?;
+        while let Some(q) = self.screnc_reread(line.len()) {
+            self.pass(line, q)?;
+        }
+        Ok(())
+    }
+
+    /// One reading of the chunk from `from` (its white space skipped) to its end.
+    fn pass(&mut self, line: &mut Vec<u8>, from: usize) -> Result<(), ()> {
+        let mut p = from
+            + line[from.min(line.len())..]
+                .iter()
+                .position(|&c| !is_space(c))
+                .unwrap_or(line.len().saturating_sub(from));
         // ClamAV turns each line feed it reads into a space in its buffer, which the JavaScript
-        // normaliser reads: all but those of the white space that starts the chunk.
-        let skip = p;
+        // normaliser reads: so does every state here, one byte at a time or in a run.
         while p < line.len() {
             if !self.binary && line[p] == b'\n' {
                 line[p] = b' ';
@@ -279,10 +353,7 @@ impl Norm {
                 St::Bad => return Err(()),
                 St::SkipWs => {
                     if is_space(c) {
-                        p += 1;
-                        while p < line.len() && is_space(line[p]) {
-                            p += 1;
-                        }
+                        p = skip_ws(line, p + 1, self.binary);
                     } else {
                         self.state = self.next;
                         self.next = St::Bad;
@@ -290,10 +361,7 @@ impl Norm {
                 }
                 St::TrimWs => {
                     if is_space(c) {
-                        p += 1;
-                        while p < line.len() && is_space(line[p]) {
-                            p += 1;
-                        }
+                        p = skip_ws(line, p + 1, self.binary);
                     } else {
                         if !self.in_script {
                             self.out.push(b' ');
@@ -422,7 +490,7 @@ impl Norm {
                     }
                     p += 1;
                 }
-                St::ProcessTag => self.process_tag(line, p, skip),
+                St::ProcessTag => self.process_tag(line, p),
                 St::CharRef => {
                     if c == b'#' {
                         self.value = 0;
@@ -550,16 +618,16 @@ impl Norm {
                     }
                     p += 1;
                 }
+                St::LookforScrenc => self.look_for_block(line, p),
+                St::JsDecode => p = self.js_decode(line, p),
+                St::JsDecodeLength => p = self.screnc_header(line, p),
+                St::JsDecodeDecrypt => self.screnc_decrypt(line, p),
             }
         }
         // The script's part in this chunk.
         if self.js.is_some() {
             let from = self.js_begin.take().unwrap_or(0);
-            self.feed_js(line, from, line.len(), skip);
-        }
-        // ClamAV's guard against a loop between chunks.
-        if self.next == self.state {
-            self.next = St::Bad;
+            self.feed_js(line, from, line.len());
         }
         Ok(())
     }
@@ -587,7 +655,7 @@ impl Norm {
     }
 
     /// The `Norm` state: text outside tags. Returns the next position.
-    fn norm(&mut self, line: &[u8], p: usize) -> usize {
+    fn norm(&mut self, line: &mut [u8], p: usize) -> usize {
         let c = line[p];
         match c {
             b'<' => {
@@ -619,22 +687,24 @@ impl Norm {
     }
 
     /// A run of plain text in `Norm` in one loop, with the same effect as ClamAV's byte-by-byte
-    /// steps: CR skipped, a run of white space one space (none in scripts) before the next
-    /// byte; stops before `<`, `&`, a non-ASCII byte or the end of the chunk (in white space,
-    /// the machine is left in `TrimWs`). Returns the next position.
-    fn text_run(&mut self, line: &[u8], p: usize) -> usize {
+    /// steps: CR skipped, line feeds turned into spaces (both outside `data:` payloads), a run
+    /// of white space one space (none in scripts) before the next byte; stops before `<`, `&`,
+    /// a non-ASCII byte or the end of the chunk (in white space, the machine is left in
+    /// `TrimWs`). Returns the next position.
+    fn text_run(&mut self, line: &mut [u8], p: usize) -> usize {
         let Norm {
             out,
             text,
             text_space,
             in_script,
+            binary,
             ..
         } = self;
-        let script = *in_script;
+        let (script, binary) = (*in_script, *binary);
         let mut q = p;
         while q < line.len() {
             let b = line[q];
-            if b == b'\r' {
+            if b == b'\r' && !binary {
                 q += 1;
                 continue;
             }
@@ -645,10 +715,7 @@ impl Norm {
                     }
                     *text_space = true;
                 }
-                q += 1;
-                while q < line.len() && is_space(line[q]) {
-                    q += 1;
-                }
+                q = skip_ws(line, q, binary);
                 if q == line.len() {
                     self.state = St::TrimWs;
                     self.next = St::Norm;
@@ -801,33 +868,26 @@ impl Norm {
         }
     }
 
-    /// Feeds `line[from..to]` to the script being normalised, line feeds from `skip` on read
-    /// as spaces.
-    fn feed_js(&mut self, line: &[u8], from: usize, to: usize, skip: usize) {
+    /// Feeds `line[from..to]` to the script being normalised, as ClamAV's buffer holds it (line
+    /// feeds read by the machine are spaces by then).
+    fn feed_js(&mut self, line: &[u8], from: usize, to: usize) {
         let Some(js) = self.js.as_mut() else {
             return;
         };
-        if to <= from {
-            return;
+        if let Some(piece) = line.get(from..to).filter(|p| !p.is_empty()) {
+            js.feed(piece);
         }
-        let mut piece = line[from..to].to_vec();
-        for (i, b) in piece.iter_mut().enumerate() {
-            if *b == b'\n' && from + i >= skip {
-                *b = b' ';
-            }
-        }
-        js.feed(&piece);
     }
 
     /// The `ProcessTag` state at `p` (the first byte after the tag and its white space): what a
     /// finished tag changes (consumes no byte).
-    fn process_tag(&mut self, line: &[u8], p: usize, skip: usize) {
+    fn process_tag(&mut self, line: &[u8], p: usize) {
         self.state = St::SkipWs;
         self.next = St::Norm;
         if self.tag == b"/script" {
             // The script ends here, `</script>` included.
             let from = self.js_begin.take().unwrap_or(0);
-            self.feed_js(line, from, p, skip);
+            self.feed_js(line, from, p);
             if let Some(js) = self.js.take() {
                 js.finish(&mut self.js_view);
             }
@@ -841,6 +901,9 @@ impl Norm {
                 self.raw = Raw::None;
             }
         } else if self.tag == b"script" || self.tag == b"style" {
+            if self.tag == b"script" {
+                self.encoded_script();
+            }
             self.in_script = true;
             self.raw = if self.tag == b"script" {
                 Raw::Script
@@ -857,6 +920,8 @@ impl Norm {
                 }
                 self.text_space = true;
             }
+        } else if self.tag == b"%@" {
+            self.asp_language();
         }
         self.args.clear();
     }
@@ -880,7 +945,7 @@ impl Norm {
 
 /// The chunks ClamAV's reader (`cli_readchunk`) gives the normaliser, one after another, in
 /// `buf`; calls `f` for each until it fails.
-fn for_each_chunk(data: &[u8], mut f: impl FnMut(&mut [u8]) -> Result<(), ()>) {
+fn for_each_chunk(data: &[u8], mut f: impl FnMut(&mut Vec<u8>) -> Result<(), ()>) {
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
     let mut off = 0usize;
     while off < data.len() {

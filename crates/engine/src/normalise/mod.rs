@@ -6,8 +6,9 @@
 //!   (TAB, LF, VT, FF, CR, space) one space, other control bytes and bytes >= 0x80 dropped.
 //!   This reproduces ClamAV's output.
 //! * HTML (`nocomment` and `notags` views): ClamAV's HTML normaliser reproduced byte for byte,
-//!   quirks included (module `html`); only scripts encoded with Microsoft's Script Encoder are
-//!   not decoded.
+//!   quirks included (module `html`), scripts encoded with Microsoft's Script Encoder
+//!   (`JScript.Encode`, `VBScript.Encode`, `#@~^…^#~@`) decoded where ClamAV decodes them
+//!   (module `screnc`).
 //! * JavaScript (`javascript` view, ClamAV's third HTML view): its JavaScript normaliser's output
 //!   for the page's scripts (identifiers renamed `n000`…, strings re-quoted and decoded,
 //!   `eval`/`unescape`/packer decoded), reproduced byte for byte (module `js`). ClamAV matches
@@ -18,6 +19,7 @@
 mod entities;
 mod html;
 mod js;
+pub mod screnc;
 
 /// Largest object whose normalised views are built (ClamAV: MaxHTMLNormalize 40 MB,
 /// MaxScriptNormalize 20 MB; bounded here by the in-memory object limit).
@@ -40,9 +42,9 @@ pub const JS_NORMALISER_MISSING: &str =
 
 /// How a body signature's semantics differ from ClamAV's because of normalisation (the
 /// load-report reason), or `None` when they do not. Target 3 and 7 signatures run on ClamAV's
-/// views reproduced byte for byte (`nocomment`, `notags`, `javascript`, normalised text), so
-/// none is reported; the one view left out, scripts encoded with Microsoft's Script Encoder
-/// (which ClamAV decodes), is too rare to flag every target 3 signature for.
+/// views reproduced byte for byte (`nocomment`, `notags`, `javascript`, normalised text,
+/// scripts encoded with Microsoft's Script Encoder decoded as ClamAV decodes them), so none is
+/// reported.
 pub fn approximation(_ls: &crate::sigs::logical::LogicalSig) -> Option<&'static str> {
     None
 }

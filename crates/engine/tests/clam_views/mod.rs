@@ -1,4 +1,7 @@
-//! clamscan's normalised views of documents (`--leave-temps`), for the view tests.
+//! clamscan's normalised views of documents (`--leave-temps`), and its detections, for the view
+//! tests.
+
+pub mod screnc;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,6 +49,50 @@ pub fn run(docs: &[(String, Vec<u8>)]) -> ClamViews {
         String::from_utf8_lossy(&out.stderr)
     );
     ClamViews { _dir: dir, temps }
+}
+
+/// What clamscan finds in `docs` (name, bytes) with the `.ndb` signatures `ndb`, every match
+/// (`--allmatch`): `(document name, signature name)` pairs, sorted, without duplicates.
+#[allow(dead_code)] // Not every test binary that includes this module uses it.
+pub fn detections(ndb: &str, docs: &[(String, Vec<u8>)]) -> Vec<(String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let in_dir = dir.path().join("docs");
+    std::fs::create_dir_all(&in_dir).unwrap();
+    let db = dir.path().join("sigs.ndb");
+    std::fs::write(&db, ndb).unwrap();
+    for (name, d) in docs {
+        std::fs::write(in_dir.join(name), d).unwrap();
+    }
+    let out = Command::new("clamscan")
+        .args([
+            "--no-summary",
+            "--disable-cache",
+            "--allmatch",
+            "--infected",
+        ])
+        .arg("-d")
+        .arg(&db)
+        .arg("-r")
+        .arg(&in_dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "clamscan failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut found: Vec<(String, String)> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (path, sig) = l.strip_suffix(" FOUND")?.rsplit_once(": ")?;
+            let name = Path::new(path).file_name()?.to_string_lossy().into_owned();
+            let sig = sig.strip_suffix(".UNOFFICIAL").unwrap_or(sig);
+            Some((name, sig.to_string()))
+        })
+        .collect();
+    found.sort();
+    found.dedup();
+    found
 }
 
 impl ClamViews {
