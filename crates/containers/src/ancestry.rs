@@ -24,6 +24,7 @@ pub(crate) fn cl_type(kind: Kind, head: &[u8]) -> ClType {
         Kind::Chm => ClType::MsChm,
         Kind::Pdf => ClType::Pdf,
         Kind::Szdd => ClType::MsSzdd,
+        Kind::Screnc => ClType::Screnc,
         Kind::Legacy => match crate::fmt::legacy::detect(head) {
             Some(ArchiveFormat::Rar) => ClType::Rar,
             Some(ArchiveFormat::Arj) => ClType::Arj,

@@ -32,6 +32,8 @@ pub enum Kind {
     Pdf,
     /// Microsoft `compress.exe` output (SZDD).
     Szdd,
+    /// A script encoded with Microsoft's Script Encoder (`.jse`, `.vbe`: `#@~^` at its start).
+    Screnc,
     /// An archive opened through `unarc-rs` (RAR, ARJ, ACE, LHA, ZOO, UC2, SQZ, `.Z`).
     Legacy,
     /// A PE executable.
@@ -60,6 +62,7 @@ impl Kind {
             Kind::Chm => "chm",
             Kind::Pdf => "pdf",
             Kind::Szdd => "szdd",
+            Kind::Screnc => "screnc",
             Kind::Legacy => "legacy-archive",
             Kind::Pe => "pe",
             Kind::Elf => "elf",

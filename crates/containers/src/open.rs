@@ -118,6 +118,10 @@ pub(crate) static OPENERS: &[Opener] = &[
         archives,
         |c, b, a| fmt::szdd::walk(c, b, a.path, a.depth + 1)
     ),
+    // ClamAV opens it when it parses HTML (not an archive option): always here.
+    opener!(Screnc, |h| h.starts_with(b"#@~^"), always, |c, b, a| {
+        fmt::screnc::walk(c, b, a.path, a.depth + 1)
+    }),
     opener!(Chm, fmt::chm::detect, archives, |c, b, a| fmt::chm::walk(
         c,
         b,

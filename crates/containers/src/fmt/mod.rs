@@ -13,6 +13,7 @@ pub mod nsis;
 pub(crate) mod ole;
 pub(crate) mod packer;
 pub mod pdf;
+pub(crate) mod screnc;
 pub(crate) mod sevenz;
 pub(crate) mod szdd;
 pub(crate) mod tar;

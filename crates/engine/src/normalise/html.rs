@@ -945,7 +945,7 @@ impl Norm {
 
 /// The chunks ClamAV's reader (`cli_readchunk`) gives the normaliser, one after another, in
 /// `buf`; calls `f` for each until it fails.
-fn for_each_chunk(data: &[u8], mut f: impl FnMut(&mut Vec<u8>) -> Result<(), ()>) {
+pub(super) fn for_each_chunk(data: &[u8], mut f: impl FnMut(&mut Vec<u8>) -> Result<(), ()>) {
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
     let mut off = 0usize;
     while off < data.len() {

@@ -273,6 +273,74 @@ pub(crate) mod testing {
     }
 }
 
+/// Where [`decode_file`] is in the file.
+enum FileState {
+    /// Looking for the first block's marker.
+    Search,
+    /// Reading the 8 header bytes after it (`count` read so far, the first 6 kept).
+    Header { count: usize, field: [u8; 6] },
+    /// Decoding the block.
+    Block(Decoder),
+}
+
+/// A file that is an encoded script (ClamAV's `CL_TYPE_SCRENC`, a `.jse` or `.vbe`: `#@~^` at
+/// its start), decoded as ClamAV's `html_screnc_decode` writes it for the scan (its
+/// `screnc.html`): `<script>`, then, read in the HTML normaliser's chunks, the first block's
+/// decoded text followed by whatever its last chunk holds after it, then `</script>`. `None`
+/// when the file holds no block or ends inside its header (ClamAV then scans nothing more).
+/// The output is at most the input plus 17 bytes.
+pub fn decode_file(data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = b"<script>".to_vec();
+    let mut state = FileState::Search;
+    super::html::for_each_chunk(data, |chunk| {
+        let mut at = 0;
+        if let FileState::Search = state {
+            match memchr::memmem::find(chunk, START) {
+                Some(i) => {
+                    at = i + START.len();
+                    state = FileState::Header {
+                        count: 0,
+                        field: [0; 6],
+                    };
+                }
+                None => return Ok(()),
+            }
+        }
+        if let FileState::Header { count, field } = &mut state {
+            while *count < 8 && at < chunk.len() {
+                if let Some(f) = field.get_mut(*count) {
+                    *f = chunk[at];
+                }
+                *count += 1;
+                at += 1;
+            }
+            if *count < 8 {
+                return Ok(());
+            }
+            state = FileState::Block(Decoder::new(field_value(field)));
+        }
+        if let FileState::Block(d) = &mut state {
+            if d.done() {
+                // A length of 0: ClamAV decodes and writes nothing.
+                return Err(());
+            }
+            d.decode(chunk, at);
+            out.extend_from_slice(chunk.get(at..).unwrap_or_default());
+            if d.done() {
+                return Err(());
+            }
+        }
+        Ok(())
+    });
+    match state {
+        FileState::Block(_) => {
+            out.extend_from_slice(b"</script>");
+            Some(out)
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::testing::{encode, field};
@@ -288,6 +356,26 @@ mod tests {
         buf.drain(..12);
         d.decode(buf, 0);
         d
+    }
+
+    /// A whole encoded file decodes to `<script>` + its script + `</script>`; a file without a
+    /// block, or cut inside its header, to nothing; a zero length to an empty script.
+    #[test]
+    fn encoded_files_decode_as_clamav_writes_them() {
+        let plain = b"var a = 1; WScript.Echo('x');".repeat(400);
+        let mut want = b"<script>".to_vec();
+        want.extend_from_slice(&plain);
+        want.extend_from_slice(b"</script>");
+        assert_eq!(decode_file(&encode(&plain)).as_deref(), Some(&want[..]));
+        assert_eq!(decode_file(b"plain text, no block"), None);
+        assert_eq!(decode_file(b"#@~^AAA"), None);
+        let mut zero = b"#@~^".to_vec();
+        zero.extend_from_slice(&field(0));
+        zero.extend_from_slice(b"abc");
+        assert_eq!(
+            decode_file(&zero).as_deref(),
+            Some(&b"<script></script>"[..])
+        );
     }
 
     #[test]
