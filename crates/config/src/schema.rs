@@ -88,6 +88,11 @@ pub struct ServerConfig {
     pub options_ttl_secs: u64,
     /// Directory for temporary files (bodies spilled to disk).
     pub temp_path: PathBuf,
+    /// Most bytes of objects in flight the whole server holds in memory (bodies waiting for
+    /// their verdict or their client, members being unpacked, objects kept for the end of
+    /// their scan); beyond it new bytes go to temp files in `temp_path` instead, so many large
+    /// objects at once (or clients that stop reading) cannot grow the process. 0: no limit.
+    pub body_memory_bytes: u64,
     /// Extensions for which the whole object is sent at once (`Transfer-Complete`).
     pub transfer_complete: Vec<String>,
     /// Extensions that need not be scanned (`Transfer-Ignore`); empty by default.
@@ -121,6 +126,7 @@ impl Default for ServerConfig {
             preview_bytes: 4096,
             options_ttl_secs: 3600,
             temp_path: std::env::temp_dir(),
+            body_memory_bytes: 256 * 1024 * 1024,
             transfer_complete: Vec::new(),
             transfer_ignore: Vec::new(),
         }

@@ -109,7 +109,7 @@ impl CuredBody {
     /// Its bytes, from the start.
     pub fn reader(self) -> CuredReader {
         match self.blob {
-            Blob::Memory(v) => CuredReader(ReaderInner::Mem(Cursor::new(v))),
+            Blob::Memory(v, _) => CuredReader(ReaderInner::Mem(Cursor::new(v))),
             Blob::File(mut f, _) => {
                 use std::io::Seek;
                 let _ = f.seek(io::SeekFrom::Start(0));

@@ -112,7 +112,7 @@ impl Inner {
             keep: 256,
             win: Vec::new(),
             win_base: 0,
-            store: Store::Mem(Vec::new()),
+            store: Store::new(),
             mem_limit: opts
                 .memory_limit
                 .unwrap_or(DEFAULT_MEMORY_LIMIT)
@@ -237,9 +237,12 @@ impl Inner {
         self.size_hint = Some(n);
         // Reserve the in-memory copy once instead of growing it by doubling (each growth
         // copies everything so far).
-        if let Store::Mem(v) = &mut self.store {
-            let want = usize::try_from(n).unwrap_or(usize::MAX).min(self.mem_limit);
-            v.reserve(want.saturating_sub(v.len()));
+        let want = usize::try_from(n).unwrap_or(usize::MAX).min(self.mem_limit);
+        let room = want.saturating_sub(self.store.len() as usize);
+        if self.store.reserve(room, self.mem_limit) {
+            if let Store::Mem(v, _) = &mut self.store {
+                v.reserve(room);
+            }
         }
     }
 
@@ -262,8 +265,8 @@ impl Inner {
     /// Feeds a whole object held in `data` (a view built for this scan): kept as the
     /// in-memory copy instead of copied into it, when it fits.
     fn feed_owned(&mut self, data: Vec<u8>) {
-        if self.size == 0 && data.len() <= self.mem_limit {
-            if let Store::Mem(v) = &mut self.store {
+        if self.size == 0 && self.store.reserve(data.len(), self.mem_limit) {
+            if let Store::Mem(v, _) = &mut self.store {
                 self.size = data.len() as u64;
                 *v = data;
                 self.start();
@@ -280,18 +283,19 @@ impl Inner {
         self.size += data.len() as u64;
         // While the object is in memory the verifier reads it there (no copy into `win`); when
         // it is about to leave memory, seed `win` with the tail the verifier may still need.
-        if let Store::Mem(v) = &self.store {
-            if self.started && v.len() + data.len() > self.mem_limit {
+        let fits = self.store.reserve(data.len(), self.mem_limit);
+        if let Store::Mem(v, _) = &self.store {
+            if self.started && !fits {
                 let n = v.len().min(2 * self.keep + (64 << 10));
                 self.win = v[v.len() - n..].to_vec();
                 self.win_base = (v.len() - n) as u64;
             }
         }
-        let was_complete = self.store.complete() && matches!(self.store, Store::Mem(_));
+        let was_complete = self.store.complete() && matches!(self.store, Store::Mem(..));
         let spill = matches!(self.ftype, target::PE | target::ELF | target::MACHO);
         self.store
-            .append(data, self.mem_limit, spill, self.spill_limit);
-        if was_complete && !matches!(self.store, Store::Mem(_)) {
+            .append(data, fits, self.mem_limit, spill, self.spill_limit);
+        if was_complete && !matches!(self.store, Store::Mem(..)) {
             self.start_hashers(data.len());
         } else if let Some(h) = &mut self.hashers {
             h.update(data);
@@ -381,7 +385,7 @@ impl Inner {
                 }
             }
         }
-        if let Store::Mem(all) = &self.store {
+        if let Store::Mem(all, _) = &self.store {
             // Everything so far is in memory: match it where it lies (no copy).
             match_streams(
                 &mut self.streams,
@@ -405,7 +409,7 @@ impl Inner {
         if self.streams.iter().all(Option::is_none) {
             return;
         }
-        let in_store = matches!(self.store, Store::Mem(_));
+        let in_store = matches!(self.store, Store::Mem(..));
         if !in_store {
             self.win.extend_from_slice(data);
         }
@@ -489,7 +493,7 @@ impl Inner {
         };
         let alen = u64::from(alen);
         let (data, base) = match &self.store {
-            Store::Mem(v) => (v.as_slice(), 0),
+            Store::Mem(v, _) => (v.as_slice(), 0),
             _ => (self.win.as_slice(), self.win_base),
         };
         let Some(rel_s) = h.end.saturating_sub(alen).checked_sub(base) else {
@@ -678,7 +682,7 @@ impl Inner {
         // without touching the body itself.
         let candidates: Vec<u32> = {
             let whole = match &self.store {
-                Store::Mem(v) if self.store.complete() => Some(v.as_slice()),
+                Store::Mem(v, _) if self.store.complete() => Some(v.as_slice()),
                 _ => None,
             };
             used.iter()

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use bulwark_spool::SpillBuffer;
+use bulwark_spool::{Reservation, SpillBuffer};
 
 use md5::Md5;
 use sha1::Sha1;
@@ -19,8 +19,8 @@ pub const TAIL_KEEP: usize = 64 << 10;
 /// Retained object data.
 #[derive(Debug)]
 pub enum Store {
-    /// Everything, in memory.
-    Mem(Vec<u8>),
+    /// Everything, in memory, counted in the process's memory budget (`bulwark_spool::budget`).
+    Mem(Vec<u8>, Reservation),
     /// Everything, in an unlinked temp file (Bulwark's one spill buffer, past its threshold).
     Spill(SpillBuffer),
     /// Only the head and the last [`TAIL_KEEP`] bytes (a ring).
@@ -35,16 +35,45 @@ pub enum Store {
 }
 
 impl Store {
-    /// Appends bytes. `spill` says whether to spill (vs drop to head+tail) above `mem_limit`;
-    /// spilling stops at `spill_limit`.
-    pub fn append(&mut self, data: &[u8], mem_limit: usize, spill: bool, spill_limit: u64) {
+    /// An empty store in memory, counted in the process's memory budget.
+    pub fn new() -> Store {
+        Store::Mem(Vec::new(), Reservation::default())
+    }
+
+    /// For a store in memory: reserves room for `n` more bytes, under `mem_limit` and within
+    /// the memory budget; false when they do not fit (the next [`Store::append`] then moves the
+    /// store out of memory), and always for a store already out of memory.
+    pub fn reserve(&mut self, n: usize, mem_limit: usize) -> bool {
         match self {
-            Store::Mem(v) => {
-                if v.len() + data.len() <= mem_limit {
+            Store::Mem(v, r) => {
+                let want = v.len() + n;
+                want <= mem_limit && r.grow((want as u64).saturating_sub(r.held()))
+            }
+            _ => false,
+        }
+    }
+
+    /// Appends bytes; `fits` is what [`Store::reserve`] answered for them. Out of memory,
+    /// `spill` says whether to spill (vs drop to head+tail) — always when only the memory
+    /// budget, not `mem_limit`, kept the bytes out; spilling stops at `spill_limit`.
+    pub fn append(
+        &mut self,
+        data: &[u8],
+        fits: bool,
+        mem_limit: usize,
+        spill: bool,
+        spill_limit: u64,
+    ) {
+        match self {
+            Store::Mem(v, r) => {
+                if fits {
                     v.extend_from_slice(data);
                     return;
                 }
+                // Within the limit, only the budget refused: keep every byte, in the file.
+                let spill = spill || v.len() + data.len() <= mem_limit;
                 let v = std::mem::take(v);
+                r.release();
                 *self = if spill && (v.len() + data.len()) as u64 <= spill_limit {
                     // A threshold of 0: the buffer goes to its file at once.
                     let mut b = SpillBuffer::new(0, &std::env::temp_dir());
@@ -58,7 +87,7 @@ impl Store {
                 } else {
                     Self::partial(v)
                 };
-                self.append(data, mem_limit, spill, spill_limit);
+                self.append(data, false, mem_limit, spill, spill_limit);
             }
             Store::Spill(b) => {
                 let len = b.len();
@@ -69,7 +98,7 @@ impl Store {
                     let tail =
                         Self::read_file(b, len - tail_len as u64, tail_len).unwrap_or_default();
                     *self = Store::Partial { head, tail, len };
-                    self.append(data, mem_limit, spill, spill_limit);
+                    self.append(data, false, mem_limit, spill, spill_limit);
                 }
             }
             Store::Partial { tail, len, .. } => {
@@ -97,7 +126,7 @@ impl Store {
     /// Total bytes appended.
     pub fn len(&self) -> u64 {
         match self {
-            Store::Mem(v) => v.len() as u64,
+            Store::Mem(v, _) => v.len() as u64,
             Store::Spill(b) => b.len(),
             Store::Partial { len, .. } => *len,
         }
@@ -116,7 +145,7 @@ impl Store {
         }
         let len = len.min((total - off) as usize);
         match self {
-            Store::Mem(v) => Some(Cow::Borrowed(&v[off as usize..off as usize + len])),
+            Store::Mem(v, _) => Some(Cow::Borrowed(&v[off as usize..off as usize + len])),
             Store::Spill(b) => Self::read_file(b, off, len).map(Cow::Owned),
             Store::Partial {
                 head,
@@ -185,28 +214,60 @@ impl Hashers {
 mod tests {
     use super::*;
 
+    /// Under `mem_limit` but past the memory budget, any object (not only executables) goes to
+    /// the spill file with every byte kept, and gives its share of the budget back.
+    #[test]
+    fn a_spent_budget_spills_instead_of_dropping_bytes() {
+        static B: bulwark_spool::Budget = bulwark_spool::Budget::new(50_000);
+        let data: Vec<u8> = (0..120_000u32).map(|i| (i % 251) as u8).collect();
+        let mut s = Store::Mem(Vec::new(), Reservation::in_budget(&B));
+        for c in data.chunks(7000) {
+            let fits = s.reserve(c.len(), 1 << 20);
+            s.append(c, fits, 1 << 20, false, 1 << 30);
+        }
+        assert!(
+            matches!(s, Store::Spill(..)),
+            "spilled, not cut to head and tail"
+        );
+        assert!(s.complete());
+        assert_eq!(B.used(), 0);
+        assert_eq!(
+            s.read(100_000, 10).unwrap().as_ref(),
+            &data[100_000..100_010]
+        );
+        let mut small = Store::Mem(Vec::new(), Reservation::in_budget(&B));
+        assert!(small.reserve(7000, 1 << 20));
+        small.append(&data[..7000], true, 1 << 20, false, 1 << 30);
+        assert_eq!(B.used(), 7000);
+        drop(small);
+        assert_eq!(B.used(), 0);
+    }
+
     #[test]
     fn memory_spill_and_partial() {
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-        let mut s = Store::Mem(Vec::new());
+        let mut s = Store::new();
         for c in data.chunks(7000) {
-            s.append(c, 100_000, true, 1 << 30);
+            let fits = s.reserve(c.len(), 100_000);
+            s.append(c, fits, 100_000, true, 1 << 30);
         }
         assert!(matches!(s, Store::Spill(..)));
         assert_eq!(
             s.read(123_456, 10).unwrap().as_ref(),
             &data[123_456..123_466]
         );
-        let mut s = Store::Mem(Vec::new());
+        let mut s = Store::new();
         for c in data.chunks(7000) {
-            s.append(c, 100_000, false, 0);
+            let fits = s.reserve(c.len(), 100_000);
+            s.append(c, fits, 100_000, false, 0);
         }
         assert!(!s.complete());
         assert_eq!(s.read(10, 10).unwrap().as_ref(), &data[10..20]);
         assert_eq!(s.read(299_990, 10).unwrap().as_ref(), &data[299_990..]);
-        let mut s = Store::Mem(Vec::new());
+        let mut s = Store::new();
         for c in data.chunks(7000) {
-            s.append(c, 100_000, true, 200_000);
+            let fits = s.reserve(c.len(), 100_000);
+            s.append(c, fits, 100_000, true, 200_000);
         }
         assert!(!s.complete());
         assert_eq!(s.read(299_000, 1000).unwrap().as_ref(), &data[299_000..]);

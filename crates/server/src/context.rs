@@ -45,6 +45,7 @@ impl Context {
         notifier: Notifier,
     ) -> Arc<Self> {
         let stats = Stats::new();
+        apply_memory_budget(&snapshot);
         let blocked = BlockedObjects::new(snapshot.config.answer.blocked_url_max);
         stats.database(snapshot.database.version());
         Arc::new(Self {
@@ -64,6 +65,7 @@ impl Context {
         self.stats.database(snapshot.database.version());
         let new_db = snapshot.database.version() != self.snapshot.load().database.version();
         self.blocked.resize(snapshot.config.answer.blocked_url_max);
+        apply_memory_budget(&snapshot);
         let old = self.snapshot.swap(Arc::new(snapshot));
         let [hits, misses] = &self.retired_verdict_lookups;
         hits.fetch_add(old.verdicts.hits(), std::sync::atomic::Ordering::Relaxed);
@@ -72,4 +74,11 @@ impl Context {
             self.blocked.clear();
         }
     }
+}
+
+/// Sets the process's budget for object bytes in memory (`server.body_memory_bytes`, 0: no
+/// limit; see `bulwark_spool::budget`).
+fn apply_memory_budget(snapshot: &Snapshot) {
+    let n = snapshot.config.server.body_memory_bytes;
+    bulwark_spool::budget::GLOBAL.set_limit(if n == 0 { u64::MAX } else { n });
 }

@@ -52,6 +52,8 @@ pub struct Stats {
     reloads: Family<Labels, Counter>,
     database: Family<Labels, Gauge>,
     database_loaded: Gauge,
+    body_memory: Gauge,
+    body_memory_limit: Gauge,
     started: Instant,
 }
 
@@ -83,6 +85,19 @@ impl Stats {
         let reloads = Family::<Labels, Counter>::default();
         let database = Family::<Labels, Gauge>::default();
         let database_loaded = Gauge::default();
+        let body_memory = Gauge::default();
+        let body_memory_limit = Gauge::default();
+        registry.register(
+            "body_memory_bytes",
+            "Bytes of objects in flight held in memory (bodies, members, objects kept for their \
+             scan), counted in the server.body_memory_bytes budget",
+            body_memory.clone(),
+        );
+        registry.register(
+            "body_memory_limit_bytes",
+            "The server.body_memory_bytes budget (0: no limit); beyond it objects go to temp files",
+            body_memory_limit.clone(),
+        );
         registry.register(
             "icap_requests",
             "Requests by method: ICAP's options, reqmod, respmod, clamd (one per clamd \
@@ -200,6 +215,8 @@ impl Stats {
             reloads,
             database,
             database_loaded,
+            body_memory,
+            body_memory_limit,
             started: Instant::now(),
         }
     }
@@ -310,6 +327,14 @@ impl Stats {
 
     /// The Prometheus text exposition of every metric.
     pub fn prometheus(&self) -> String {
+        let b = &bulwark_spool::budget::GLOBAL;
+        let clamp = |v: u64| i64::try_from(v).unwrap_or(0);
+        self.body_memory.set(clamp(b.used()));
+        self.body_memory_limit.set(if b.limit() == u64::MAX {
+            0
+        } else {
+            clamp(b.limit())
+        });
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);

@@ -10,6 +10,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod budget;
+
 use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
@@ -17,6 +19,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
+
+pub use budget::{Budget, Reservation};
 
 /// Bytes in arrival order, in memory up to a threshold, then in an unlinked temp file.
 #[derive(Debug)]
@@ -33,13 +37,15 @@ pub struct SpillBuffer {
     threshold: u64,
     /// Where the temp file is made.
     dir: PathBuf,
+    /// The memory budget's share for the bytes held in memory.
+    reservation: Reservation,
 }
 
 /// What a finished buffer holds: all of it, in memory or in the file.
 #[derive(Debug)]
 pub enum Spilled {
-    /// In memory (the bytes not taken from the front).
-    Memory(Vec<u8>),
+    /// In memory (the bytes not taken from the front), still counted in the memory budget.
+    Memory(Vec<u8>, Reservation),
     /// In an unlinked temp file: every byte from offset 0, and how many there are.
     File(File, u64),
 }
@@ -52,7 +58,7 @@ impl Spilled {
     /// Its length in bytes.
     pub fn len(&self) -> u64 {
         match self {
-            Spilled::Memory(v) => v.len() as u64,
+            Spilled::Memory(v, _) => v.len() as u64,
             Spilled::File(_, n) => *n,
         }
     }
@@ -65,7 +71,7 @@ impl Spilled {
     /// A reader from its start (each reader of the file has its own position).
     pub fn reader(&self) -> io::Result<Box<dyn ReadSeek + '_>> {
         match self {
-            Spilled::Memory(v) => Ok(Box::new(Cursor::new(v.as_slice()))),
+            Spilled::Memory(v, _) => Ok(Box::new(Cursor::new(v.as_slice()))),
             Spilled::File(f, _) => {
                 let mut f = f.try_clone()?;
                 f.seek(SeekFrom::Start(0))?;
@@ -77,7 +83,7 @@ impl Spilled {
     /// Up to `n` bytes from its start.
     pub fn head(&self, n: usize) -> io::Result<Vec<u8>> {
         match self {
-            Spilled::Memory(v) => Ok(v[..v.len().min(n)].to_vec()),
+            Spilled::Memory(v, _) => Ok(v[..v.len().min(n)].to_vec()),
             Spilled::File(f, len) => {
                 let mut out = vec![0u8; n.min(*len as usize)];
                 f.read_exact_at(&mut out, 0)?;
@@ -89,7 +95,7 @@ impl Spilled {
     /// The whole content in memory when it is at most `cap` bytes (borrowed when it is).
     pub fn bytes(&self, cap: u64) -> io::Result<Option<Cow<'_, [u8]>>> {
         match self {
-            Spilled::Memory(v) => Ok(Some(Cow::Borrowed(v))),
+            Spilled::Memory(v, _) => Ok(Some(Cow::Borrowed(v))),
             Spilled::File(f, n) if *n <= cap => {
                 let mut out = vec![0u8; *n as usize];
                 f.read_exact_at(&mut out, 0)?;
@@ -104,6 +110,12 @@ impl SpillBuffer {
     /// An empty buffer holding up to `threshold` bytes in memory, spilling into a temp file in
     /// `dir` (or the system's temp directory when `dir` cannot take one).
     pub fn new(threshold: u64, dir: &Path) -> Self {
+        Self::in_budget(threshold, dir, Reservation::default())
+    }
+
+    /// [`SpillBuffer::new`], its memory counted in `reservation`'s budget (the process's by
+    /// default): when the budget cannot cover a push, the buffer goes to its file.
+    pub fn in_budget(threshold: u64, dir: &Path, reservation: Reservation) -> Self {
         SpillBuffer {
             memory: BytesMut::new(),
             file: None,
@@ -111,6 +123,7 @@ impl SpillBuffer {
             len: 0,
             threshold,
             dir: dir.to_path_buf(),
+            reservation,
         }
     }
 
@@ -145,17 +158,19 @@ impl SpillBuffer {
     }
 
     /// Appends `data`, moving everything to the temp file when the held bytes would pass the
-    /// threshold. On an error nothing is appended.
+    /// threshold or the memory budget cannot cover them. On an error nothing is appended.
     pub fn push(&mut self, data: &[u8]) -> io::Result<()> {
+        let n = data.len() as u64;
         if let Some(f) = &self.file {
             f.write_all_at(data, self.len)?;
-        } else if self.held() + data.len() as u64 <= self.threshold {
+        } else if self.held() + n <= self.threshold && self.reservation.grow(n) {
             self.memory.extend_from_slice(data);
         } else {
             let f = tempfile::tempfile_in(&self.dir).or_else(|_| tempfile::tempfile())?;
             f.write_all_at(&self.memory, self.front)?;
             f.write_all_at(data, self.len)?;
             self.memory = BytesMut::new();
+            self.reservation.release();
             self.file = Some(f);
         }
         self.len += data.len() as u64;
@@ -192,7 +207,10 @@ impl SpillBuffer {
                 f.read_exact_at(&mut buf, self.front)?;
                 Bytes::from(buf)
             }
-            None => self.memory.split_to(n).freeze(),
+            None => {
+                self.reservation.shrink(n as u64);
+                self.memory.split_to(n).freeze()
+            }
         };
         self.front += n as u64;
         Ok(piece)
@@ -202,7 +220,7 @@ impl SpillBuffer {
     pub fn finish(self) -> Spilled {
         match self.file {
             Some(f) => Spilled::File(f, self.len),
-            None => Spilled::Memory(self.memory.into()),
+            None => Spilled::Memory(self.memory.into(), self.reservation),
         }
     }
 }
@@ -236,7 +254,7 @@ mod tests {
         let mut w = [0u8; 5];
         b.read_at(6, &mut w).expect("read");
         assert_eq!(&w, b"world");
-        assert!(matches!(b.finish(), Spilled::Memory(v) if v == b"hello world"));
+        assert!(matches!(b.finish(), Spilled::Memory(v, _) if v == b"hello world"));
     }
 
     #[test]
@@ -284,6 +302,35 @@ mod tests {
         assert_eq!(back, d);
         assert_eq!(b.taken(), 100_000);
         assert!(b.take_front(10).expect("take").is_empty());
+    }
+
+    /// A spent memory budget sends a buffer to its file below its threshold; what buffers
+    /// hold in memory (until finished and dropped) is counted, and given back.
+    #[test]
+    fn a_spent_budget_spills_early_and_is_given_back() {
+        static B: Budget = Budget::new(1000);
+        let dir = std::env::temp_dir();
+        let mut a = SpillBuffer::in_budget(10_000, &dir, Reservation::in_budget(&B));
+        let mut b = SpillBuffer::in_budget(10_000, &dir, Reservation::in_budget(&B));
+        a.push(&data(800)).expect("push");
+        assert_eq!(B.used(), 800);
+        b.push(&data(300)).expect("push");
+        assert!(b.is_spilled(), "300 more than the budget's 200 left");
+        assert!(!a.is_spilled());
+        a.take_front(500).expect("take");
+        assert_eq!(B.used(), 300);
+        let done = a.finish();
+        assert_eq!(B.used(), 300, "a finished buffer in memory still counts");
+        drop(done);
+        assert_eq!(B.used(), 0);
+        let mut c = SpillBuffer::in_budget(10_000, &dir, Reservation::in_budget(&B));
+        c.push(&data(900)).expect("push");
+        c.push(&data(200)).expect("push");
+        assert!(c.is_spilled());
+        assert_eq!(B.used(), 0, "a spilled buffer holds no memory");
+        let mut back = vec![0u8; 1100];
+        c.read_at(0, &mut back).expect("read");
+        assert_eq!(&back[..900], &data(900)[..]);
     }
 
     #[test]

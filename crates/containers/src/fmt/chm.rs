@@ -92,7 +92,7 @@ fn chm_path<'o>(
                 PathBuf::from(format!("/proc/self/fd/{}", f.as_raw_fd())),
             ))
         }
-        Blob::Memory(v) => {
+        Blob::Memory(v, _) => {
             let mut t = tempfile::NamedTempFile::new_in(&ctx.options().temp_dir)
                 .or_else(|_| tempfile::NamedTempFile::new())?;
             t.write_all(v)?;
