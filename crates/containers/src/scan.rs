@@ -283,6 +283,27 @@ pub(crate) trait Scan<'o> {
         self.note(Finding::Limit(l));
     }
 
+    /// `blob`'s bytes in memory, for a format read as a whole, when it holds at most `cap`;
+    /// otherwise `over` is hit (or, when it cannot be read, an error noted) and `None`.
+    fn bytes_within<'b>(
+        &mut self,
+        blob: &'b Blob,
+        cap: u64,
+        over: Limit,
+    ) -> Option<std::borrow::Cow<'b, [u8]>> {
+        match blob.bytes(cap) {
+            Ok(Some(d)) => Some(d),
+            Ok(None) => {
+                self.hit(over);
+                None
+            }
+            Err(_) => {
+                self.note(Finding::Error);
+                None
+            }
+        }
+    }
+
     /// Copies `r` into the member; a read error means the member is corrupted (`false`; the
     /// bytes so far are kept).
     fn pump(&mut self, sink: &mut Sink, r: &mut dyn Read) -> Result<bool, Abort> {

@@ -5,7 +5,7 @@
 use bulwark_engine::normalise::screnc::decode_file;
 
 use crate::blob::Blob;
-use crate::scan::{join, note, Abort, Finding, Limit, Scan, Walked};
+use crate::scan::{join, note, Abort, Limit, Scan, Walked};
 
 /// Scans the decoded script of the encoded-script `blob` as one member at `depth`.
 pub(crate) fn walk<'o>(
@@ -17,16 +17,8 @@ pub(crate) fn walk<'o>(
     let mut w = Walked::default();
     // Decoded in memory, as ClamAV does it: a script beyond the member limit is not one.
     let max = ctx.options().limits.max_member_bytes;
-    let data = match blob.bytes(max) {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            ctx.hit(Limit::MemberSize);
-            return Ok(w);
-        }
-        Err(_) => {
-            ctx.note(Finding::Error);
-            return Ok(w);
-        }
+    let Some(data) = ctx.bytes_within(blob, max, Limit::MemberSize) else {
+        return Ok(w);
     };
     let Some(script) = decode_file(&data) else {
         // A marker without a whole header: ClamAV scans nothing more either.

@@ -14,16 +14,8 @@ pub(crate) fn walk<'o>(
 ) -> Result<Walked, Abort> {
     let mut w = Walked::default();
     // SZDD was made for floppies: anything beyond 64 MiB packed is not worth holding in memory.
-    let data = match blob.bytes(64 << 20) {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            ctx.hit(Limit::MemberSize);
-            return Ok(w);
-        }
-        Err(_) => {
-            ctx.note(Finding::Error);
-            return Ok(w);
-        }
+    let Some(data) = ctx.bytes_within(blob, 64 << 20, Limit::MemberSize) else {
+        return Ok(w);
     };
     let last = data.get(9).copied().filter(|c| c.is_ascii_graphic());
     let name = match last {

@@ -75,16 +75,9 @@ pub(crate) fn walk<'o>(
     depth: u32,
 ) -> Result<Walked, Abort> {
     let w = Walked::default();
-    let doc = match blob.bytes(MAX_DOCUMENT.min(ctx.options().limits.max_member_bytes)) {
-        Ok(Some(d)) => d,
-        Ok(None) => {
-            ctx.hit(Limit::PdfDocumentSize);
-            return Ok(w);
-        }
-        Err(_) => {
-            ctx.note(Finding::Error);
-            return Ok(w);
-        }
+    let cap = MAX_DOCUMENT.min(ctx.options().limits.max_member_bytes);
+    let Some(doc) = ctx.bytes_within(blob, cap, Limit::PdfDocumentSize) else {
+        return Ok(w);
     };
     let crypt = crypt::crypt(&doc);
     if let crypt::Crypt::Locked(why) = &crypt {
