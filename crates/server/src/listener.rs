@@ -199,9 +199,11 @@ pub async fn serve(
         tokio::select! {
             _ = shutdown.changed() => break,
             Some((stream, peer, is_tls)) = conn_rx.recv() => {
-                // The access list applies before a single byte is read. It is taken from the
-                // live snapshot, so a reload changes it for new connections.
-                let access = AccessList::new(&ctx.snapshot.load().config);
+                // The live snapshot, once per connection: its access list, limits and ISTag
+                // (a reload changes them for new connections).
+                let snap = ctx.snapshot.load_full();
+                // The access list applies before a single byte is read.
+                let access = AccessList::new(&snap.config);
                 if !access.map(|a| a.allows(peer.ip())).unwrap_or(false) {
                     ctx.stats.connection_refused("access");
                     warn!(%peer, "client address not in access.allow; connection refused");
@@ -213,7 +215,6 @@ pub async fn serve(
                 // A limit as large as the total leaves it to the total, whose idle eviction
                 // makes room.
                 let per_limit = {
-                    let snap = ctx.snapshot.load();
                     let s = &snap.config.server;
                     let n = s.per_client_limit();
                     if n < s.max_connections {
@@ -239,7 +240,7 @@ pub async fn serve(
                 let Some(slot) = slot else {
                     ctx.stats.connection_refused("per_client");
                     warn!(%peer, limit = per_limit, "connection limit of this client address reached, none idle; refusing");
-                    let istag = ctx.snapshot.load().istag.clone();
+                    let istag = snap.istag.clone();
                     tokio::spawn(refuse(stream, istag));
                     continue;
                 };
@@ -254,7 +255,7 @@ pub async fn serve(
                             Ok(Ok(p)) => p,
                             _ => {
                                 ctx.stats.connection_refused("limit");
-                                let istag = ctx.snapshot.load().istag.clone();
+                                let istag = snap.istag.clone();
                                 tokio::spawn(refuse(stream, istag));
                                 continue;
                             }
@@ -263,7 +264,7 @@ pub async fn serve(
                     Err(_) => {
                         ctx.stats.connection_refused("limit");
                         warn!(%peer, max, "connection limit reached, none idle; refusing");
-                        let istag = ctx.snapshot.load().istag.clone();
+                        let istag = snap.istag.clone();
                         tokio::spawn(refuse(stream, istag));
                         continue;
                     }
