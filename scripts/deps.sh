@@ -2,7 +2,8 @@
 # Installs the Debian packages Bulwark needs, idempotently.
 #   scripts/deps.sh build   what building and running the server needs
 #   scripts/deps.sh test    that, plus the real peers the test suite starts (Squid, c-icap, ClamAV,
-#                           e2guardian…) and debootstrap (scripts/trixie-squid.sh: Squid 6 chroot)
+#                           e2guardian, HAProxy…) and debootstrap (scripts/trixie-squid.sh: Squid 6
+#                           chroot)
 set -euo pipefail
 what=${1:-build}
 # squid-openssl is Debian's Squid built with OpenSSL: the same Squid 5.7, but its ICAP client
@@ -12,7 +13,8 @@ test=(squid-openssl c-icap libc-icap-mod-virus-scan clamav clamav-daemon clamdsc
       zip unzip p7zip-full xz-utils bzip2 zstd brotli apache2-utils openssl curl
       arj jlha-utils nsis mscompress fp-utils
       chromium chromium-driver nodejs python3
-      debootstrap e2guardian python3-prometheus-client qpdf)
+      debootstrap e2guardian python3-prometheus-client qpdf
+      haproxy)
 case "$what" in
   build) pkgs=("${build[@]}") ;;
   test) pkgs=("${build[@]}" "${test[@]}") ;;

@@ -11,6 +11,8 @@
 //! * [`e2guardian::E2guardian`]: Debian's e2guardian 5.3 (a filtering proxy) with a copy of its
 //!   packaged configuration in a temporary directory, its `icapscan` content scanner pointed at
 //!   an ICAP server (RESPMOD only);
+//! * [`haproxy::Haproxy`]: Debian's HAProxy as a layer-4 balancer (mode tcp, health checks by
+//!   ICAP `OPTIONS` or `/readyz`) in front of several ICAP servers, with its own haproxy.cfg;
 //! * [`cicap::CIcap`] and [`clamd::Clamd`]: the peer c-icap (echo and virus_scan services) and
 //!   clamd with a small test database, for benchmarks and for validating the harness;
 //! * [`client`]: a minimal blocking HTTP client that goes through a proxy and tolerates
@@ -24,6 +26,7 @@ pub mod cicap;
 pub mod clamd;
 pub mod client;
 pub mod e2guardian;
+pub mod haproxy;
 pub mod icap;
 pub mod net;
 pub mod origin;
