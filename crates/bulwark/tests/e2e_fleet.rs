@@ -337,7 +337,11 @@ fn rolling_drain_behind_haproxy_fails_no_request() {
     }
     let outcomes = load.finish();
     let failed = failures(&outcomes);
-    eprintln!("rolling drain: {} {marks:?}", summary(&outcomes));
+    eprintln!(
+        "rolling drain: {} {marks:?}; {} connections redispatched by HAProxy",
+        summary(&outcomes),
+        fleet.haproxy().redispatched()
+    );
     assert!(
         failed.is_empty(),
         "requests failed during the drains:\n{}\n{}",
@@ -399,9 +403,10 @@ fn crash_behind_haproxy_fails_only_in_flight_and_the_instance_rejoins() {
          {up:?}); RESPMODs of the new b: {steady} under the same load, {rejoined} after a burst"
     );
     eprintln!(
-        "crash: load {}; burst {}",
+        "crash: load {}; burst {}; {} connections redispatched by HAProxy",
         summary(&outcomes),
-        summary(&burst)
+        summary(&burst),
+        fleet.haproxy().redispatched()
     );
     eprint!("{}", describe_failures(&failed));
     let late: Vec<_> = failed

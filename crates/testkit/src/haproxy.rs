@@ -193,6 +193,13 @@ impl Haproxy {
         tail_of_file(&self.dir.path().join("haproxy.log"), 1 << 20)
     }
 
+    /// Connections HAProxy had to retry on another server (`option redispatch`) because the
+    /// one it chose refused them, e.g. an instance that stopped listening before its health
+    /// check failed: the `tcplog` lines whose retry count carries a `+`.
+    pub fn redispatched(&self) -> usize {
+        count_redispatched(&self.log())
+    }
+
     /// Sends one command to the admin socket and returns the whole answer.
     pub fn command(&self, command: &str) -> Result<String, String> {
         let path = self.dir.path().join("stats.sock");
@@ -293,6 +300,21 @@ pub fn parse_show_stat(csv: &str) -> Result<Vec<ServerStat>, String> {
     Ok(out)
 }
 
+/// Counts the `option tcplog` lines of `log` whose retries field (the last of the five
+/// `actconn/feconn/beconn/srv_conn/retries` counters) starts with `+` (redispatched).
+pub fn count_redispatched(log: &str) -> usize {
+    log.lines()
+        .filter(|l| {
+            l.split_whitespace().any(|w| {
+                let parts: Vec<&str> = w.split('/').collect();
+                parts.len() == 5
+                    && parts[..4].iter().all(|p| p.parse::<u64>().is_ok())
+                    && parts[4].starts_with('+')
+            })
+        })
+        .count()
+}
+
 /// The backend's health-check lines for `check` and the ICAP service `service`.
 fn check_lines(check: HealthCheck, service: &str) -> Vec<String> {
     match check {
@@ -323,6 +345,8 @@ pub fn config_text(dir: &Path, port: u16, opts: &HaproxyOptions) -> Result<Strin
     let _ = writeln!(c, "    mode tcp");
     let _ = writeln!(c, "    log global");
     let _ = writeln!(c, "    option tcplog");
+    // One line per connection once it is established (with its retries), not when it ends.
+    let _ = writeln!(c, "    option logasap");
     // A refused connection (an instance that stopped listening) goes to another server at
     // once instead of retrying the same one.
     let _ = writeln!(c, "    option redispatch 1");
@@ -414,5 +438,13 @@ mod tests {
         );
         assert!(s[0].is_up() && !s[1].is_up());
         assert!(parse_show_stat("garbage").is_err());
+    }
+
+    #[test]
+    fn redispatched_lines_are_counted() {
+        let log = "127.0.0.1:4 [07/Dec/2026:03:16:03.559] icap bulwark/a 1/0/+5 +0 -- 3/3/2/1/0 0/0\n\
+                   127.0.0.1:5 [07/Dec/2026:03:16:03.600] icap bulwark/b 1/0/+9 +0 -- 3/3/2/1/+1 0/0\n\
+                   Server bulwark/a is DOWN, reason: Layer7 wrong status\n";
+        assert_eq!(count_redispatched(log), 1);
     }
 }
