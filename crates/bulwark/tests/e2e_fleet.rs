@@ -185,10 +185,15 @@ fn service_set_snippet(instances: &[Instance]) -> String {
 /// Requests and failures of `outcomes`, for the report.
 fn summary(outcomes: &[Outcome]) -> String {
     let infected = outcomes.iter().filter(|o| o.infected).count();
+    let uploads = outcomes
+        .iter()
+        .filter(|o| o.path.starts_with("/up?"))
+        .count();
     format!(
-        "{} requests ({} EICAR), {} failed",
+        "{} requests ({} EICAR, {} uploads), {} failed",
         outcomes.len(),
         infected,
+        uploads,
         failures(outcomes).len()
     )
 }

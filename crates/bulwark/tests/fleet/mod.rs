@@ -214,10 +214,10 @@ pub struct Outcome {
     pub result: Result<(), String>,
 }
 
-/// A steady load through Squid: `threads` clients, each a sequence of GETs (every fifth one an
-/// EICAR object, the others clean objects of 1 to 256 KB, one in ten of them sent slowly by the
-/// origin, 16 KB every 60 ms; every URL distinct so that each is scanned), a pause of `pace`
-/// between two requests.
+/// A steady load through Squid: `threads` clients, each a sequence of requests (every fifth an
+/// EICAR GET; one in ten a clean upload (POST, REQMOD) of 1 to 256 KB; the others GETs of clean
+/// objects of 1 to 256 KB, one in ten of all requests sent slowly by the origin, 16 KB every
+/// 60 ms; every URL distinct so that each is scanned), a pause of `pace` between two requests.
 pub struct Load {
     stop: Arc<AtomicBool>,
     t0: Instant,
@@ -285,29 +285,39 @@ fn client_loop(
         x ^= x >> 7;
         x ^= x << 17;
         let infected = i % 5 == 4;
+        let upload = i % 10 == 2;
         let n = 1024 + (x % (255 * 1024)) as usize;
         let path = if infected {
             format!("/eicar?pad={}&tail=100&u={tag}x{i}", n % 20_000)
+        } else if upload {
+            format!("/up?u={tag}x{i}")
         } else if i % 10 == 7 {
             // About a second on the wire: a transaction in flight for a while.
             format!("/bytes/{n}?slow_ms=60&slice=16384&u={tag}x{i}")
         } else {
             format!("/bytes/{n}?u={tag}x{i}")
         };
+        let url = format!("{base}{path}");
         let start = t0.elapsed();
-        let r = client.get(&format!("{base}{path}"));
+        let r = if upload {
+            // A clean upload goes through REQMOD (the snippet sends POST there).
+            client.post(&url, "application/octet-stream", &pattern(n))
+        } else {
+            client.get(&url)
+        };
         let end = t0.elapsed();
         let result = match r {
             Err(e) => Err(format!("no answer: {e}")),
-            Ok(r) if infected => {
-                if r.status == 403 && !crate::common::contains(&r.body, &eicar()) {
-                    Ok(())
-                } else {
-                    Err(crate::common::describe(&r))
-                }
-            }
             Ok(r) => {
-                if r.status == 200 && r.complete && r.body == pattern(n) {
+                let ok = if infected {
+                    r.status == 403 && !crate::common::contains(&r.body, &eicar())
+                } else if upload {
+                    let len = n.to_string();
+                    r.status == 200 && r.header("X-Received-Length") == Some(len.as_str())
+                } else {
+                    r.status == 200 && r.complete && r.body == pattern(n)
+                };
+                if ok {
                     Ok(())
                 } else {
                     Err(crate::common::describe(&r))
