@@ -36,7 +36,15 @@ pub(crate) struct Txn<'a> {
 }
 
 impl Txn<'_> {
-    pub(crate) fn report(&self, size: u64, verdict: &Verdict, answer: Reported) {
+    /// Phase 7: counts and logs how the transaction ended; `sha256` is the whole object's,
+    /// when it was computed and every byte of the object was read.
+    pub(crate) fn report(
+        &self,
+        size: u64,
+        verdict: &Verdict,
+        answer: Reported,
+        sha256: Option<[u8; 32]>,
+    ) {
         record(
             self.ctx,
             &Report {
@@ -48,6 +56,9 @@ impl Txn<'_> {
                 size,
                 verdict,
                 answer,
+                sha256,
+                istag: &self.snap.istag,
+                database: self.snap.database.version(),
             },
         );
     }

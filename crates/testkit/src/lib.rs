@@ -32,6 +32,7 @@ pub mod net;
 pub mod origin;
 pub mod proc;
 pub mod squid;
+pub mod syslog;
 
 use std::path::PathBuf;
 
