@@ -93,8 +93,15 @@ fn rfc5424_records_over_udp_carry_the_objects_sha256() {
         respmod(bulwark.addr(), "http://origin.test/a|b=c.txt", CLEAN),
         200
     );
+    // EICAR first, then 300 KB: detected early, the rest drained (and hashed) unscanned.
+    let mut long = eicar.clone();
+    long.extend_from_slice(&bulwark_testkit::pattern(300_000));
+    assert_eq!(
+        respmod(bulwark.addr(), "http://origin.test/long.bin", &long),
+        200
+    );
     let got = rx
-        .wait(WAIT, |m| object_records(m).len() >= 2)
+        .wait(WAIT, |m| object_records(m).len() >= 3)
         .unwrap_or_else(|e| panic!("{e}\n--- bulwark log ---\n{}", bulwark.log()));
     // Every message parses, the report log's included.
     for m in &got {
@@ -131,6 +138,13 @@ fn rfc5424_records_over_udp_carry_the_objects_sha256() {
     assert_eq!(clean.param(SD, "action"), Some("delivered"));
     let clean_sha = bulwark_testkit::sha256_hex(CLEAN);
     assert_eq!(clean.param(SD, "sha256"), Some(clean_sha.as_str()));
+
+    // The whole object's hash and size, though the scan stopped at its first bytes.
+    let drained = &records[2];
+    assert_eq!(drained.msgid, "detection");
+    let long_sha = bulwark_testkit::sha256_hex(&long);
+    assert_eq!(drained.param(SD, "sha256"), Some(long_sha.as_str()));
+    assert_eq!(drained.param(SD, "size"), Some("300068"));
 }
 
 #[test]

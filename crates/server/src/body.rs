@@ -54,8 +54,9 @@ pub(crate) struct Body<'t, 'a> {
     template: Option<Template>,
     /// The cured copy, once the scan made one.
     cured: Option<CuredBody>,
-    /// SHA-256 of every body byte, for the central log (only while it wants objects).
-    digest: Option<Sha256>,
+    /// SHA-256 of every body byte and their count, for the central log (only while it wants
+    /// objects).
+    digest: Option<(Sha256, u64)>,
 }
 
 impl<'t, 'a> Body<'t, 'a> {
@@ -79,7 +80,7 @@ impl<'t, 'a> Body<'t, 'a> {
             verdict: Verdict::clean(),
             template: None,
             cured: None,
-            digest: t.ctx.central.wants_objects().then(Sha256::new),
+            digest: t.ctx.central.wants_objects().then(|| (Sha256::new(), 0)),
         }
     }
 
@@ -133,8 +134,9 @@ impl<'t, 'a> Body<'t, 'a> {
     /// New body bytes: scan, hold, and the decisions they allow.
     async fn on_body(&mut self, b: &[u8]) -> Result<Vec<Event>, ConnError> {
         self.size += b.len() as u64;
-        if let Some(d) = &mut self.digest {
+        if let Some((d, n)) = &mut self.digest {
             d.update(b);
+            *n += b.len() as u64;
         }
         if self.head.len() < SNIFF_KEEP {
             let n = (SNIFF_KEEP - self.head.len()).min(b.len());
@@ -308,7 +310,7 @@ impl<'t, 'a> Body<'t, 'a> {
                 Action::Done(o) => {
                     // A hash of part of the object would name another object: none then.
                     let sha = match self.read {
-                        Read::Ended => self.digest.take().map(|d| d.finalize().into()),
+                        Read::Ended => self.digest.take().map(|(d, n)| (d.finalize().into(), n)),
                         _ => None,
                     };
                     t.report(self.size, &self.verdict, Reported::Flow(o), sha);
@@ -340,8 +342,9 @@ impl<'t, 'a> Body<'t, 'a> {
                     return Ok(());
                 }
                 RequestEvent::Body(b) => {
-                    if let Some(d) = &mut self.digest {
+                    if let Some((d, n)) = &mut self.digest {
                         d.update(&b);
+                        *n += b.len() as u64;
                     }
                 }
                 RequestEvent::Head(_) => return Err(framing_lost()),

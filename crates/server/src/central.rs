@@ -42,8 +42,9 @@ pub(crate) fn object(ctx: &Context, r: &Report<'_>, elapsed: Duration) {
         group: r.group,
         action: r.answer.action(),
         answer: label,
-        size: r.size,
-        sha256: r.sha256.as_ref(),
+        // The whole object's size with its hash; without, the bytes read before the verdict.
+        size: r.whole.map_or(r.size, |(_, n)| n),
+        sha256: r.whole.as_ref().map(|(h, _)| h),
         istag: r.istag,
         database: r.database,
         millis: elapsed.as_millis() as u64,

@@ -103,8 +103,9 @@ pub(crate) struct Report<'a> {
     pub(crate) size: u64,
     pub(crate) verdict: &'a Verdict,
     pub(crate) answer: Reported,
-    /// SHA-256 of the whole object, when central logs want it and every byte was read.
-    pub(crate) sha256: Option<[u8; 32]>,
+    /// SHA-256 and size of the whole object, when central logs want it and every byte was
+    /// read (`size` may stop at the verdict; these count the drained rest too).
+    pub(crate) whole: Option<([u8; 32], u64)>,
     /// The ISTag of the transaction's snapshot.
     pub(crate) istag: &'a str,
     /// The database version of the transaction's snapshot.

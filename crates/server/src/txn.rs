@@ -36,14 +36,14 @@ pub(crate) struct Txn<'a> {
 }
 
 impl Txn<'_> {
-    /// Phase 7: counts and logs how the transaction ended; `sha256` is the whole object's,
-    /// when it was computed and every byte of the object was read.
+    /// Phase 7: counts and logs how the transaction ended; `whole` is the whole object's
+    /// SHA-256 and size, when it was computed and every byte of the object was read.
     pub(crate) fn report(
         &self,
         size: u64,
         verdict: &Verdict,
         answer: Reported,
-        sha256: Option<[u8; 32]>,
+        whole: Option<([u8; 32], u64)>,
     ) {
         record(
             self.ctx,
@@ -56,7 +56,7 @@ impl Txn<'_> {
                 size,
                 verdict,
                 answer,
-                sha256,
+                whole,
                 istag: &self.snap.istag,
                 database: self.snap.database.version(),
             },

@@ -104,7 +104,8 @@ pub struct ObjectRecord<'a> {
     /// The answer given, as the report log labels it (`block`, `204`, `200-echo`,
     /// `204-unscanned`, `block-cached`…).
     pub answer: &'a str,
-    /// Body bytes received.
+    /// The object's size in bytes: the whole object's when `sha256` is there, else the bytes
+    /// received up to the verdict.
     pub size: u64,
     /// SHA-256 of the whole object, when every byte of it was read.
     pub sha256: Option<&'a [u8; 32]>,
