@@ -9,7 +9,8 @@ use std::time::Duration;
 use bulwark_syslog::{
     Action, CentralLog, Facility, Format, ObjectRecord, RecordKind, SyslogConfig, Transport,
 };
-use bulwark_testkit::syslog::{parse_cef, parse_rfc5424, rsyslogd_binary, Rsyslogd};
+use bulwark_testkit::rsyslogd::{rsyslogd_binary, Rsyslogd};
+use bulwark_testkit::syslog::{parse_cef, parse_rfc5424};
 
 /// rsyslog escapes control characters on receipt (`#012`): no line breaks here, but every
 /// character RFC 5424 and CEF escape.

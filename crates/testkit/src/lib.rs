@@ -31,6 +31,7 @@ pub mod icap;
 pub mod net;
 pub mod origin;
 pub mod proc;
+pub mod rsyslogd;
 pub mod squid;
 pub mod syslog;
 
