@@ -14,7 +14,7 @@ test=(squid-openssl c-icap libc-icap-mod-virus-scan clamav clamav-daemon clamdsc
       arj jlha-utils nsis mscompress fp-utils
       chromium chromium-driver nodejs python3
       debootstrap e2guardian python3-prometheus-client qpdf
-      haproxy)
+      haproxy rsyslog)
 case "$what" in
   build) pkgs=("${build[@]}") ;;
   test) pkgs=("${build[@]}" "${test[@]}") ;;

@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use bulwark_config::{Config, Loaded};
 use bulwark_server::control::{self, Controller, Overrides};
 use bulwark_server::{Context, LogFile, Snapshot};
+use bulwark_syslog::{CentralLog, SyslogLayer};
 use clap::Args;
 use tracing::{info, warn};
 
@@ -55,42 +56,47 @@ pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Loaded> {
     }
 }
 
-/// Sets up logging to stderr or the report file; returns the file for reopening.
-fn init_logging(cfg: &Config) -> anyhow::Result<Option<LogFile>> {
-    use tracing_subscriber::EnvFilter;
+/// Sets up logging to stderr or the report file, and to syslog when `[log.syslog]` sends the
+/// report; returns the file for reopening.
+fn init_logging(cfg: &Config, central: &Arc<CentralLog>) -> anyhow::Result<Option<LogFile>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{EnvFilter, Layer, Registry};
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(format!("{},bulwark=info", cfg.log.level)));
     let json = cfg.log.format == "json";
-    match &cfg.log.report_file {
+    let (fmt, file): (Box<dyn Layer<Registry> + Send + Sync>, _) = match &cfg.log.report_file {
         Some(path) => {
             let file = LogFile::open(Some(path), cfg.log.append)
                 .with_context(|| format!("log.report_file {}", path.display()))?;
             let w = file.clone();
-            let b = tracing_subscriber::fmt()
-                .with_env_filter(filter)
+            let b = tracing_subscriber::fmt::layer()
                 .with_ansi(false)
                 .with_writer(move || w.writer());
             if json {
-                b.json().init()
+                (b.json().boxed(), Some(file))
             } else {
-                b.init()
+                (b.boxed(), Some(file))
             }
-            Ok(Some(file))
         }
         None => {
             use std::io::IsTerminal;
-            let b = tracing_subscriber::fmt()
-                .with_env_filter(filter)
+            let b = tracing_subscriber::fmt::layer()
                 .with_ansi(std::io::stderr().is_terminal())
                 .with_writer(std::io::stderr);
             if json {
-                b.json().init()
+                (b.json().boxed(), None)
             } else {
-                b.init()
+                (b.boxed(), None)
             }
-            Ok(None)
         }
-    }
+    };
+    tracing_subscriber::registry()
+        .with(fmt)
+        .with(SyslogLayer::new(central.clone()))
+        .with(filter)
+        .init();
+    Ok(file)
 }
 
 /// The live Bulwark process a pid file names, other than this one (a stale file, or one naming
@@ -156,7 +162,9 @@ pub fn run(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     let mut config = loaded.config;
     overrides.apply(&mut config);
-    let report_log = init_logging(&config)?;
+    // Made before the runtime so that the start-up messages are queued for it too.
+    let central = CentralLog::new(&config.log.syslog);
+    let report_log = init_logging(&config, &central)?;
     match &args.config {
         Some(p) => info!(file = %p.display(), "configuration loaded"),
         None => info!(
@@ -226,7 +234,17 @@ pub fn run(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
             drop_privileges(user)?;
         }
         let notifier = bulwark_notify::Notifier::spawn(snapshot.config.notify.clone());
-        let ctx = Context::new(snapshot, av_log, license, notifier);
+        central.start();
+        if let Some(host) = central.hostname() {
+            let s = &cfg.log.syslog;
+            info!(
+                transport = ?s.transport,
+                format = ?s.format,
+                hostname = %host,
+                "central log to syslog on"
+            );
+        }
+        let ctx = Context::with_central(snapshot, av_log, license, notifier, central);
         let istag = ctx.snapshot.load().istag.clone();
         for addr in listeners.local_addrs() {
             info!(%istag, "listening on {addr}");

@@ -214,6 +214,11 @@ pub(crate) fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
             report(&e.key, e.message, true);
         }
     }
+    if let Err(errs) = c.log.syslog.validate() {
+        for e in errs {
+            report(&e.key, e.message, true);
+        }
+    }
     if c.license.required && c.license.trusted_keys.is_empty() {
         report(
             "license.trusted_keys",

@@ -289,6 +289,9 @@ pub struct LogConfig {
     pub av_stats_file: Option<PathBuf>,
     /// Counter file written on SIGUSR2 or `bulwark ctl stats` (kav4proxy's `counter.stats`).
     pub counter_stats_file: Option<PathBuf>,
+    /// `[log.syslog]`: central logs — per-object records and the report log to a syslog
+    /// receiver (local socket, UDP or TCP), as RFC 5424 or CEF (see `docs/operations.md`).
+    pub syslog: bulwark_syslog::SyslogConfig,
 }
 
 impl Default for LogConfig {
@@ -301,6 +304,7 @@ impl Default for LogConfig {
             show_ok: false,
             av_stats_file: None,
             counter_stats_file: None,
+            syslog: bulwark_syslog::SyslogConfig::default(),
         }
     }
 }

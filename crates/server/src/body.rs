@@ -9,6 +9,7 @@ use bulwark_containers::{CuredBody, DeepScanner, DeepVerdict};
 use bulwark_engine::{Status, Verdict};
 use bulwark_icap::{encode, RequestEvent};
 use bulwark_policy::{Action as Policy, FilterDecision, SkipReason, Template};
+use sha2::{Digest, Sha256};
 
 use crate::answer;
 use crate::conn::{framing_lost, skip_body, Conn, ConnError, Next, Transport};
@@ -53,6 +54,9 @@ pub(crate) struct Body<'t, 'a> {
     template: Option<Template>,
     /// The cured copy, once the scan made one.
     cured: Option<CuredBody>,
+    /// SHA-256 of every body byte and their count, for the central log (only while it wants
+    /// objects).
+    digest: Option<(Sha256, u64)>,
 }
 
 impl<'t, 'a> Body<'t, 'a> {
@@ -76,6 +80,7 @@ impl<'t, 'a> Body<'t, 'a> {
             verdict: Verdict::clean(),
             template: None,
             cured: None,
+            digest: t.ctx.central.wants_objects().then(|| (Sha256::new(), 0)),
         }
     }
 
@@ -129,6 +134,10 @@ impl<'t, 'a> Body<'t, 'a> {
     /// New body bytes: scan, hold, and the decisions they allow.
     async fn on_body(&mut self, b: &[u8]) -> Result<Vec<Event>, ConnError> {
         self.size += b.len() as u64;
+        if let Some((d, n)) = &mut self.digest {
+            d.update(b);
+            *n += b.len() as u64;
+        }
         if self.head.len() < SNIFF_KEEP {
             let n = (SNIFF_KEEP - self.head.len()).min(b.len());
             self.head.extend_from_slice(&b[..n]);
@@ -290,6 +299,7 @@ impl<'t, 'a> Body<'t, 'a> {
                 Action::Drain => match self.read {
                     Read::Ended => {}
                     Read::PreviewEnded => conn.decoder.abandon_body(),
+                    Read::Reading if self.digest.is_some() => self.drain_hashing(conn).await?,
                     Read::Reading => {
                         skip_body(conn).await?;
                         self.read = Read::Ended;
@@ -298,7 +308,12 @@ impl<'t, 'a> Body<'t, 'a> {
                 // The connection loop resets the connection (Next::Reset below).
                 Action::Reset => {}
                 Action::Done(o) => {
-                    t.report(self.size, &self.verdict, Reported::Flow(o));
+                    // A hash of part of the object would name another object: none then.
+                    let sha = match self.read {
+                        Read::Ended => self.digest.take().map(|(d, n)| (d.finalize().into(), n)),
+                        _ => None,
+                    };
+                    t.report(self.size, &self.verdict, Reported::Flow(o), sha);
                     return Ok(Some(if o.close {
                         Next::Reset
                     } else {
@@ -308,6 +323,33 @@ impl<'t, 'a> Body<'t, 'a> {
             }
         }
         Ok(None)
+    }
+
+    /// Reads the rest of a body nobody needs any more, hashing it for the central log: to its
+    /// end, or to the end of the preview (whose rest the client then never sends: no hash).
+    async fn drain_hashing<S: Transport>(&mut self, conn: &mut Conn<S>) -> Result<(), ConnError> {
+        loop {
+            match conn.next_event().await? {
+                RequestEvent::End { .. } => {
+                    self.read = Read::Ended;
+                    return Ok(());
+                }
+                RequestEvent::PreviewEnd => {
+                    conn.decoder.abandon_body();
+                    // As `skip_body` leaves it; the partial hash goes.
+                    self.read = Read::Ended;
+                    self.digest = None;
+                    return Ok(());
+                }
+                RequestEvent::Body(b) => {
+                    if let Some((d, n)) = &mut self.digest {
+                        d.update(&b);
+                        *n += b.len() as u64;
+                    }
+                }
+                RequestEvent::Head(_) => return Err(framing_lost()),
+            }
+        }
     }
 
     /// Sends the cured copy in place of the object, with the HTTP head adjusted.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use bulwark_notify::Notifier;
+use bulwark_syslog::CentralLog;
 
 use crate::blocked::BlockedObjects;
 use crate::licensing::Enforcer;
@@ -34,15 +35,29 @@ pub struct Context {
     /// Keep-alive connections waiting for their next request, oldest first (closed to make
     /// room when the connection limit is reached).
     pub idle: crate::idle::IdleSet,
+    /// Central logs: per-object records (and the report log) to syslog, `[log.syslog]`.
+    pub central: Arc<CentralLog>,
 }
 
 impl Context {
-    /// Shared state around a first snapshot.
+    /// Shared state around a first snapshot, without central logs.
     pub fn new(
         snapshot: Snapshot,
         av_log: LogFile,
         license: Option<Enforcer>,
         notifier: Notifier,
+    ) -> Arc<Self> {
+        Self::with_central(snapshot, av_log, license, notifier, CentralLog::disabled())
+    }
+
+    /// Shared state around a first snapshot, sending per-object records through `central`
+    /// (made from the snapshot's `[log.syslog]`, and shared with the report log's layer).
+    pub fn with_central(
+        snapshot: Snapshot,
+        av_log: LogFile,
+        license: Option<Enforcer>,
+        notifier: Notifier,
+        central: Arc<CentralLog>,
     ) -> Arc<Self> {
         let stats = Stats::new();
         apply_memory_budget(&snapshot);
@@ -57,6 +72,7 @@ impl Context {
             notifier: ArcSwap::from_pointee(notifier),
             retired_verdict_lookups: Default::default(),
             idle: Default::default(),
+            central,
         })
     }
 

@@ -170,6 +170,12 @@ impl Controller {
                 .map_err(ReloadError::AvStatsLog)?;
             self.ctx.av_log.store(Arc::new(log));
         }
+        if config.log.syslog != old.config.log.syslog {
+            // The old sender delivers what it queued in the background.
+            self.ctx
+                .central
+                .reconfigure(&config.log.syslog, SYSLOG_FLUSH);
+        }
         if config.notify != old.config.notify {
             let new = bulwark_notify::Notifier::spawn(config.notify.clone());
             let old_notifier = self.ctx.notifier.swap(Arc::new(new));
@@ -498,4 +504,9 @@ pub async fn housekeeping(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
         l.save();
     }
     ctx.notifier.load().shutdown().await;
+    ctx.central.shutdown(SYSLOG_FLUSH).await;
 }
+
+/// How long the central log may take to deliver what it queued, at shutdown and when a reload
+/// replaces its configuration: past it, what is left is dropped and counted.
+pub const SYSLOG_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);

@@ -12,6 +12,7 @@
 pub mod answer;
 mod blocked;
 mod body;
+mod central;
 mod conn;
 mod connection;
 mod context;

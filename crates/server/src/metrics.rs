@@ -44,7 +44,8 @@ pub(crate) fn exposition(ctx: &Context) -> String {
         hits.load(Ordering::Relaxed),
         misses.load(Ordering::Relaxed),
     ) + &crate::procstat::render()
-        + &database_age(snap.database_age_secs());
+        + &database_age(snap.database_age_secs())
+        + &syslog_series(ctx.central.stats());
     before_eof(ctx.stats.prometheus(), &extra)
 }
 
@@ -59,6 +60,32 @@ fn database_age(age: Option<u64>) -> String {
         ),
         None => String::new(),
     }
+}
+
+/// The central log's counters (zero while `[log.syslog]` is off): messages sent, and dropped
+/// by reason.
+fn syslog_series(s: bulwark_syslog::SyslogStats) -> String {
+    let mut out = format!(
+        "# HELP bulwark_syslog_messages_sent Messages the syslog receiver took.\n# TYPE \
+         bulwark_syslog_messages_sent counter\nbulwark_syslog_messages_sent_total {}\n\
+         # HELP bulwark_syslog_messages_dropped Messages not sent to syslog, by reason: \
+         queue_full (receiver slow or down), send_failed (refused, reset, timed out), too_large \
+         (over one datagram), shutdown (still queued at the flush deadline).\n# TYPE \
+         bulwark_syslog_messages_dropped counter\n",
+        s.sent
+    );
+    for (reason, n) in [
+        ("queue_full", s.dropped_queue_full),
+        ("send_failed", s.dropped_send_failed),
+        ("too_large", s.dropped_too_large),
+        ("shutdown", s.dropped_shutdown),
+    ] {
+        let _ = writeln!(
+            out,
+            "bulwark_syslog_messages_dropped_total{{reason=\"{reason}\"}} {n}"
+        );
+    }
+    out
 }
 
 /// `text` with `add` inserted before its closing `# EOF`.
@@ -211,6 +238,21 @@ mod tests {
             "# TYPE bulwark_verdict_cache_hits counter\nbulwark_verdict_cache_hits_total 5\n"
         ));
         assert!(out.contains("bulwark_verdict_cache_misses_total 7\n"));
+    }
+
+    #[test]
+    fn syslog_counters_are_families_with_total_samples() {
+        let s = bulwark_syslog::SyslogStats {
+            sent: 3,
+            dropped_queue_full: 2,
+            ..Default::default()
+        };
+        let text = super::syslog_series(s);
+        assert!(text.contains(
+            "# TYPE bulwark_syslog_messages_sent counter\nbulwark_syslog_messages_sent_total 3\n"
+        ));
+        assert!(text.contains("bulwark_syslog_messages_dropped_total{reason=\"queue_full\"} 2\n"));
+        assert!(text.contains("bulwark_syslog_messages_dropped_total{reason=\"shutdown\"} 0\n"));
     }
 
     #[test]

@@ -4,6 +4,7 @@ use std::time::Instant;
 
 use bulwark_engine::{Status, Verdict};
 use bulwark_icap::Request;
+use bulwark_syslog::Action;
 use tracing::info;
 
 use crate::answer;
@@ -46,21 +47,35 @@ impl Reported {
         }
     }
 
-    /// What the user saw, for `av.stats` and notifications: `delivered`, `blocked`, `cured`,
-    /// or `cut-after-N` (N body bytes reached the client before the verdict stopped it).
-    pub(crate) fn delivery(self) -> String {
+    /// What the user saw: delivered, blocked, cured, or cut after N body bytes reached the
+    /// client before the verdict stopped it.
+    pub(crate) fn action(self) -> Action {
         match self {
             Reported::Flow(Outcome {
                 answer: Answer::Cut | Answer::Reset,
                 sent,
                 ..
-            }) => format!("cut-after-{sent}"),
+            }) => Action::Cut { after: sent },
             Reported::Flow(Outcome {
                 answer: Answer::Cured,
                 ..
-            }) => "cured".into(),
-            r if r.denied() => "blocked".into(),
-            _ => "delivered".into(),
+            }) => Action::Cured,
+            r if r.denied() => Action::Blocked,
+            _ => Action::Delivered,
+        }
+    }
+
+    /// [`Reported::action`] for `av.stats` and notifications: `delivered`, `blocked`, `cured`,
+    /// or `cut-after-N`.
+    pub(crate) fn delivery(self) -> String {
+        self.action().to_string()
+    }
+
+    /// True when the object was refused without its body being scanned.
+    pub(crate) fn unscanned_block(self) -> bool {
+        match self {
+            Reported::BlockCached | Reported::BlockUnscanned => true,
+            Reported::Flow(o) => !o.scanned && o.answer.denied(),
         }
     }
 
@@ -88,10 +103,17 @@ pub(crate) struct Report<'a> {
     pub(crate) size: u64,
     pub(crate) verdict: &'a Verdict,
     pub(crate) answer: Reported,
+    /// SHA-256 and size of the whole object, when central logs want it and every byte was
+    /// read (`size` may stop at the verdict; these count the drained rest too).
+    pub(crate) whole: Option<([u8; 32], u64)>,
+    /// The ISTag of the transaction's snapshot.
+    pub(crate) istag: &'a str,
+    /// The database version of the transaction's snapshot.
+    pub(crate) database: &'a str,
 }
 
 /// The statistics label of a status.
-fn status_label(s: Status) -> &'static str {
+pub(crate) fn status_label(s: Status) -> &'static str {
     match s {
         Status::Clean => "clean",
         Status::Infected => "infected",
@@ -229,6 +251,7 @@ pub fn record_direct(ctx: &Context, s: &DirectScan<'_>) {
         };
         av_stats_line(&line, std::time::SystemTime::now())
     });
+    crate::central::direct(ctx, s);
     if s.verdict.status == Status::Clean {
         return;
     }
@@ -276,6 +299,7 @@ pub(crate) fn record(ctx: &Context, r: &Report<'_>) {
         };
         av_stats_line(&line, std::time::SystemTime::now())
     });
+    crate::central::object(ctx, r, elapsed);
     if let Some(how) = r.answer.stopped() {
         ctx.stats.stopped(how);
     }

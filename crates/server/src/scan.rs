@@ -107,7 +107,8 @@ async fn block_before_body<S: Transport>(
     // page races a body it is still sending.
     skip_body(conn).await?;
     t.block(&mut conn.out, v, template);
-    t.report(0, v, reported);
+    // Refused before its body: no hash.
+    t.report(0, v, reported, None);
     conn.flush().await?;
     Ok(Next::KeepAlive)
 }

@@ -36,7 +36,15 @@ pub(crate) struct Txn<'a> {
 }
 
 impl Txn<'_> {
-    pub(crate) fn report(&self, size: u64, verdict: &Verdict, answer: Reported) {
+    /// Phase 7: counts and logs how the transaction ended; `whole` is the whole object's
+    /// SHA-256 and size, when it was computed and every byte of the object was read.
+    pub(crate) fn report(
+        &self,
+        size: u64,
+        verdict: &Verdict,
+        answer: Reported,
+        whole: Option<([u8; 32], u64)>,
+    ) {
         record(
             self.ctx,
             &Report {
@@ -48,6 +56,9 @@ impl Txn<'_> {
                 size,
                 verdict,
                 answer,
+                whole,
+                istag: &self.snap.istag,
+                database: self.snap.database.version(),
             },
         );
     }

@@ -31,7 +31,9 @@ pub mod icap;
 pub mod net;
 pub mod origin;
 pub mod proc;
+pub mod rsyslogd;
 pub mod squid;
+pub mod syslog;
 
 use std::path::PathBuf;
 
