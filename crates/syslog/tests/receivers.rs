@@ -251,7 +251,19 @@ async fn tcp_reconnects_after_the_receiver_restarts() {
     first.wait(WAIT, |m| m.len() == 1).expect("first message");
     // A restart: the receiver closes its connections and its port, then listens again.
     first.stop();
-    let second = TcpReceiver::on(std::net::TcpListener::bind(addr).expect("rebind")).expect("rx");
+    // The old listener closes as its thread ends: bind again until the port is free.
+    let rebind_until = Instant::now() + Duration::from_secs(5);
+    let listener = loop {
+        match std::net::TcpListener::bind(addr) {
+            Ok(l) => break l,
+            Err(e) if Instant::now() < rebind_until => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("rebind {addr}: {e}"),
+        }
+    };
+    let second = TcpReceiver::on(listener).expect("rx");
     tokio::time::sleep(Duration::from_millis(100)).await;
     for i in 0..3 {
         central.object(&record(&format!("http://h/after{i}"), None));
