@@ -2,8 +2,8 @@
 # Installs the Debian packages Bulwark needs, idempotently.
 #   scripts/deps.sh build   what building and running the server needs
 #   scripts/deps.sh test    that, plus the real peers the test suite starts (Squid, c-icap, ClamAV,
-#                           e2guardian, HAProxy…) and debootstrap (scripts/trixie-squid.sh: Squid 6
-#                           chroot)
+#                           e2guardian, HAProxy, rsyslog, redis-server…) and debootstrap
+#                           (scripts/trixie-squid.sh: Squid 6 chroot)
 set -euo pipefail
 what=${1:-build}
 # squid-openssl is Debian's Squid built with OpenSSL: the same Squid 5.7, but its ICAP client
@@ -14,7 +14,7 @@ test=(squid-openssl c-icap libc-icap-mod-virus-scan clamav clamav-daemon clamdsc
       arj jlha-utils nsis mscompress fp-utils
       chromium chromium-driver nodejs python3
       debootstrap e2guardian python3-prometheus-client qpdf
-      haproxy rsyslog)
+      haproxy rsyslog redis-server)
 case "$what" in
   build) pkgs=("${build[@]}") ;;
   test) pkgs=("${build[@]}" "${test[@]}") ;;

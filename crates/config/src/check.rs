@@ -209,6 +209,7 @@ pub(crate) fn validate(c: &Config, report: &mut dyn FnMut(&str, String, bool)) {
             true,
         );
     }
+    crate::cluster::validate(&c.cluster, report);
     if let Err(errs) = c.notify.validate() {
         for e in errs {
             report(&e.key, e.message, true);

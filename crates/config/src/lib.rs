@@ -6,10 +6,12 @@
 //! [`Strictness::Lenient`], so that the server never starts half-configured.
 
 mod check;
+mod cluster;
 mod load;
 mod schema;
 
 pub use check::{parse_net, ConfigError, Diagnostic, Loaded};
+pub use cluster::{ClusterConfig, MAX_TIMEOUT_MS, MAX_VERDICT_TTL_SECS};
 pub use load::{load_file, load_file_with, load_str, load_str_with, Strictness};
 pub use schema::{
     AccessConfig, AnswerConfig, AnswerMode, ApiConfig, ClamdConfig, Config, ControlConfig,

@@ -26,6 +26,9 @@ pub struct Config {
     pub log: LogConfig,
     /// `[metrics]`: the Prometheus endpoint.
     pub metrics: MetricsConfig,
+    /// `[cluster]`: the caches shared by a fleet of instances through Redis (off unless
+    /// `redis` is set; see `docs/operations.md`).
+    pub cluster: crate::ClusterConfig,
     /// `[control]`: pid file, control socket, privileges.
     pub control: ControlConfig,
     /// `[notify]`: administrator notifications (NotifyScript, webhook).

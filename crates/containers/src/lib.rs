@@ -76,6 +76,25 @@ pub struct DeepVerdict {
 /// How [`DeepVerdict::notes`] names the limit that was hit.
 const LIMIT_NOTE: &str = "limit exceeded: ";
 
+/// Which verdict cache answered a deep scan (the object was not unpacked again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheTier {
+    /// This instance's verdict cache.
+    Local,
+    /// The verdicts shared with other instances ([`DeepOptions::shared_verdicts`]).
+    Shared,
+}
+
+impl CacheTier {
+    /// How [`DeepVerdict::notes`] says it.
+    fn note(self) -> &'static str {
+        match self {
+            CacheTier::Local => "verdict from the verdict cache",
+            CacheTier::Shared => "verdict from the shared verdict cache",
+        }
+    }
+}
+
 impl DeepVerdict {
     /// The first limit hit while unpacking, when one was: `"object size"`, `"member size"`,
     /// `"total unpacked bytes"`, `"member count"`, `"nesting depth"`, `"scan time"`,
@@ -83,6 +102,13 @@ impl DeepVerdict {
     /// ClamAV's `Heuristics.Limits.Exceeded.*` names).
     pub fn limit(&self) -> Option<&str> {
         self.notes.iter().find_map(|n| n.strip_prefix(LIMIT_NOTE))
+    }
+
+    /// The cache the verdict came from, when the object was not scanned again.
+    pub fn cached(&self) -> Option<CacheTier> {
+        [CacheTier::Local, CacheTier::Shared]
+            .into_iter()
+            .find(|t| self.notes.iter().any(|n| n == t.note()))
     }
 }
 
@@ -260,12 +286,12 @@ impl DeepScanner {
                     cache_slot = cache_key(&db, &opts, &head, &blob);
                 }
                 if let Some((c, key)) = &cache_slot {
-                    if let Some(verdict) = c.get(key) {
+                    if let Some((verdict, tier)) = cached(c, key, &opts) {
                         return DeepVerdict {
                             verdict: named(verdict, opts.name.as_deref()),
                             cured: None,
                             packers: Vec::new(),
-                            notes: vec!["verdict from the verdict cache".to_string()],
+                            notes: vec![tier.note().to_string()],
                             unpacked_bytes: 0,
                         };
                     }
@@ -314,8 +340,15 @@ impl DeepScanner {
             threats: std::mem::take(&mut ctx.threats),
         };
         if let Some((c, key)) = cache_slot {
-            // Only clean and infected verdicts are kept (the cache checks).
-            c.insert(key, unnamed(verdict.clone(), opts.name.as_deref()));
+            // Only clean and infected verdicts are kept (the local cache checks; the shared
+            // one is offered those only).
+            let kept = unnamed(verdict.clone(), opts.name.as_deref());
+            if let Some(shared) = &opts.shared_verdicts {
+                if matches!(kept.status, Status::Clean | Status::Infected) {
+                    shared.put(&key, &kept);
+                }
+            }
+            c.insert(key, kept);
         }
         DeepVerdict {
             verdict,
@@ -365,6 +398,16 @@ fn cache_key(
     h.update(opts.fingerprint().as_bytes());
     let key = VerdictKey::new(db, &opts.engine, &h.digest());
     Some((cache.clone(), key))
+}
+
+/// The verdict of the local cache, else of the shared one (then kept locally too).
+fn cached(c: &VerdictCache, key: &VerdictKey, opts: &DeepOptions) -> Option<(Verdict, CacheTier)> {
+    if let Some(v) = c.get(key) {
+        return Some((v, CacheTier::Local));
+    }
+    let v = opts.shared_verdicts.as_ref()?.get(key)?;
+    c.insert(*key, v.clone());
+    Some((v, CacheTier::Shared))
 }
 
 /// Stands for the object's name in the threat paths of a cached verdict (control characters

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bulwark_engine::{ScanOptions, VerdictCache};
+use bulwark_engine::{ScanOptions, SharedVerdicts, VerdictCache};
 
 use crate::limits::Limits;
 
@@ -37,6 +37,9 @@ pub struct DeepOptions {
     /// an archive, executable or encoded object seen before is not unpacked again (never used
     /// when `cure` is on; only clean and infected verdicts are kept).
     pub verdict_cache: Option<Arc<VerdictCache>>,
+    /// Verdicts shared with other instances, asked after a miss of `verdict_cache` and
+    /// offered what it keeps (only used with `verdict_cache`).
+    pub shared_verdicts: Option<Arc<dyn SharedVerdicts>>,
 }
 
 impl Default for DeepOptions {
@@ -54,6 +57,7 @@ impl Default for DeepOptions {
             temp_dir: std::env::temp_dir(),
             engine: ScanOptions::default(),
             verdict_cache: None,
+            shared_verdicts: None,
         }
     }
 }

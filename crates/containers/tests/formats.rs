@@ -5,7 +5,7 @@ mod common;
 use std::fs;
 
 use bulwark_containers::{describe, DeepOptions};
-use bulwark_engine::Status;
+use bulwark_engine::{Status, Verdict};
 use common::*;
 
 fn setup() -> tempfile::TempDir {
@@ -322,6 +322,67 @@ fn verdict_cache_skips_unpacking_a_known_object() {
     let plain = b"just some text\n".repeat(100);
     scan_with(db(), &plain, opts());
     assert!(!from_cache(&scan_with(db(), &plain, opts())));
+}
+
+/// A shared tier in memory, as another instance would see it through Redis.
+#[derive(Debug, Default)]
+struct Shared(std::sync::Mutex<std::collections::HashMap<bulwark_engine::VerdictKey, Verdict>>);
+
+impl bulwark_engine::SharedVerdicts for Shared {
+    fn get(&self, key: &bulwark_engine::VerdictKey) -> Option<Verdict> {
+        self.0.lock().ok()?.get(key).cloned()
+    }
+    fn put(&self, key: &bulwark_engine::VerdictKey, verdict: &Verdict) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(*key, verdict.clone());
+        }
+    }
+}
+
+#[test]
+fn a_verdict_shared_by_another_instance_skips_unpacking() {
+    use bulwark_containers::CacheTier;
+    use bulwark_engine::VerdictCache;
+    use std::sync::Arc;
+    let d = setup();
+    let p = d.path();
+    run(p, "zip -q bad.zip clean1.txt eicar.com");
+    let bad = fs::read(p.join("bad.zip")).unwrap();
+    let shared = Arc::new(Shared::default());
+    // Two instances: their own local caches, one shared tier.
+    let opts = |local: &Arc<VerdictCache>, name: &str| DeepOptions {
+        verdict_cache: Some(local.clone()),
+        shared_verdicts: Some(shared.clone()),
+        name: Some(name.to_string()),
+        ..DeepOptions::default()
+    };
+    let (a, b) = (
+        Arc::new(VerdictCache::new(16)),
+        Arc::new(VerdictCache::new(16)),
+    );
+    let first = scan_with(db(), &bad, opts(&a, "a.zip"));
+    assert_eq!(first.cached(), None);
+    assert_eq!(first.verdict.status, Status::Infected);
+    assert_eq!(
+        shared.0.lock().unwrap().len(),
+        1,
+        "offered to the other instances"
+    );
+    let on_b = scan_with(db(), &bad, opts(&b, "b.zip"));
+    assert_eq!(on_b.cached(), Some(CacheTier::Shared), "{:?}", on_b.notes);
+    assert_eq!(on_b.verdict.status, Status::Infected);
+    // Threat paths follow B's name for the object, not A's.
+    assert!(
+        on_b.verdict
+            .threats
+            .iter()
+            .all(|t| t.path.starts_with("b.zip")),
+        "{:?}",
+        on_b.verdict
+    );
+    // Now B knows it locally.
+    let again = scan_with(db(), &bad, opts(&b, "b.zip"));
+    assert_eq!(again.cached(), Some(CacheTier::Local));
 }
 
 #[test]

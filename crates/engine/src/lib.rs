@@ -35,7 +35,7 @@ pub use load::{
     MALFORMED_LINES_KEPT, NORMALISATION_NOT_IMPLEMENTED, PUA_DISABLED,
 };
 pub use verdict::{HandlerRequest, Status, Threat, Verdict};
-pub use verdict_cache::{ContentHasher, VerdictCache, VerdictKey};
+pub use verdict_cache::{ContentHasher, SharedVerdicts, VerdictCache, VerdictKey};
 
 /// Where freshclam keeps ClamAV's database on Debian (and most distributions).
 pub const SYSTEM_DATABASE_DIR: &str = "/var/lib/clamav";

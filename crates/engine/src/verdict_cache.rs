@@ -80,6 +80,16 @@ impl VerdictKey {
     }
 }
 
+/// A second tier behind a [`VerdictCache`], shared with other instances (through Redis, say):
+/// consulted after a local miss, offered every verdict the local cache keeps. It never fails
+/// a scan: one that cannot answer in its small bounded time answers `None`.
+pub trait SharedVerdicts: Send + Sync + std::fmt::Debug {
+    /// The verdict another instance found for `key`, if one is known (bounded in time).
+    fn get(&self, key: &VerdictKey) -> Option<Verdict>;
+    /// Offers `verdict` (clean or infected) for `key` to the other instances; never waits.
+    fn put(&self, key: &VerdictKey, verdict: &Verdict);
+}
+
 struct Slot {
     key: VerdictKey,
     verdict: Verdict,

@@ -47,6 +47,21 @@ impl ObjectKey {
             options,
         })
     }
+
+    /// Its identity in the shared blocked-object cache: the same fields, and that it is a
+    /// download (uploads are never remembered, here or there).
+    pub fn shared_id(&self) -> bulwark_cluster::ObjectId {
+        let length = self.content_length.map(u64::to_le_bytes);
+        let options = self.options.to_le_bytes();
+        bulwark_cluster::ObjectId::of(&[
+            Some(b"download"),
+            Some(self.url.as_bytes()),
+            self.etag.as_deref().map(str::as_bytes),
+            self.last_modified.as_deref().map(str::as_bytes),
+            length.as_ref().map(|l| &l[..]),
+            Some(&options),
+        ])
+    }
 }
 
 #[derive(Debug)]

@@ -5,7 +5,7 @@
 
 use std::collections::VecDeque;
 
-use bulwark_containers::{CuredBody, DeepScanner, DeepVerdict};
+use bulwark_containers::{CacheTier, CuredBody, DeepScanner, DeepVerdict};
 use bulwark_engine::{Status, Verdict};
 use bulwark_icap::{encode, RequestEvent};
 use bulwark_policy::{Action as Policy, FilterDecision, SkipReason, Template};
@@ -213,6 +213,14 @@ impl<'t, 'a> Body<'t, 'a> {
 
     /// Turns a scan verdict into the group's decision.
     fn decide(&mut self, d: DeepVerdict, early: bool) -> Event {
+        if d.cached() == Some(CacheTier::Shared) {
+            tracing::info!(
+                target: "bulwark::cluster",
+                url = %self.t.url,
+                status = d.verdict.status.as_str(),
+                "verdict from the shared verdict cache: not unpacked again"
+            );
+        }
         let v = d.verdict;
         self.verdict = v.clone();
         if v.status == Status::Clean {

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use bulwark_cluster::Cluster;
 use bulwark_notify::Notifier;
 use bulwark_syslog::CentralLog;
 
@@ -25,6 +26,9 @@ pub struct Context {
     pub av_log: ArcSwap<LogFile>,
     /// Downloads recently found infected.
     pub blocked: BlockedObjects,
+    /// The caches shared with the other instances through Redis, when `[cluster] redis` is
+    /// set (started with the context; a change applies after a restart).
+    pub cluster: Option<Arc<Cluster>>,
     /// Licence enforcement, when `[license] required = true`.
     pub license: Option<Enforcer>,
     /// Administrator notifications (swapped when `[notify]` changes on reload).
@@ -62,12 +66,14 @@ impl Context {
         let stats = Stats::new();
         apply_memory_budget(&snapshot);
         let blocked = BlockedObjects::new(snapshot.config.answer.blocked_url_max);
+        let cluster = start_cluster(&snapshot.config.cluster);
         stats.database(snapshot.database.version());
         Arc::new(Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             stats,
             av_log: ArcSwap::from_pointee(av_log),
             blocked,
+            cluster,
             license,
             notifier: ArcSwap::from_pointee(notifier),
             retired_verdict_lookups: Default::default(),
@@ -97,4 +103,19 @@ impl Context {
 fn apply_memory_budget(snapshot: &Snapshot) {
     let n = snapshot.config.server.body_memory_bytes;
     bulwark_spool::budget::GLOBAL.set_limit(if n == 0 { u64::MAX } else { n });
+}
+
+/// The shared caches, when `[cluster] redis` is set. Settings that cannot work (an unreadable
+/// password file, no runtime) are logged and the instance runs with its local caches only.
+fn start_cluster(cfg: &bulwark_config::ClusterConfig) -> Option<Arc<Cluster>> {
+    if cfg.redis.is_empty() {
+        return None;
+    }
+    match Cluster::start(cfg) {
+        Ok(c) => Some(Arc::new(c)),
+        Err(e) => {
+            tracing::error!(target: "bulwark::cluster", "{e}: the caches are not shared");
+            None
+        }
+    }
 }

@@ -159,6 +159,9 @@ impl Controller {
         if config.console.listen != old.config.console.listen {
             notes.push("console.listen changed: the console listener moves after a restart");
         }
+        if config.cluster != old.config.cluster {
+            notes.push("[cluster] changed: it applies after a restart");
+        }
         let engine_cfg = config.engine.clone();
         let database = tokio::task::spawn_blocking(move || load_database(&engine_cfg)).await??;
         if let (Some(tls), false) = (&self.tls, config.tls.listen.is_empty()) {

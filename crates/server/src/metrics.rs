@@ -45,7 +45,12 @@ pub(crate) fn exposition(ctx: &Context) -> String {
         misses.load(Ordering::Relaxed),
     ) + &crate::procstat::render()
         + &database_age(snap.database_age_secs())
-        + &syslog_series(ctx.central.stats());
+        + &syslog_series(ctx.central.stats())
+        + &ctx
+            .cluster
+            .as_ref()
+            .map(|c| c.metrics())
+            .unwrap_or_default();
     before_eof(ctx.stats.prometheus(), &extra)
 }
 

@@ -19,6 +19,9 @@ pub(crate) enum Reported {
     Flow(Outcome),
     /// Blocked before its body from the blocked-object cache.
     BlockCached,
+    /// Blocked before its body from the blocked-object cache shared by the fleet (another
+    /// instance found it infected).
+    BlockShared,
     /// Blocked before its body without a scan (licence, policy filter).
     BlockUnscanned,
 }
@@ -28,6 +31,7 @@ impl Reported {
     pub(crate) fn label(self) -> &'static str {
         match self {
             Reported::BlockCached => "block-cached",
+            Reported::BlockShared => "block-shared",
             Reported::BlockUnscanned => "block-unscanned",
             Reported::Flow(o) if !o.scanned => match o.answer {
                 Answer::NoContent => "204-unscanned",
@@ -43,7 +47,7 @@ impl Reported {
     pub(crate) fn denied(self) -> bool {
         match self {
             Reported::Flow(o) => o.answer.denied(),
-            Reported::BlockCached | Reported::BlockUnscanned => true,
+            Reported::BlockCached | Reported::BlockShared | Reported::BlockUnscanned => true,
         }
     }
 
@@ -74,7 +78,7 @@ impl Reported {
     /// True when the object was refused without its body being scanned.
     pub(crate) fn unscanned_block(self) -> bool {
         match self {
-            Reported::BlockCached | Reported::BlockUnscanned => true,
+            Reported::BlockCached | Reported::BlockShared | Reported::BlockUnscanned => true,
             Reported::Flow(o) => !o.scanned && o.answer.denied(),
         }
     }
@@ -88,7 +92,9 @@ impl Reported {
                 Answer::Reset => Some("reset"),
                 _ => None,
             },
-            Reported::BlockCached | Reported::BlockUnscanned => Some("block"),
+            Reported::BlockCached | Reported::BlockShared | Reported::BlockUnscanned => {
+                Some("block")
+            }
         }
     }
 }

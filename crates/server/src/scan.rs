@@ -92,6 +92,13 @@ pub(crate) async fn scan<S: Transport>(
             return block_before_body(conn, &t, &v, Some(template), Reported::BlockUnscanned).await;
         }
     };
+    // The fleet's blocked objects, for what this instance would scan (a policy exclusion
+    // costs no lookup).
+    if start != Start::Pass {
+        if let Some(v) = t.shared_block().await {
+            return block_before_body(conn, &t, &v, None, Reported::BlockShared).await;
+        }
+    }
     Body::new(&t, start, sniff_after).run(conn).await
 }
 

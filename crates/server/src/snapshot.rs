@@ -118,8 +118,9 @@ fn verdict_relevant(config: &Config) -> String {
     toml::to_string(&t).unwrap_or_default()
 }
 
-/// FNV-1a, 64 bits: a stable (across runs and builds) fingerprint for the ISTag.
-struct Fnv(u64);
+/// FNV-1a, 64 bits: a stable (across runs and builds) fingerprint for the ISTag and the
+/// blocked-object cache's option fingerprint.
+pub(crate) struct Fnv(u64);
 
 impl Default for Fnv {
     fn default() -> Self {
@@ -128,11 +129,15 @@ impl Default for Fnv {
 }
 
 impl Fnv {
-    fn write(&mut self, data: &[u8]) {
+    pub(crate) fn write(&mut self, data: &[u8]) {
         for &b in data {
             self.0 ^= u64::from(b);
             self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
+    }
+
+    pub(crate) fn finish(&self) -> u64 {
+        self.0
     }
 }
 

@@ -2,12 +2,12 @@
 //! object — and what follows from it: the answer flow's plan, the deep scanner's options, the
 //! block page, the blocked-object cache entry.
 
-use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bulwark_containers::DeepOptions;
-use bulwark_engine::{ScanOptions, Status, Threat, Verdict};
+use bulwark_engine::{ScanOptions, SharedVerdicts, Status, Threat, Verdict};
 use bulwark_icap::{Headers, Request};
 use bulwark_policy::{Action, Group, ObjectInfo, PageValues, SkipReason, Template};
 
@@ -115,10 +115,11 @@ impl Txn<'_> {
             return;
         }
         if let Some(key) = self.key() {
-            let a = &self.snap.config.answer;
-            self.ctx
-                .blocked
-                .insert(key, v, Duration::from_secs(a.blocked_url_ttl_secs));
+            let ttl = Duration::from_secs(self.snap.config.answer.blocked_url_ttl_secs);
+            if let Some(c) = &self.ctx.cluster {
+                c.remember_blocked(&key.shared_id(), v, ttl);
+            }
+            self.ctx.blocked.insert(key, v, ttl);
         }
     }
 
@@ -143,6 +144,18 @@ impl Txn<'_> {
             return None;
         }
         let v = self.ctx.blocked.get(&self.key()?)?;
+        (self.group.action(v.status) != Action::Skip).then_some(v)
+    }
+
+    /// The verdict that blocked this very object on another instance (the shared cache, asked
+    /// within `cluster.timeout_ms`), when the group blocks it too; remembered locally as long
+    /// as it stays blocked there.
+    pub(crate) async fn shared_block(&self) -> Option<Verdict> {
+        let c = self.ctx.cluster.as_ref().filter(|c| c.shares_blocked())?;
+        let key = self.key()?;
+        let (v, left) = c.blocked(&key.shared_id()).await?;
+        let ttl = Duration::from_secs(self.snap.config.answer.blocked_url_ttl_secs);
+        self.ctx.blocked.insert(key, &v, left.min(ttl));
         (self.group.action(v.status) != Action::Skip).then_some(v)
     }
 
@@ -181,13 +194,19 @@ impl Txn<'_> {
     }
 }
 
-/// What decides a verdict besides the bytes: the group's engine options and the limits. Two
-/// transactions with the same fingerprint reach the same verdict on the same object.
+/// What decides a verdict besides the bytes: the group's engine options, the limits and the
+/// database. Two transactions with the same fingerprint reach the same verdict on the same
+/// object; stable across runs and builds (FNV-1a), so the instances of a fleet agree on it.
 pub(crate) fn options_fingerprint(g: &Group, snap: &Snapshot) -> u64 {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    format!("{:?}", g.engine()).hash(&mut h);
-    format!("{:?}", snap.config.engine.limits).hash(&mut h);
-    snap.database.version().hash(&mut h);
+    let mut h = crate::snapshot::Fnv::default();
+    for part in [
+        format!("{:?}", g.engine()),
+        format!("{:?}", snap.config.engine.limits),
+        snap.database.version().to_string(),
+    ] {
+        h.write(part.as_bytes());
+        h.write(&[0]);
+    }
     h.finish()
 }
 
@@ -302,5 +321,11 @@ pub(crate) fn deep_options(t: &Txn<'_>) -> DeepOptions {
         temp_dir: cfg.server.temp_path.clone(),
         engine: scan_options(t.group),
         verdict_cache: (cfg.engine.verdict_cache_entries > 0).then(|| t.snap.verdicts.clone()),
+        shared_verdicts: t
+            .ctx
+            .cluster
+            .as_ref()
+            .filter(|c| c.shares_verdicts())
+            .map(|c| c.clone() as Arc<dyn SharedVerdicts>),
     }
 }

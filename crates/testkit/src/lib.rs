@@ -15,6 +15,8 @@
 //!   ICAP `OPTIONS` or `/readyz`) in front of several ICAP servers, with its own haproxy.cfg;
 //! * [`cicap::CIcap`] and [`clamd::Clamd`]: the peer c-icap (echo and virus_scan services) and
 //!   clamd with a small test database, for benchmarks and for validating the harness;
+//! * [`redis::Redis`]: Debian's redis-server (no persistence, optional password and TLS), to
+//!   pause (SIGSTOP), kill and restart under a fleet of Bulwarks;
 //! * [`client`]: a minimal blocking HTTP client that goes through a proxy and tolerates
 //!   truncated bodies.
 //!
@@ -31,6 +33,7 @@ pub mod icap;
 pub mod net;
 pub mod origin;
 pub mod proc;
+pub mod redis;
 pub mod rsyslogd;
 pub mod squid;
 pub mod syslog;

@@ -92,6 +92,7 @@ pub(super) fn settings(a: &ScanArgs, cfg: &Config) -> Settings {
             ..ScanOptions::default()
         },
         verdict_cache: None,
+        shared_verdicts: None,
     };
     let acts = &group.actions;
     let alerts = Alerts {
