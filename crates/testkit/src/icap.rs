@@ -1,4 +1,5 @@
-//! A tiny blocking ICAP probe: OPTIONS, used to wait until a server is ready.
+//! A tiny blocking ICAP client: OPTIONS (to wait until a server is ready) and one-shot
+//! RESPMOD and REQMOD exchanges.
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
@@ -95,4 +96,123 @@ pub fn wait_for_options(
     Err(format!(
         "icap://{addr}/{service} did not answer OPTIONS 200 within {timeout:?}: {last}"
     ))
+}
+
+/// What a one-shot ICAP exchange got back.
+#[derive(Debug, Clone)]
+pub struct IcapAnswer {
+    /// The ICAP head.
+    pub head: IcapHead,
+    /// The status of the encapsulated HTTP response, when there is one (a block page is 403).
+    pub http_status: Option<u16>,
+    /// Everything after the ICAP head (encapsulated heads and chunked body).
+    pub rest: Vec<u8>,
+}
+
+/// Sends a RESPMOD for a download of `url` whose HTTP response carries `headers` (beside
+/// `Content-Length`) and `body`, with `Connection: close`, and reads the whole answer.
+pub fn respmod(
+    addr: SocketAddr,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<IcapAnswer, String> {
+    let req = format!("GET {url} HTTP/1.1\r\nHost: origin\r\n\r\n");
+    let mut res = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n", body.len());
+    for (k, v) in headers {
+        res.push_str(&format!("{k}: {v}\r\n"));
+    }
+    res.push_str("\r\n");
+    let head = format!(
+        "RESPMOD icap://{addr}/av/respmod ICAP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\
+         Encapsulated: req-hdr=0, res-hdr={}, res-body={}\r\n\r\n{req}{res}",
+        req.len(),
+        req.len() + res.len()
+    );
+    exchange(addr, head.as_bytes(), body, timeout)
+}
+
+/// Sends a REQMOD for an upload (`POST url`) of `body`, with `Connection: close`, and reads
+/// the whole answer.
+pub fn reqmod(
+    addr: SocketAddr,
+    url: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<IcapAnswer, String> {
+    let req = format!(
+        "POST {url} HTTP/1.1\r\nHost: origin\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let head = format!(
+        "REQMOD icap://{addr}/av/reqmod ICAP/1.0\r\nHost: {addr}\r\nConnection: close\r\n\
+         Encapsulated: req-hdr=0, req-body={}\r\n\r\n{req}",
+        req.len()
+    );
+    exchange(addr, head.as_bytes(), body, timeout)
+}
+
+/// Writes `head` and `body` as one chunk, reads to the end (bounded by `timeout`).
+fn exchange(
+    addr: SocketAddr,
+    head: &[u8],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<IcapAnswer, String> {
+    let mut sock = net::connect(addr, timeout).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + timeout;
+    sock.set_write_timeout(Some(timeout))
+        .map_err(|e| e.to_string())?;
+    let mut msg = head.to_vec();
+    if !body.is_empty() {
+        msg.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
+        msg.extend_from_slice(body);
+        msg.extend_from_slice(b"\r\n");
+    }
+    msg.extend_from_slice(b"0\r\n\r\n");
+    sock.write_all(&msg).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    let mut tmp = [0u8; 16384];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!("no complete answer within {timeout:?}"));
+        }
+        sock.set_read_timeout(Some(left))
+            .map_err(|e| e.to_string())?;
+        match sock.read(&mut tmp) {
+            Ok(0) => break,
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+            Err(e) => return Err(format!("reading the answer: {e}")),
+        }
+    }
+    let p = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("no ICAP head in {} bytes", buf.len()))?;
+    let text = String::from_utf8_lossy(&buf[..p]).into_owned();
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad ICAP status line {status_line:?}"))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let rest = buf[p + 4..].to_vec();
+    let start = String::from_utf8_lossy(&rest[..rest.len().min(64)]).into_owned();
+    let http_status = start
+        .strip_prefix("HTTP/")
+        .and_then(|t| t.split(' ').nth(1))
+        .and_then(|s| s.parse().ok());
+    Ok(IcapAnswer {
+        head: IcapHead { status, headers },
+        http_status,
+        rest,
+    })
 }
