@@ -75,6 +75,27 @@ pub fn html_magic(hay: &[u8]) -> bool {
     let mut anchor_seen = false;
     for i in memchr::memchr_iter(b'<', hay) {
         let rest = &hay[i..];
+        // Every tag's second byte is one of these: most `<` of XML and markup-heavy text are
+        // passed over without trying the tags one by one.
+        if !matches!(
+            rest.get(1),
+            Some(
+                b'H' | b'h'
+                    | b'I'
+                    | b'i'
+                    | b'O'
+                    | b'o'
+                    | b'S'
+                    | b's'
+                    | b'T'
+                    | b't'
+                    | b'A'
+                    | b'a'
+                    | b'%'
+            )
+        ) {
+            continue;
+        }
         for t in HTML_TAGS {
             if !rest.starts_with(t) {
                 continue;
