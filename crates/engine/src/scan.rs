@@ -81,6 +81,9 @@ pub(crate) struct Inner {
     /// Set on a HandlerType rescan: the target type the object is scanned as, whatever its
     /// content; no hashes (the object's own scan has them).
     forced: Option<u8>,
+    /// On a view's scan: whether target 0's signatures run too (not on a second scan of the
+    /// same view for another target).
+    view_target_0: bool,
 }
 
 fn mask_for(db: &Database, opts: &ScanOptions) -> u64 {
@@ -130,6 +133,7 @@ impl Inner {
             pcre_seen: None,
             handler: None,
             forced: None,
+            view_target_0: true,
             db,
         }
     }
@@ -145,27 +149,35 @@ impl Inner {
     }
 
     /// A scan of a normalised view of type `ftype` (HTML 3 or text 7) with the same signature
-    /// sets: target 0 and `ftype` signatures run on it.
-    fn new_view(db: Arc<Database>, set_mask: u64, ftype: u8, ancestry: &[ClType]) -> Self {
+    /// sets: target 0 (unless `target_0` is false) and `ftype` signatures run on it.
+    fn new_view(
+        db: Arc<Database>,
+        set_mask: u64,
+        ftype: u8,
+        target_0: bool,
+        ancestry: &[ClType],
+    ) -> Self {
         let mut v = Inner::new(db, &ScanOptions::default());
         v.set_mask = set_mask;
         v.view = Some(ftype);
+        v.view_target_0 = target_0;
         v.ancestry = ancestry.to_vec();
         v
     }
 
-    /// Scans `view` as an object of type `ftype`; returns the names detected.
+    /// Scans `view` as an object of type `ftype` (and target 0 when `target_0`); returns the
+    /// names detected.
     fn scan_view(
         db: &Arc<Database>,
         set_mask: u64,
         view: Vec<u8>,
-        ftype: u8,
+        (ftype, target_0): (u8, bool),
         ancestry: &[ClType],
     ) -> Vec<String> {
         if view.is_empty() {
             return Vec::new();
         }
-        let mut v = Inner::new_view(Arc::clone(db), set_mask, ftype, ancestry);
+        let mut v = Inner::new_view(Arc::clone(db), set_mask, ftype, target_0, ancestry);
         v.set_size_hint(view.len() as u64);
         v.feed_owned(view);
         v.finish(false)
@@ -213,22 +225,27 @@ impl Inner {
         let anc = &self.ancestry;
         if html || filetype::html_magic(&data) {
             let v = crate::normalise::html(&data);
-            names.extend(Self::scan_view(&db, mask, v.nocomment, target::HTML, anc));
-            names.extend(Self::scan_view(&db, mask, v.notags, target::HTML, anc));
+            let html_view = (target::HTML, true);
+            names.extend(Self::scan_view(&db, mask, v.nocomment, html_view, anc));
+            names.extend(Self::scan_view(&db, mask, v.notags, html_view, anc));
             // The scripts' view is matched twice, as HTML and as text (targets 0 and 3, then 0
-            // and 7), as ClamAV does; the second time only when there are target 7 signatures
-            // (target 0 ones have matched already).
+            // and 7), as ClamAV does; the second time only when there are target 7 signatures,
+            // and by them only: target 0's have run on the same bytes already (each logical
+            // signature belongs to one target, so nothing of theirs is left to match).
             let text_sigs = c.groups.get(c.group_of[target::TEXT as usize]);
-            if text_sigs.is_some_and(|g| !g.is_empty()) {
+            if text_sigs.is_some_and(|g| !g.is_empty())
+                && c.group_of[target::TEXT as usize] != c.group_of[0]
+            {
                 let js = v.javascript.clone();
-                names.extend(Self::scan_view(&db, mask, js, target::HTML, anc));
-                names.extend(Self::scan_view(&db, mask, v.javascript, target::TEXT, anc));
+                names.extend(Self::scan_view(&db, mask, js, html_view, anc));
+                let text_only = (target::TEXT, false);
+                names.extend(Self::scan_view(&db, mask, v.javascript, text_only, anc));
             } else {
-                names.extend(Self::scan_view(&db, mask, v.javascript, target::HTML, anc));
+                names.extend(Self::scan_view(&db, mask, v.javascript, html_view, anc));
             }
         } else {
             let t = crate::normalise::text(&data);
-            names.extend(Self::scan_view(&db, mask, t, target::TEXT, anc));
+            names.extend(Self::scan_view(&db, mask, t, (target::TEXT, true), anc));
         }
         self.found.extend(names);
     }
@@ -371,6 +388,10 @@ impl Inner {
             (None, target::HTML) => [usize::MAX, usize::MAX],
             // Raw text is matched by target 0 only; target 7 runs on the normalised text.
             (None, target::TEXT) => [g0, usize::MAX],
+            // A view whose target 0 matches ran on the same bytes already: its own target only.
+            (Some(_), _) if !self.view_target_0 => {
+                [usize::MAX, if gt == g0 { usize::MAX } else { gt }]
+            }
             _ => [g0, if gt == g0 { usize::MAX } else { gt }],
         };
         for i in 0..2 {
