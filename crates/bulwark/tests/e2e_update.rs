@@ -3,33 +3,11 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{bulwark_bin, Stack};
-
-fn bulwark(args: &[&str], dir: &Path) -> (i32, String) {
-    let out = Command::new(bulwark_bin())
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run bulwark");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use common::{db_build, hex, run_bulwark, Stack};
 
 #[test]
 fn an_update_under_load_fails_no_request_and_the_new_signatures_apply_at_once() {
@@ -43,22 +21,8 @@ fn an_update_under_load_fails_no_request_and_the_new_signatures_apply_at_once() 
         format!("Test.Other:0:*:{}\n", hex(b"some other marker string")),
     )
     .expect("ndb");
-    assert_eq!(bulwark(&["db", "keygen", "--out", &p("key")], d).0, 0);
-    let (c, out) = bulwark(
-        &[
-            "db",
-            "build",
-            &p("src"),
-            "--out",
-            &p("mirror"),
-            "--key",
-            &p("key"),
-            "--db-version",
-            "1",
-        ],
-        d,
-    );
-    assert_eq!(c, 0, "{out}");
+    assert_eq!(run_bulwark(&["db", "keygen", "--out", &p("key")], d).0, 0);
+    db_build(d, &d.join("src"), &d.join("mirror"), &d.join("key"), 1);
     let config = format!(
         r#"
 [engine]
@@ -81,7 +45,7 @@ pid_file = "{pid}"
         pid = p("bulwark.pid"),
     );
     std::fs::write(d.join("bulwark.toml"), &config).expect("config");
-    let (c, out) = bulwark(&["update", "-c", &p("bulwark.toml"), "--no-reload"], d);
+    let (c, out) = run_bulwark(&["update", "-c", &p("bulwark.toml"), "--no-reload"], d);
     assert_eq!(c, 1, "first install: {out}");
 
     let stack = Arc::new(Stack::start_with_config(Some(&config)));
@@ -127,22 +91,8 @@ pid_file = "{pid}"
         format!("Test.New.Sample:0:*:{}\n", hex(&sample[1000..1040])),
     )
     .expect("ndb");
-    let (c, out) = bulwark(
-        &[
-            "db",
-            "build",
-            &p("src"),
-            "--out",
-            &p("mirror"),
-            "--key",
-            &p("key"),
-            "--db-version",
-            "2",
-        ],
-        d,
-    );
-    assert_eq!(c, 0, "{out}");
-    let (c, out) = bulwark(&["update", "-c", &p("bulwark.toml")], d);
+    db_build(d, &d.join("src"), &d.join("mirror"), &d.join("key"), 2);
+    let (c, out) = run_bulwark(&["update", "-c", &p("bulwark.toml")], d);
     assert_eq!(c, 1, "second install with reload: {out}");
     let r = stack.get("/bytes/5000");
     assert_eq!(
@@ -168,5 +118,5 @@ pid_file = "{pid}"
     );
     assert!(ok.load(Ordering::Relaxed) > 20, "too little load");
     // Nothing to do now.
-    assert_eq!(bulwark(&["update", "-c", &p("bulwark.toml")], d).0, 0);
+    assert_eq!(run_bulwark(&["update", "-c", &p("bulwark.toml")], d).0, 0);
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::Path;
+use std::process::Command;
 
 use bulwark_testkit::bulwark::Bulwark;
 use bulwark_testkit::client::{HttpResponse, ProxyClient};
@@ -13,6 +14,54 @@ use bulwark_testkit::squid::Squid;
 /// The `bulwark` binary cargo built for these tests.
 pub fn bulwark_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_bulwark"))
+}
+
+/// Runs the `bulwark` binary with `args` in `dir`: its exit code (-1 when killed by a signal)
+/// and what it printed (stdout, then stderr).
+pub fn run_bulwark(args: &[&str], dir: &Path) -> (i32, String) {
+    let out = Command::new(bulwark_bin())
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run bulwark");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// Lower-case hex of `b`, as `.ndb` body signatures write bytes.
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// `bulwark db build SRC --out OUT --key KEY --db-version VERSION` (run in `dir`): publishes the
+/// signature files of `src` as a signed update source; panics with its output when it fails.
+pub fn db_build(dir: &Path, src: &Path, out: &Path, key: &Path, version: u64) {
+    let [src, out, key] = [src, out, key].map(|p| p.display().to_string());
+    let version = version.to_string();
+    let (code, text) = run_bulwark(
+        &[
+            "db",
+            "build",
+            &src,
+            "--out",
+            &out,
+            "--key",
+            &key,
+            "--db-version",
+            &version,
+        ],
+        dir,
+    );
+    assert_eq!(
+        code, 0,
+        "bulwark db build {src} --db-version {version}: {text}"
+    );
 }
 
 /// Origin + Bulwark + Squid. Dropped in reverse order of fields: Squid first.
