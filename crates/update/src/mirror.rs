@@ -9,7 +9,7 @@ use crate::bulwark_source::{fetch_index, is_newer};
 use crate::clamav_source::{fetch_cvd, newer_on};
 use crate::error::UpdateError;
 use crate::fetch::{Layout, Location, Source};
-use crate::index::{Index, INDEX_FILE};
+use crate::index::{Index, INDEX_FILE, MAX_INDEX_BYTES};
 use crate::install::read_index;
 use crate::run::{Ctx, Step};
 use crate::verify::get_file;
@@ -31,10 +31,30 @@ pub(crate) fn update(ctx: &Ctx, src: &Source, dir: &Path) -> Result<Step, Update
     }
 }
 
+/// The index already in the mirror when a trusted key signed it. Only such an index counts
+/// for the rollback check: one written there by anyone else (a higher version signed by a
+/// foreign key) would otherwise refuse every genuine update from then on.
+fn trusted_index(ctx: &Ctx, dir: &Path) -> Option<Index> {
+    let p = dir.join(INDEX_FILE);
+    let meta = std::fs::metadata(&p).ok()?;
+    if meta.len() > MAX_INDEX_BYTES {
+        return None;
+    }
+    Index::verify(&std::fs::read(&p).ok()?, &ctx.trusted).ok()
+}
+
 fn bulwark(ctx: &Ctx, loc: &Location, dir: &Path) -> Result<Step, UpdateError> {
+    // Any index there, for the files it lists (removed when the new index does not list them).
     let old: Option<Index> = read_index(dir);
+    let trusted = trusted_index(ctx, dir);
+    if old.is_some() && trusted.is_none() {
+        tracing::warn!(
+            mirror = %dir.display(),
+            "the mirror's index is not signed by a trusted key; it is replaced"
+        );
+    }
     let (bytes, index) = fetch_index(ctx, loc)?;
-    let installed = old.as_ref().map(|o| o.version);
+    let installed = trusted.as_ref().map(|o| o.version);
     if !is_newer(index.version, installed)? {
         return Ok(Step::Current {
             version: index.version.to_string(),

@@ -241,6 +241,39 @@ fn mirror_mode_output_serves_another_server() {
         .contains("MARKER-THREE"));
 }
 
+/// An index someone else wrote into the mirror (a high version signed by a foreign key) does not
+/// freeze it: the next genuine version replaces it, and its files are removed.
+#[test]
+fn a_foreign_index_in_the_mirror_does_not_block_genuine_updates() {
+    let s = Setup::new();
+    s.build(7);
+    let upstream = FileServer::start(&s.mirror);
+    let local_mirror = s.tmp.path().join("local-mirror");
+    let mut req = s.request(&[upstream.url()]);
+    req.mirror_to = Some(local_mirror.clone());
+    assert_eq!(run(&req).outcome, Outcome::Updated);
+    let foreign = bulwark_license::keys::generate().unwrap();
+    let mut idx = Index {
+        version: 99,
+        published: time::OffsetDateTime::now_utc(),
+        files: vec![IndexFile {
+            name: "planted.ndb".into(),
+            size: 1,
+            sha256: [0; 32],
+        }],
+        signer: String::new(),
+    };
+    std::fs::write(local_mirror.join("planted.ndb"), "x").unwrap();
+    std::fs::write(local_mirror.join(INDEX_FILE), idx.sign(&foreign).unwrap()).unwrap();
+    write_sigs(&s.src, "MARKER-EIGHT");
+    s.build(8);
+    let r = run(&req);
+    assert_eq!(r.outcome, Outcome::Updated, "{}", r.summary());
+    let text = std::fs::read_to_string(local_mirror.join(INDEX_FILE)).unwrap();
+    assert_eq!(Index::parse_unverified(text.as_bytes()).unwrap().version, 8);
+    assert!(!local_mirror.join("planted.ndb").exists());
+}
+
 #[test]
 fn a_local_directory_source_works() {
     let s = Setup::new();
