@@ -26,6 +26,23 @@ impl IcapHead {
     }
 }
 
+/// An ICAP response head (the bytes before its blank line): status line and headers.
+fn parse_head(head: &[u8]) -> Result<IcapHead, String> {
+    let text = String::from_utf8_lossy(head);
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("bad ICAP status line {status_line:?}"))?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    Ok(IcapHead { status, headers })
+}
+
 /// Sends `OPTIONS icap://addr/service` and returns the response head.
 pub fn options(addr: SocketAddr, service: &str, timeout: Duration) -> Result<IcapHead, String> {
     let mut sock = net::connect(addr, timeout).map_err(|e| e.to_string())?;
@@ -41,19 +58,7 @@ pub fn options(addr: SocketAddr, service: &str, timeout: Duration) -> Result<Ica
     let mut tmp = [0u8; 4096];
     loop {
         if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let text = String::from_utf8_lossy(&buf[..p]).into_owned();
-            let mut lines = text.split("\r\n");
-            let status_line = lines.next().unwrap_or("");
-            let status = status_line
-                .split(' ')
-                .nth(1)
-                .and_then(|s| s.parse().ok())
-                .ok_or_else(|| format!("bad ICAP status line {status_line:?}"))?;
-            let headers = lines
-                .filter_map(|l| l.split_once(':'))
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .collect();
-            return Ok(IcapHead { status, headers });
+            return parse_head(&buf[..p]);
         }
         if buf.len() > 64 * 1024 {
             return Err("OPTIONS response head too large".into());
@@ -192,18 +197,7 @@ fn exchange(
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .ok_or_else(|| format!("no ICAP head in {} bytes", buf.len()))?;
-    let text = String::from_utf8_lossy(&buf[..p]).into_owned();
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let status = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("bad ICAP status line {status_line:?}"))?;
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
+    let head = parse_head(&buf[..p])?;
     let rest = buf[p + 4..].to_vec();
     let start = String::from_utf8_lossy(&rest[..rest.len().min(64)]).into_owned();
     let http_status = start
@@ -211,7 +205,7 @@ fn exchange(
         .and_then(|t| t.split(' ').nth(1))
         .and_then(|s| s.parse().ok());
     Ok(IcapAnswer {
-        head: IcapHead { status, headers },
+        head,
         http_status,
         rest,
     })
