@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use bulwark_containers::DeepOptions;
@@ -162,32 +161,10 @@ fn clamscan_agrees_on_container_conditions() {
     for (name, data, _) in samples() {
         std::fs::write(dir.join(name), data).expect("write sample");
     }
-    let out = Command::new("clamscan")
-        .args(["--no-summary", "--allmatch", "-d"])
-        .arg(&dbp)
-        .arg(&dir)
-        .output()
-        .expect("clamscan");
-    let mut clam: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for l in String::from_utf8_lossy(&out.stdout).lines() {
-        if let Some((path, rest)) = l.rsplit_once(": ") {
-            if let Some(n) = rest.strip_suffix(" FOUND") {
-                let file = Path::new(path)
-                    .file_name()
-                    .map(|f| f.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                clam.entry(file)
-                    .or_default()
-                    .push(n.trim_end_matches(".UNOFFICIAL").to_string());
-            }
-        }
-    }
+    let clam = common::clamscan_names(&[dbp], &dir, true);
     for (name, _, want) in samples() {
-        let mut got = clam.get(name).cloned().unwrap_or_default();
-        got.sort();
-        got.dedup();
-        let mut want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
-        want.sort();
+        let got = clam.get(name).cloned().unwrap_or_default();
+        let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
         assert_eq!(got, want, "clamscan on {name}");
     }
 }

@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use bulwark_containers::DeepOptions;
@@ -172,34 +171,6 @@ fn handler_type_signatures_rescan_then_report_as_clamscan() {
     }
 }
 
-/// clamscan's output on the samples, file name → names found, for both modes.
-fn clamscan(db: &[PathBuf], dir: &Path, allmatch: bool) -> BTreeMap<String, BTreeSet<String>> {
-    let mut c = Command::new("clamscan");
-    c.arg("--no-summary");
-    if allmatch {
-        c.arg("--allmatch");
-    }
-    for p in db {
-        c.arg("-d").arg(p);
-    }
-    let out = c.arg(dir).output().expect("clamscan");
-    let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for l in String::from_utf8_lossy(&out.stdout).lines() {
-        let Some((path, rest)) = l.rsplit_once(": ") else {
-            continue;
-        };
-        let file = Path::new(path)
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let e = m.entry(file).or_default();
-        if let Some(n) = rest.strip_suffix(" FOUND") {
-            e.insert(n.trim_end_matches(".UNOFFICIAL").to_string());
-        }
-    }
-    m
-}
-
 #[test]
 fn clamscan_agrees_on_handler_type_samples() {
     if !common::have("clamscan") {
@@ -213,8 +184,8 @@ fn clamscan_agrees_on_handler_type_samples() {
     for (name, data, _, _) in samples() {
         std::fs::write(dir.join(name), data).expect("sample");
     }
-    let first = clamscan(&db, &dir, false);
-    let all = clamscan(&db, &dir, true);
+    let first = common::clamscan_names(&db, &dir, false);
+    let all = common::clamscan_names(&db, &dir, true);
     for (name, _, want_first, want_all) in samples() {
         let got: Vec<&str> = first[name].iter().map(String::as_str).collect();
         let want: Vec<&str> = want_first.into_iter().collect();

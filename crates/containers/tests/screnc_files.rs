@@ -8,9 +8,7 @@ mod common;
 #[allow(dead_code)]
 mod screnc;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use bulwark_containers::DeepOptions;
@@ -100,27 +98,10 @@ fn clamscan_agrees_on_encoded_script_files() {
     for (name, data, _) in samples() {
         std::fs::write(dir.join(name), data).expect("sample");
     }
-    let out = Command::new("clamscan")
-        .args(["--no-summary", "-d"])
-        .arg(&db)
-        .arg(&dir)
-        .output()
-        .expect("clamscan");
-    let mut found: BTreeMap<String, String> = BTreeMap::new();
-    for l in String::from_utf8_lossy(&out.stdout).lines() {
-        if let Some((path, rest)) = l.rsplit_once(": ") {
-            if let Some(n) = rest.strip_suffix(" FOUND") {
-                let file = Path::new(path)
-                    .file_name()
-                    .map(|f| f.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                found.insert(file, n.trim_end_matches(".UNOFFICIAL").to_string());
-            }
-        }
-    }
+    let found = common::clamscan_names(&[db], &dir, false);
     for (name, _, want) in samples() {
         assert_eq!(
-            found.get(name).map(String::as_str),
+            found.get(name).and_then(|n| n.first()).map(String::as_str),
             want,
             "clamscan on {name}"
         );

@@ -1,7 +1,8 @@
 //! Test helpers: EICAR (kept in two halves), running real tools, deep scans.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
@@ -59,4 +60,37 @@ pub fn have(tool: &str) -> bool {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
+}
+
+/// clamscan's verdicts on the files in `dir` with the databases `db` (`--allmatch` when asked):
+/// file name → the names found, `.UNOFFICIAL` taken off (empty for a file that is `OK`).
+pub fn clamscan_names(
+    db: &[PathBuf],
+    dir: &Path,
+    allmatch: bool,
+) -> BTreeMap<String, BTreeSet<String>> {
+    let mut c = Command::new("clamscan");
+    c.arg("--no-summary");
+    if allmatch {
+        c.arg("--allmatch");
+    }
+    for p in db {
+        c.arg("-d").arg(p);
+    }
+    let out = c.arg(dir).output().expect("clamscan");
+    let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for l in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some((path, rest)) = l.rsplit_once(": ") else {
+            continue;
+        };
+        let file = Path::new(path)
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let e = m.entry(file).or_default();
+        if let Some(n) = rest.strip_suffix(" FOUND") {
+            e.insert(n.trim_end_matches(".UNOFFICIAL").to_string());
+        }
+    }
+    m
 }
