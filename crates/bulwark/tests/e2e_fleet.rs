@@ -54,7 +54,7 @@ impl Fleet {
                 .wait_for_server(&i.name, true, Duration::from_secs(20))
                 .unwrap_or_else(|e| panic!("{e}"));
         }
-        let snippet = fleet::snippet_for(bulwark_bin(), haproxy.addr());
+        let snippet = common::squid_snippet(haproxy.addr());
         let squid = start_squid(snippet);
         Fleet::assemble(squid, Some(haproxy), instances, origin, db)
     }
@@ -153,7 +153,7 @@ fn start_squid(snippet: String) -> Squid {
 /// test writes these lines.
 fn service_set_snippet(instances: &[Instance]) -> String {
     let (first, second) = (instances[0].icap, instances[1].icap);
-    let snippet = fleet::snippet_for(bulwark_bin(), first);
+    let snippet = common::squid_snippet(first);
     let mut out = String::new();
     for line in snippet.lines() {
         let words: Vec<&str> = line.split_whitespace().collect();

@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Instant;
 
 use bulwark_testkit::bulwark::Bulwark;
@@ -37,26 +36,6 @@ fn squid6_root(test: &str) -> Option<PathBuf> {
     }
 }
 
-/// What `bulwark squid snippet --address 127.0.0.1:<port>` prints.
-fn snippet_for(port: u16) -> String {
-    let out = Command::new(bulwark_bin())
-        .args(["squid", "snippet", "--address"])
-        .arg(format!("127.0.0.1:{port}"))
-        .output()
-        .expect("running bulwark squid snippet");
-    assert!(
-        out.status.success(),
-        "bulwark squid snippet failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("snippet is UTF-8");
-    assert!(
-        text.contains(&format!("icap://127.0.0.1:{port}/av/respmod")),
-        "unexpected snippet:\n{text}"
-    );
-    text
-}
-
 /// Origin, Bulwark (answer mode `complete`) and Squid 6 in its chroot with the snippet.
 struct Stack6 {
     squid: Squid,
@@ -76,7 +55,7 @@ impl Stack6 {
         let bulwark =
             Bulwark::start_with_config(bulwark_bin(), Some("[answer]\nmode = \"complete\"\n"))
                 .unwrap_or_else(|e| panic!("starting bulwark: {e}"));
-        let snippet = snippet_for(bulwark.port());
+        let snippet = common::squid_snippet(bulwark.addr());
         let squid = Squid::start_with(SquidOptions {
             chroot: Some(root),
             icap_snippet: Some(snippet),

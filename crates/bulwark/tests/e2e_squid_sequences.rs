@@ -200,27 +200,6 @@ fn spread_sizes(count: usize, min: usize, max: usize, seed: u64) -> Vec<usize> {
         .collect()
 }
 
-/// What `bulwark squid snippet --address 127.0.0.1:<port>` prints.
-fn snippet_for(port: u16) -> String {
-    let out = std::process::Command::new(bulwark_bin())
-        .args(["squid", "snippet", "--address"])
-        .arg(format!("127.0.0.1:{port}"))
-        .output()
-        .expect("running bulwark squid snippet");
-    assert!(
-        out.status.success(),
-        "bulwark squid snippet failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("snippet is UTF-8");
-    assert!(
-        text.contains(&format!("icap://127.0.0.1:{port}/av/respmod"))
-            && !text.contains("icap_service_failure_limit"),
-        "unexpected snippet:\n{text}"
-    );
-    text
-}
-
 /// Origin, Bulwark and Squid (configured with the snippet). Dropped in field order: Squid
 /// first.
 struct Rig {
@@ -248,12 +227,18 @@ impl Rig {
             .unwrap_or_else(|e| panic!("{name}: starting bulwark: {e}"));
         // Full URLs in access.log (Squid strips the query by default), and Squid's debug
         // sections from BULWARK_SEQ_SQUID_DEBUG (e.g. `ALL,1 11,3 93,3`) when investigating.
+        let snippet = common::squid_snippet(bulwark.addr());
+        // The sequences count on Squid's own failure limit, which the snippet leaves alone.
+        assert!(
+            !snippet.contains("icap_service_failure_limit"),
+            "unexpected snippet:\n{snippet}"
+        );
         let mut extra = vec!["strip_query_terms off".to_string()];
         if let Ok(d) = std::env::var("BULWARK_SEQ_SQUID_DEBUG") {
             extra.push(format!("debug_options {d}"));
         }
         let squid = Squid::start_with(SquidOptions {
-            icap_snippet: Some(snippet_for(bulwark.port())),
+            icap_snippet: Some(snippet),
             chroot: opts.chroot,
             cache: opts.cache,
             extra,

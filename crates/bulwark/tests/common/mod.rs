@@ -16,6 +16,27 @@ pub fn bulwark_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_bulwark"))
 }
 
+/// What `bulwark squid snippet --address <addr>` prints (checked to name the RESPMOD service
+/// at `addr`).
+pub fn squid_snippet(addr: std::net::SocketAddr) -> String {
+    let out = Command::new(bulwark_bin())
+        .args(["squid", "snippet", "--address"])
+        .arg(addr.to_string())
+        .output()
+        .expect("running bulwark squid snippet");
+    assert!(
+        out.status.success(),
+        "bulwark squid snippet failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("snippet is UTF-8");
+    assert!(
+        text.contains(&format!("icap://{addr}/av/respmod")),
+        "unexpected snippet:\n{text}"
+    );
+    text
+}
+
 /// Runs the `bulwark` binary with `args` in `dir`: its exit code (-1 when killed by a signal)
 /// and what it printed (stdout, then stderr).
 pub fn run_bulwark(args: &[&str], dir: &Path) -> (i32, String) {

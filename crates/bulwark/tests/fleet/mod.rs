@@ -179,26 +179,6 @@ pub fn metric(text: &str, series: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {series} in /metrics"))
 }
 
-/// What `bulwark squid snippet --address <addr>` prints.
-pub fn snippet_for(bin: &Path, addr: SocketAddr) -> String {
-    let out = Command::new(bin)
-        .args(["squid", "snippet", "--address"])
-        .arg(addr.to_string())
-        .output()
-        .expect("running bulwark squid snippet");
-    assert!(
-        out.status.success(),
-        "bulwark squid snippet failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("snippet is UTF-8");
-    assert!(
-        text.contains(&format!("icap://{addr}/av/respmod")),
-        "unexpected snippet:\n{text}"
-    );
-    text
-}
-
 /// One request of the load and how it ended.
 #[derive(Debug, Clone)]
 pub struct Outcome {
