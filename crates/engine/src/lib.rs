@@ -317,11 +317,8 @@ impl Scanner {
     /// Ends the scan and returns the verdict (matched `HandlerType` signatures included, after
     /// the others: nothing here rescans the object as their type).
     pub fn finish(self) -> Verdict {
-        let (mut v, h) = self.finish_with_handler();
-        if let Some(h) = h {
-            v.add_names(h.names);
-        }
-        v
+        let e = self.eicar.found();
+        self.inner.finish(e)
     }
 
     /// Ends the scan: the verdict without matched `HandlerType` signatures, and what they ask
