@@ -30,7 +30,12 @@ pub fn run(path: &Path) -> anyhow::Result<i32> {
             imported.notes.len()
         );
     }
-    match bulwark_config::load_str(&imported.toml, "converted configuration") {
+    match bulwark_config::load_str_with(
+        &imported.toml,
+        "converted configuration",
+        bulwark_config::Strictness::Strict,
+        &bulwark_server::Snapshot::check,
+    ) {
         Ok(loaded) => {
             for w in &loaded.warnings {
                 eprintln!("converted configuration: warning: {w}");

@@ -6,8 +6,9 @@
 
 use std::path::PathBuf;
 
+use bulwark_config::LicenseConfig;
 use bulwark_license::cli_ops::{self, IssueOptions};
-use bulwark_license::{load_trusted, parse_date, Clock, LicenseConfig, LicenseType, SystemClock};
+use bulwark_license::{load_trusted, parse_date, Clock, LicenseType, SystemClock};
 use clap::{Args, Subcommand};
 
 /// Arguments of `bulwark license`.
@@ -113,7 +114,7 @@ fn parse_type(s: &str) -> Result<LicenseType, String> {
 /// the error on stderr).
 pub fn run(args: LicenseArgs) -> anyhow::Result<i32> {
     let config = match &args.config {
-        Some(path) => LicenseConfig::from_config_file(path)?,
+        Some(path) => bulwark_license::license_config_from_file(path)?,
         None => LicenseConfig::default(),
     };
     let dir = args.license_dir.clone().unwrap_or(config.dir);

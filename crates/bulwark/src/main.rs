@@ -110,6 +110,7 @@ fn config_command(c: ConfigCommand) -> anyhow::Result<ExitCode> {
             } else {
                 bulwark_config::Strictness::Strict
             },
+            &bulwark_server::Snapshot::check,
         ) {
             Ok(l) => {
                 for w in &l.warnings {

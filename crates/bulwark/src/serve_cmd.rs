@@ -48,7 +48,11 @@ pub fn config_path(explicit: Option<&PathBuf>) -> Option<PathBuf> {
 /// Loads the configuration file, or the embedded defaults without one.
 pub fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Loaded> {
     match path {
-        Some(p) => Ok(bulwark_config::load_file(p)?),
+        Some(p) => Ok(bulwark_config::load_file_with(
+            p,
+            bulwark_config::Strictness::Strict,
+            &bulwark_server::Snapshot::check,
+        )?),
         None => Ok(Loaded {
             config: Config::default(),
             warnings: Vec::new(),

@@ -67,6 +67,34 @@ fn every_problem_in_one_run_and_unknown_keys_are_errors() {
     assert!(out.contains("OK (0 warning(s))"), "{out}");
 }
 
+/// What only compiling finds (a policy's client range, a regex) comes out of `config check` and
+/// `serve` the same way, on its line, beside the plain-data problems, in one run: the checks run
+/// where the policy is compiled (`Snapshot::check`), the configuration crate places them.
+#[test]
+fn compile_problems_are_reported_with_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("bulwark.toml");
+    std::fs::write(
+        &file,
+        "[server]\nmax_connections = \"x\"\n\n[[policy.group]]\nname = \"b\"\nclients = \
+         [\"10.0.0.0/33\"]\nurls = [\"(\"]\n",
+    )
+    .expect("write");
+    let (code, out) = run(&["config", "check"], &file);
+    assert_eq!(code, 1, "{out}");
+    for e in [
+        "(3 error(s))",
+        "  line 2: server.max_connections:",
+        "  line 6: policy.group.0.clients: ",
+        "  line 7: policy.group.0.urls: ",
+    ] {
+        assert!(out.contains(e), "missing {e:?} in:\n{out}");
+    }
+    let (code, out) = run(&["serve", "--listen", "127.0.0.1:0", "--config"], &file);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("policy.group.0.clients"), "{out}");
+}
+
 /// Without `--config`, `config show` (and `serve`, `ctl`) read `$BULWARK_CONFIG`, else the
 /// packaged /etc/bulwark/bulwark.toml when it exists; an empty `$BULWARK_CONFIG` means the
 /// embedded defaults.

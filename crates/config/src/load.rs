@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::check::{key_line, line_of, validate};
-use crate::{Config, ConfigError, Diagnostic, Loaded};
+use crate::{no_compiled_checks, CompiledChecks, Config, ConfigError, Diagnostic, Loaded};
 
 /// What to do with keys the schema does not know.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,31 +21,39 @@ pub enum Strictness {
 /// Most type errors collected from one file before giving up.
 const MAX_ERRORS: usize = 100;
 
-/// Reads and checks a configuration file (unknown keys are errors).
+/// Reads a configuration file and checks its plain data (unknown keys are errors; no compiled
+/// checks: see [`load_file_with`]).
 pub fn load_file(path: &Path) -> Result<Loaded, ConfigError> {
-    load_file_with(path, Strictness::Strict)
+    load_file_with(path, Strictness::Strict, &no_compiled_checks)
 }
 
-/// Reads and checks a configuration file with the given strictness.
-pub fn load_file_with(path: &Path, strictness: Strictness) -> Result<Loaded, ConfigError> {
+/// Reads and checks a configuration file with the given strictness, adding what `checks` finds
+/// (`bulwark_server::Snapshot::check` compiles every section).
+pub fn load_file_with(
+    path: &Path,
+    strictness: Strictness,
+    checks: CompiledChecks<'_>,
+) -> Result<Loaded, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
         path: path.to_path_buf(),
         source,
     })?;
-    load_str_with(&text, &path.display().to_string(), strictness)
+    load_str_with(&text, &path.display().to_string(), strictness, checks)
 }
 
-/// Parses and checks configuration text; `origin` names it in messages. Unknown keys are
-/// errors.
+/// Parses configuration text and checks its plain data; `origin` names it in messages. Unknown
+/// keys are errors; no compiled checks (see [`load_str_with`]).
 pub fn load_str(text: &str, origin: &str) -> Result<Loaded, ConfigError> {
-    load_str_with(text, origin, Strictness::Strict)
+    load_str_with(text, origin, Strictness::Strict, &no_compiled_checks)
 }
 
-/// Parses and checks configuration text with the given strictness.
+/// Parses and checks configuration text with the given strictness, adding what `checks` finds,
+/// each finding placed on the line of its key.
 pub fn load_str_with(
     text: &str,
     origin: &str,
     strictness: Strictness,
+    checks: CompiledChecks<'_>,
 ) -> Result<Loaded, ConfigError> {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -97,6 +105,21 @@ pub fn load_str_with(
             warnings.push(d)
         }
     });
+    let found = checks(&config);
+    for (problems, fatal) in [(found.errors, true), (found.warnings, false)] {
+        for p in problems {
+            let d = Diagnostic {
+                line: locate(&p.key),
+                key: Some(p.key),
+                message: p.message,
+            };
+            if fatal {
+                errors.push(d)
+            } else {
+                warnings.push(d)
+            }
+        }
+    }
     errors.sort_by_key(|d| d.line.unwrap_or(usize::MAX));
     if errors.is_empty() {
         Ok(Loaded { config, warnings })

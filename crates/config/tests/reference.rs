@@ -92,7 +92,7 @@ fn rs_files(dir: &Path, out: &mut Vec<PathBuf>) {
 /// serde renames); the tests cross-check it against what serde actually reads and writes.
 fn parse_schema() -> Schema {
     let mut schema = Schema::new();
-    // Every crate under crates/, nested ones (crates/console/config) included.
+    // Every crate under crates/, nested ones included.
     let mut dirs = Vec::new();
     crate_dirs(&workspace_file(".."), 0, &mut dirs);
     for dir in dirs {

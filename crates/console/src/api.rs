@@ -109,7 +109,7 @@ impl Shared {
         Sample::from_prometheus(&self.ctx.stats.prometheus(), sampler::unix_now())
     }
 
-    fn console(&self) -> bulwark_console_config::ConsoleConfig {
+    fn console(&self) -> bulwark_config::ConsoleConfig {
         self.ctx.snapshot.load().config.console.clone()
     }
 }
@@ -843,7 +843,12 @@ pub(crate) fn check_text(s: &Shared, text: &str) -> Result<(String, Value), Box<
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "<edited>".into());
-    match bulwark_config::load_str(&text, &origin) {
+    match bulwark_config::load_str_with(
+        &text,
+        &origin,
+        bulwark_config::Strictness::Strict,
+        &|c: &bulwark_config::Config| bulwark_policy::check_config(&c.policy),
+    ) {
         Ok(l) => {
             let running = s.ctx.snapshot.load();
             let changed = command_keys_changed(&running.config, &l.config);

@@ -39,7 +39,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub use auth::{hash_password, verify_password};
-pub use bulwark_console_config::ConsoleConfig;
+use bulwark_config::ConsoleConfig;
 pub use detections::{parse_av_stats_line, AvStatsLine};
 pub use sampler::percentile;
 

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use bulwark_policy::PolicyConfig;
+use bulwark_config::PolicyConfig;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use toml_edit::DocumentMut;
@@ -145,7 +145,7 @@ mod tests {
         g.name = "managers".into();
         g.priority = 5;
         g.clients = vec!["10.1.0.0/16".into()];
-        g.actions.suspicious = bulwark_policy::Action::Skip;
+        g.actions.suspicious = bulwark_config::policy::Action::Skip;
         p.groups.push(g);
         let out = with_policy(FILE, &p).expect("written");
         assert!(out.contains("# the ICAP port") && out.contains("# keep this comment"));

@@ -693,7 +693,7 @@ async fn the_policy_form_checks_writes_and_reloads_like_the_text_editor() {
     let m = &snap.config.policy.groups[0];
     assert_eq!((m.name.as_str(), m.priority), ("managers", 5));
     assert_eq!(m.clients, ["10.9.0.0/16"]);
-    assert_eq!(m.actions.suspicious, bulwark_policy::Action::Skip);
+    assert_eq!(m.actions.suspicious, bulwark_config::policy::Action::Skip);
     let now = std::fs::read_to_string(&path).expect("read");
     assert!(
         now.contains("# test configuration") && now.contains("argon2id"),

@@ -33,7 +33,6 @@ pub mod encoding;
 pub mod fmt;
 pub mod heuristics;
 pub mod kind;
-mod limits;
 mod open;
 mod options;
 mod scan;
@@ -49,7 +48,6 @@ use bulwark_engine::{
     ContentHasher, Database, Scanner, Status, Threat, Verdict, VerdictCache, VerdictKey,
 };
 
-pub use limits::Limits;
 pub use options::DeepOptions;
 
 use blob::{Blob, Spool};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bulwark_engine::{ScanOptions, SharedVerdicts, VerdictCache};
 
-use crate::limits::Limits;
+use bulwark_config::Limits;
 
 /// What a deep scan does (the policy group's engine options) and its limits.
 #[derive(Debug, Clone)]

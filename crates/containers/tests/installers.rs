@@ -201,7 +201,8 @@ fn installer_inside_an_archive() {
 #[test]
 fn legacy_members_over_the_limit_are_limits_exceeded() {
     // A RAR member declared larger than the member limit is not decoded into memory.
-    use bulwark_containers::{DeepOptions, Limits};
+    use bulwark_config::Limits;
+    use bulwark_containers::DeepOptions;
     use rars::version::ArchiveVersion;
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("big.rar");
@@ -227,7 +228,8 @@ fn nsis_installers_the_crate_cannot_open_are_read_by_the_fallback() {
     // the `nsis` crate ("none of the supported compression methods succeeded"): our reader of the
     // solid stream takes over. An installer whose data passes the budget is not "clean": its
     // files were never seen.
-    use bulwark_containers::{DeepOptions, Limits};
+    use bulwark_config::Limits;
+    use bulwark_containers::DeepOptions;
     if !have("makensis") {
         eprintln!("skipped: makensis missing (apt-get install nsis)");
         return;

@@ -4,7 +4,8 @@
 
 mod common;
 
-use bulwark_containers::{DeepOptions, Limits};
+use bulwark_config::Limits;
+use bulwark_containers::DeepOptions;
 use bulwark_engine::Status;
 
 const DIR: &str = "/usr/share/clamav-testfiles";

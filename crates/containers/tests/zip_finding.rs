@@ -11,7 +11,8 @@ use std::io::{Cursor, Write};
 use std::path::Path;
 use std::process::Command;
 
-use bulwark_containers::{describe, DeepOptions, Limits};
+use bulwark_config::Limits;
+use bulwark_containers::{describe, DeepOptions};
 use bulwark_engine::Status;
 use common::*;
 use zip::write::SimpleFileOptions;

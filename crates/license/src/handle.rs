@@ -1,38 +1,17 @@
-//! `LicenseConfig` (the `[license]` table) and the `Licensing` handle the server holds.
+//! The `Licensing` handle the server holds, built from `[license]` (`bulwark_config::LicenseConfig`).
 
 use std::path::{Path, PathBuf};
 
+use bulwark_config::LicenseConfig;
 use ed25519_dalek::VerifyingKey;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::error::LicenseError;
 use crate::keys::read_public;
 use crate::state::{LicenseState, Promotion};
 use crate::status::LicenseStatus;
-use crate::store::{LicenseDir, DEFAULT_DIR};
-
-/// The `[license]` configuration table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct LicenseConfig {
-    /// Enforce the licence: without a usable key every object gets `LicenseErrorAction`.
-    pub required: bool,
-    /// The licence directory (installed keys and the traffic counter).
-    pub dir: PathBuf,
-    /// Public key files of the trusted issuers.
-    pub trusted_keys: Vec<PathBuf>,
-}
-
-impl Default for LicenseConfig {
-    fn default() -> Self {
-        LicenseConfig {
-            required: false,
-            dir: PathBuf::from(DEFAULT_DIR),
-            trusted_keys: Vec::new(),
-        }
-    }
-}
+use crate::store::LicenseDir;
 
 #[derive(Deserialize)]
 struct ConfigFile {
@@ -40,17 +19,15 @@ struct ConfigFile {
     license: LicenseConfig,
 }
 
-impl LicenseConfig {
-    /// Reads only the `[license]` table of a Bulwark configuration file (other tables are
-    /// ignored; defaults when the table is absent).
-    pub fn from_config_file(path: &Path) -> Result<Self, LicenseError> {
-        let text = std::fs::read_to_string(path).map_err(|e| LicenseError::io(path, e))?;
-        let file: ConfigFile = toml::from_str(&text).map_err(|e| LicenseError::Config {
-            path: path.into(),
-            reason: e.message().to_string(),
-        })?;
-        Ok(file.license)
-    }
+/// Reads only the `[license]` table of a Bulwark configuration file (other tables are ignored;
+/// defaults when the table is absent).
+pub fn license_config_from_file(path: &Path) -> Result<LicenseConfig, LicenseError> {
+    let text = std::fs::read_to_string(path).map_err(|e| LicenseError::io(path, e))?;
+    let file: ConfigFile = toml::from_str(&text).map_err(|e| LicenseError::Config {
+        path: path.into(),
+        reason: e.message().to_string(),
+    })?;
+    Ok(file.license)
 }
 
 /// Reads the trusted issuers' public key files.

@@ -18,15 +18,13 @@ mod store;
 mod traffic;
 
 pub use error::{KeyError, LicenseError};
-pub use handle::{load_trusted, Clock, LicenseConfig, Licensing, SystemClock};
+pub use handle::{license_config_from_file, load_trusted, Clock, Licensing, SystemClock};
 pub use keyfile::{
     format_date, parse_date, LicenseKey, LicenseType, SignedKey, DEFAULT_PRODUCT, FORMAT_LINE,
 };
 pub use state::{Installed, LicenseState, Promotion};
 pub use status::{LicenseStatus, WARN_DAYS};
-pub use store::{
-    LicenseDir, Slot, ACTIVE_FILE, BACKUP_FILE, DEFAULT_DIR, MAX_FILE_BYTES, TRAFFIC_FILE,
-};
+pub use store::{LicenseDir, Slot, ACTIVE_FILE, BACKUP_FILE, MAX_FILE_BYTES, TRAFFIC_FILE};
 /// The date and time types of the API (from the `time` crate), re-exported for callers.
 pub use time::{Date, OffsetDateTime};
 pub use traffic::TrafficCounter;

@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 
 use crate::error::LicenseError;
 
-/// Default licence directory.
-pub const DEFAULT_DIR: &str = "/var/lib/bulwark/license";
 /// File name of the active key in the licence directory.
 pub const ACTIVE_FILE: &str = "active.key";
 /// File name of the backup key in the licence directory.

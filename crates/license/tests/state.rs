@@ -4,10 +4,11 @@ mod common;
 
 use std::cell::Cell;
 
+use bulwark_config::LicenseConfig;
 use bulwark_license::cli_ops;
 use bulwark_license::{
-    Clock, LicenseConfig, LicenseDir, LicenseError, LicenseState, LicenseStatus, Licensing,
-    ACTIVE_FILE, BACKUP_FILE,
+    Clock, LicenseDir, LicenseError, LicenseState, LicenseStatus, Licensing, ACTIVE_FILE,
+    BACKUP_FILE,
 };
 use common::{Fixture, TestClock, NOW};
 use time::macros::{date, datetime};
@@ -267,13 +268,13 @@ fn config_defaults_and_license_table() {
     let f = Fixture::new();
     let p = f.path("bulwark.toml");
     std::fs::write(&p, "[server]\nlisten = [\"127.0.0.1:1344\"]\n").unwrap();
-    assert_eq!(LicenseConfig::from_config_file(&p).unwrap(), d);
+    assert_eq!(bulwark_license::license_config_from_file(&p).unwrap(), d);
     std::fs::write(&p, "[server]\nx = 1\n[license]\nrequired = true\ndir = \"/tmp/l\"\ntrusted_keys = [\"/etc/bulwark/issuer.pub\"]\n").unwrap();
-    let c = LicenseConfig::from_config_file(&p).unwrap();
+    let c = bulwark_license::license_config_from_file(&p).unwrap();
     assert!(c.required);
     assert_eq!(c.dir, std::path::PathBuf::from("/tmp/l"));
     assert_eq!(c.trusted_keys.len(), 1);
     std::fs::write(&p, "[license]\nrequierd = true\n").unwrap();
-    let e = LicenseConfig::from_config_file(&p).unwrap_err();
+    let e = bulwark_license::license_config_from_file(&p).unwrap_err();
     assert!(e.to_string().contains("requierd"), "{e}");
 }

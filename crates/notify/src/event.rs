@@ -65,15 +65,7 @@ pub enum Event {
 
 impl Event {
     /// Every kind, as [`Event::kind`] spells it (and `[notify] events` accepts).
-    pub const KINDS: [&'static str; 7] = [
-        "detection",
-        "update_done",
-        "update_failed",
-        "database_old",
-        "license_expiring",
-        "engine_error",
-        "reload_failed",
-    ];
+    pub const KINDS: [&'static str; 7] = bulwark_config::notify::EVENT_KINDS;
 
     /// The event's kind in snake case: `detection`, `update_done`, …
     pub fn kind(&self) -> &'static str {

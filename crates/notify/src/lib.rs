@@ -4,7 +4,8 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use bulwark_notify::{Event, Notifier, NotifyConfig};
+//! use bulwark_config::NotifyConfig;
+//! use bulwark_notify::{Event, Notifier};
 //! let notifier = Notifier::spawn(NotifyConfig {
 //!     script: Some("/etc/bulwark/notify.sh".into()),
 //!     ..NotifyConfig::default()
@@ -63,7 +64,6 @@
 //! dropped; when the `queue` is full it is dropped (both counted, reported as `dropped` in
 //! the next message). The worker runs at most [`MAX_CONCURRENT`] deliveries at once.
 
-mod config;
 mod event;
 mod gate;
 pub mod macros;
@@ -71,7 +71,6 @@ mod notifier;
 mod script;
 mod webhook;
 
-pub use config::{ConfigError, NotifyConfig};
 pub use event::{Event, Message, PRODUCT};
 pub use notifier::{Notifier, NotifyStats, MAX_CONCURRENT};
 pub use script::{Output, MAX_OUTPUT_BYTES};

@@ -12,7 +12,9 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::event::{Event, Message};
 use crate::gate::{Gate, Verdict};
 use crate::webhook::Webhook;
-use crate::{script, NotifyConfig};
+use bulwark_config::NotifyConfig;
+
+use crate::script;
 
 /// Deliveries (one message to all its targets) running at once. A hanging script holds one
 /// slot until its timeout; the others keep going.

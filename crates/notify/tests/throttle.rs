@@ -4,7 +4,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bulwark_notify::{Event, Notifier, NotifyConfig};
+use bulwark_config::NotifyConfig;
+use bulwark_notify::{Event, Notifier};
 use common::*;
 
 #[tokio::test]

@@ -4,7 +4,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bulwark_notify::{Event, Message, Notifier, NotifyConfig};
+use bulwark_config::NotifyConfig;
+use bulwark_notify::{Event, Message, Notifier};
 use common::*;
 
 fn hook(url: String) -> NotifyConfig {

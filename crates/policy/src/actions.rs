@@ -2,7 +2,7 @@
 
 use bulwark_engine::Status;
 
-use crate::config::{Action, ActionsConfig};
+use bulwark_config::policy::{Action, ActionsConfig};
 
 /// The action configured for `status`; a clean object is always delivered.
 pub fn action_for(actions: &ActionsConfig, status: Status) -> Action {

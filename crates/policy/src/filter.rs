@@ -3,11 +3,11 @@
 
 use regex::Regex;
 
-use crate::config::{Action, FilterConfig, PartialAction};
 use crate::groups::{compile_regexes, url_matches, Group};
 use crate::sniff::{self, SNIFF_BYTES};
 use crate::templates::Template;
 use crate::PolicyError;
+use bulwark_config::policy::{Action, FilterConfig, PartialAction};
 
 /// What the server knows about an object when it asks [`Group::filter`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -183,7 +183,7 @@ impl Group {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::GroupConfig;
+    use bulwark_config::policy::GroupConfig;
 
     fn group(f: impl FnOnce(&mut GroupConfig)) -> Group {
         let mut c = GroupConfig::default();

@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use regex::{Regex, RegexBuilder};
 
-use crate::config::{Action, EngineOptions, GroupConfig};
 use crate::filter::CompiledFilter;
 use crate::PolicyError;
+use bulwark_config::policy::{Action, EngineOptions, GroupConfig};
 
 /// A compiled group: what [`crate::Policy::select`] returns.
 #[derive(Debug, Clone)]

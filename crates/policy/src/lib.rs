@@ -1,6 +1,6 @@
 //! Bulwark's policy: the pure decision layer between the ICAP server and the engine.
 //!
-//! Configuration is plain data ([`PolicyConfig`], `[policy]` in `bulwark.toml`);
+//! Configuration is plain data (`bulwark_config::PolicyConfig`, `[policy]` in `bulwark.toml`);
 //! [`Policy::compile`] checks it (regexes, client ranges, the template directory, which it
 //! reads: the only I/O in this crate) and returns a [`Policy`] the server keeps in its snapshot.
 //! Per ICAP transaction the server:
@@ -16,11 +16,11 @@
 //!    `Cure` delivers the cured copy when there is one, else blocks;
 //! 5. renders blocks with [`Policy::render_block_page`] (HTTP 403, `Cache-Control: no-store`).
 //!
-//! [`cache_safety_warnings`] lists client- or user-based groups, whose RESPMOD verdicts Squid
+//! [`check_config`] is what `bulwark config check` learns from compiling: every compile error and
+//! the cache-safety warnings, by key. [`cache_safety_warnings`] lists client- or user-based groups, whose RESPMOD verdicts Squid
 //! would cache for everyone; [`import::kav4proxy`] converts a kav4proxy 5.5 configuration.
 
 mod actions;
-mod config;
 mod filter;
 mod groups;
 pub mod import;
@@ -30,10 +30,8 @@ mod templates;
 use std::fmt;
 use std::net::IpAddr;
 
-pub use config::{
-    Action, ActionsConfig, EngineOptions, FilterConfig, GroupConfig, PartialAction, PolicyConfig,
-    DEFAULT_EXCLUDED_MIME_TYPES,
-};
+use bulwark_config::{Findings, KeyProblem, PolicyConfig};
+
 pub use filter::{FilterDecision, ObjectInfo, SkipReason};
 pub use groups::{parse_client_range, Group};
 pub use sniff::{sniff, FileKind, FileType, SNIFF_BYTES};
@@ -184,6 +182,23 @@ pub fn cache_safety_warnings(config: &PolicyConfig) -> Vec<PolicyWarning> {
             }
         })
         .collect()
+}
+
+/// Compiles `config` to find what only compiling finds (regexes, client ranges, templates), and
+/// adds the [`cache_safety_warnings`]: the policy's part of `bulwark config check`.
+pub fn check_config(config: &PolicyConfig) -> Findings {
+    let errors = match Policy::compile(config) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors
+            .into_iter()
+            .map(|e| KeyProblem::new(e.key, e.message))
+            .collect(),
+    };
+    let warnings = cache_safety_warnings(config)
+        .into_iter()
+        .map(|w| KeyProblem::new(w.key, w.message))
+        .collect();
+    Findings { errors, warnings }
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use bulwark_engine::Status;
 
-use crate::config::Action;
 use crate::PolicyError;
+use bulwark_config::policy::Action;
 
 /// A block page template (file `<name>.html`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

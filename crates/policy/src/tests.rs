@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 
+use bulwark_config::policy::{Action, GroupConfig};
 use bulwark_engine::Status;
 
 use super::*;

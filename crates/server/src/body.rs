@@ -5,10 +5,11 @@
 
 use std::collections::VecDeque;
 
+use bulwark_config::policy::Action as Policy;
 use bulwark_containers::{CacheTier, CuredBody, DeepScanner, DeepVerdict};
 use bulwark_engine::{Status, Verdict};
 use bulwark_icap::{encode, RequestEvent};
-use bulwark_policy::{Action as Policy, FilterDecision, SkipReason, Template};
+use bulwark_policy::{FilterDecision, SkipReason, Template};
 use sha2::{Digest, Sha256};
 
 use crate::answer;

@@ -134,7 +134,11 @@ impl Controller {
     async fn reload_inner(&self) -> Result<String, ReloadError> {
         let mut config = match &self.config_path {
             Some(p) => {
-                let loaded = bulwark_config::load_file(p)?;
+                let loaded = bulwark_config::load_file_with(
+                    p,
+                    bulwark_config::Strictness::Strict,
+                    &crate::Snapshot::check,
+                )?;
                 for w in &loaded.warnings {
                     warn!("configuration: {w}");
                 }

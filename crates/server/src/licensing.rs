@@ -5,7 +5,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use bulwark_license::{LicenseConfig, LicenseStatus, Licensing};
+use bulwark_config::LicenseConfig;
+use bulwark_license::{LicenseStatus, Licensing};
 use tracing::{info, warn};
 
 /// How often the licence status is re-evaluated.

@@ -6,9 +6,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
+use bulwark_config::policy::Action;
 use bulwark_engine::{Status, Verdict};
 use bulwark_icap::Request;
-use bulwark_policy::{Action, FilterDecision, Template};
+use bulwark_policy::{FilterDecision, Template};
 
 use crate::answer;
 use crate::body::Body;

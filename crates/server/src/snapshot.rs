@@ -59,6 +59,14 @@ impl Snapshot {
             loaded_at: std::time::SystemTime::now(),
         })
     }
+
+    /// What building a snapshot from `config` would find beyond its plain data: the policy's
+    /// compile errors and cache-safety warnings. The loader places them on their lines
+    /// (`bulwark_config::load_file_with(path, strictness, &Snapshot::check)`), so `bulwark
+    /// config check`, start and reload refuse the same files.
+    pub fn check(config: &Config) -> bulwark_config::Findings {
+        bulwark_policy::check_config(&config.policy)
+    }
 }
 
 /// The newest modification time of the signature files under `paths` (files, or directories

@@ -6,10 +6,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bulwark_config::policy::Action;
 use bulwark_containers::DeepOptions;
 use bulwark_engine::{ScanOptions, SharedVerdicts, Status, Threat, Verdict};
 use bulwark_icap::{Headers, Request};
-use bulwark_policy::{Action, Group, ObjectInfo, PageValues, SkipReason, Template};
+use bulwark_policy::{Group, ObjectInfo, PageValues, SkipReason, Template};
 
 use crate::answer;
 use crate::blocked::ObjectKey;

@@ -9,11 +9,12 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::config::{Objects, SyslogConfig};
 use crate::format::Identity;
 use crate::record::{ObjectRecord, RecordKind, ReportRecord};
 use crate::transport::Destination;
 use crate::worker::{bump, Counters, Stop, Worker};
+use bulwark_config::syslog::Objects;
+use bulwark_config::SyslogConfig;
 
 /// The target of the per-object lines in the report log: left out of the syslog report when
 /// the per-object records are sent, which carry the same and more.

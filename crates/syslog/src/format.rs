@@ -6,11 +6,12 @@ use std::fmt::Write as _;
 use time::OffsetDateTime;
 
 use crate::cef;
-use crate::config::{Format, Header, SyslogConfig, Transport};
 use crate::record::{
     cap, hex, ObjectRecord, RecordKind, ReportRecord, Severity, MAX_FIELD, MAX_TEXT, MAX_THREATS,
     MAX_URL,
 };
+use bulwark_config::syslog::{Format, Header, Transport};
+use bulwark_config::SyslogConfig;
 
 /// The SD-ID of Bulwark's structured data. 32473 is the private enterprise number reserved for
 /// examples (RFC 5612): Bulwark has none registered; receivers match the name as a whole.
@@ -282,8 +283,8 @@ fn one_line(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Facility;
     use crate::record::Action;
+    use bulwark_config::syslog::Facility;
 
     fn record<'a>(url: &'a str, sha: Option<&'a [u8; 32]>) -> ObjectRecord<'a> {
         ObjectRecord {

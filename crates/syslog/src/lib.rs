@@ -14,7 +14,8 @@
 //!
 //! ```no_run
 //! # async fn demo() {
-//! use bulwark_syslog::{Action, CentralLog, ObjectRecord, RecordKind, SyslogConfig, Transport};
+//! use bulwark_config::{syslog::Transport, SyslogConfig};
+//! use bulwark_syslog::{Action, CentralLog, ObjectRecord, RecordKind};
 //! let central = CentralLog::new(&SyslogConfig {
 //!     transport: Transport::Udp,
 //!     address: "127.0.0.1:514".into(),
@@ -44,7 +45,6 @@
 
 pub mod cef;
 mod central;
-mod config;
 pub mod format;
 mod layer;
 mod record;
@@ -52,7 +52,6 @@ mod transport;
 mod worker;
 
 pub use central::{CentralLog, SyslogStats, ACCESS_TARGET};
-pub use config::{ConfigError, Facility, Format, Header, Objects, SyslogConfig, Transport};
 pub use layer::SyslogLayer;
 pub use record::{Action, Level, ObjectRecord, RecordKind, ReportRecord};
 pub use transport::SendError;

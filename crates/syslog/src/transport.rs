@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket, UnixDatagram};
 
-use crate::config::{split_host_port, SyslogConfig, Transport};
+use bulwark_config::syslog::{split_host_port, Transport};
+use bulwark_config::SyslogConfig;
 
 /// Largest payload of one UDP datagram over IPv4.
 const MAX_DATAGRAM: usize = 65_507;

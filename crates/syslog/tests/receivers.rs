@@ -5,10 +5,12 @@
 
 use std::time::{Duration, Instant};
 
-use bulwark_syslog::{
-    Action, CentralLog, Format, Header, ObjectRecord, Objects, RecordKind, SyslogConfig,
-    SyslogLayer, Transport,
-};
+use bulwark_config::syslog::Format;
+use bulwark_config::syslog::Header;
+use bulwark_config::syslog::Objects;
+use bulwark_config::syslog::Transport;
+use bulwark_config::SyslogConfig;
+use bulwark_syslog::{Action, CentralLog, ObjectRecord, RecordKind, SyslogLayer};
 use bulwark_testkit::syslog::{parse_cef, parse_rfc5424, TcpReceiver, UdpReceiver};
 
 const SD: &str = "bulwark@32473";
@@ -159,7 +161,7 @@ async fn the_local_socket_gets_the_syslog3_header() {
     let central = CentralLog::new(&SyslogConfig {
         transport: Transport::Local,
         socket: path.clone(),
-        facility: bulwark_syslog::Facility::Local4,
+        facility: bulwark_config::syslog::Facility::Local4,
         ..SyslogConfig::default()
     });
     central.start();

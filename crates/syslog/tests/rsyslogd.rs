@@ -6,9 +6,11 @@
 
 use std::time::Duration;
 
-use bulwark_syslog::{
-    Action, CentralLog, Facility, Format, ObjectRecord, RecordKind, SyslogConfig, Transport,
-};
+use bulwark_config::syslog::Facility;
+use bulwark_config::syslog::Format;
+use bulwark_config::syslog::Transport;
+use bulwark_config::SyslogConfig;
+use bulwark_syslog::{Action, CentralLog, ObjectRecord, RecordKind};
 use bulwark_testkit::rsyslogd::{rsyslogd_binary, Rsyslogd};
 use bulwark_testkit::syslog::{parse_cef, parse_rfc5424};
 

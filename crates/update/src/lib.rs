@@ -32,7 +32,7 @@ mod schedule;
 mod verify;
 
 pub use clamav_source::{local_header, DATABASES};
-pub use config::{FileSettings, UpdateConfig, DEFAULT_DATABASE_DIR};
+pub use config::FileSettings;
 pub use error::{FetchError, UpdateError};
 pub use hooks::{ReloadFn, ReloadHook, Reloaded};
 pub use run::{run, Outcome, Report, UpdateRequest};

@@ -4,16 +4,17 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use bulwark_config::LicenseConfig;
 use bulwark_license::keys::VerifyingKey;
-use bulwark_license::{LicenseConfig, LicenseStatus, Licensing};
+use bulwark_license::{LicenseStatus, Licensing};
 use time::OffsetDateTime;
 
-use crate::config::UpdateConfig;
 use crate::cvd::CvdKey;
 use crate::error::UpdateError;
 use crate::fetch::{Fetcher, Layout, Source};
 use crate::hooks::{run_post_update, ReloadHook, Reloaded};
 use crate::install::Installation;
+use bulwark_config::UpdateConfig;
 
 /// What one run is asked to do.
 #[derive(Debug, Clone, Default)]

@@ -126,7 +126,7 @@ fn licence_and_configuration_problems_have_their_exit_codes() {
     let s = Setup::new();
     s.build(1);
     let mut req = s.request(&[s.mirror.display().to_string()]);
-    req.license = Some(bulwark_license::LicenseConfig {
+    req.license = Some(bulwark_config::LicenseConfig {
         required: true,
         dir: s.tmp.path().join("no-licence"),
         trusted_keys: vec![],

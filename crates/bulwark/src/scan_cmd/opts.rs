@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use bulwark_config::policy::Action;
 use bulwark_config::Config;
 use bulwark_containers::DeepOptions;
 use bulwark_engine::ScanOptions;
-use bulwark_policy::Action;
 
 use super::ScanArgs;
 

@@ -4,7 +4,7 @@
 //! concatenated; self-extractors), and the local headers no central directory covers are walked
 //! too (members left out of the directory). Encrypted members give `protected`; overlapping
 //! entries (the "better zip bomb") and oversized entry counts give `limits-exceeded` before
-//! anything is unpacked. Every path stays within the [`Limits`](crate::Limits): an archive's
+//! anything is unpacked. Every path stays within the [`Limits`](bulwark_config::Limits): an archive's
 //! count is checked before its directory is read, members count one by one, the searches are
 //! capped and timed.
 

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use bulwark_notify::{Event, NotifyConfig};
+use bulwark_config::NotifyConfig;
+use bulwark_notify::Event;
 
 /// Writes `body` (after a `#!/bin/sh` line and `D=<dir>`) as an executable script in `dir`.
 pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {

@@ -9,7 +9,9 @@ use serde::Deserialize;
 
 use super::groups::client;
 use super::*;
-use crate::{Action, FilterDecision, ObjectInfo, Policy, PolicyConfig, SkipReason, Template};
+use crate::{FilterDecision, ObjectInfo, Policy, SkipReason, Template};
+use bulwark_config::policy::Action;
+use bulwark_config::PolicyConfig;
 
 const COMMON: &str = include_str!("../../tests/data/kav4proxy-common.conf");
 const GROUPS: &str = include_str!("../../tests/data/kav4proxy-groups.conf");

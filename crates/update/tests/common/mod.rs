@@ -10,8 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bulwark_config::UpdateConfig;
 use bulwark_update::publish::{self, BuildOptions};
-use bulwark_update::{UpdateConfig, UpdateRequest};
+use bulwark_update::UpdateRequest;
 
 /// A fault to apply to one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,11 +1,22 @@
-//! `[notify]` in `bulwark.toml`: plain data with a default for every key;
-//! [`NotifyConfig::validate`] checks it.
+//! `[notify]`: administrator notifications (sent by the `bulwark-notify` crate); plain data
+//! with a default for every key; [`NotifyConfig::validate`] checks it.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::Event;
+use crate::KeyProblem;
+
+/// Every event kind `[notify] events` accepts, as the notifier spells it (`Event::kind`).
+pub const EVENT_KINDS: [&str; 7] = [
+    "detection",
+    "update_done",
+    "update_failed",
+    "database_old",
+    "license_expiring",
+    "engine_error",
+    "reload_failed",
+];
 
 /// `[notify]`: where administrator notifications go and how they are throttled.
 ///
@@ -55,30 +66,11 @@ impl Default for NotifyConfig {
         Self {
             script: None,
             webhook: None,
-            events: Event::KINDS.iter().map(|k| k.to_string()).collect(),
+            events: EVENT_KINDS.iter().map(|k| k.to_string()).collect(),
             dedup_window_secs: 300,
             max_per_minute: 30,
             timeout_secs: 10,
             queue: 1000,
-        }
-    }
-}
-
-/// A problem in `[notify]`, under its dotted key (`notify.webhook`, `notify.events.2`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct ConfigError {
-    /// Dotted path of the offending key.
-    pub key: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl ConfigError {
-    fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            message: message.into(),
         }
     }
 }
@@ -96,11 +88,11 @@ impl NotifyConfig {
 
     /// Checks every key; returns all problems found. Does not look at the file system (the
     /// script may be installed after the configuration is checked).
-    pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
+    pub fn validate(&self) -> Result<(), Vec<KeyProblem>> {
         let mut errors = Vec::new();
         if let Some(script) = &self.script {
             if !script.is_absolute() {
-                errors.push(ConfigError::new(
+                errors.push(KeyProblem::new(
                     "notify.script",
                     format!("`{}`: must be an absolute path", script.display()),
                 ));
@@ -108,31 +100,28 @@ impl NotifyConfig {
         }
         if let Some(url) = &self.webhook {
             if let Err(message) = check_url(url) {
-                errors.push(ConfigError::new(
+                errors.push(KeyProblem::new(
                     "notify.webhook",
                     format!("`{url}`: {message}"),
                 ));
             }
         }
         for (i, kind) in self.events.iter().enumerate() {
-            if kind != "all" && !Event::KINDS.contains(&kind.as_str()) {
-                errors.push(ConfigError::new(
+            if kind != "all" && !EVENT_KINDS.contains(&kind.as_str()) {
+                errors.push(KeyProblem::new(
                     format!("notify.events.{i}"),
                     format!(
                         "`{kind}`: expected all or one of {}",
-                        Event::KINDS.join(", ")
+                        EVENT_KINDS.join(", ")
                     ),
                 ));
             }
         }
         if self.timeout_secs == 0 {
-            errors.push(ConfigError::new(
-                "notify.timeout_secs",
-                "must be at least 1",
-            ));
+            errors.push(KeyProblem::new("notify.timeout_secs", "must be at least 1"));
         }
         if self.queue == 0 {
-            errors.push(ConfigError::new("notify.queue", "must be at least 1"));
+            errors.push(KeyProblem::new("notify.queue", "must be at least 1"));
         }
         if errors.is_empty() {
             Ok(())

@@ -1,5 +1,6 @@
 //! The policy's configuration schema: `[policy]` in `bulwark.toml`. Plain data with a default
-//! for every key; [`crate::Policy::compile`] checks it and turns it into matchers.
+//! for every key; the `bulwark-policy` crate checks it and compiles it into matchers
+//! (`Policy::compile`).
 
 use std::path::PathBuf;
 

@@ -6,6 +6,25 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub mod cluster;
+pub mod console;
+pub mod license;
+pub mod limits;
+pub mod notify;
+pub mod policy;
+pub mod syslog;
+pub mod update;
+
+pub(crate) use cluster::validate as validate_cluster;
+pub use cluster::ClusterConfig;
+pub use console::ConsoleConfig;
+pub use license::LicenseConfig;
+pub use limits::Limits;
+pub use notify::NotifyConfig;
+pub use policy::PolicyConfig;
+pub use syslog::SyslogConfig;
+pub use update::UpdateConfig;
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -28,22 +47,22 @@ pub struct Config {
     pub metrics: MetricsConfig,
     /// `[cluster]`: the caches shared by a fleet of instances through Redis (off unless
     /// `redis` is set; see `docs/operations.md`).
-    pub cluster: crate::ClusterConfig,
+    pub cluster: ClusterConfig,
     /// `[control]`: pid file, control socket, privileges.
     pub control: ControlConfig,
     /// `[notify]`: administrator notifications (NotifyScript, webhook).
-    pub notify: bulwark_notify::NotifyConfig,
+    pub notify: NotifyConfig,
     /// `[license]`: licence enforcement (off unless `required = true`).
-    pub license: bulwark_license::LicenseConfig,
+    pub license: LicenseConfig,
     /// `[policy]`: groups (`[policy.default]`, `[[policy.group]]`), filters, actions per
     /// status and block pages (see the `bulwark-policy` crate).
-    pub policy: bulwark_policy::PolicyConfig,
+    pub policy: PolicyConfig,
     /// `[console]`: the administration web console and JSON API (off unless `listen` is set;
     /// see the `bulwark-console` crate and `docs/console.md`).
-    pub console: bulwark_console_config::ConsoleConfig,
+    pub console: ConsoleConfig,
     /// `[update]`: database update sources, trusted signing keys, proxy, install directory,
     /// schedule and PostUpdateCmd (`bulwark update`; see the `bulwark-update` crate).
-    pub update: bulwark_update::UpdateConfig,
+    pub update: UpdateConfig,
     /// `[clamd]`: a clamd-protocol listener (clamdscan, mail filters, Nextcloud, c-icap's
     /// clamd_mod), off unless `listen` is set (see `docs/operations.md`).
     pub clamd: ClamdConfig,
@@ -250,7 +269,7 @@ pub struct EngineConfig {
     pub database: Vec<PathBuf>,
     /// `[engine.limits]`: what one object may unpack to (depth, sizes, members, ratio, time);
     /// hitting one gives `limits-exceeded`, never a virus name.
-    pub limits: bulwark_containers::Limits,
+    pub limits: Limits,
     /// Verdicts remembered for archives, executables and encoded bodies (keyed by content
     /// digest, database version and scan options), so a known object is not unpacked again;
     /// 0 turns the cache off. Emptied on every reload.
@@ -266,7 +285,7 @@ impl Default for EngineConfig {
     fn default() -> Self {
         Self {
             database: Vec::new(),
-            limits: bulwark_containers::Limits::default(),
+            limits: Limits::default(),
             verdict_cache_entries: 65_536,
             max_database_age_days: 7,
         }
@@ -294,7 +313,7 @@ pub struct LogConfig {
     pub counter_stats_file: Option<PathBuf>,
     /// `[log.syslog]`: central logs — per-object records and the report log to a syslog
     /// receiver (local socket, UDP or TCP), as RFC 5424 or CEF (see `docs/operations.md`).
-    pub syslog: bulwark_syslog::SyslogConfig,
+    pub syslog: SyslogConfig,
 }
 
 impl Default for LogConfig {
@@ -307,7 +326,7 @@ impl Default for LogConfig {
             show_ok: false,
             av_stats_file: None,
             counter_stats_file: None,
-            syslog: bulwark_syslog::SyslogConfig::default(),
+            syslog: SyslogConfig::default(),
         }
     }
 }

@@ -1,8 +1,5 @@
-//! The `[console]` section of Bulwark's configuration: the administration web console and its
-//! JSON API (served by the `bulwark-console` crate, which re-exports [`ConsoleConfig`]).
-//!
-//! It lives in its own small crate because `bulwark-config` names it in its schema while
-//! `bulwark-console` depends (through `bulwark-server`) on `bulwark-config`.
+//! `[console]`: the administration web console and its JSON API (served by the
+//! `bulwark-console` crate).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::KeyProblem;
+
 /// How messages reach the receiver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -177,21 +179,8 @@ impl Default for SyslogConfig {
     }
 }
 
-/// A problem in `[log.syslog]`, under its dotted key (`log.syslog.address`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{key}: {message}")]
-pub struct ConfigError {
-    /// Dotted path of the offending key.
-    pub key: String,
-    /// What is wrong.
-    pub message: String,
-}
-
-fn err(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        key: format!("log.syslog.{key}"),
-        message: message.into(),
-    }
+fn err(key: &str, message: impl Into<String>) -> KeyProblem {
+    KeyProblem::new(format!("log.syslog.{key}"), message)
 }
 
 impl SyslogConfig {
@@ -202,7 +191,7 @@ impl SyslogConfig {
 
     /// Checks every key; returns all problems found. Looks at neither the network nor the
     /// file system (the receiver may start later).
-    pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
+    pub fn validate(&self) -> Result<(), Vec<KeyProblem>> {
         let mut errors = Vec::new();
         if matches!(self.transport, Transport::Udp | Transport::Tcp) {
             if let Err(m) = split_host_port(&self.address) {
@@ -248,12 +237,12 @@ impl SyslogConfig {
 }
 
 /// Printable US-ASCII without space (RFC 5424's PRINTUSASCII).
-pub(crate) fn printable(s: &str) -> bool {
+pub fn printable(s: &str) -> bool {
     s.bytes().all(|b| (33..=126).contains(&b))
 }
 
 /// `host:port` → (host, port); a bracketed IPv6 host loses its brackets.
-pub(crate) fn split_host_port(addr: &str) -> Result<(&str, u16), &'static str> {
+pub fn split_host_port(addr: &str) -> Result<(&str, u16), &'static str> {
     let (host, port) = addr
         .rsplit_once(':')
         .ok_or("expected host:port (e.g. 192.0.2.7:514)")?;
