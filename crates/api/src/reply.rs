@@ -171,6 +171,7 @@ mod tests {
             verdict: Verdict {
                 status,
                 threats: threats.iter().map(|t| Threat::new(*t, "a.zip/x")).collect(),
+                error: None,
             },
             cured: None,
             packers: Vec::new(),

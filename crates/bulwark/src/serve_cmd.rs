@@ -180,7 +180,6 @@ pub fn run(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let database = control::load_database(&config.engine)
         .map_err(|e| anyhow::anyhow!("cannot load the signature database: {e}"))?;
-    info!(version = database.version(), "signature database loaded");
     let av_log =
         LogFile::open(config.log.av_stats_file.as_deref(), true).context("log.av_stats_file")?;
     let license = bulwark_server::licensing::Enforcer::open(&config.license)

@@ -263,6 +263,7 @@ mod tests {
             verdict: Verdict {
                 status,
                 threats: threats.iter().map(|t| Threat::new(*t, "")).collect(),
+                error: None,
             },
             cured: None,
             packers: Vec::new(),

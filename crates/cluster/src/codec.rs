@@ -188,7 +188,12 @@ pub fn decode(b: &[u8]) -> Result<Verdict, DecodeError> {
     if !r.0.is_empty() {
         return Err(DecodeError::Malformed);
     }
-    Ok(Verdict { status, threats })
+    // Only clean and infected verdicts are shared: no error detail travels.
+    Ok(Verdict {
+        status,
+        threats,
+        error: None,
+    })
 }
 
 struct Reader<'a>(&'a [u8]);

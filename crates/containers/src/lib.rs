@@ -45,7 +45,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bulwark_engine::{
-    ContentHasher, Database, Scanner, Status, Threat, Verdict, VerdictCache, VerdictKey,
+    ContentHasher, Database, ErrorDetail, Scanner, Status, Threat, Verdict, VerdictCache,
+    VerdictKey,
 };
 
 pub use options::DeepOptions;
@@ -236,7 +237,7 @@ impl DeepScanner {
             Err(_) => {
                 tracing::error!("deep scan panicked");
                 DeepVerdict {
-                    verdict: Verdict::of(Status::Error),
+                    verdict: Verdict::error(ErrorDetail::ScanFailed),
                     cured: None,
                     packers: Vec::new(),
                     notes: vec!["internal error while unpacking".to_string()],
@@ -336,6 +337,7 @@ impl DeepScanner {
         let verdict = Verdict {
             status,
             threats: std::mem::take(&mut ctx.threats),
+            error: (status == Status::Error).then_some(ErrorDetail::ScanFailed),
         };
         if let Some((c, key)) = cache_slot {
             // Only clean and infected verdicts are kept (the local cache checks; the shared

@@ -136,7 +136,7 @@ fn load(cache: Option<PathBuf>, sigs: &[PathBuf]) -> (Database, f64) {
     println!(
         "load: {secs:.3} s (compile {:.3} s, cache: {}), {loaded} signatures, {} atoms, matcher {:.1} MiB",
         r.compile_time.as_secs_f64(),
-        r.cache.as_deref().unwrap_or("off"),
+        r.cache.as_ref().map_or("off".to_string(), ToString::to_string),
         r.atoms,
         mib(r.matcher_bytes)
     );

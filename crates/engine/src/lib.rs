@@ -31,10 +31,10 @@ use std::time::Instant;
 
 pub use cache::default_cache_dir;
 pub use load::{
-    is_signature_file, FileReport, LoadError, LoadOptions, LoadReport, MalformedLine,
+    is_signature_file, CacheOutcome, FileReport, LoadError, LoadOptions, LoadReport, MalformedLine,
     MALFORMED_LINES_KEPT, NORMALISATION_NOT_IMPLEMENTED, PUA_DISABLED,
 };
-pub use verdict::{HandlerRequest, Status, Threat, Verdict};
+pub use verdict::{ErrorDetail, HandlerRequest, Status, Threat, Verdict};
 pub use verdict_cache::{ContentHasher, SharedVerdicts, VerdictCache, VerdictKey};
 
 /// Where freshclam keeps ClamAV's database on Debian (and most distributions).
@@ -101,7 +101,7 @@ impl Database {
     ///
     /// With [`LoadOptions::cache_dir`] set, a compiled cache built from the same sources is used
     /// instead of compiling (see `LoadOptions::cache_dir`); [`LoadReport::cache`] says what
-    /// happened.
+    /// happened. Nothing is logged here: the caller logs the report, once.
     ///
     /// Refused (unless [`LoadOptions::lenient`]): a directory with no ClamAV file, a file whose
     /// lines are all malformed (with the first one's number and reason), a database that loads
@@ -123,17 +123,11 @@ impl Database {
                         matcher_bytes: matcher_bytes(&p.compiled),
                         atoms: p.atoms,
                         weak_atoms: p.compiled.weak_atoms,
-                        cache: Some("hit".to_string()),
+                        cache: Some(CacheOutcome::Hit),
                     };
                     if !opts.lenient {
                         report.check()?;
                     }
-                    tracing::info!(
-                        signatures = report.files.iter().map(|f| f.loaded).sum::<u64>(),
-                        ms = report.total_time.as_millis() as u64,
-                        cache = %key.file(dir).display(),
-                        "signature database loaded from the compiled cache"
-                    );
                     let db = Database {
                         version: p.version,
                         sets: p.sets,
@@ -141,12 +135,10 @@ impl Database {
                     };
                     return Ok((db, report));
                 }
-                Err(cache::CacheError::Absent) => cache_note = Some("rebuilt (absent)".into()),
-                Err(e) => {
-                    tracing::warn!(cache = %key.file(dir).display(), reason = %e,
-                        "ignoring the compiled signature cache; rebuilding it");
-                    cache_note = Some(format!("rebuilt ({e})"));
+                Err(cache::CacheError::Absent) => {
+                    cache_note = Some(CacheOutcome::Rebuilt("absent".into()))
                 }
+                Err(e) => cache_note = Some(CacheOutcome::Rebuilt(e.to_string())),
             }
         }
         // Stamped again from the bytes actually compiled, so a file changing meanwhile cannot
@@ -174,11 +166,9 @@ impl Database {
         let atoms = c.groups.iter().map(|g| g.atoms()).sum();
         if let (Some(dir), Some(key)) = (&opts.cache_dir, &key) {
             match cache::write(dir, key, &version, &sets, &files, atoms, &c) {
-                Ok(p) => tracing::info!(cache = %p.display(), "compiled signature cache written"),
+                Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(dir = %dir.display(), error = %e,
-                        "could not write the compiled signature cache");
-                    cache_note = Some(format!("write failed: {e}"));
+                    cache_note = Some(CacheOutcome::WriteFailed(format!("{}: {e}", dir.display())))
                 }
             }
         }
@@ -191,11 +181,6 @@ impl Database {
             weak_atoms: c.weak_atoms,
             cache: cache_note,
         };
-        tracing::info!(
-            signatures = report.files.iter().map(|f| f.loaded).sum::<u64>(),
-            ms = report.total_time.as_millis() as u64,
-            "signature database loaded"
-        );
         Ok((Database { version, sets, c }, report))
     }
 

@@ -173,9 +173,38 @@ pub struct LoadReport {
     pub atoms: usize,
     /// Atoms shorter than 4 bytes (more false hits).
     pub weak_atoms: u64,
-    /// What the compiled cache did: `None` when no cache directory was given, else e.g.
-    /// `"hit"`, `"rebuilt (absent)"`, `"rebuilt (stale: sources changed)"`.
-    pub cache: Option<String>,
+    /// What the compiled cache did: `None` when no cache directory was given.
+    pub cache: Option<CacheOutcome>,
+}
+
+/// What the compiled signature cache did during a load ([`LoadOptions::cache_dir`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// The cache matched the sources and was used instead of compiling.
+    Hit,
+    /// The database was compiled and the cache (re)written; the reason it was not used
+    /// (`absent`, `stale: sources changed`, `corrupt: …`).
+    Rebuilt(String),
+    /// The database was compiled but the cache could not be written (the reason): the next
+    /// load compiles again.
+    WriteFailed(String),
+}
+
+impl CacheOutcome {
+    /// True when the outcome deserves a warning (the cache cannot be written).
+    pub fn is_failure(&self) -> bool {
+        matches!(self, CacheOutcome::WriteFailed(_))
+    }
+}
+
+impl std::fmt::Display for CacheOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CacheOutcome::Hit => f.write_str("hit"),
+            CacheOutcome::Rebuilt(why) => write!(f, "rebuilt ({why})"),
+            CacheOutcome::WriteFailed(why) => write!(f, "write failed: {why}"),
+        }
+    }
 }
 
 impl LoadReport {

@@ -777,7 +777,7 @@ impl Inner {
         if names.is_empty() {
             if let Some(e) = &self.error {
                 tracing::warn!(error = %e, "scan error");
-                return Verdict::of(crate::Status::Error);
+                return Verdict::error(crate::ErrorDetail::ScanFailed);
             }
             return Verdict::clean();
         }

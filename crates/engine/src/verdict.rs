@@ -76,13 +76,42 @@ impl Threat {
     }
 }
 
+/// Why a verdict of status [`Status::Error`] is one: told apart from threat names, which are
+/// only ever signatures' names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorDetail {
+    /// The scan failed inside Bulwark (a parser panicked, the scan task died): the object's
+    /// content says nothing.
+    ScanFailed,
+    /// A partial object (HTTP 206) refused by policy without a scan: it cannot be judged whole.
+    PartialRefused,
+}
+
+impl ErrorDetail {
+    /// The detail's word in logs and verdict headers (`SCAN_FAILED`, `PARTIAL`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorDetail::ScanFailed => "SCAN_FAILED",
+            ErrorDetail::PartialRefused => "PARTIAL",
+        }
+    }
+}
+
+impl fmt::Display for ErrorDetail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The result of a scan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     /// The overall status.
     pub status: Status,
-    /// Every threat found (empty when clean).
+    /// Every threat found (empty when clean); signatures' names only.
     pub threats: Vec<Threat>,
+    /// Why the status is [`Status::Error`], when it is and the reason is known.
+    pub error: Option<ErrorDetail>,
 }
 
 impl Verdict {
@@ -91,6 +120,7 @@ impl Verdict {
         Self {
             status: Status::Clean,
             threats: Vec::new(),
+            error: None,
         }
     }
 
@@ -99,6 +129,7 @@ impl Verdict {
         Self {
             status: Status::Infected,
             threats,
+            error: None,
         }
     }
 
@@ -123,6 +154,26 @@ impl Verdict {
         Self {
             status,
             threats: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// An error verdict for `detail`.
+    pub fn error(detail: ErrorDetail) -> Self {
+        Self {
+            status: Status::Error,
+            threats: Vec::new(),
+            error: Some(detail),
+        }
+    }
+
+    /// What names this verdict in a log line or a verdict header: the first threat's name,
+    /// else the error detail's word, else the status's.
+    pub fn label(&self) -> &str {
+        match (self.threats.first(), self.error) {
+            (Some(t), _) => &t.name,
+            (None, Some(e)) => e.as_str(),
+            (None, None) => self.status.as_str(),
         }
     }
 }
@@ -136,4 +187,25 @@ pub struct HandlerRequest {
     pub ty: crate::cltype::ClType,
     /// Every matched `HandlerType` signature, in match order.
     pub names: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_names_its_detail_never_a_threat() {
+        let v = Verdict::error(ErrorDetail::PartialRefused);
+        assert_eq!((v.status, v.threats.len()), (Status::Error, 0));
+        assert_eq!(v.label(), "PARTIAL");
+        assert_eq!(
+            Verdict::error(ErrorDetail::ScanFailed).label(),
+            "SCAN_FAILED"
+        );
+        assert_eq!(Verdict::of(Status::Error).label(), "ERROR");
+        let mut found = Verdict::clean();
+        found.add_names(vec!["Eicar-Test-Signature".into()]);
+        assert_eq!(found.label(), "Eicar-Test-Signature");
+        assert_eq!(found.error, None);
+    }
 }

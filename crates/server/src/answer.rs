@@ -243,8 +243,7 @@ pub fn cured_head(
 
 /// Verdict headers (SPEC F-ICAP-8) for a modified answer.
 pub fn verdict_headers(verdict: &Verdict, h: &mut Headers) {
-    let names: Vec<&str> = verdict.threats.iter().map(|t| t.name.as_str()).collect();
-    let first = names.first().copied().unwrap_or(verdict.status.as_str());
+    let first = verdict.label();
     // Type=0: infection; Resolution=2: file not repaired, blocked (draft-stecher-icap-subid).
     h.append(
         "X-Infection-Found",
@@ -300,5 +299,19 @@ mod tests {
         assert_eq!(httpdate(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(httpdate(1_700_000_000), "Tue, 14 Nov 2023 22:13:20 GMT");
         assert_eq!(httpdate(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+    }
+
+    #[test]
+    fn verdict_headers_name_an_error_by_its_detail() {
+        let mut h = Headers::default();
+        verdict_headers(
+            &Verdict::error(bulwark_engine::ErrorDetail::PartialRefused),
+            &mut h,
+        );
+        assert_eq!(h.get("X-Virus-ID"), Some("PARTIAL"));
+        assert_eq!(
+            h.get("X-Infection-Found"),
+            Some("Type=0; Resolution=2; Threat=PARTIAL;")
+        );
     }
 }

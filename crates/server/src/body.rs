@@ -399,7 +399,7 @@ async fn finish_deep(s: DeepScanner) -> DeepVerdict {
         Err(e) => {
             tracing::error!("scan task failed: {e}");
             DeepVerdict {
-                verdict: Verdict::of(Status::Error),
+                verdict: Verdict::error(bulwark_engine::ErrorDetail::ScanFailed),
                 cured: None,
                 packers: Vec::new(),
                 notes: Vec::new(),

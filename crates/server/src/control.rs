@@ -54,12 +54,19 @@ pub fn load_database(cfg: &EngineConfig) -> Result<Database, ReloadError> {
             );
         }
     }
+    let cache = report
+        .cache
+        .as_ref()
+        .map_or("off".to_string(), ToString::to_string);
+    if report.cache.as_ref().is_some_and(|c| c.is_failure()) {
+        warn!(%cache, "the compiled signature cache could not be written: the next start compiles again");
+    }
     info!(
         version = db.version(),
         files = report.files.len(),
         signatures = report.files.iter().map(|f| f.loaded).sum::<u64>(),
         ms = report.total_time.as_millis() as u64,
-        cache = report.cache.as_deref().unwrap_or("off"),
+        %cache,
         "signature database loaded"
     );
     Ok(db)

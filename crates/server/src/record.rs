@@ -162,9 +162,9 @@ fn av_stats_line(l: &AvLine<'_>, now: std::time::SystemTime) -> String {
         .unwrap_or(0);
     let date = answer::civil(secs);
     let mut status = l.verdict.status.as_str().to_string();
-    if let Some(t) = l.verdict.threats.first() {
+    if !l.verdict.threats.is_empty() || l.verdict.error.is_some() {
         status.push(' ');
-        status.push_str(&t.name.replace(char::is_whitespace, "_"));
+        status.push_str(&l.verdict.label().replace(char::is_whitespace, "_"));
     }
     let field = |s: &str| {
         if s.is_empty() {
@@ -283,6 +283,7 @@ pub fn record_direct(ctx: &Context, s: &DirectScan<'_>) {
         size = s.size,
         status = s.verdict.status.as_str(),
         threats = %threats.join(","),
+        error = s.verdict.error.map_or("", |e| e.as_str()),
         "scanned"
     );
 }
@@ -344,6 +345,7 @@ pub(crate) fn record(ctx: &Context, r: &Report<'_>) {
         size = r.size,
         status = r.verdict.status.as_str(),
         threats = %threats.join(","),
+        error = r.verdict.error.map_or("", |e| e.as_str()),
         answer = r.answer.label(),
         delivery = %r.answer.delivery(),
         ms = elapsed.as_millis() as u64,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bulwark_config::policy::Action;
 use bulwark_containers::DeepOptions;
-use bulwark_engine::{ScanOptions, SharedVerdicts, Status, Threat, Verdict};
+use bulwark_engine::{ErrorDetail, ScanOptions, SharedVerdicts, Status, Verdict};
 use bulwark_icap::{Headers, Request};
 use bulwark_policy::{Group, ObjectInfo, PageValues, SkipReason, Template};
 
@@ -251,10 +251,8 @@ pub(crate) fn unscanned_verdict(t: Template) -> Verdict {
         Template::ObjectTooLarge => Verdict::of(Status::TooLarge),
         Template::LicenseError => Verdict::of(Status::LicenseError),
         Template::BasesError => Verdict::of(Status::BasesError),
-        _ => Verdict {
-            status: Status::Error,
-            threats: vec![Threat::new(t.verdict(), "")],
-        },
+        Template::ObjectPartial => Verdict::error(ErrorDetail::PartialRefused),
+        _ => Verdict::of(Status::Error),
     }
 }
 

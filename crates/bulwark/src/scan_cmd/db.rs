@@ -73,7 +73,7 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
                     "{}",
                     serde_json::json!({"version": db.version(), "sets": db.sets(), "files": files, "loaded": total_loaded,
                         "total": total, "load_seconds": r.total_time.as_secs_f64(), "compile_seconds": r.compile_time.as_secs_f64(),
-                        "matcher_bytes": r.matcher_bytes, "atoms": r.atoms, "weak_atoms": r.weak_atoms, "cache": r.cache, "peak_rss_kb": rss,
+                        "matcher_bytes": r.matcher_bytes, "atoms": r.atoms, "weak_atoms": r.weak_atoms, "cache": r.cache.as_ref().map(ToString::to_string), "peak_rss_kb": rss,
                         "rss_growth_kb": rss.saturating_sub(rss0), "refused": refused.as_ref().map(ToString::to_string)})
                 );
                 return Ok(code);
@@ -134,7 +134,9 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
             );
             println!(
                 "compiled cache: {}",
-                r.cache.as_deref().unwrap_or("not used")
+                r.cache
+                    .as_ref()
+                    .map_or("not used".to_string(), ToString::to_string)
             );
             println!(
                 "memory: peak RSS {:.1} MB (grew {:.1} MB while loading)",
