@@ -3,13 +3,13 @@
 
 use regex::Regex;
 
-use crate::groups::{compile_regexes, url_matches, Group};
+use crate::regexes::{compile_regexes, url_matches};
 use crate::sniff::{self, SNIFF_BYTES};
 use crate::templates::Template;
 use crate::PolicyError;
-use bulwark_config::policy::{Action, FilterConfig, PartialAction};
+use bulwark_config::policy::{Action, FilterConfig, GroupConfig, PartialAction};
 
-/// What the server knows about an object when it asks [`Group::filter`].
+/// What the server knows about an object when it asks [`crate::Group::filter`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ObjectInfo<'a> {
     /// The HTTP request method (`GET`, `POST`, `CONNECT`…).
@@ -43,10 +43,10 @@ pub enum SkipReason {
     PartialResponse,
 }
 
-/// The outcome of [`Group::filter`].
+/// The outcome of [`crate::Group::filter`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FilterDecision {
-    /// Scan the object, then apply [`Group::action`] to its status.
+    /// Scan the object, then apply [`crate::Group::action`] to its status.
     Scan,
     /// Deliver it unscanned.
     Skip(SkipReason),
@@ -100,27 +100,17 @@ impl CompiledFilter {
     }
 }
 
-impl Group {
-    /// Decides whether an object is scanned.
-    ///
-    /// Two-step use: call it with the HTTP heads and `first_bytes: None`. When it answers
-    /// [`FilterDecision::NeedBytes`] (only when a Content-Type exclusion applies and file types
-    /// are sniffed), call it again once that many body bytes (the preview) arrived, or the body
-    /// ended: the content may then override the exclusion (a `video/mp4` that starts with `MZ`
-    /// is scanned). Every other answer is final.
-    ///
-    /// Order: method, excluded URL, HTTP 206, Content-Type (with sniffing), size.
-    /// When `Content-Length` is absent the server counts the bytes itself and applies
-    /// [`Group::too_large`] once [`Group::max_req_length`] is passed.
-    pub fn filter(&self, o: &ObjectInfo<'_>) -> FilterDecision {
-        let c = &self.config.filter;
+impl CompiledFilter {
+    /// [`crate::Group::filter`]'s decision, with the group's configuration `g`.
+    pub(crate) fn decide(&self, g: &GroupConfig, o: &ObjectInfo<'_>) -> FilterDecision {
+        let c = &g.filter;
         if c.skip_methods
             .iter()
             .any(|m| m.eq_ignore_ascii_case(o.method.trim()))
         {
             return FilterDecision::Skip(SkipReason::Method);
         }
-        if url_matches(&self.filter.exclude_urls, o.url) {
+        if url_matches(&self.exclude_urls, o.url) {
             return FilterDecision::Skip(SkipReason::ExcludedUrl);
         }
         if o.http_status == Some(206) {
@@ -143,27 +133,12 @@ impl Group {
                 return FilterDecision::Skip(SkipReason::ExcludedMimeType);
             }
         }
-        if o.content_length.is_some_and(|n| self.exceeds(n)) {
-            return self.too_large();
+        if o.content_length
+            .is_some_and(|n| max_req_length(g).is_some_and(|max| n > max))
+        {
+            return too_large(g);
         }
         FilterDecision::Scan
-    }
-
-    /// The size limit in bytes (`filter.max_req_length`), `None` without one.
-    pub fn max_req_length(&self) -> Option<u64> {
-        Some(self.config.filter.max_req_length).filter(|&n| n > 0)
-    }
-
-    /// The decision for an object found to be over [`Group::max_req_length`].
-    pub fn too_large(&self) -> FilterDecision {
-        match self.config.actions.too_large {
-            Action::Skip => FilterDecision::Skip(SkipReason::TooLarge),
-            Action::Deny | Action::Cure => FilterDecision::Deny(Template::ObjectTooLarge),
-        }
-    }
-
-    fn exceeds(&self, n: u64) -> bool {
-        self.max_req_length().is_some_and(|max| n > max)
     }
 
     fn mime_excluded(&self, content_type: Option<&str>) -> bool {
@@ -171,18 +146,28 @@ impl Group {
             return false;
         };
         let essence = ct.split(';').next().unwrap_or("").trim();
-        !essence.is_empty()
-            && self
-                .filter
-                .exclude_mime_types
-                .iter()
-                .any(|r| r.is_match(essence))
+        !essence.is_empty() && self.exclude_mime_types.iter().any(|r| r.is_match(essence))
+    }
+}
+
+/// The size limit in bytes of a group configured as `g` (`filter.max_req_length`), `None`
+/// without one.
+pub(crate) fn max_req_length(g: &GroupConfig) -> Option<u64> {
+    Some(g.filter.max_req_length).filter(|&n| n > 0)
+}
+
+/// The decision for an object over a group's size limit (`actions.too_large`).
+pub(crate) fn too_large(g: &GroupConfig) -> FilterDecision {
+    match g.actions.too_large {
+        Action::Skip => FilterDecision::Skip(SkipReason::TooLarge),
+        Action::Deny | Action::Cure => FilterDecision::Deny(Template::ObjectTooLarge),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::groups::Group;
     use bulwark_config::policy::GroupConfig;
 
     fn group(f: impl FnOnce(&mut GroupConfig)) -> Group {

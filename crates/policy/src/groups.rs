@@ -3,9 +3,10 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use regex::{Regex, RegexBuilder};
+use regex::Regex;
 
-use crate::filter::CompiledFilter;
+use crate::filter::{CompiledFilter, FilterDecision, ObjectInfo};
+use crate::regexes::{compile_regexes, url_matches};
 use crate::PolicyError;
 use bulwark_config::policy::{Action, EngineOptions, GroupConfig};
 
@@ -102,37 +103,31 @@ impl Group {
             || user.is_some_and(|u| self.users.iter().any(|g| g.eq_ignore_ascii_case(u.trim())));
         client_ok && user_ok && (self.urls.is_empty() || url_matches(&self.urls, url))
     }
-}
 
-/// Whether any regex matches `url` as given or without its scheme (`http://`…).
-pub(crate) fn url_matches(res: &[Regex], url: &str) -> bool {
-    let bare = url.split_once("://").map(|(_, rest)| rest);
-    res.iter()
-        .any(|r| r.is_match(url) || bare.is_some_and(|b| r.is_match(b)))
-}
-
-/// Compiles configured regular expressions, reporting each bad one under `key`.
-pub(crate) fn compile_regexes(
-    patterns: &[String],
-    key: &str,
-    case_insensitive: bool,
-    errors: &mut Vec<PolicyError>,
-) -> Vec<Regex> {
-    let mut out = Vec::new();
-    for p in patterns {
-        match RegexBuilder::new(p)
-            .case_insensitive(case_insensitive)
-            .size_limit(1 << 20)
-            .build()
-        {
-            Ok(r) => out.push(r),
-            Err(e) => errors.push(PolicyError::new(
-                key.to_string(),
-                format!("`{p}` is not a valid regular expression: {e}"),
-            )),
-        }
+    /// Decides whether an object is scanned.
+    ///
+    /// Two-step use: call it with the HTTP heads and `first_bytes: None`. When it answers
+    /// [`FilterDecision::NeedBytes`] (only when a Content-Type exclusion applies and file types
+    /// are sniffed), call it again once that many body bytes (the preview) arrived, or the body
+    /// ended: the content may then override the exclusion (a `video/mp4` that starts with `MZ`
+    /// is scanned). Every other answer is final.
+    ///
+    /// Order: method, excluded URL, HTTP 206, Content-Type (with sniffing), size.
+    /// When `Content-Length` is absent the server counts the bytes itself and applies
+    /// [`Group::too_large`] once [`Group::max_req_length`] is passed.
+    pub fn filter(&self, o: &ObjectInfo<'_>) -> FilterDecision {
+        self.filter.decide(&self.config, o)
     }
-    out
+
+    /// The size limit in bytes (`filter.max_req_length`), `None` without one.
+    pub fn max_req_length(&self) -> Option<u64> {
+        crate::filter::max_req_length(&self.config)
+    }
+
+    /// The decision for an object found to be over [`Group::max_req_length`].
+    pub fn too_large(&self) -> FilterDecision {
+        crate::filter::too_large(&self.config)
+    }
 }
 
 /// Parses a client range: `a.b.c.d/len`, `a.b.c.d/m.m.m.m` (contiguous mask), a single IPv4 or

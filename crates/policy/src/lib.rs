@@ -24,6 +24,7 @@ mod actions;
 mod filter;
 mod groups;
 pub mod import;
+mod regexes;
 mod sniff;
 mod templates;
 

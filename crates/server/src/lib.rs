@@ -12,7 +12,6 @@
 pub mod answer;
 mod blocked;
 mod body;
-mod central;
 mod conn;
 mod connection;
 mod context;

@@ -11,6 +11,7 @@ pub fn release_freed_memory() {
     {
         // SAFETY: malloc_trim takes a plain integer, touches only the allocator's own free
         // lists under its locks, and is safe to call from any thread at any time.
+        #[allow(unsafe_code)]
         unsafe {
             libc::malloc_trim(0);
         }

@@ -1,10 +1,11 @@
-//! Phase 7 of a transaction: counters, the `av.stats` line, the report log and notifications.
+//! Phase 7 of a transaction: counters, the `av.stats` line, the report log, notifications and
+//! the central log's per-object record (`[log.syslog]`, as a [`bulwark_syslog::ObjectRecord`]).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bulwark_engine::{Status, Verdict};
 use bulwark_icap::Request;
-use bulwark_syslog::Action;
+use bulwark_syslog::{Action, ObjectRecord, RecordKind};
 use tracing::info;
 
 use crate::answer;
@@ -257,7 +258,7 @@ pub fn record_direct(ctx: &Context, s: &DirectScan<'_>) {
         };
         av_stats_line(&line, std::time::SystemTime::now())
     });
-    crate::central::direct(ctx, s);
+    central_direct(ctx, s);
     if s.verdict.status == Status::Clean {
         return;
     }
@@ -306,7 +307,7 @@ pub(crate) fn record(ctx: &Context, r: &Report<'_>) {
         };
         av_stats_line(&line, std::time::SystemTime::now())
     });
-    crate::central::object(ctx, r, elapsed);
+    central_object(ctx, r, elapsed);
     if let Some(how) = r.answer.stopped() {
         ctx.stats.stopped(how);
     }
@@ -351,4 +352,72 @@ pub(crate) fn record(ctx: &Context, r: &Report<'_>) {
         ms = elapsed.as_millis() as u64,
         "scanned"
     );
+}
+
+/// The kind of a scan's record by its status.
+fn kind_of(status: Status) -> RecordKind {
+    match status {
+        Status::Clean => RecordKind::Clean,
+        Status::Infected | Status::Suspicious | Status::Warning | Status::Cured => {
+            RecordKind::Detection
+        }
+        _ => RecordKind::Incomplete,
+    }
+}
+
+/// Sends the central log's record (`[log.syslog]`) of an ICAP transaction's object.
+fn central_object(ctx: &Context, r: &Report<'_>, elapsed: Duration) {
+    if !ctx.central.wants_objects() {
+        return;
+    }
+    let threats: Vec<&str> = r.verdict.threats.iter().map(|t| t.name.as_str()).collect();
+    let label = r.answer.label();
+    ctx.central.object(&ObjectRecord {
+        kind: if r.answer.unscanned_block() {
+            RecordKind::Blocked
+        } else {
+            kind_of(r.verdict.status)
+        },
+        protocol: r.req.method.as_str(),
+        status: status_label(r.verdict.status),
+        threats: &threats,
+        url: r.url,
+        client: r.id.client.as_deref(),
+        user: r.id.user.as_deref(),
+        group: r.group,
+        action: r.answer.action(),
+        answer: label,
+        // The whole object's size with its hash; without, the bytes read before the verdict.
+        size: r.whole.map_or(r.size, |(_, n)| n),
+        sha256: r.whole.as_ref().map(|(h, _)| h),
+        istag: r.istag,
+        database: r.database,
+        millis: elapsed.as_millis() as u64,
+    });
+}
+
+/// Sends the central log's record of a clamd or API scan (no SHA-256: those paths do not compute one).
+fn central_direct(ctx: &Context, s: &DirectScan<'_>) {
+    if !ctx.central.wants_objects() {
+        return;
+    }
+    let threats: Vec<&str> = s.verdict.threats.iter().map(|t| t.name.as_str()).collect();
+    let snap = ctx.snapshot.load();
+    ctx.central.object(&ObjectRecord {
+        kind: kind_of(s.verdict.status),
+        protocol: s.protocol,
+        status: status_label(s.verdict.status),
+        threats: &threats,
+        url: s.object,
+        client: s.client,
+        user: None,
+        group: s.group,
+        action: Action::Reported,
+        answer: "reported",
+        size: s.size,
+        sha256: None,
+        istag: &snap.istag,
+        database: snap.database.version(),
+        millis: s.started.elapsed().as_millis() as u64,
+    });
 }
