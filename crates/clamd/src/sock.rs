@@ -74,6 +74,7 @@ fn recv_with_fds(raw: RawFd, buf: &mut [u8], fds: &mut VecDeque<OwnedFd>) -> io:
                     // SAFETY: `fd` was installed in this process by the kernel for this very
                     // SCM_RIGHTS message (recvmsg just returned it); nothing else knows or owns
                     // it, so taking ownership once here is sound and closes it exactly once.
+                    #[allow(unsafe_code)]
                     let owned = unsafe { OwnedFd::from_raw_fd(fd) };
                     if fds.len() < MAX_PENDING_FDS {
                         fds.push_back(owned);

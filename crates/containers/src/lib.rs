@@ -6,13 +6,13 @@
 //! HTTP `Content-Encoding`, opens containers recursively (zip, tar, gzip, bzip2, xz, zstd, 7z,
 //! cab, OLE2, embedded and self-extracting objects), mail (MIME, mbox, uuencode) and
 //! multipart/form-data uploads, scanning every member as its own object with its path
-//! (`a.zip/b.tar.gz/c.exe`), within [`Limits`]; and, when asked, cures zip, tar (and their
+//! (`a.zip/b.tar.gz/c.exe`), within [`Limits`](bulwark_config::Limits) (`[engine.limits]`); and, when asked, cures zip, tar (and their
 //! gzip/bzip2 forms) and MIME messages.
 //!
 //! Modules, from the bottom up (`scripts/module-cycles.py crates/containers/src` checks that
 //! no import cycle creeps in):
 //! - `blob` (an object or member in memory or a temp file), `kind` ([`Kind`]), `options`
-//!   ([`DeepOptions`]), `limits` ([`Limits`]);
+//!   ([`DeepOptions`], which holds the configuration's `Limits`);
 //! - `scan`: the narrow `Scan` trait every format is written against (options,
 //!   members, findings and limits as enums), and what crosses it;
 //! - `fmt/*`: one opener per format (decoders that need nothing of the scan are in

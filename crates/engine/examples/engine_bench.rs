@@ -27,6 +27,7 @@ static PEAK: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: every method forwards to the system allocator with the caller's arguments unchanged;
 // the counters are only statistics.
+#[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
         let n = CUR.fetch_add(l.size(), Ordering::Relaxed) + l.size();

@@ -67,7 +67,7 @@ const HTML_TAGS: [&[u8]; 22] = [
 /// within the first 1024 bytes does, later ones do not).
 pub const HTML_HEAD: usize = 1024;
 
-/// True when `hay` holds ClamAV's HTML magic: one of [`HTML_TAGS`] (`<%@ LANGUAGE =` only at
+/// True when `hay` holds ClamAV's HTML magic: one of `HTML_TAGS` (`<%@ LANGUAGE =` only at
 /// the start; `<a ` / `<A ` only when `href` follows somewhere, in any of the case mixes
 /// `href`, `HREF`, `hREF`, `Href`…: `[hH][rR](EF|ef)`). One memchr pass over the `<`s, plus
 /// at most one forward search for `href` per object.

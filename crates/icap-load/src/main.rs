@@ -110,7 +110,7 @@ struct IdleArgs {
     /// Service for the OPTIONS request sent on each connection.
     #[arg(short, long, default_value = "av/respmod")]
     service: String,
-    /// The server's process id (RSS is read from /proc/<pid>/status).
+    /// The server's process id (RSS is read from `/proc/<pid>/status`).
     #[arg(long)]
     pid: u32,
     /// Connections to open.

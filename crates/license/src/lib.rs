@@ -4,7 +4,7 @@
 //! - [`LicenseKey`] / [`SignedKey`]: the signed key-file format (see README.md).
 //! - [`LicenseDir`]: the licence directory (`active.key`, `backup.key`, `traffic`).
 //! - [`LicenseState`]: enforcement logic with an explicit `now`; [`Licensing`]: the handle
-//!   the server holds; [`LicenseConfig`]: the `[license]` table.
+//!   the server holds; built from the `[license]` table ([`bulwark_config::LicenseConfig`]).
 //! - [`cli_ops`]: the `bulwark license …` commands, returning their output as text.
 
 pub mod cli_ops;

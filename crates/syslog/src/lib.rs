@@ -10,7 +10,7 @@
 //! The RFC 5424 formatter is written here rather than taken from the `syslog` or `fasyslog`
 //! crates: both send from the caller's thread with blocking I/O (a slow receiver would stall
 //! the scan that logs), and neither carries the local socket's `syslog(3)` header next to
-//! RFC 5424 structured data; the format itself is a few dozen lines ([`format`]).
+//! RFC 5424 structured data; the format itself is a few dozen lines ([`format`](mod@format)).
 //!
 //! ```no_run
 //! # async fn demo() {

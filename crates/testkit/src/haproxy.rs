@@ -33,8 +33,7 @@ pub struct Backend {
     pub name: String,
     /// The ICAP listen address (loopback).
     pub icap: SocketAddr,
-    /// The metrics listener port on the same host, for [`HealthCheck::Readyz`] and
-    /// [`HealthCheck::Both`].
+    /// The metrics listener port on the same host, for [`HealthCheck::Readyz`].
     pub metrics_port: Option<u16>,
 }
 

@@ -60,6 +60,7 @@ impl ChildGuard {
     pub fn signal(&self, sig: libc::c_int) {
         if self.status.is_none() {
             // SAFETY: kill(2) has no memory-safety preconditions.
+            #[allow(unsafe_code)]
             unsafe {
                 libc::kill(self.child.id() as libc::pid_t, sig);
             }
@@ -85,6 +86,7 @@ impl ChildGuard {
         }
         let pgid = self.child.id() as libc::pid_t;
         // SAFETY: killpg(2) has no memory-safety preconditions; the group is the one we created.
+        #[allow(unsafe_code)]
         unsafe {
             libc::killpg(pgid, libc::SIGKILL);
         }

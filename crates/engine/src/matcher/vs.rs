@@ -2,6 +2,10 @@
 //! multi-literal databases compiled with `hs_compile_multi` (literals written as `\xNN` escapes,
 //! because Vectorscan 5.4.9's literal API rejects a leading NUL), streaming scans, a scratch pool,
 //! and serialisation for the compiled cache.
+//!
+//! The one module of the engine that calls C: `unsafe` is allowed here only, and every block,
+//! `unsafe impl` and `unsafe fn` carries the SAFETY argument for it.
+#![allow(unsafe_code)]
 
 use std::ffi::{c_char, c_int, c_uint, c_ulonglong, c_void, CStr, CString};
 use std::ptr;

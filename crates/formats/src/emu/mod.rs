@@ -269,7 +269,7 @@ pub fn unpack(pe: &[u8], limits: &EmuLimits) -> Result<Emulated, EmuError> {
 }
 
 /// Marks an image whose emulation stopped before the original entry point (its stub would
-/// only run again): [`rebuild`] writes it into the DOS header's reserved words.
+/// only run again): `rebuild` writes it into the DOS header's reserved words.
 pub const MARK_NOT_AT_OEP: &[u8; 4] = b"BwEm";
 /// Marks an image whose emulation reached the original entry point.
 pub const MARK_AT_OEP: &[u8; 4] = b"BwOe";
