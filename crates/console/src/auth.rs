@@ -36,11 +36,11 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     }
 }
 
-pub(crate) use bulwark_server::secret::same_secret;
+pub(crate) use bulwark_secret::same_secret;
 
 /// The bearer token in force: `token`, else the first line of `token_file`.
 pub(crate) fn configured_token(cfg: &ConsoleConfig) -> Option<String> {
-    bulwark_server::secret::configured_token(
+    bulwark_secret::configured_token(
         cfg.token.as_deref(),
         cfg.token_file.as_deref(),
         "console.token_file",
