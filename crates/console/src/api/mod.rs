@@ -8,6 +8,8 @@ mod database;
 mod detections;
 mod guard;
 mod model;
+#[cfg(test)]
+mod openapi_tests;
 mod policy;
 mod reply;
 mod session;
