@@ -21,14 +21,14 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// The bearer token in force: `token`, else the first line of `token_file`; `None` when
 /// neither gives one (the API then refuses every request).
 pub fn configured_token(cfg: &ApiConfig) -> Option<String> {
-    bulwark_server::secret::configured_token(
+    bulwark_secret::configured_token(
         cfg.token.as_deref(),
         cfg.token_file.as_deref(),
         "api.token_file",
     )
 }
 
-pub use bulwark_server::secret::same_secret;
+pub use bulwark_secret::same_secret;
 
 /// True when an `Authorization` header value carries `token` as a bearer token.
 pub fn authorized(header: Option<&str>, token: Option<&str>) -> bool {

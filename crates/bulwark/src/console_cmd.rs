@@ -35,7 +35,7 @@ fn hash_password() -> anyhow::Result<i32> {
     if password.chars().count() < 8 {
         eprintln!("bulwark: warning: a password under 8 characters is weak");
     }
-    let hash = bulwark_console::hash_password(password).map_err(|e| anyhow::anyhow!(e))?;
+    let hash = bulwark_console::hash_password(password)?;
     println!("{hash}");
     eprintln!("put it in the configuration as:  [console] password_hash = \"{hash}\"");
     Ok(0)

@@ -1,6 +1,7 @@
 //! `bulwark`: the command-line binary. It parses arguments and wires the crates together; the
 //! logic lives in the libraries.
 
+mod console_backend;
 mod console_cmd;
 mod ctl_cmd;
 mod import_cmd;

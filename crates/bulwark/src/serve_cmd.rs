@@ -280,36 +280,23 @@ pub fn run(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
                     info!("web console on {a}");
                 }
             }
-            let hook: Option<bulwark_console::UpdateHook> = update_request(&ctx, &ctl).map(|req| {
-                let req = std::sync::Arc::new(req);
-                let hook: bulwark_console::UpdateHook = std::sync::Arc::new(move || {
-                    let req = req.clone();
-                    Box::pin(async move {
-                        let report = tokio::task::spawn_blocking(move || bulwark_update::run(&req))
-                            .await
-                            .map_err(|e| format!("update task failed: {e}"))?;
-                        match report.exit_code() {
-                            0 | 1 => Ok(report.summary()),
-                            _ => Err(report.summary()),
-                        }
-                    })
-                });
-                hook
-            });
-            let (ctx, ctl, rx, path) = (
-                ctx.clone(),
-                ctl.clone(),
-                stop_rx.clone(),
-                args.config.clone(),
-            );
-            tokio::spawn(async move {
-                if let Err(e) =
-                    bulwark_console::serve_console(console_listeners, ctx, ctl, path, hook, rx)
-                        .await
-                {
-                    tracing::error!("web console: {e}");
+            match crate::console_backend::console_tls(&cfg.console) {
+                Ok(tls) => {
+                    let backend = crate::console_backend::ServerBackend::new(
+                        ctx.clone(),
+                        ctl.clone(),
+                        update_request(&ctx, &ctl),
+                    );
+                    tokio::spawn(bulwark_console::serve_console(
+                        console_listeners,
+                        Arc::new(backend),
+                        tls,
+                        args.config.clone(),
+                        stop_rx.clone(),
+                    ));
                 }
-            });
+                Err(e) => tracing::error!("web console: {e}"),
+            }
         }
         if !clamd_listeners.is_empty() {
             for what in clamd_listeners.describe() {

@@ -1,6 +1,6 @@
 // Browser test of the Bulwark console in a real headless Chromium, driven by playwright-core.
-// Started by crates/console/tests/browser.rs with the server running; settings come from the
-// environment:
+// Started by crates/bulwark/tests/e2e_console_browser.rs with `bulwark serve` running;
+// settings come from the environment:
 //   CONSOLE_URL       http://127.0.0.1:PORT/
 //   CONSOLE_PASSWORD  the administrator password
 //   ICAP_ADDR         HOST:PORT of the ICAP server (requests are sent from here)

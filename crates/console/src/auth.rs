@@ -14,16 +14,27 @@ use crate::ConsoleConfig;
 /// Most sessions kept at once; the oldest goes when a new one would exceed it.
 const MAX_SESSIONS: usize = 256;
 
+/// Why a password could not be hashed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// The system gave no random bytes for the salt.
+    #[error("no randomness: {0}")]
+    Random(getrandom::Error),
+    /// Argon2 refused the salt or the password.
+    #[error("{0}")]
+    Argon2(argon2::password_hash::Error),
+}
+
 /// Hashes a password for `console.password_hash` (Argon2id, a random salt, the crate's
 /// recommended cost), as a PHC string.
-pub fn hash_password(password: &str) -> Result<String, String> {
+pub fn hash_password(password: &str) -> Result<String, HashError> {
     let mut salt = [0u8; 16];
-    getrandom::getrandom(&mut salt).map_err(|e| format!("no randomness: {e}"))?;
-    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    getrandom::getrandom(&mut salt).map_err(HashError::Random)?;
+    let salt = SaltString::encode_b64(&salt).map_err(HashError::Argon2)?;
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| e.to_string())
+        .map_err(HashError::Argon2)
 }
 
 /// True when `password` matches the PHC string `hash` (false too when `hash` is malformed).
@@ -36,11 +47,11 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     }
 }
 
-pub(crate) use bulwark_server::secret::same_secret;
+pub(crate) use bulwark_secret::same_secret;
 
 /// The bearer token in force: `token`, else the first line of `token_file`.
 pub(crate) fn configured_token(cfg: &ConsoleConfig) -> Option<String> {
-    bulwark_server::secret::configured_token(
+    bulwark_secret::configured_token(
         cfg.token.as_deref(),
         cfg.token_file.as_deref(),
         "console.token_file",

@@ -183,10 +183,23 @@ fn restore_item(
     }
 }
 
+/// An edited copy still shows [`MASK`] where the current file has no value to put back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{keys} still show the mask `{mask}` but the current file has no value to keep: type the new \
+     value",
+    keys = .keys.join(", "),
+    mask = MASK
+)]
+pub(crate) struct MaskWithoutValue {
+    /// The dotted keys.
+    pub keys: Vec<String>,
+}
+
 /// Puts back the secrets an edited copy still shows as [`MASK`], from the file's current
 /// text. Returns the text to check and write. Text that does not parse is returned as it is
 /// (the check reports why); a mask with nothing to put back is an error naming the key.
-pub(crate) fn unmask(edited: &str, current: Option<&str>) -> Result<String, String> {
+pub(crate) fn unmask(edited: &str, current: Option<&str>) -> Result<String, MaskWithoutValue> {
     if !edited.contains(MASK) {
         return Ok(edited.to_string());
     }
@@ -199,11 +212,7 @@ pub(crate) fn unmask(edited: &str, current: Option<&str>) -> Result<String, Stri
     if missing.is_empty() {
         Ok(doc.to_string())
     } else {
-        Err(format!(
-            "{} still show the mask `{MASK}` but the current file has no value to keep: type the \
-             new value",
-            missing.join(", ")
-        ))
+        Err(MaskWithoutValue { keys: missing })
     }
 }
 
@@ -336,7 +345,12 @@ listen = []
         assert!(back.contains("https://user:pw@hooks.example/x"));
         assert!(back.contains("127.0.0.1:9090"));
         let err = unmask(&format!("[console]\ntoken = \"{MASK}\"\n"), Some(FILE)).unwrap_err();
-        assert!(err.contains("console.token"), "{err}");
+        assert_eq!(err.keys, ["console.token"]);
+        let text = err.to_string();
+        assert!(
+            text.starts_with("console.token still show the mask `********`"),
+            "{text}"
+        );
     }
 
     #[test]

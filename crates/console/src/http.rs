@@ -1,5 +1,5 @@
-//! Connections: plain HTTP/1.1 or HTTPS (rustls), each served by hyper with the client's address
-//! attached for the handlers (rate limits, logs).
+//! Connections: plain HTTP/1.1 or HTTPS (with the acceptor the binary builds), each served by
+//! hyper with the client's address attached for the handlers (rate limits, logs).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,28 +12,6 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
-
-use crate::{ConsoleConfig, ConsoleError};
-
-/// The HTTPS acceptor when `tls_cert` and `tls_key` are set; an error when only one is.
-pub(crate) fn acceptor(cfg: &ConsoleConfig) -> Result<Option<TlsAcceptor>, ConsoleError> {
-    match (&cfg.tls_cert, &cfg.tls_key) {
-        (None, None) => Ok(None),
-        (Some(cert), Some(key)) => {
-            let tls = bulwark_config::TlsConfig {
-                cert: Some(cert.clone()),
-                key: Some(key.clone()),
-                ..Default::default()
-            };
-            bulwark_server::tls::acceptor(&tls)
-                .map(Some)
-                .map_err(|e| ConsoleError::Tls(e.to_string()))
-        }
-        _ => Err(ConsoleError::Config(
-            "console.tls_cert and console.tls_key go together".into(),
-        )),
-    }
-}
 
 /// Accepts connections until `stop`; each is served on its own task.
 pub(crate) async fn serve_listener(
@@ -73,6 +51,7 @@ pub(crate) async fn serve_listener(
     }
 }
 
+/// Serves one connection until it ends or `stop` (then gracefully, for up to 5 s).
 async fn serve_connection<I>(io: I, peer: SocketAddr, app: Router, mut stop: watch::Receiver<bool>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,

@@ -1,20 +1,11 @@
 //! The form editor of the policy (groups, their filters and actions): the console page edits
-//! the `[policy]` section as data, and the server writes it back into the configuration file in
-//! place of the old section, the rest of the file (comments included) kept, through the same
-//! checks, backup and reload as the text editor.
+//! the `[policy]` section as data, and [`with_policy`] writes it back into the configuration
+//! file's text in place of the old section, the rest of the file (comments included) kept; the
+//! handlers (`api::policy`) then check, back up and reload as the text editor does.
 
-use std::sync::Arc;
-
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
 use bulwark_config::PolicyConfig;
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde::Serialize;
 use toml_edit::DocumentMut;
-
-use crate::api::{apply_text, check_text, editable_path, error, ok, parse_body, Shared};
 
 /// Why the form's policy could not be put into the file.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +18,7 @@ pub(crate) enum PolicyFormError {
     Serialize(#[from] toml::ser::Error),
 }
 
+/// A document holding only `[policy]`.
 #[derive(Serialize)]
 struct PolicyOnly<'a> {
     policy: &'a PolicyConfig,
@@ -43,80 +35,6 @@ pub(crate) fn with_policy(current: &str, policy: &PolicyConfig) -> Result<String
         doc.insert("policy", item.clone());
     }
     Ok(doc.to_string())
-}
-
-/// `GET /api/config/policy`: the policy as the file has it (the running one without a file).
-pub(crate) async fn policy_get(State(s): State<Arc<Shared>>) -> Response {
-    let running = s.ctx.snapshot.load();
-    let (policy, note) = match &s.config_path {
-        Some(p) => match std::fs::read_to_string(p)
-            .map_err(|e| e.to_string())
-            .and_then(|t| {
-                bulwark_config::load_str(&t, &p.display().to_string()).map_err(|e| e.to_string())
-            }) {
-            Ok(l) => (l.config.policy, None),
-            Err(e) => (
-                running.config.policy.clone(),
-                Some(format!(
-                    "the file cannot be read as a valid configuration ({e}): showing the running \
-                     policy; fix the file with the text editor"
-                )),
-            ),
-        },
-        None => (running.config.policy.clone(), None),
-    };
-    let editable = editable_path(&s).err().map(|r| *r);
-    ok(json!({
-        "ok": true,
-        "editable": editable.is_none(),
-        "note": note,
-        "policy": policy,
-    }))
-}
-
-#[derive(Deserialize)]
-struct PolicyBody {
-    policy: PolicyConfig,
-    /// Write and reload (else only check).
-    #[serde(default)]
-    apply: bool,
-}
-
-/// `POST /api/config/policy`: `{policy, apply}` — checks the file as it would be with this
-/// policy, and with `apply` writes it and reloads.
-pub(crate) async fn policy_post(
-    State(s): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let b: PolicyBody = match parse_body(&headers, &body) {
-        Ok(b) => b,
-        Err(r) => return *r,
-    };
-    let path = match editable_path(&s) {
-        Ok(p) => p,
-        Err(r) => return *r,
-    };
-    let current = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot read {}: {e}", path.display()),
-            )
-        }
-    };
-    let text = match with_policy(&current, &b.policy) {
-        Ok(t) => t,
-        Err(e) => return error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
-    };
-    if b.apply {
-        return apply_text(&s, &text).await;
-    }
-    match check_text(&s, &text) {
-        Ok((_, warnings)) => ok(json!({ "ok": true, "errors": [], "warnings": warnings })),
-        Err(r) => *r,
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! Samples of the server's counters (the same registry `/metrics` exposes), taken every few
-//! seconds and kept for an hour in a ring buffer, for the live charts.
+//! Samples of the server's counters (the same values `/metrics` exposes, read through
+//! [`Backend::counters`](crate::Backend::counters)), taken every few seconds and kept for an
+//! hour in a ring buffer, for the live charts.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -9,117 +10,18 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::api::Shared;
+use crate::backend::Counters;
 
 /// How long samples are kept.
 const KEEP_SECS: u64 = 3600;
 
 /// The counters at one moment.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Sample {
     /// Unix time, seconds.
     pub t: u64,
-    /// ICAP requests by method (`options`, `reqmod`, `respmod`).
-    pub requests: BTreeMap<String, u64>,
-    /// Scanned objects by status.
-    pub objects: BTreeMap<String, u64>,
-    /// Bytes of scanned objects, all statuses.
-    pub bytes: u64,
-    /// ICAP connections accepted.
-    pub connections: u64,
-    /// ICAP connections open.
-    pub connections_open: i64,
-    /// Transactions in flight.
-    pub in_flight: i64,
-    /// When the database in use was loaded (Unix time).
-    pub database_loaded: i64,
-    /// Scan-time histogram: (upper bound in seconds, cumulative count); +Inf last.
-    #[serde(skip)]
-    pub buckets: Vec<(f64, u64)>,
-}
-
-/// Label pairs of one series.
-type Labels<'a> = Vec<(&'a str, &'a str)>;
-
-/// Splits `name{labels} value` into its parts.
-fn parse_line(line: &str) -> Option<(&str, Labels<'_>, f64)> {
-    if line.starts_with('#') || line.trim().is_empty() {
-        return None;
-    }
-    let (series, value) = line.rsplit_once(' ')?;
-    let value: f64 = match value {
-        "+Inf" => f64::INFINITY,
-        v => v.parse().ok()?,
-    };
-    let (name, labels) = match series.split_once('{') {
-        Some((n, rest)) => {
-            let inner = rest.strip_suffix('}')?;
-            let labels = inner
-                .split(',')
-                .filter_map(|kv| {
-                    let (k, v) = kv.split_once('=')?;
-                    Some((k, v.trim_matches('"')))
-                })
-                .collect();
-            (n, labels)
-        }
-        None => (series, Vec::new()),
-    };
-    Some((name, labels, value))
-}
-
-impl Sample {
-    /// Reads the counters from the Prometheus text exposition.
-    pub fn from_prometheus(text: &str, t: u64) -> Self {
-        let mut s = Sample {
-            t,
-            ..Default::default()
-        };
-        for line in text.lines() {
-            let Some((name, labels, v)) = parse_line(line) else {
-                continue;
-            };
-            let lab = |k: &str| {
-                labels
-                    .iter()
-                    .find(|(lk, _)| *lk == k)
-                    .map(|(_, v)| v.to_string())
-            };
-            let n = v.max(0.0) as u64;
-            match name {
-                "bulwark_icap_requests_total" => {
-                    if let Some(m) = lab("method") {
-                        s.requests.insert(m, n);
-                    }
-                }
-                "bulwark_objects_total" => {
-                    if let Some(st) = lab("status") {
-                        s.objects.insert(st, n);
-                    }
-                }
-                "bulwark_object_bytes_total" => s.bytes += n,
-                "bulwark_connections_total" => s.connections = n,
-                "bulwark_connections_open" => s.connections_open = v as i64,
-                "bulwark_transactions_in_flight" => s.in_flight = v as i64,
-                "bulwark_database_loaded_timestamp_seconds" => s.database_loaded = v as i64,
-                "bulwark_scan_seconds_bucket" => {
-                    let le = match lab("le").as_deref() {
-                        Some("+Inf") => f64::INFINITY,
-                        Some(x) => x.parse().unwrap_or(f64::INFINITY),
-                        None => continue,
-                    };
-                    s.buckets.push((le, n));
-                }
-                _ => {}
-            }
-        }
-        s.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-        s
-    }
-
-    /// Requests of every method.
-    pub fn requests_total(&self) -> u64 {
-        self.requests.values().sum()
-    }
+    /// What the backend counted.
+    pub counters: Counters,
 }
 
 /// The `q` quantile (0..1) of a cumulative histogram, interpolated linearly inside its bucket;
@@ -188,11 +90,14 @@ fn ms(v: Option<f64>) -> Option<f64> {
     v.map(|s| (s * 1000.0 * 1000.0).round() / 1000.0)
 }
 
+/// The chart point of the interval from `a` to `b`.
 fn point(a: &Sample, b: &Sample) -> Point {
-    let d = bucket_delta(&b.buckets, &a.buckets);
+    let (t, secs) = (b.t, b.t.saturating_sub(a.t));
+    let (a, b) = (&a.counters, &b.counters);
+    let d = bucket_delta(&b.scan_seconds, &a.scan_seconds);
     Point {
-        t: b.t,
-        secs: b.t.saturating_sub(a.t),
+        t,
+        secs,
         requests: b.requests_total().saturating_sub(a.requests_total()),
         objects: b
             .objects
@@ -256,8 +161,12 @@ impl Ring {
     /// Percentiles from the oldest sample kept (at most an hour ago) to `now`.
     pub fn hour(&self, now: &Sample) -> Percentiles {
         let empty = Vec::new();
-        let base = self.samples.front().map(|s| &s.buckets).unwrap_or(&empty);
-        let d = bucket_delta(&now.buckets, base);
+        let base = self
+            .samples
+            .front()
+            .map(|s| &s.counters.scan_seconds)
+            .unwrap_or(&empty);
+        let d = bucket_delta(&now.counters.scan_seconds, base);
         Percentiles {
             count: d.last().map(|x| x.1).unwrap_or(0),
             p50_ms: ms(percentile(&d, 0.5)),
@@ -277,14 +186,7 @@ pub(crate) fn unix_now() -> u64 {
 
 /// Takes a sample every `console.sample_interval_secs` until `stop`.
 pub(crate) async fn run(state: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    let interval = state
-        .ctx
-        .snapshot
-        .load()
-        .config
-        .console
-        .sample_interval_secs
-        .max(1);
+    let interval = state.console().sample_interval_secs.max(1);
     let mut tick = tokio::time::interval(Duration::from_secs(interval));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -302,20 +204,6 @@ pub(crate) async fn run(state: Arc<Shared>, mut stop: watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_the_registry() {
-        let stats = bulwark_server::Stats::new();
-        stats.request("respmod");
-        stats.object("clean", 1000, "default", 0.002);
-        stats.object("infected", 68, "default", 0.02);
-        let s = Sample::from_prometheus(&stats.prometheus(), 5);
-        assert_eq!(s.requests.get("respmod"), Some(&1));
-        assert_eq!(s.objects.get("infected"), Some(&1));
-        assert_eq!(s.bytes, 1068);
-        assert_eq!(s.buckets.last().map(|b| b.1), Some(2));
-        assert!(s.buckets.last().is_some_and(|b| b.0.is_infinite()));
-    }
 
     #[test]
     fn percentiles_interpolate() {
@@ -336,8 +224,8 @@ mod tests {
                 t,
                 ..Default::default()
             };
-            s.requests.insert("respmod".into(), t * 2);
-            s.buckets = vec![(0.01, t), (f64::INFINITY, t)];
+            s.counters.requests.insert("respmod".into(), t * 2);
+            s.counters.scan_seconds = vec![(0.01, t), (f64::INFINITY, t)];
             r.push(s);
         }
         let pts = r.series();
@@ -345,8 +233,10 @@ mod tests {
         assert!(pts.iter().all(|p| p.requests == 2));
         let now = Sample {
             t: 9,
-            buckets: vec![(0.01, 10), (f64::INFINITY, 10)],
-            ..Default::default()
+            counters: Counters {
+                scan_seconds: vec![(0.01, 10), (f64::INFINITY, 10)],
+                ..Default::default()
+            },
         };
         assert_eq!(r.hour(&now).count, 8);
     }

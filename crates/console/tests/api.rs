@@ -1,5 +1,6 @@
-//! The console's JSON API against an in-process server: every endpoint, authentication
-//! failures, CSRF, rate-limited log-ins, and configuration edits (refused and applied).
+//! The console's JSON API over a fake backend: every endpoint, authentication failures, CSRF,
+//! rate-limited log-ins, and configuration edits (refused, applied, and refused by the
+//! reload).
 
 mod common;
 
@@ -278,14 +279,21 @@ async fn parallel_logins_keep_memory_bounded_and_wrong_tokens_are_limited() {
 async fn status_license_and_database() {
     let h = start(Options::default()).await;
     let s = session(h.base).await;
+    h.backend.scan("clean", 10, 0.0005);
+    h.backend.scan("infected", 68, 0.005);
     let st = s.get("/api/status").await.json();
     assert_eq!(st["version"], json!(env!("CARGO_PKG_VERSION")));
-    assert_eq!(st["istag"], json!(h.ctx.snapshot.load().istag));
+    assert_eq!(st["istag"], json!(ISTAG));
+    assert_eq!(st["database"]["version"], json!(DATABASE));
+    assert_eq!(st["database"]["loaded_at"], json!(DATABASE_LOADED));
+    assert!(st["database"]["age_secs"].as_i64().unwrap_or(0) > 0);
+    assert_eq!(st["objects_total"], json!(2));
+    assert_eq!(st["objects_infected"], json!(1));
+    assert_eq!(st["connections_total"], json!(2));
     assert_eq!(
-        st["database"]["version"],
-        json!(h.ctx.snapshot.load().database.version())
+        st["config_path"],
+        json!(h.config_path.as_ref().map(|p| p.display().to_string()))
     );
-    assert!(st["database"]["age_secs"].as_i64().is_some());
     assert_eq!(st["license"]["required"], json!(false));
     assert_eq!(st["update_available"], json!(false));
     let lic = s.get("/api/license").await.json();
@@ -297,16 +305,15 @@ async fn status_license_and_database() {
 }
 
 #[tokio::test]
-async fn stats_follow_icap_traffic() {
+async fn stats_follow_the_counters() {
     let h = start(Options::default()).await;
     let s = session(h.base).await;
     let before = s.get("/api/stats").await.json();
     let n0 = before["now"]["requests_total"].as_u64().expect("total");
-    for i in 0..3 {
-        let line = respmod(h.icap, &format!("http://example.test/file{i}"), b"hello").await;
-        assert!(line.starts_with("ICAP/1.0 2"), "{line}");
+    for _ in 0..3 {
+        h.backend.scan("clean", 5, 0.0005);
     }
-    respmod(h.icap, "http://example.test/eicar.com", &eicar()).await;
+    h.backend.scan("infected", 68, 0.005);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let after = s.get("/api/stats").await.json();
     assert_eq!(after["now"]["requests_total"].as_u64(), Some(n0 + 4));
@@ -327,13 +334,18 @@ async fn detections_come_from_the_av_stats_log() {
     let s = session(h.base).await;
     let r = s.get("/api/detections").await.json();
     assert_eq!(r["items"], json!([]));
-    respmod(h.icap, "http://example.test/clean", b"fine").await;
-    respmod(
-        h.icap,
-        "http://example.test/<script>alert(1)</script>",
-        &eicar(),
-    )
-    .await;
+    assert_eq!(r["enabled"], json!(true));
+    assert!(r["note"]
+        .as_str()
+        .unwrap_or("")
+        .contains("does not exist yet"));
+    write_av_stats(
+        &h,
+        &[
+            "02-03-2026 10:00:00 4 CLEAN RESPMOD default - 10.1.2.3 http://example.test/clean 0ms delivered",
+            "02-03-2026 10:00:01 68 INFECTED Eicar-Test-Signature RESPMOD default - 10.1.2.3 http://example.test/<script>alert(1)</script> 1ms blocked",
+        ],
+    );
     let r = s.get("/api/detections").await.json();
     let items = r["items"].as_array().expect("items");
     assert_eq!(items.len(), 1, "{r}");
@@ -344,6 +356,8 @@ async fn detections_come_from_the_av_stats_log() {
         json!("http://example.test/<script>alert(1)</script>")
     );
     assert_eq!(items[0]["client"], json!("10.1.2.3"));
+    assert_eq!(items[0]["delivery"], json!("blocked"));
+    assert!(r.get("note").is_none(), "{r}");
     let all = s.get("/api/detections?all=1&limit=10").await.json();
     assert_eq!(all["items"].as_array().map(Vec::len), Some(2));
 }
@@ -364,18 +378,18 @@ async fn update_without_hook_is_501() {
 async fn update_hook_runs_and_reports() {
     let calls = Arc::new(AtomicUsize::new(0));
     let c = calls.clone();
-    let hook: bulwark_console::UpdateHook = Arc::new(move || {
+    let updater: Updater = Arc::new(move || {
         let n = c.fetch_add(1, Ordering::SeqCst);
         Box::pin(async move {
             if n == 0 {
                 Ok("daily.cvd updated to 27000".to_string())
             } else {
-                Err("mirror unreachable".to_string())
+                Err(bulwark_console::BackendError::new("mirror unreachable"))
             }
         })
     });
     let h = start(Options {
-        hook: Some(hook),
+        updater: Some(updater),
         ..Default::default()
     })
     .await;
@@ -388,17 +402,20 @@ async fn update_hook_runs_and_reports() {
     assert_eq!(db["update"]["last"]["ok"], json!(true));
     let r = s.post("/api/database/update", None).await;
     assert_eq!(r.status, 502);
+    assert_eq!(r.json()["error"], json!("mirror unreachable"));
+    assert_eq!(r.json()["report"]["ok"], json!(false));
     let db = s.get("/api/database").await.json();
     assert_eq!(db["update"]["last"]["message"], json!("mirror unreachable"));
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
-async fn reloads_go_through_the_controller() {
+async fn reloads_go_through_the_backend() {
     let h = start(Options::default()).await;
     let s = session(h.base).await;
     let r = s.post("/api/reload", None).await;
     assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["ok"], json!(true));
     assert!(r.json()["message"]
         .as_str()
         .unwrap_or("")
@@ -409,6 +426,23 @@ async fn reloads_go_through_the_controller() {
         .as_str()
         .unwrap_or("")
         .contains("database reloaded"));
+    assert_eq!(h.backend.reloads.load(Ordering::SeqCst), 1);
+    assert_eq!(h.backend.db_reloads.load(Ordering::SeqCst), 1);
+    // A refused reload is a 500 saying the previous one keeps serving.
+    h.backend.refuse_reloads.store(true, Ordering::SeqCst);
+    for (p, what) in [
+        ("/api/reload", "reload"),
+        ("/api/reload-db", "database reload"),
+    ] {
+        let r = s.post(p, None).await;
+        assert_eq!(r.status, 500, "{p}");
+        assert_eq!(
+            r.json()["error"],
+            json!(format!(
+                "{what} refused, the previous one keeps serving: refused by the test"
+            ))
+        );
+    }
 }
 
 #[tokio::test]
@@ -479,7 +513,6 @@ async fn an_invalid_edit_is_refused_and_the_old_config_keeps_serving() {
     let s = session(h.base).await;
     let path = h.config_path.clone().expect("path");
     let before = std::fs::read_to_string(&path).expect("read");
-    let istag = h.ctx.snapshot.load().istag.clone();
     let edited = format!("{before}\n[answer]\nholdback_bytes = \"lots\"\n");
     let r = s
         .post("/api/config", Some(&json!({ "toml": edited })))
@@ -488,25 +521,22 @@ async fn an_invalid_edit_is_refused_and_the_old_config_keeps_serving() {
     let v = r.json();
     assert!(v["errors"][0]["line"].as_u64().is_some(), "{v}");
     assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
-    assert_eq!(h.ctx.snapshot.load().istag, istag);
-    // A file that checks but that the reload refuses (a signature directory with no ClamAV
-    // file: the database would find nothing) is put back too.
-    let empty_db = h.dir.path().join("empty-db");
-    std::fs::create_dir(&empty_db).expect("mkdir");
-    let unopenable = format!(
-        "{before}\n[engine]\ndatabase = [\"{}\"]\n",
-        empty_db.display()
-    );
-    let r = s
-        .post("/api/config", Some(&json!({ "toml": unopenable })))
-        .await;
+    assert_eq!(h.backend.reloads.load(Ordering::SeqCst), 0, "no reload");
+    // A file that checks but that the reload refuses is put back too.
+    h.backend.refuse_reloads.store(true, Ordering::SeqCst);
+    let valid = format!("{before}\n[answer]\nholdback_bytes = 8192\n");
+    let r = s.post("/api/config", Some(&json!({ "toml": valid }))).await;
     assert_eq!(r.status, 422, "{}", r.text());
-    assert!(r.json()["error"]
-        .as_str()
-        .unwrap_or("")
-        .contains("put back"));
+    let v = r.json();
+    assert!(
+        v["error"].as_str().unwrap_or("").contains("put back"),
+        "{v}"
+    );
+    assert_eq!(v["errors"], json!([]));
+    assert_eq!(v["backup"], json!(format!("{}.bak", path.display())));
     assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
-    assert_eq!(h.ctx.snapshot.load().istag, istag);
+    assert_ne!(h.backend.running().answer.holdback_bytes, 8192);
+    h.backend.refuse_reloads.store(false, Ordering::SeqCst);
     // The console still serves, with the same password.
     assert_eq!(s.get("/api/status").await.status, 200);
     assert_eq!(login(h.base, PASSWORD).await.status, 200);
@@ -527,7 +557,15 @@ async fn a_valid_edit_is_written_with_a_backup_and_reloaded() {
         .post("/api/config", Some(&json!({ "toml": edited })))
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(h.ctx.snapshot.load().config.answer.holdback_bytes, 8192);
+    let v = r.json();
+    assert_eq!(v["ok"], json!(true));
+    assert!(
+        v["message"].as_str().unwrap_or("").contains("reloaded"),
+        "{v}"
+    );
+    assert_eq!(v["warnings"], json!([]));
+    assert_eq!(v["backup"], json!(format!("{}.bak", path.display())));
+    assert_eq!(h.backend.running().answer.holdback_bytes, 8192);
     let now = std::fs::read_to_string(&path).expect("read");
     assert!(now.contains("holdback_bytes = 8192"));
     assert!(now.contains("argon2id"), "the masked hash was put back");
@@ -607,12 +645,13 @@ async fn keys_that_run_commands_are_not_editable_from_the_console() {
 async fn detections_are_filtered_by_client_group_threat_url_and_day() {
     let h = start(Options::default()).await;
     let s = session(h.base).await;
-    std::fs::write(
-        &h.av_stats,
-        "01-01-2026 10:00:00 68 INFECTED Win.Trojan.Seeded RESPMOD managers bob 10.0.0.9 http://seeded.test/x 1ms\n",
-    )
-    .expect("seed");
-    respmod(h.icap, "http://example.test/e.com", &eicar()).await;
+    write_av_stats(
+        &h,
+        &[
+            "01-01-2026 10:00:00 68 INFECTED Win.Trojan.Seeded RESPMOD managers bob 10.0.0.9 http://seeded.test/x 1ms",
+            "02-03-2026 10:00:00 68 INFECTED Eicar-Test-Signature RESPMOD default - 10.1.2.3 http://example.test/e.com 1ms blocked",
+        ],
+    );
     let get = |q: &'static str| {
         let s = &s;
         async move {
@@ -689,8 +728,8 @@ async fn the_policy_form_checks_writes_and_reloads_like_the_text_editor() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let snap = h.ctx.snapshot.load();
-    let m = &snap.config.policy.groups[0];
+    let running = h.backend.running();
+    let m = &running.policy.groups[0];
     assert_eq!((m.name.as_str(), m.priority), ("managers", 5));
     assert_eq!(m.clients, ["10.9.0.0/16"]);
     assert_eq!(m.actions.suspicious, bulwark_config::policy::Action::Skip);

@@ -275,22 +275,21 @@ impl Controller {
     }
 
     /// SIGUSR2 / `ctl stats`: writes `counter.stats` and reopens the log files.
-    pub fn stats(&self) -> Result<String, String> {
+    pub fn stats(&self) -> Result<String, StatsError> {
         let snap = self.ctx.snapshot.load();
         let mut done = Vec::new();
         if let Some(p) = &snap.config.log.counter_stats_file {
-            write_atomic(p, self.ctx.stats.counter_stats().as_bytes())
-                .map_err(|e| format!("{}: {e}", p.display()))?;
+            write_atomic(p, self.ctx.stats.counter_stats().as_bytes()).map_err(|source| {
+                StatsError::CounterStats {
+                    path: p.clone(),
+                    source,
+                }
+            })?;
             done.push(format!("counters written to {}", p.display()));
         }
-        self.ctx
-            .av_log
-            .load()
-            .reopen()
-            .map_err(|e| format!("reopening the AV statistics log: {e}"))?;
+        self.ctx.av_log.load().reopen().map_err(StatsError::AvLog)?;
         if let Some(r) = &self.report_log {
-            r.reopen()
-                .map_err(|e| format!("reopening the report log: {e}"))?;
+            r.reopen().map_err(StatsError::ReportLog)?;
         }
         done.push("log files reopened".into());
         let msg = done.join("; ");
@@ -336,7 +335,7 @@ impl Controller {
             "status" => Ok(self.status()),
             "reload" => self.reload().await.map_err(|e| e.to_string()),
             "reload-db" => self.reload_db().await.map_err(|e| e.to_string()),
-            "stats" => self.stats(),
+            "stats" => self.stats().map_err(|e| e.to_string()),
             "stop" => {
                 self.stop();
                 Ok("stopping".into())
@@ -351,6 +350,25 @@ impl Controller {
             Err(e) => format!("ERROR\n{e}\n"),
         }
     }
+}
+
+/// Why SIGUSR2 / `ctl stats` could not do all of its work.
+#[derive(Debug, thiserror::Error)]
+pub enum StatsError {
+    /// `log.counter_stats_file` could not be written.
+    #[error("{}: {source}", path.display())]
+    CounterStats {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The AV statistics log could not be reopened.
+    #[error("reopening the AV statistics log: {0}")]
+    AvLog(std::io::Error),
+    /// The report log could not be reopened.
+    #[error("reopening the report log: {0}")]
+    ReportLog(std::io::Error),
 }
 
 /// Writes a file through a temporary name and a rename, so readers never see half of it.

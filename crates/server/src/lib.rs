@@ -30,7 +30,6 @@ mod record;
 mod reload_error;
 mod scan;
 pub mod sdnotify;
-pub mod secret;
 mod snapshot;
 mod spool;
 pub mod stats;

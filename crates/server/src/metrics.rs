@@ -183,15 +183,26 @@ async fn healthz() -> impl IntoResponse {
     )
 }
 
+/// Why an instance should get no work now (the `/readyz` answer's text).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum NotReady {
+    /// A shutdown drains the connections.
+    #[error("draining: shutting down, finishing the transactions in flight")]
+    Draining,
+    /// The licence does not allow scanning (its state).
+    #[error("licence: {0}")]
+    Licence(String),
+}
+
 /// Whether a load balancer should send this instance work, and why not.
-pub(crate) fn readiness(ctx: &Context, draining: bool) -> Result<String, String> {
+pub(crate) fn readiness(ctx: &Context, draining: bool) -> Result<String, NotReady> {
     if draining {
-        return Err("draining: shutting down, finishing the transactions in flight".into());
+        return Err(NotReady::Draining);
     }
     let snap = ctx.snapshot.load();
     if let Some(l) = &ctx.license {
         if !l.allows_scanning() {
-            return Err(format!("licence: {}", l.describe()));
+            return Err(NotReady::Licence(l.describe()));
         }
     }
     Ok(format!(

@@ -1,7 +1,9 @@
 //! Counters and histograms of everything the server does, in one Prometheus registry. The
 //! `/metrics` endpoint and the kav4proxy-style `counter.stats` file read the same values.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use prometheus_client::encoding::text::encode;
@@ -33,6 +35,70 @@ pub const STATUSES: [&str; 12] = [
     "bases_error",
 ];
 
+/// Request methods counted (`bulwark_icap_requests_total{method}`), each present from the start.
+pub const METHODS: [&str; 5] = ["options", "reqmod", "respmod", "clamd", "api"];
+
+/// Upper bounds (seconds) of the scan-time histogram's buckets; a last `+Inf` bucket follows.
+pub const SCAN_SECONDS_BOUNDS: [f64; 16] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    120.0,
+];
+
+/// The counters and gauges of [`Stats`] at one moment, as values (what the console's live
+/// charts sample): the same numbers `/metrics` exposes, without going through its text.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sample {
+    /// Requests by method (every one of [`METHODS`]).
+    pub requests: BTreeMap<String, u64>,
+    /// Scanned objects by status (every one of [`STATUSES`]).
+    pub objects: BTreeMap<String, u64>,
+    /// Bytes of scanned objects, all statuses together.
+    pub bytes: u64,
+    /// ICAP connections accepted.
+    pub connections: u64,
+    /// ICAP connections open.
+    pub connections_open: i64,
+    /// Transactions in flight.
+    pub in_flight: i64,
+    /// When the database in use was loaded (Unix time).
+    pub database_loaded: i64,
+    /// The scan-time histogram, cumulative: (upper bound in seconds, observations at or below
+    /// it), one per [`SCAN_SECONDS_BOUNDS`] then `+Inf` (`f64::INFINITY`) with the total.
+    pub scan_seconds: Vec<(f64, u64)>,
+}
+
+/// The scan-time histogram's bucket counts (not cumulative), kept beside the Prometheus
+/// histogram (whose buckets cannot be read back) for [`Stats::sample`]; an observation goes
+/// into the same bucket as there: the first whose bound is at or above it, `+Inf` for NaN.
+#[derive(Debug)]
+struct ScanBuckets([AtomicU64; SCAN_SECONDS_BOUNDS.len() + 1]);
+
+impl ScanBuckets {
+    fn new() -> Self {
+        Self(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+
+    fn observe(&self, seconds: f64) {
+        let i = SCAN_SECONDS_BOUNDS
+            .iter()
+            .position(|b| *b >= seconds)
+            .unwrap_or(SCAN_SECONDS_BOUNDS.len());
+        self.0[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn cumulative(&self) -> Vec<(f64, u64)> {
+        let bounds = SCAN_SECONDS_BOUNDS.iter().copied().chain([f64::INFINITY]);
+        let mut total = 0u64;
+        bounds
+            .zip(&self.0)
+            .map(|(le, n)| {
+                total = total.saturating_add(n.load(Ordering::Relaxed));
+                (le, total)
+            })
+            .collect()
+    }
+}
+
 /// Every metric of the process.
 #[derive(Debug)]
 pub struct Stats {
@@ -44,6 +110,7 @@ pub struct Stats {
     excluded: Family<Labels, Counter>,
     stopped: Family<Labels, Counter>,
     scan_seconds: Histogram,
+    scan_buckets: ScanBuckets,
     connections_total: Counter,
     connections_refused: Family<Labels, Counter>,
     connections_open: Gauge,
@@ -73,10 +140,7 @@ impl Stats {
         let groups = Family::<Labels, Counter>::default();
         let excluded = Family::<Labels, Counter>::default();
         let stopped = Family::<Labels, Counter>::default();
-        let scan_seconds = Histogram::new([
-            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-            30.0, 120.0,
-        ]);
+        let scan_seconds = Histogram::new(SCAN_SECONDS_BOUNDS);
         let connections_total = Counter::default();
         let connections_refused = Family::<Labels, Counter>::default();
         let connections_open = Gauge::default();
@@ -171,7 +235,7 @@ impl Stats {
         for how in ["block", "cut", "reset"] {
             let _ = stopped.get_or_create(&label("how", how));
         }
-        for m in ["options", "reqmod", "respmod", "clamd", "api"] {
+        for m in METHODS {
             let _ = requests.get_or_create(&label("method", m));
         }
         // Every documented series exists from the start, at zero, so that an alert on its
@@ -207,6 +271,7 @@ impl Stats {
             excluded,
             stopped,
             scan_seconds,
+            scan_buckets: ScanBuckets::new(),
             connections_total,
             connections_refused,
             connections_open,
@@ -235,6 +300,7 @@ impl Stats {
             .inc_by(size);
         self.groups.get_or_create(&label("group", group)).inc();
         self.scan_seconds.observe(seconds);
+        self.scan_buckets.observe(seconds);
         if status == "error" {
             self.engine_errors.inc();
         }
@@ -323,6 +389,28 @@ impl Stats {
     /// Seconds since start.
     pub fn uptime_secs(&self) -> u64 {
         self.started.elapsed().as_secs()
+    }
+
+    /// The counters and gauges the console charts, read now (see [`Sample`]).
+    pub fn sample(&self) -> Sample {
+        let by = |f: &Family<Labels, Counter>, k: &str, values: &[&str]| -> BTreeMap<String, u64> {
+            values
+                .iter()
+                .map(|v| (v.to_string(), f.get_or_create(&label(k, v)).get()))
+                .collect()
+        };
+        let objects = by(&self.objects, "status", &STATUSES);
+        let bytes = by(&self.bytes, "status", &STATUSES).values().sum();
+        Sample {
+            requests: by(&self.requests, "method", &METHODS),
+            objects,
+            bytes,
+            connections: self.connections_total.get(),
+            connections_open: self.connections_open.get(),
+            in_flight: self.in_flight.get(),
+            database_loaded: self.database_loaded.get(),
+            scan_seconds: self.scan_buckets.cumulative(),
+        }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -446,5 +534,68 @@ mod tests {
         );
         assert!(p.contains("bulwark_group_objects_total{group=\"sales\"} 1"));
         assert!(p.contains("bulwark_scan_seconds_count 3"));
+    }
+
+    /// The value of the series `name{labels}` in the text exposition `text`.
+    fn series(text: &str, name_labels: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name_labels)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+    }
+
+    #[test]
+    fn the_sample_reads_what_metrics_exposes() {
+        let s = Stats::new();
+        s.request("respmod");
+        s.request("respmod");
+        s.request("options");
+        s.object("clean", 1000, "default", 0.002);
+        s.object("infected", 68, "default", 0.02);
+        s.object("clean", 5, "default", 500.0);
+        s.object("error", 1, "default", f64::NAN);
+        s.connection_opened();
+        s.connection_opened();
+        s.connection_closed();
+        let _t = s.transaction();
+        s.database("test-1");
+        let now = s.sample();
+        let text = s.prometheus();
+        for (m, n) in &now.requests {
+            let want = series(
+                &text,
+                &format!("bulwark_icap_requests_total{{method=\"{m}\"}}"),
+            );
+            assert_eq!(want, Some(*n as f64), "{m}");
+        }
+        assert_eq!(now.requests.len(), METHODS.len());
+        assert_eq!(now.requests.get("respmod"), Some(&2));
+        for (st, n) in &now.objects {
+            let want = series(&text, &format!("bulwark_objects_total{{status=\"{st}\"}}"));
+            assert_eq!(want, Some(*n as f64), "{st}");
+        }
+        assert_eq!(now.objects.get("clean"), Some(&2));
+        assert_eq!(now.bytes, 1074);
+        assert_eq!(now.connections, 2);
+        assert_eq!(now.connections_open, 1);
+        assert_eq!(now.in_flight, 1);
+        assert_eq!(
+            series(&text, "bulwark_database_loaded_timestamp_seconds"),
+            Some(now.database_loaded as f64)
+        );
+        assert!(now.database_loaded > 0);
+        assert_eq!(now.scan_seconds.len(), SCAN_SECONDS_BOUNDS.len() + 1);
+        for (le, n) in &now.scan_seconds {
+            let le = if le.is_infinite() {
+                "+Inf".to_string()
+            } else {
+                format!("{le:?}")
+            };
+            let want = series(
+                &text,
+                &format!("bulwark_scan_seconds_bucket{{le=\"{le}\"}}"),
+            );
+            assert_eq!(want, Some(*n as f64), "le={le}: {text}");
+        }
+        assert_eq!(now.scan_seconds.last(), Some(&(f64::INFINITY, 4)));
     }
 }

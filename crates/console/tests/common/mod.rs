@@ -1,24 +1,30 @@
-//! An in-process server for the console's tests: ICAP server, Context, Controller and console
-//! on loopback ports chosen at run time, a configuration file in a temporary directory, and a
-//! minimal HTTP/1.1 client.
+//! The console's tests run it over a fake [`Backend`]: a configuration file in a temporary
+//! directory (what the fake's reload reads), counters the tests move by hand, reloads that can
+//! be made to fail, an optional updater; and a minimal HTTP/1.1 client. The real server behind
+//! the console is tested end to end in `crates/bulwark/tests/e2e_console.rs`.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use bulwark_console::UpdateHook;
-use bulwark_server::control::{Controller, Overrides};
-use bulwark_server::{Context, LogFile, Snapshot};
+use bulwark_config::Config;
+use bulwark_console::{Backend, BackendError, BoxFuture, Counters, ServerStatus, UpdateFuture};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 pub const PASSWORD: &str = "correct horse";
 pub const TOKEN: &str = "test-token-0123456789";
+/// The ISTag and database version the fake reports.
+pub const ISTAG: &str = "\"BW-fake-1\"";
+pub const DATABASE: &str = "fake-db 1";
+/// When the fake's database was loaded (Unix time).
+pub const DATABASE_LOADED: i64 = 1_700_000_000;
 
 /// A cheap Argon2id hash (debug builds are slow at the default cost).
 pub fn cheap_hash(pw: &str) -> String {
@@ -30,18 +36,135 @@ pub fn cheap_hash(pw: &str) -> String {
         .to_string()
 }
 
-pub fn eicar() -> Vec<u8> {
-    [
-        &b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$"[..],
-        b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*",
-    ]
-    .concat()
+/// A database update the fake runs.
+pub type Updater = Arc<dyn Fn() -> UpdateFuture + Send + Sync>;
+
+/// The server as the console sees it, played by the test.
+pub struct Fake {
+    config: Mutex<Arc<Config>>,
+    config_path: Option<PathBuf>,
+    counters: Mutex<Counters>,
+    started: Instant,
+    updater: Option<Updater>,
+    /// Reloads answer an error while set.
+    pub refuse_reloads: AtomicBool,
+    /// Configuration reloads that succeeded.
+    pub reloads: AtomicUsize,
+    /// Database reloads.
+    pub db_reloads: AtomicUsize,
+}
+
+impl Fake {
+    /// A fake running `config`; its reload reads `config_path` (or keeps `config` without).
+    pub fn new(config: Config, config_path: Option<PathBuf>, updater: Option<Updater>) -> Self {
+        let mut counters = Counters {
+            database_loaded: DATABASE_LOADED,
+            scan_seconds: vec![(0.001, 0), (0.01, 0), (f64::INFINITY, 0)],
+            ..Default::default()
+        };
+        for m in ["options", "reqmod", "respmod"] {
+            counters.requests.insert(m.into(), 0);
+        }
+        for st in ["clean", "infected"] {
+            counters.objects.insert(st.into(), 0);
+        }
+        Self {
+            config: Mutex::new(Arc::new(config)),
+            config_path,
+            counters: Mutex::new(counters),
+            started: Instant::now(),
+            updater,
+            refuse_reloads: AtomicBool::new(false),
+            reloads: AtomicUsize::new(0),
+            db_reloads: AtomicUsize::new(0),
+        }
+    }
+
+    /// One RESPMOD of `size` bytes found `status`, scanned in `secs`.
+    pub fn scan(&self, status: &str, size: u64, secs: f64) {
+        let mut c = self.counters.lock().expect("counters");
+        *c.requests.entry("respmod".into()).or_default() += 1;
+        *c.objects.entry(status.into()).or_default() += 1;
+        c.bytes += size;
+        c.connections += 1;
+        for (le, n) in c.scan_seconds.iter_mut() {
+            if secs <= *le {
+                *n += 1;
+            }
+        }
+    }
+
+    /// The configuration in force (public for the tests' assertions).
+    pub fn running(&self) -> Arc<Config> {
+        self.config.lock().expect("config").clone()
+    }
+
+    fn reload_now(&self) -> Result<String, BackendError> {
+        if self.refuse_reloads.load(Ordering::SeqCst) {
+            return Err(BackendError::new("refused by the test"));
+        }
+        if let Some(p) = &self.config_path {
+            let text = std::fs::read_to_string(p).map_err(BackendError::new)?;
+            let loaded = bulwark_config::load_str(&text, &p.display().to_string())
+                .map_err(BackendError::new)?;
+            *self.config.lock().expect("config") = Arc::new(loaded.config);
+        }
+        self.reloads.fetch_add(1, Ordering::SeqCst);
+        Ok(format!(
+            "configuration reloaded; database {DATABASE}; ISTag {ISTAG}"
+        ))
+    }
+}
+
+impl Backend for Fake {
+    fn config(&self) -> Arc<Config> {
+        self.running()
+    }
+
+    fn check_config(&self, config: &Config) -> bulwark_config::Findings {
+        bulwark_policy::check_config(&config.policy)
+    }
+
+    fn status(&self) -> ServerStatus {
+        ServerStatus {
+            istag: ISTAG.into(),
+            uptime_secs: self.started.elapsed().as_secs(),
+            database_version: DATABASE.into(),
+            license: None,
+        }
+    }
+
+    fn counters(&self) -> Counters {
+        self.counters.lock().expect("counters").clone()
+    }
+
+    fn reload(&self) -> BoxFuture<'_, Result<String, BackendError>> {
+        Box::pin(async move { self.reload_now() })
+    }
+
+    fn reload_db(&self) -> BoxFuture<'_, Result<String, BackendError>> {
+        Box::pin(async move {
+            if self.refuse_reloads.load(Ordering::SeqCst) {
+                return Err(BackendError::new("refused by the test"));
+            }
+            self.db_reloads.fetch_add(1, Ordering::SeqCst);
+            Ok(format!("database reloaded: {DATABASE}"))
+        })
+    }
+
+    fn update_available(&self) -> bool {
+        self.updater.is_some()
+    }
+
+    fn update(&self) -> Option<UpdateFuture> {
+        self.updater.as_ref().map(|u| u())
+    }
 }
 
 pub struct Options {
     /// Write a configuration file and pass its path (else: no --config).
     pub with_file: bool,
-    pub hook: Option<UpdateHook>,
+    pub updater: Option<Updater>,
     pub max_logins: u32,
     pub extra: String,
     /// `console.password_hash` (default: [`cheap_hash`] of [`PASSWORD`]).
@@ -52,7 +175,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             with_file: true,
-            hook: None,
+            updater: None,
             max_logins: 100,
             extra: String::new(),
             password_hash: None,
@@ -63,16 +186,14 @@ impl Default for Options {
 pub struct Harness {
     pub dir: tempfile::TempDir,
     pub base: SocketAddr,
-    pub icap: SocketAddr,
     pub config_path: Option<PathBuf>,
     pub av_stats: PathBuf,
-    pub ctx: Arc<Context>,
-    pub ctl: Arc<Controller>,
+    pub backend: Arc<Fake>,
     pub stop: watch::Sender<bool>,
 }
 
 pub fn config_text(
-    dir: &std::path::Path,
+    dir: &Path,
     max_logins: u32,
     extra: &str,
     password_hash: Option<&str>,
@@ -118,51 +239,40 @@ pub async fn start(opts: Options) -> Harness {
         .expect("valid test config")
         .config;
     let av_stats = dir.path().join("av.stats");
-    let snap = Snapshot::new(Arc::new(cfg), Arc::new(bulwark_engine::Database::builtin()))
-        .expect("snapshot");
-    let listeners = bulwark_server::bind(&snap.config).await.expect("bind");
-    let icap = listeners.local_addrs()[0];
-    let console = bulwark_console::bind_console(&snap.config.console)
+    let console = bulwark_console::bind_console(&cfg.console)
         .await
         .expect("bind console");
     let base = console[0].local_addr().expect("addr");
-    let av_log = LogFile::open(Some(&av_stats), true).expect("av log");
-    let notifier = bulwark_notify::Notifier::spawn(snap.config.notify.clone());
-    let ctx = Context::new(snap, av_log, None, notifier);
-    let (stop, rx) = watch::channel(false);
     let config_path = opts.with_file.then(|| path.clone());
-    let ctl = Controller::new(
-        ctx.clone(),
-        config_path.clone(),
-        Overrides::default(),
-        None,
-        None,
-        stop.clone(),
-    );
-    {
-        let ctx = ctx.clone();
-        let rx = rx.clone();
-        tokio::spawn(async move {
-            let _ = bulwark_server::serve(listeners, ctx, rx).await;
-        });
-    }
+    let backend = Arc::new(Fake::new(cfg, config_path.clone(), opts.updater));
+    let (stop, rx) = watch::channel(false);
     tokio::spawn(bulwark_console::serve_console(
         console,
-        ctx.clone(),
-        ctl.clone(),
+        backend.clone(),
+        None,
         config_path.clone(),
-        opts.hook,
         rx,
     ));
     Harness {
         dir,
         base,
-        icap,
         config_path,
         av_stats,
-        ctx,
-        ctl,
+        backend,
         stop,
+    }
+}
+
+/// Appends `lines` to the AV statistics log, as the server writes it.
+pub fn write_av_stats(h: &Harness, lines: &[&str]) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&h.av_stats)
+        .expect("av.stats");
+    for l in lines {
+        writeln!(f, "{l}").expect("write av.stats");
     }
 }
 
@@ -308,33 +418,4 @@ impl Session {
         }
         request(self.addr, "POST", path, &h, text.as_deref()).await
     }
-}
-
-/// Sends one RESPMOD with `body` for `url`; returns the ICAP status line.
-pub async fn respmod(icap: SocketAddr, url: &str, body: &[u8]) -> String {
-    let req_hdr = format!("GET {url} HTTP/1.1\r\nHost: example.test\r\n\r\n");
-    let res_hdr = format!(
-        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    let mut msg = format!(
-        "RESPMOD icap://{icap}/av/respmod ICAP/1.0\r\nHost: {icap}\r\nConnection: close\r\nAllow: 204\r\nX-Client-IP: 10.1.2.3\r\nEncapsulated: req-hdr=0, res-hdr={}, res-body={}\r\n\r\n",
-        req_hdr.len(),
-        req_hdr.len() + res_hdr.len()
-    )
-    .into_bytes();
-    msg.extend_from_slice(req_hdr.as_bytes());
-    msg.extend_from_slice(res_hdr.as_bytes());
-    msg.extend_from_slice(format!("{:x}\r\n", body.len()).as_bytes());
-    msg.extend_from_slice(body);
-    msg.extend_from_slice(b"\r\n0\r\n\r\n");
-    let mut s = TcpStream::connect(icap).await.expect("connect icap");
-    s.write_all(&msg).await.expect("send icap");
-    let mut buf = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut buf)).await;
-    String::from_utf8_lossy(&buf)
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_string()
 }

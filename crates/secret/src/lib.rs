@@ -1,5 +1,8 @@
 //! Secrets shared by the listeners that take a bearer token (the console, the scanning API):
-//! the token in force and a constant-time comparison.
+//! the token in force ([`configured_token`]: the configured value, else the first line of a
+//! token file) and a comparison whose time does not depend on where two secrets differ
+//! ([`same_secret`]). Each listener wraps `configured_token` with its own section's keys; a
+//! new listener that takes a token should do the same rather than compare strings with `==`.
 
 use std::path::Path;
 

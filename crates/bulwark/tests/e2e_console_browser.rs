@@ -1,26 +1,28 @@
-//! The console in a real headless Chromium (Debian's `chromium`), driven by playwright-core
-//! from `crates/console/browser-tests`: log in, counters move after ICAP requests, a database
-//! reload, a detection appears, markup in data shows as text, detections filtered by client,
-//! threat and day, a refused configuration edit, the form editor refusing a bad client then
-//! applying a new group, a phone-sized screen. Screenshots of every page go to `target/console-screenshots/`.
+//! The console of a real `bulwark serve` in a real headless Chromium (Debian's `chromium`),
+//! driven by playwright-core from `crates/console/browser-tests`: log in, counters move after
+//! ICAP requests, a database reload, a detection appears, markup in data shows as text,
+//! detections filtered by client, threat and day, a refused configuration edit, the form editor
+//! refusing a bad client then applying a new group, a phone-sized screen. Screenshots of every
+//! page go to `target/console-screenshots/`.
 //!
 //! Needs `node`, `npm ci` in `crates/console/browser-tests`, and `/usr/bin/chromium`; it is
 //! ignored in the default run (CI runs it in its own step):
 //!
 //! ```sh
-//! (cd crates/console/browser-tests && npm ci) && cargo test -p bulwark-console --test browser -- --ignored
+//! (cd crates/console/browser-tests && npm ci) && cargo test -p bulwark --test e2e_console_browser -- --ignored
 //! ```
 
 mod common;
+mod console;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::*;
+use console::{ConsoleServer, PASSWORD};
 
 fn target_dir() -> PathBuf {
-    // target/<profile>/deps/browser-<hash>
+    // target/<profile>/deps/e2e_console_browser-<hash>
     std::env::current_exe()
         .ok()
         .and_then(|p| Some(p.parent()?.parent()?.parent()?.to_path_buf()))
@@ -30,7 +32,7 @@ fn target_dir() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs node, npm ci in crates/console/browser-tests, and /usr/bin/chromium; CI runs it in its own step"]
 async fn console_in_headless_chromium() {
-    let runner = Path::new(env!("CARGO_MANIFEST_DIR")).join("browser-tests");
+    let runner = Path::new(env!("CARGO_MANIFEST_DIR")).join("../console/browser-tests");
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     assert!(
         Path::new(&chromium).exists(),
@@ -47,11 +49,7 @@ async fn console_in_headless_chromium() {
         runner.display()
     );
 
-    let h = start(Options {
-        extra: "# <script>window.__xss=4</script> shows as text in the editor".into(),
-        ..Default::default()
-    })
-    .await;
+    let h = ConsoleServer::start("# <script>window.__xss=4</script> shows as text in the editor");
     // A line whose threat name is markup, as a hostile signature name could be.
     let mut f = std::fs::OpenOptions::new()
         .append(true)
@@ -71,7 +69,7 @@ async fn console_in_headless_chromium() {
         .current_dir(&runner)
         .env("CONSOLE_URL", format!("http://{}/", h.base))
         .env("CONSOLE_PASSWORD", PASSWORD)
-        .env("ICAP_ADDR", h.icap.to_string())
+        .env("ICAP_ADDR", h.bulwark.addr().to_string())
         .env("SCREENSHOT_DIR", &shots)
         .env("CHROMIUM", &chromium)
         .kill_on_drop(true)
@@ -92,5 +90,4 @@ async fn console_in_headless_chromium() {
     ] {
         assert!(shots.join(format!("{name}.png")).exists(), "{name}.png");
     }
-    let _ = h.stop.send(true);
 }
