@@ -7,7 +7,9 @@
 use std::path::PathBuf;
 
 use bulwark_license::cli_ops::{self, IssueOptions};
-use bulwark_license::{load_trusted, parse_date, Clock, LicenseConfig, LicenseType, SystemClock};
+use bulwark_license::{
+    load_trusted, parse_date, Clock, LicenseConfig, LicenseType, LicenseTypeError, SystemClock,
+};
 use clap::{Args, Subcommand};
 
 /// Arguments of `bulwark license`.
@@ -105,7 +107,7 @@ struct IssueArgs {
     not_before: Option<bulwark_license::Date>,
 }
 
-fn parse_type(s: &str) -> Result<LicenseType, String> {
+fn parse_type(s: &str) -> Result<LicenseType, LicenseTypeError> {
     s.parse()
 }
 

@@ -23,7 +23,7 @@ pub enum UpdateError {
     },
     /// A key file could not be read or written.
     #[error(transparent)]
-    Key(#[from] bulwark_license::KeyError),
+    Key(#[from] bulwark_sign::KeyError),
     /// Downloading from a source failed.
     #[error(transparent)]
     Fetch(#[from] FetchError),

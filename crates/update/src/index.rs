@@ -14,12 +14,12 @@
 //!
 //! The signed body is every byte before the line starting with `Signature: `, exactly as
 //! stored; verifiers check the signature over those bytes and only then parse them. `Version`
-//! only grows; `Signer` is the key id (`bulwark_license::keys::key_id`) of the signing key.
+//! only grows; `Signer` is the key id (`bulwark_sign::key_id`) of the signing key.
 //! File names are 1–128 characters of `A-Z a-z 0-9 . _ -`, not starting with `.`, unique.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use bulwark_license::keys::{key_id, SigningKey, VerifyingKey};
+use bulwark_sign::{key_id, SigningKey, VerifyingKey};
 use ed25519_dalek::{Signature, Signer as _};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;

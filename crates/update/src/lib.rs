@@ -1,7 +1,7 @@
 //! Database updates for Bulwark (issue #7, SPEC F-UPD): kav4proxy's keepup2date, rebuilt.
 //!
 //! - [`index`]: the signed update index (version, publication time, files with sizes and
-//!   SHA-256, Ed25519 signature with the key files of `bulwark_license::keys`).
+//!   SHA-256, Ed25519 signature with `bulwark_sign`'s key files).
 //! - [`publish`]: `bulwark db keygen|build|sign`, making a mirror.
 //! - [`fetch`]: sources (HTTP/HTTPS mirrors through an optional proxy, local directories,
 //!   `clamav:` ClamAV-layout mirrors) with timeouts, retries and size caps.

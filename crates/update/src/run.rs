@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bulwark_license::keys::VerifyingKey;
 use bulwark_license::{LicenseConfig, LicenseStatus, Licensing};
+use bulwark_sign::VerifyingKey;
 use time::OffsetDateTime;
 
 use crate::config::UpdateConfig;
@@ -214,7 +214,7 @@ fn prepare(req: &UpdateRequest) -> Result<(Ctx, Vec<Source>), Box<Report>> {
         .map(|s| Source::parse(s))
         .collect::<Result<Vec<_>, _>>()
         .map_err(cfg_err)?;
-    let trusted = bulwark_license::load_trusted(&cfg.trusted_keys)
+    let trusted = bulwark_sign::read_trusted(&cfg.trusted_keys)
         .map_err(|e| cfg_err(format!("trusted_keys: {e}")))?;
     if trusted.is_empty() && sources.iter().any(|s| s.layout == Layout::Bulwark) {
         return Err(cfg_err(
