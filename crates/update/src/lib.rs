@@ -9,7 +9,8 @@
 //! - [`cvd`]: ClamAV `.cvd`/`.cld` headers and the legacy MD5 + RSA digital signature.
 //! - [`run()`]: one update ([`UpdateRequest`] → [`Report`], whose `exit_code` is keepup2date's);
 //!   [`run_schedule`]: the same on a timer inside `serve`; [`hooks`]: reload and
-//!   PostUpdateCmd.
+//!   PostUpdateCmd; [`LicenseGate`]: the licence check, implemented by the caller (this crate
+//!   does not depend on `bulwark-license`).
 //!
 //! See README.md for the layouts and the commands.
 
@@ -24,6 +25,7 @@ pub mod fetch;
 pub mod hooks;
 pub mod index;
 pub mod install;
+mod license;
 mod mirror;
 pub mod publish;
 mod report;
@@ -35,6 +37,7 @@ pub use clamav_source::{local_header, DATABASES};
 pub use config::{FileSettings, UpdateConfig, DEFAULT_DATABASE_DIR};
 pub use error::{FetchError, UpdateError};
 pub use hooks::{ReloadFn, ReloadHook, Reloaded};
+pub use license::{DatabaseAllowance, LicenseGate, LicenseRefused};
 pub use run::{run, Outcome, Report, UpdateRequest};
 pub use schedule::{next_wait, run_schedule};
 pub use verify::{test_load, TestLoad};

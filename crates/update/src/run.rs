@@ -2,9 +2,9 @@
 //! keepup2date's exit codes.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use bulwark_license::{LicenseConfig, LicenseStatus, Licensing};
 use bulwark_sign::VerifyingKey;
 use time::OffsetDateTime;
 
@@ -14,15 +14,16 @@ use crate::error::UpdateError;
 use crate::fetch::{Fetcher, Layout, Source};
 use crate::hooks::{run_post_update, ReloadHook, Reloaded};
 use crate::install::Installation;
+use crate::license::{DatabaseAllowance, LicenseGate};
 
 /// What one run is asked to do.
 #[derive(Debug, Clone, Default)]
 pub struct UpdateRequest {
     /// The `[update]` settings (sources, database, keys, proxy, timeouts, hooks).
     pub config: UpdateConfig,
-    /// The `[license]` settings: with `required = true` an update needs a usable licence and
-    /// a database published before an expired key's end (else exit code 60).
-    pub license: Option<LicenseConfig>,
+    /// The licence check (set when `[license] required = true`): the run needs the gate's
+    /// permission, and each database its allowance (else exit code 60).
+    pub license: Option<Arc<dyn LicenseGate>>,
     /// Mirror mode: update this directory (update-server layout) instead of the database.
     pub mirror_to: Option<PathBuf>,
     /// The key that must have signed CVDs from ClamAV-layout sources (ClamAV's by default).
@@ -179,7 +180,7 @@ pub(crate) struct Ctx {
     pub trusted: Vec<VerifyingKey>,
     pub cvd_key: CvdKey,
     pub max_file: u64,
-    pub license: Option<Licensing>,
+    pub license: Option<Box<dyn DatabaseAllowance>>,
 }
 
 impl Ctx {
@@ -228,18 +229,11 @@ fn prepare(req: &UpdateRequest) -> Result<(Ctx, Vec<Source>), Box<Report>> {
     )
     .map_err(cfg_err)?;
     let license = match &req.license {
-        Some(l) if l.required => {
-            let mut lic =
-                Licensing::open(l).map_err(|e| Box::new(Report::failed(Outcome::License, e)))?;
-            let status = lic.check(OffsetDateTime::now_utc());
-            match status {
-                LicenseStatus::Valid { .. }
-                | LicenseStatus::Expired { .. }
-                | LicenseStatus::QuotaExhausted { .. } => Some(lic),
-                other => return Err(Box::new(Report::failed(Outcome::License, other))),
-            }
-        }
-        _ => None,
+        Some(gate) => Some(
+            gate.open()
+                .map_err(|e| Box::new(Report::failed(Outcome::License, e)))?,
+        ),
+        None => None,
     };
     Ok((
         Ctx {
