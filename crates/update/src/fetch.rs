@@ -29,19 +29,29 @@ pub enum Location {
     Dir(PathBuf),
 }
 
-/// One configured update source.
+impl Location {
+    /// The location for the log (credentials removed).
+    pub fn display(&self) -> String {
+        match self {
+            Location::Http(u) => redact(u),
+            Location::Dir(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// One configured update source, as written: its layout and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
+pub struct SourceSpec {
     /// Its layout.
     pub layout: Layout,
     /// Where it is.
     pub location: Location,
 }
 
-impl Source {
+impl SourceSpec {
     /// Parses a source as written in the configuration or on the command line: a URL, a
     /// `file://` URL or a path, optionally prefixed `clamav:`.
-    pub fn parse(text: &str) -> Result<Source, String> {
+    pub fn parse(text: &str) -> Result<SourceSpec, String> {
         let (layout, rest) = match text.strip_prefix("clamav:") {
             Some(r) => (Layout::ClamAv, r),
             None => (Layout::Bulwark, text),
@@ -60,15 +70,12 @@ impl Source {
         } else {
             Location::Dir(PathBuf::from(rest))
         };
-        Ok(Source { layout, location })
+        Ok(SourceSpec { layout, location })
     }
 
     /// The source for the log (credentials removed).
     pub fn display(&self) -> String {
-        let loc = match &self.location {
-            Location::Http(u) => redact(u),
-            Location::Dir(p) => p.display().to_string(),
-        };
+        let loc = self.location.display();
         match self.layout {
             Layout::Bulwark => loc,
             Layout::ClamAv => format!("clamav:{loc}"),
@@ -323,18 +330,18 @@ mod tests {
 
     #[test]
     fn sources_parse() {
-        let s = Source::parse("https://u:p@mirror.example/db/").unwrap();
+        let s = SourceSpec::parse("https://u:p@mirror.example/db/").unwrap();
         assert_eq!(
             s.location,
             Location::Http("https://u:p@mirror.example/db".into())
         );
         assert_eq!(s.display(), "https://***@mirror.example/db");
-        let c = Source::parse("clamav:/srv/clamav").unwrap();
+        let c = SourceSpec::parse("clamav:/srv/clamav").unwrap();
         assert_eq!(c.layout, Layout::ClamAv);
         assert_eq!(c.location, Location::Dir("/srv/clamav".into()));
-        assert!(Source::parse("ftp://x").is_err());
+        assert!(SourceSpec::parse("ftp://x").is_err());
         assert_eq!(
-            Source::parse("file:///srv/db").unwrap().location,
+            SourceSpec::parse("file:///srv/db").unwrap().location,
             Location::Dir("/srv/db".into())
         );
     }

@@ -23,6 +23,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::error::UpdateError;
+pub use crate::hex::hex;
 
 /// The index file's name on a mirror and in an installed database directory.
 pub const INDEX_FILE: &str = "bulwark-db.index";
@@ -65,11 +66,6 @@ pub fn safe_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn parse_hex32(s: &str) -> Option<[u8; 32]> {
