@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::error::FetchError;
+use crate::error::{FetchError, ProxyError, SourceError};
 
 /// What kind of layout a source has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +51,7 @@ pub struct SourceSpec {
 impl SourceSpec {
     /// Parses a source as written in the configuration or on the command line: a URL, a
     /// `file://` URL or a path, optionally prefixed `clamav:`.
-    pub fn parse(text: &str) -> Result<SourceSpec, String> {
+    pub fn parse(text: &str) -> Result<SourceSpec, SourceError> {
         let (layout, rest) = match text.strip_prefix("clamav:") {
             Some(r) => (Layout::ClamAv, r),
             None => (Layout::Bulwark, text),
@@ -62,11 +62,9 @@ impl SourceSpec {
         } else if let Some(p) = rest.strip_prefix("file://") {
             Location::Dir(PathBuf::from(p))
         } else if rest.contains("://") {
-            return Err(format!(
-                "{text}: unsupported scheme (http, https, file or a path)"
-            ));
+            return Err(SourceError::UnsupportedScheme(text.to_string()));
         } else if rest.is_empty() {
-            return Err("empty source".into());
+            return Err(SourceError::Empty);
         } else {
             Location::Dir(PathBuf::from(rest))
         };
@@ -125,9 +123,12 @@ impl std::fmt::Debug for Fetcher {
 impl Fetcher {
     /// A fetcher with a per-request `timeout`, `retries` further attempts on transient
     /// failures, and an optional HTTP proxy (`http://[user:password@]host:port`).
-    pub fn new(timeout: Duration, retries: u32, proxy: Option<&str>) -> Result<Self, String> {
+    pub fn new(timeout: Duration, retries: u32, proxy: Option<&str>) -> Result<Self, ProxyError> {
         let proxy = match proxy {
-            Some(p) => Some(ureq::Proxy::new(p).map_err(|e| format!("proxy {}: {e}", redact(p)))?),
+            Some(p) => Some(ureq::Proxy::new(p).map_err(|source| ProxyError {
+                proxy: redact(p),
+                source,
+            })?),
             None => None,
         };
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -339,7 +340,14 @@ mod tests {
         let c = SourceSpec::parse("clamav:/srv/clamav").unwrap();
         assert_eq!(c.layout, Layout::ClamAv);
         assert_eq!(c.location, Location::Dir("/srv/clamav".into()));
-        assert!(SourceSpec::parse("ftp://x").is_err());
+        assert_eq!(
+            SourceSpec::parse("ftp://x"),
+            Err(SourceError::UnsupportedScheme("ftp://x".into()))
+        );
+        assert_eq!(SourceSpec::parse("clamav:"), Err(SourceError::Empty));
+        let e = Fetcher::new(Duration::from_secs(1), 0, Some("http://u:secret@[::1")).unwrap_err();
+        assert!(e.proxy.starts_with("http://***@"), "{e}");
+        assert!(!e.to_string().contains("secret"), "{e}");
         assert_eq!(
             SourceSpec::parse("file:///srv/db").unwrap().location,
             Location::Dir("/srv/db".into())

@@ -40,7 +40,10 @@ mod verify;
 
 pub use clamav_source::{local_header, DATABASES};
 pub use config::{FileSettings, UpdateConfig, DEFAULT_DATABASE_DIR};
-pub use error::{FetchError, UpdateError};
+pub use error::{
+    CommandLineError, FetchError, PostUpdateError, ProxyError, ReloadError, SourceError,
+    UpdateError,
+};
 pub use hooks::{ReloadFn, ReloadHook, Reloaded};
 pub use license::{DatabaseAllowance, LicenseGate, LicenseRefused};
 pub use report::{Outcome, Report};

@@ -81,7 +81,7 @@ fn prepare(req: &UpdateRequest) -> Result<(UpdateEnv, Sources), Box<Report>> {
         .iter()
         .map(|s| SourceSpec::parse(s))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(cfg_err)?;
+        .map_err(|e| cfg_err(e.to_string()))?;
     let trusted = bulwark_sign::read_trusted(&cfg.trusted_keys)
         .map_err(|e| cfg_err(format!("trusted_keys: {e}")))?;
     if trusted.is_empty() && specs.iter().any(|s| s.layout == Layout::Bulwark) {
@@ -94,7 +94,7 @@ fn prepare(req: &UpdateRequest) -> Result<(UpdateEnv, Sources), Box<Report>> {
         cfg.retries,
         cfg.proxy.as_deref(),
     )
-    .map_err(cfg_err)?;
+    .map_err(|e| cfg_err(e.to_string()))?;
     let license = match &req.license {
         Some(gate) => Some(
             gate.open()
