@@ -39,6 +39,10 @@ impl Source for BulwarkSource {
         self.location.display()
     }
 
+    fn needs_trusted_keys(&self) -> bool {
+        true
+    }
+
     fn install(&self, env: &UpdateEnv, inst: &Installation) -> Result<Step, UpdateError> {
         let current_dir = inst.current_dir();
         let current = inst.current_index();

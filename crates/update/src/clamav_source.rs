@@ -128,6 +128,10 @@ impl Source for ClamAvSource {
         format!("clamav:{}", self.location.display())
     }
 
+    fn needs_trusted_keys(&self) -> bool {
+        false
+    }
+
     fn install(&self, env: &UpdateEnv, inst: &Installation) -> Result<Step, UpdateError> {
         let loc = &self.location;
         let current = inst.current_dir();

@@ -76,15 +76,15 @@ fn prepare(req: &UpdateRequest) -> Result<(UpdateEnv, Sources), Box<Report>> {
     if cfg.sources.is_empty() {
         return Err(cfg_err("no update source (sources, --source or -g)".into()));
     }
-    let specs = cfg
+    let sources: Sources = cfg
         .sources
         .iter()
-        .map(|s| SourceSpec::parse(s))
-        .collect::<Result<Vec<_>, _>>()
+        .map(|s| SourceSpec::parse(s).map(source))
+        .collect::<Result<_, _>>()
         .map_err(|e| cfg_err(e.to_string()))?;
     let trusted = bulwark_sign::read_trusted(&cfg.trusted_keys)
         .map_err(|e| cfg_err(format!("trusted_keys: {e}")))?;
-    if trusted.is_empty() && specs.iter().any(|s| s.layout == Layout::Bulwark) {
+    if trusted.is_empty() && sources.iter().any(|s| s.needs_trusted_keys()) {
         return Err(cfg_err(
             "no trusted key (trusted_keys or --trusted-key) to verify the update index".into(),
         ));
@@ -110,7 +110,7 @@ fn prepare(req: &UpdateRequest) -> Result<(UpdateEnv, Sources), Box<Report>> {
             max_file: cfg.max_file_bytes,
             license,
         },
-        specs.into_iter().map(source).collect(),
+        sources,
     ))
 }
 

@@ -18,6 +18,10 @@ pub(crate) trait Source {
     /// The source as the report and the log name it (credentials removed).
     fn name(&self) -> String;
 
+    /// Whether what it serves is verified with the trusted Ed25519 keys (an update index), so
+    /// that a run without any trusted key is a configuration error.
+    fn needs_trusted_keys(&self) -> bool;
+
     /// Brings the installed database up to date from this source: download, verify, test-load
     /// and install into `inst` (whose lock the caller holds).
     fn install(&self, env: &UpdateEnv, inst: &Installation) -> Result<Step, UpdateError>;
