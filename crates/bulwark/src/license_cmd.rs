@@ -8,7 +8,9 @@ use std::path::PathBuf;
 
 use bulwark_config::LicenseConfig;
 use bulwark_license::cli_ops::{self, IssueOptions};
-use bulwark_license::{load_trusted, parse_date, Clock, LicenseType, SystemClock};
+use bulwark_license::{
+    load_trusted, parse_date, Clock, LicenseType, LicenseTypeError, SystemClock,
+};
 use clap::{Args, Subcommand};
 
 /// Arguments of `bulwark license`.
@@ -106,7 +108,7 @@ struct IssueArgs {
     not_before: Option<bulwark_license::Date>,
 }
 
-fn parse_type(s: &str) -> Result<LicenseType, String> {
+fn parse_type(s: &str) -> Result<LicenseType, LicenseTypeError> {
     s.parse()
 }
 

@@ -10,6 +10,7 @@ mod scan_cmd;
 mod serve_cmd;
 mod squid_cmd;
 mod update_cmd;
+mod update_license;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -426,7 +426,7 @@ fn update_request(
         return None;
     }
     let mut req = bulwark_update::UpdateRequest::new(cfg.update.clone());
-    req.license = Some(cfg.license.clone());
+    req.license = crate::update_license::gate(&cfg.license);
     let ctl = ctl.clone();
     let handle = tokio::runtime::Handle::current();
     req.reload = bulwark_update::ReloadHook::Callback(Arc::new(move || {

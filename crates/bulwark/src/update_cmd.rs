@@ -6,11 +6,13 @@
 //! do, 1 updated, 10 error, 30 PostUpdateCmd failed, 60 licence problem, 75 configuration
 //! error.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use bulwark_config::LicenseConfig;
+use bulwark_license::LicenseError;
 use bulwark_update::install::Installation;
 use bulwark_update::publish::{self, BuildOptions};
-use bulwark_update::{FileSettings, Outcome, UpdateRequest};
+use bulwark_update::{FileSettings, Outcome, UpdateError, UpdateRequest};
 use clap::{Args, Subcommand};
 
 /// Arguments of `bulwark update`.
@@ -109,8 +111,8 @@ fn init_log(quiet: bool) {
 /// Runs `bulwark update`; returns keepup2date's exit code (never an `Err`).
 pub fn run(args: UpdateArgs) -> anyhow::Result<i32> {
     init_log(args.quiet);
-    let settings = match &args.config {
-        Some(path) => match FileSettings::from_file(path) {
+    let (settings, license) = match &args.config {
+        Some(path) => match read_settings(path) {
             Ok(s) => s,
             Err(e) => {
                 if !args.quiet {
@@ -119,7 +121,7 @@ pub fn run(args: UpdateArgs) -> anyhow::Result<i32> {
                 return Ok(i32::from(Outcome::Config.exit_code()));
             }
         },
-        None => FileSettings::defaults(),
+        None => (FileSettings::defaults(), LicenseConfig::default()),
     };
     let mut cfg = settings.update;
     if !args.sources.is_empty() || !args.local.is_empty() {
@@ -141,7 +143,7 @@ pub fn run(args: UpdateArgs) -> anyhow::Result<i32> {
         cfg.control_socket = None;
     }
     let mut req = UpdateRequest::new(cfg);
-    req.license = Some(settings.license);
+    req.license = crate::update_license::gate(&license);
     req.mirror_to = args.mirror_to.clone();
 
     if args.rollback {
@@ -152,6 +154,22 @@ pub fn run(args: UpdateArgs) -> anyhow::Result<i32> {
         println!("bulwark update: {}", report.summary());
     }
     Ok(i32::from(report.exit_code()))
+}
+
+/// `[update]`, `[control] socket` and `[license]` of the configuration file; a problem in any of
+/// them is a configuration error (exit code 75), worded the same.
+fn read_settings(path: &Path) -> Result<(FileSettings, LicenseConfig), UpdateError> {
+    let settings = FileSettings::from_file(path)?;
+    let license =
+        bulwark_license::license_config_from_file(path).map_err(|e| UpdateError::Config {
+            path: path.into(),
+            reason: match e {
+                LicenseError::Config { reason, .. } => reason,
+                LicenseError::Io { source, .. } => source.to_string(),
+                other => other.to_string(),
+            },
+        })?;
+    Ok((settings, license))
 }
 
 fn rollback(req: &UpdateRequest, quiet: bool) -> i32 {

@@ -120,3 +120,64 @@ pid_file = "{pid}"
     // Nothing to do now.
     assert_eq!(run_bulwark(&["update", "-c", &p("bulwark.toml")], d).0, 0);
 }
+
+/// `bulwark update -c FILE` reads `[license]` too: required without a key refuses the update
+/// (exit code 60) and installs nothing; a key makes it run; a bad `[license]` table is a
+/// configuration error (75). No server is needed.
+#[test]
+fn a_required_licence_gates_the_update_command() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let p = |s: &str| d.join(s).display().to_string();
+    std::fs::create_dir_all(d.join("src")).expect("src");
+    std::fs::write(
+        d.join("src/local.ndb"),
+        format!("Test.Other:0:*:{}\n", hex(b"some other marker string")),
+    )
+    .expect("ndb");
+    assert_eq!(run_bulwark(&["db", "keygen", "--out", &p("key")], d).0, 0);
+    db_build(d, &d.join("src"), &d.join("mirror"), &d.join("key"), 1);
+    assert_eq!(
+        run_bulwark(&["license", "keygen", "--out", &p("issuer")], d).0,
+        0
+    );
+    let config = |license_extra: &str| {
+        format!(
+            "[update]\nsources = [\"{mirror}\"]\ndatabase_dir = \"{db}\"\ntrusted_keys = [\"{key}\"]\n\
+             control_socket = \"{sock}\"\n[license]\nrequired = true\ndir = \"{lic}\"\n\
+             trusted_keys = [\"{issuer}\"]\n{license_extra}",
+            mirror = p("mirror"),
+            db = p("db"),
+            key = p("key.pub"),
+            sock = p("none.sock"),
+            lic = p("license"),
+            issuer = p("issuer.pub"),
+        )
+    };
+    std::fs::write(d.join("bulwark.toml"), config("")).expect("config");
+    let (c, out) = run_bulwark(&["update", "-c", &p("bulwark.toml")], d);
+    assert_eq!(c, 60, "no licence key: {out}");
+    assert!(!d.join("db").exists(), "nothing installed: {out}");
+
+    let issue = [
+        "license",
+        "issue",
+        "--issuer-key",
+        "issuer",
+        "--out",
+        "k.lic",
+    ];
+    assert_eq!(run_bulwark(&issue, d).0, 0);
+    let add = ["license", "add", "k.lic", "-c", "bulwark.toml"];
+    assert_eq!(run_bulwark(&add, d).0, 0);
+    let (c, out) = run_bulwark(&["update", "-c", &p("bulwark.toml")], d);
+    assert_eq!(c, 1, "licensed: {out}");
+
+    std::fs::write(d.join("bad.toml"), config("colour = \"blue\"\n")).expect("config");
+    let (c, out) = run_bulwark(&["update", "-c", &p("bad.toml")], d);
+    assert_eq!(c, 75, "{out}");
+    assert!(
+        out.contains("configuration") && out.contains("colour"),
+        "{out}"
+    );
+}

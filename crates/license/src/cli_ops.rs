@@ -4,12 +4,11 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::VerifyingKey;
+use bulwark_sign::{KeyError, VerifyingKey};
 use time::{Date, Duration, OffsetDateTime};
 
-use crate::error::{KeyError, LicenseError};
+use crate::error::LicenseError;
 use crate::keyfile::{format_date, LicenseKey, LicenseType, SignedKey, DEFAULT_PRODUCT};
-use crate::keys;
 use crate::state::{Installed, LicenseState};
 use crate::store::{read_required, write_atomic, LicenseDir, Slot};
 
@@ -55,19 +54,19 @@ impl IssueOptions {
 
 /// `bulwark license keygen --out PREFIX`: writes `PREFIX` and `PREFIX.pub`.
 pub fn keygen(prefix: &Path) -> Result<String, LicenseError> {
-    let key = keys::generate()?;
-    keys::write_pair(prefix, &key)?;
+    let key = bulwark_sign::generate()?;
+    bulwark_sign::write_pair(prefix, &key)?;
     Ok(format!(
         "Secret key: {}\nPublic key: {}\nKey id    : {}\n",
         prefix.display(),
-        keys::public_path(prefix).display(),
-        keys::key_id(&key.verifying_key())
+        bulwark_sign::public_path(prefix).display(),
+        bulwark_sign::key_id(&key.verifying_key())
     ))
 }
 
 /// `bulwark license issue`: signs a new key file with the issuer's secret key.
 pub fn issue(opts: &IssueOptions, now: OffsetDateTime) -> Result<String, LicenseError> {
-    let secret = keys::read_secret(&opts.issuer_key)?;
+    let secret = bulwark_sign::read_secret(&opts.issuer_key)?;
     if opts.days == 0 {
         return Err(LicenseError::Invalid("--days must be at least 1".into()));
     }

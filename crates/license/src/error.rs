@@ -2,39 +2,24 @@
 
 use std::path::PathBuf;
 
+use bulwark_sign::KeyError;
 use time::Date;
 
-/// Errors of the issuer key-pair files ([`crate::keys`]).
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    /// Reading or writing a key file failed.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The key file.
-        path: PathBuf,
-        /// The underlying error.
-        source: std::io::Error,
-    },
-    /// A key file is not in the documented format.
-    #[error("{}: not a Bulwark {kind} key file: {reason}", path.display())]
-    Format {
-        /// The key file.
-        path: PathBuf,
-        /// `secret` or `public`.
-        kind: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-    /// `write_pair` refuses to overwrite an existing key file.
-    #[error("{}: already exists; refusing to overwrite a key file", path.display())]
-    Exists {
-        /// The existing file.
-        path: PathBuf,
-    },
-    /// The system's random number generator failed.
-    #[error("cannot get random bytes for a new key: {0}")]
-    Random(String),
+/// A date that is not `YYYY-MM-DD` ([`crate::parse_date`]).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("bad date `{text}` (expected YYYY-MM-DD): {source}")]
+pub struct DateError {
+    /// The text given.
+    pub text: String,
+    /// Why `time` refused it.
+    pub source: time::error::Parse,
 }
+
+/// A licence type other than `commercial`, `trial` or `test` ([`crate::LicenseType`]'s
+/// `FromStr`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown licence type `{0}` (commercial, trial or test)")]
+pub struct LicenseTypeError(pub String);
 
 /// Errors of licence keys, the licence directory and the licence manager.
 #[derive(Debug, thiserror::Error)]

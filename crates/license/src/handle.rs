@@ -3,12 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use bulwark_config::LicenseConfig;
-use ed25519_dalek::VerifyingKey;
+use bulwark_sign::VerifyingKey;
 use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::error::LicenseError;
-use crate::keys::read_public;
 use crate::state::{LicenseState, Promotion};
 use crate::status::LicenseStatus;
 use crate::store::LicenseDir;
@@ -32,10 +31,7 @@ pub fn license_config_from_file(path: &Path) -> Result<LicenseConfig, LicenseErr
 
 /// Reads the trusted issuers' public key files.
 pub fn load_trusted(paths: &[PathBuf]) -> Result<Vec<VerifyingKey>, LicenseError> {
-    paths
-        .iter()
-        .map(|p| read_public(p).map_err(LicenseError::from))
-        .collect()
+    Ok(bulwark_sign::read_trusted(paths)?)
 }
 
 /// A source of the current time, so that tests can move the clock.

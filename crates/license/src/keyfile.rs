@@ -1,23 +1,21 @@
-//! The licence key file: a `Key: value` body and an Ed25519 signature over its exact bytes.
-//! The format is described in the crate's README.md.
+//! The licence key file: a `Key: value` body and an Ed25519 signature over its exact bytes (a
+//! lenient `bulwark_sign::Envelope`). The format is described in the crate's README.md.
 
 use std::fmt;
 use std::str::FromStr;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use bulwark_sign::{
+    find_key, key_id, seal, verify, Envelope, EnvelopeError, Signature, SigningKey, VerifyingKey,
+};
 use time::macros::format_description;
 use time::{Date, OffsetDateTime};
 
-use crate::error::LicenseError;
-use crate::keys::key_id;
+use crate::error::{DateError, LicenseError, LicenseTypeError};
 
 /// First line of every licence key file (the format version).
 pub const FORMAT_LINE: &str = "Bulwark-License: 1";
 /// The product name written by `issue` unless told otherwise.
 pub const DEFAULT_PRODUCT: &str = "Bulwark Anti-Virus ICAP Server";
-const SIGNATURE_PREFIX: &str = "Signature: ";
 
 /// The kind of licence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,15 +46,13 @@ impl fmt::Display for LicenseType {
 }
 
 impl FromStr for LicenseType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = LicenseTypeError;
+    fn from_str(s: &str) -> Result<Self, LicenseTypeError> {
         match s {
             "commercial" => Ok(LicenseType::Commercial),
             "trial" => Ok(LicenseType::Trial),
             "test" => Ok(LicenseType::Test),
-            _ => Err(format!(
-                "unknown licence type `{s}` (commercial, trial or test)"
-            )),
+            _ => Err(LicenseTypeError(s.to_string())),
         }
     }
 }
@@ -81,7 +77,7 @@ pub struct LicenseKey {
     pub expires: Date,
     /// Daily traffic quota in MB (1 MB = 1,048,576 bytes); `None` means unlimited.
     pub traffic_mb_per_day: Option<u64>,
-    /// Key id ([`crate::keys::key_id`]) of the issuer's public key.
+    /// Key id (`bulwark_sign::key_id`) of the issuer's public key.
     pub issuer: String,
 }
 
@@ -91,9 +87,11 @@ pub fn format_date(d: Date) -> String {
 }
 
 /// Parses a `YYYY-MM-DD` date.
-pub fn parse_date(s: &str) -> Result<Date, String> {
-    Date::parse(s, format_description!("[year]-[month]-[day]"))
-        .map_err(|e| format!("bad date `{s}` (expected YYYY-MM-DD): {e}"))
+pub fn parse_date(s: &str) -> Result<Date, DateError> {
+    Date::parse(s, format_description!("[year]-[month]-[day]")).map_err(|source| DateError {
+        text: s.to_string(),
+        source,
+    })
 }
 
 impl LicenseKey {
@@ -186,16 +184,12 @@ impl LicenseKey {
         self.issuer = key_id(&issuer.verifying_key());
         self.validate()?;
         let body = self.body();
-        let signature = issuer.sign(body.as_bytes());
-        let text = format!(
-            "{body}{SIGNATURE_PREFIX}{}\n",
-            STANDARD.encode(signature.to_bytes())
-        );
+        let sealed = seal(&body, issuer);
         Ok(SignedKey {
             key: self,
-            bytes: text.into_bytes(),
+            bytes: sealed.text.into_bytes(),
             body_len: body.len(),
-            signature,
+            signature: sealed.signature,
         })
     }
 }
@@ -223,34 +217,15 @@ impl SignedKey {
                 "carriage return found (was the file converted to CRLF line endings?)",
             ));
         }
-        let sig_start = if text.starts_with(SIGNATURE_PREFIX) {
-            0
-        } else {
-            text.rfind(&format!("\n{SIGNATURE_PREFIX}"))
-                .map(|i| i + 1)
-                .ok_or_else(|| malformed(0, "no `Signature:` line"))?
-        };
-        let body = &text[..sig_start];
-        let sig_line_no = body.lines().count() + 1;
-        let sig_rest = &text[sig_start + SIGNATURE_PREFIX.len()..];
-        let (sig_b64, after) = sig_rest.split_once('\n').unwrap_or((sig_rest, ""));
-        if !after.trim().is_empty() {
-            return Err(malformed(
-                sig_line_no + 1,
-                "text after the `Signature:` line",
-            ));
-        }
-        let sig_bytes: [u8; 64] = STANDARD
-            .decode(sig_b64.trim())
-            .ok()
-            .and_then(|v| v.try_into().ok())
-            .ok_or_else(|| malformed(sig_line_no, "the signature is not 64 bytes of base64"))?;
+        let envelope = Envelope::parse_lenient(bytes).map_err(envelope_malformed)?;
+        let signature = envelope.signature().map_err(envelope_malformed)?;
+        let body = &text[..envelope.body().len()];
         let key = parse_body(body)?;
         Ok(SignedKey {
             key,
             bytes: bytes.to_vec(),
             body_len: body.len(),
-            signature: Signature::from_bytes(&sig_bytes),
+            signature,
         })
     }
 
@@ -281,16 +256,13 @@ impl SignedKey {
             return Err(LicenseError::NoTrustedKeys);
         }
         let body = &self.bytes[..self.body_len];
-        let named = trusted.iter().find(|k| key_id(k) == self.key.issuer);
-        match named {
-            Some(k) if k.verify(body, &self.signature).is_ok() => Ok(()),
+        let verifies = |k: &VerifyingKey| verify(k, body, &self.signature).is_ok();
+        match find_key(trusted, &self.key.issuer) {
+            Some(k) if verifies(k) => Ok(()),
             Some(_) => Err(LicenseError::Tampered {
                 serial: self.key.serial.clone(),
             }),
-            None if trusted
-                .iter()
-                .any(|k| k.verify(body, &self.signature).is_ok()) =>
-            {
+            None if trusted.iter().any(verifies) => {
                 // Signed by a trusted key although the Issuer line names another one.
                 Err(LicenseError::Tampered {
                     serial: self.key.serial.clone(),
@@ -318,6 +290,18 @@ fn malformed(line: usize, reason: impl Into<String>) -> LicenseError {
     LicenseError::Malformed {
         line,
         reason: reason.into(),
+    }
+}
+
+/// A signature line that is missing, followed by text or not base64, as a malformed key.
+fn envelope_malformed(e: EnvelopeError) -> LicenseError {
+    match e {
+        EnvelopeError::Unsigned => malformed(0, "no `Signature:` line"),
+        EnvelopeError::TextAfter { line } => malformed(line, "text after the `Signature:` line"),
+        EnvelopeError::Encoding { line } => {
+            malformed(line, "the signature is not 64 bytes of base64")
+        }
+        other => malformed(0, other.to_string()),
     }
 }
 
@@ -374,11 +358,13 @@ fn parse_body(body: &str) -> Result<LicenseKey, LicenseError> {
         product: need(f.product, "Product")?.to_string(),
         license_type: need(f.license_type, "Type")?
             .parse()
-            .map_err(|e: String| malformed(0, e))?,
+            .map_err(|e: LicenseTypeError| malformed(0, e.to_string()))?,
         serial: need(f.serial, "Serial")?.to_string(),
         seats: number(need(f.seats, "Seats")?, "Seats")?,
-        created: parse_date(need(f.created, "Created")?).map_err(|e| malformed(0, e))?,
-        expires: parse_date(need(f.expires, "Expires")?).map_err(|e| malformed(0, e))?,
+        created: parse_date(need(f.created, "Created")?)
+            .map_err(|e| malformed(0, e.to_string()))?,
+        expires: parse_date(need(f.expires, "Expires")?)
+            .map_err(|e| malformed(0, e.to_string()))?,
         traffic_mb_per_day: f
             .traffic
             .map(|t| number(t, "Traffic-Per-Day-MB"))

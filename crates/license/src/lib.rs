@@ -1,6 +1,8 @@
-//! Bulwark's licence keys (issue #8, SPEC F-LIC).
+//! Bulwark's licence keys (issue #8, SPEC F-LIC). A licence key is a `Key: value` text signed
+//! by an issuer (a `bulwark-sign` envelope, verified strictly); the server holds a
+//! [`Licensing`] opened from its [`LicenseConfig`] and asks it, per object, whether scanning is
+//! allowed. Issuer key pairs are `bulwark-sign`'s key files (`bulwark license keygen`).
 //!
-//! - [`keys`]: Ed25519 issuer key-pair files (shared with database updates).
 //! - [`LicenseKey`] / [`SignedKey`]: the signed key-file format (see README.md).
 //! - [`LicenseDir`]: the licence directory (`active.key`, `backup.key`, `traffic`).
 //! - [`LicenseState`]: enforcement logic with an explicit `now`; [`Licensing`]: the handle
@@ -11,13 +13,14 @@ pub mod cli_ops;
 mod error;
 mod handle;
 mod keyfile;
-pub mod keys;
 mod state;
 mod status;
 mod store;
 mod traffic;
 
-pub use error::{KeyError, LicenseError};
+/// The key types of the API (from `bulwark-sign`), re-exported for callers.
+pub use bulwark_sign::{KeyError, VerifyingKey};
+pub use error::{DateError, LicenseError, LicenseTypeError};
 pub use handle::{license_config_from_file, load_trusted, Clock, Licensing, SystemClock};
 pub use keyfile::{
     format_date, parse_date, LicenseKey, LicenseType, SignedKey, DEFAULT_PRODUCT, FORMAT_LINE,

@@ -1,6 +1,6 @@
 //! The installed keys and the traffic counter, and the enforcement logic over them.
 
-use ed25519_dalek::VerifyingKey;
+use bulwark_sign::VerifyingKey;
 use time::OffsetDateTime;
 
 use crate::error::LicenseError;

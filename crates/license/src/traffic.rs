@@ -61,7 +61,9 @@ impl TrafficCounter {
         let (mut day, mut count) = (None, None);
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             match line.split_once(": ") {
-                Some(("Day", v)) => day = Some(parse_date(v.trim()).map_err(|e| bad(&e))?),
+                Some(("Day", v)) => {
+                    day = Some(parse_date(v.trim()).map_err(|e| bad(&e.to_string()))?)
+                }
                 Some(("Bytes", v)) => {
                     count = Some(
                         v.trim()

@@ -2,7 +2,6 @@
 
 mod common;
 
-use bulwark_license::keys;
 use bulwark_license::{LicenseError, LicenseType, SignedKey};
 use common::{Fixture, NOW};
 use time::macros::{date, datetime};
@@ -33,7 +32,7 @@ fn issued_key_parses_and_verifies() {
     assert_eq!(k.seats, 50);
     assert_eq!(k.license_type, LicenseType::Commercial);
     assert_eq!(k.quota_bytes(), Some(500 * 1024 * 1024));
-    assert_eq!(k.issuer, keys::key_id(&f.trusted[0]));
+    assert_eq!(k.issuer, bulwark_sign::key_id(&f.trusted[0]));
     assert!(k.check_dates(NOW).is_ok());
 }
 
@@ -143,4 +142,44 @@ fn a_genuine_key_for_another_product_is_refused() {
     let e = SignedKey::load(&bytes, &f.trusted).unwrap_err();
     assert!(matches!(e, LicenseError::WrongProduct { .. }), "{e}");
     assert!(e.to_string().contains("Bulwark Mail Gateway"), "{e}");
+}
+
+/// A key file issued before licence keys moved onto `bulwark-sign` (issuer seed 0x11 × 32):
+/// it still parses and verifies (strictly), and issuing the same terms today writes the same
+/// bytes.
+#[test]
+fn an_existing_key_file_still_verifies_and_is_reissued_identically() {
+    const OLD: &str = "Bulwark-License: 1\nProduct: Bulwark Anti-Virus ICAP Server\nType: commercial\n\
+        Serial: 0001-000001-00000001\nSeats: 50\nLifespan: 365\nCreated: 2025-01-01\n\
+        Expires: 2026-01-01\nTraffic-Per-Day-MB: 500\nIssuer: 10ba682c8ad13513\n\
+        Signature: iTxjO53ZMUERrXi+Bl1VNn5qu7MUQqjiL7bof7W1uHv1bYIm6bDuFTmb7TA6o0iRfCgnGdQ96j2AQbvprgZpBQ==\n";
+    let issuer = bulwark_sign::SigningKey::from_bytes(&[0x11; 32]);
+    let trusted = [issuer.verifying_key()];
+    let k = SignedKey::load(OLD.as_bytes(), &trusted).unwrap();
+    assert_eq!(k.key().serial, "0001-000001-00000001");
+    assert_eq!(k.key().issuer, "10ba682c8ad13513");
+    let again = k.key().clone().sign(&issuer).unwrap();
+    assert_eq!(again.bytes(), OLD.as_bytes());
+    // Hand-copied endings are still accepted.
+    let trailing = format!("{OLD}\n\n");
+    assert!(SignedKey::load(trailing.as_bytes(), &trusted).is_ok());
+    assert!(SignedKey::load(OLD.trim_end().as_bytes(), &trusted).is_ok());
+}
+
+#[test]
+fn dates_and_types_have_typed_errors() {
+    let e = bulwark_license::parse_date("2025-13-01").unwrap_err();
+    assert_eq!(e.text, "2025-13-01");
+    assert!(
+        e.to_string()
+            .starts_with("bad date `2025-13-01` (expected YYYY-MM-DD): "),
+        "{e}"
+    );
+    let e = "gratis".parse::<LicenseType>().unwrap_err();
+    assert_eq!(e, bulwark_license::LicenseTypeError("gratis".into()));
+    assert_eq!(
+        e.to_string(),
+        "unknown licence type `gratis` (commercial, trial or test)"
+    );
+    assert_eq!("trial".parse::<LicenseType>(), Ok(LicenseType::Trial));
 }

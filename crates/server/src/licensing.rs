@@ -6,11 +6,25 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bulwark_config::LicenseConfig;
-use bulwark_license::{LicenseStatus, Licensing};
+use bulwark_license::{LicenseError, LicenseStatus, Licensing};
 use tracing::{info, warn};
 
 /// How often the licence status is re-evaluated.
 const RECHECK: Duration = Duration::from_secs(60);
+
+/// Why the licence could not be opened or its keys re-read.
+#[derive(Debug, thiserror::Error)]
+pub enum EnforcerError {
+    /// The licence directory or a trusted key could not be read at start ([`Enforcer::open`]).
+    #[error("license: {0}")]
+    Open(#[source] LicenseError),
+    /// The installed keys could not be re-read ([`Enforcer::reload`]).
+    #[error("{0}")]
+    Reload(#[source] LicenseError),
+    /// A thread panicked while holding the licence state.
+    #[error("licence state poisoned")]
+    Poisoned,
+}
 
 /// The licence as the server sees it.
 #[derive(Debug)]
@@ -31,11 +45,11 @@ fn now() -> bulwark_license::OffsetDateTime {
 
 impl Enforcer {
     /// Opens the licence directory when the licence is required; `Ok(None)` when it is not.
-    pub fn open(cfg: &LicenseConfig) -> Result<Option<Self>, String> {
+    pub fn open(cfg: &LicenseConfig) -> Result<Option<Self>, EnforcerError> {
         if !cfg.required {
             return Ok(None);
         }
-        let mut licensing = Licensing::open(cfg).map_err(|e| format!("license: {e}"))?;
+        let mut licensing = Licensing::open(cfg).map_err(EnforcerError::Open)?;
         let status = licensing.check(now());
         log_status(&status);
         Ok(Some(Self {
@@ -66,12 +80,9 @@ impl Enforcer {
     }
 
     /// Re-reads the installed keys (after `bulwark license add`; on SIGHUP/SIGUSR1).
-    pub fn reload(&self) -> Result<(), String> {
-        let mut g = self
-            .inner
-            .lock()
-            .map_err(|_| "licence state poisoned".to_string())?;
-        g.licensing.reload().map_err(|e| e.to_string())?;
+    pub fn reload(&self) -> Result<(), EnforcerError> {
+        let mut g = self.inner.lock().map_err(|_| EnforcerError::Poisoned)?;
+        g.licensing.reload().map_err(EnforcerError::Reload)?;
         g.recheck();
         Ok(())
     }
@@ -139,6 +150,33 @@ fn log_status(s: &LicenseStatus) {
         warn!(
             "licence: {}; LicenseErrorAction applies to every object",
             describe(s)
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_errors_are_typed_and_worded_as_before() {
+        assert!(matches!(
+            Enforcer::open(&LicenseConfig::default()),
+            Ok(None)
+        ));
+        let cfg = LicenseConfig {
+            required: true,
+            dir: "/nonexistent/bulwark-licence".into(),
+            trusted_keys: Vec::new(),
+        };
+        let e = Enforcer::open(&cfg).unwrap_err();
+        assert!(
+            matches!(e, EnforcerError::Open(LicenseError::NoTrustedKeys)),
+            "{e}"
+        );
+        assert!(
+            e.to_string().starts_with("license: no trusted issuer key"),
+            "{e}"
         );
     }
 }

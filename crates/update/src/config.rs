@@ -1,20 +1,19 @@
-//! What `bulwark update -c FILE` reads of a Bulwark configuration file: `[update]`,
-//! `[license]` and `[control] socket` (the types are `bulwark-config`'s).
+//! What `bulwark update -c FILE` reads of a Bulwark configuration file: `[update]` and
+//! `[control] socket` (the types are `bulwark-config`'s).
 
 use std::path::{Path, PathBuf};
 
-use bulwark_config::{LicenseConfig, UpdateConfig};
+use bulwark_config::UpdateConfig;
 use serde::Deserialize;
 
 use crate::error::UpdateError;
 
-/// What `bulwark update -c FILE` reads from a Bulwark configuration file.
+/// What `bulwark update -c FILE` reads from a Bulwark configuration file (its `[license]` is the
+/// caller's: see [`crate::LicenseGate`]).
 #[derive(Debug, Clone, Default)]
 pub struct FileSettings {
     /// `[update]`, with `control_socket` filled from `[control] socket` when unset.
     pub update: UpdateConfig,
-    /// `[license]`: checked before an update when `required`.
-    pub license: LicenseConfig,
 }
 
 #[derive(Deserialize)]
@@ -40,8 +39,6 @@ struct FilePart {
     #[serde(default)]
     update: UpdateConfig,
     #[serde(default)]
-    license: LicenseConfig,
-    #[serde(default)]
     control: Option<toml::Table>,
 }
 
@@ -53,8 +50,8 @@ impl FileSettings {
         s
     }
 
-    /// Reads `[update]`, `[license]` and `[control] socket` of a Bulwark configuration file
-    /// (other tables are ignored; defaults when absent).
+    /// Reads `[update]` and `[control] socket` of a Bulwark configuration file (other tables
+    /// are ignored; defaults when absent).
     pub fn from_file(path: &Path) -> Result<Self, UpdateError> {
         let text = std::fs::read_to_string(path).map_err(|e| UpdateError::Config {
             path: path.into(),
@@ -80,9 +77,6 @@ impl FileSettings {
         if update.control_socket.is_none() {
             update.control_socket = control.socket;
         }
-        Ok(FileSettings {
-            update,
-            license: part.license,
-        })
+        Ok(FileSettings { update })
     }
 }

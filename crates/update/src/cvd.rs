@@ -158,7 +158,7 @@ pub fn verify_cvd(data: &[u8], key: &CvdKey) -> Result<CvdHeader, CvdError> {
     let h = parse_header(data)?;
     let body = data.get(HEADER_LEN..).unwrap_or_default();
     let md5: [u8; 16] = Md5::digest(body).into();
-    let md5_hex = crate::index::hex(&md5);
+    let md5_hex = crate::hex::hex(&md5);
     if !h.md5.eq_ignore_ascii_case(&md5_hex) {
         return Err(CvdError::Md5Mismatch);
     }
@@ -204,7 +204,7 @@ pub fn build_cvd(
     let dsig = sign_md5(&md5, key);
     let mut header = format!(
         "ClamAV-VDB:01 Jan 2025 00-00 +0000:{version}:{signatures}:90:{}:{dsig}:bulwark:{build_secs}",
-        crate::index::hex(&md5)
+        crate::hex::hex(&md5)
     )
     .into_bytes();
     header.resize(HEADER_LEN.max(header.len()), b' ');
@@ -250,7 +250,7 @@ mod tests {
         let md5: [u8; 16] = Md5::digest(body).into();
         let text = String::from_utf8_lossy(&cvd[..HEADER_LEN]).to_string();
         let old = parse_header(&cvd).unwrap().md5;
-        let mut forged = text.replace(&old, &crate::index::hex(&md5)).into_bytes();
+        let mut forged = text.replace(&old, &crate::hex::hex(&md5)).into_bytes();
         forged.extend_from_slice(body);
         assert_eq!(
             verify_cvd(&forged, &key.public),

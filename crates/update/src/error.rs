@@ -23,7 +23,7 @@ pub enum UpdateError {
     },
     /// A key file could not be read or written.
     #[error(transparent)]
-    Key(#[from] bulwark_license::KeyError),
+    Key(#[from] bulwark_sign::KeyError),
     /// Downloading from a source failed.
     #[error(transparent)]
     Fetch(#[from] FetchError),
@@ -133,4 +133,86 @@ impl FetchError {
             _ => false,
         }
     }
+}
+
+/// A source, as written in the configuration or on the command line, that cannot be used
+/// ([`crate::fetch::SourceSpec::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SourceError {
+    /// A URL scheme other than `http`, `https` or `file`.
+    #[error("{0}: unsupported scheme (http, https, file or a path)")]
+    UnsupportedScheme(String),
+    /// Nothing after an optional `clamav:`.
+    #[error("empty source")]
+    Empty,
+}
+
+/// The HTTP proxy given to [`crate::fetch::Fetcher::new`] is not usable.
+#[derive(Debug, thiserror::Error)]
+#[error("proxy {proxy}: {source}")]
+pub struct ProxyError {
+    /// The proxy URL (credentials removed).
+    pub proxy: String,
+    /// Why ureq refused it.
+    pub source: ureq::Error,
+}
+
+/// The running server's reload through its control socket failed
+/// ([`crate::hooks::reload_via_socket`]).
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// Connecting, writing or reading failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The control socket.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The server closed the connection without answering.
+    #[error("the server closed the control connection without an answer")]
+    NoAnswer,
+    /// The server refused: its answer line (`ERROR …`).
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// PostUpdateCmd cannot be split into arguments ([`crate::hooks::split_args`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandLineError {
+    /// A backslash ends the command.
+    #[error("trailing backslash")]
+    TrailingBackslash,
+    /// A quote is not closed.
+    #[error("unterminated quote")]
+    UnterminatedQuote,
+    /// No argument at all.
+    #[error("empty command")]
+    Empty,
+}
+
+/// PostUpdateCmd failed ([`crate::hooks::run_post_update`]).
+#[derive(Debug, thiserror::Error)]
+pub enum PostUpdateError {
+    /// The command line cannot be split.
+    #[error(transparent)]
+    CommandLine(#[from] CommandLineError),
+    /// The program could not be started.
+    #[error("{program}: {source}")]
+    Start {
+        /// The program (first argument).
+        program: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The program exited unsuccessfully.
+    #[error("{program}: {status} {stderr}")]
+    Failed {
+        /// The program (first argument).
+        program: String,
+        /// How it exited.
+        status: std::process::ExitStatus,
+        /// The end of what it wrote to stderr (at most 400 characters), trimmed.
+        stderr: String,
+    },
 }

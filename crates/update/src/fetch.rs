@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::error::FetchError;
+use crate::error::{FetchError, ProxyError, SourceError};
 
 /// What kind of layout a source has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,19 +29,29 @@ pub enum Location {
     Dir(PathBuf),
 }
 
-/// One configured update source.
+impl Location {
+    /// The location for the log (credentials removed).
+    pub fn display(&self) -> String {
+        match self {
+            Location::Http(u) => redact(u),
+            Location::Dir(p) => p.display().to_string(),
+        }
+    }
+}
+
+/// One configured update source, as written: its layout and where it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Source {
+pub struct SourceSpec {
     /// Its layout.
     pub layout: Layout,
     /// Where it is.
     pub location: Location,
 }
 
-impl Source {
+impl SourceSpec {
     /// Parses a source as written in the configuration or on the command line: a URL, a
     /// `file://` URL or a path, optionally prefixed `clamav:`.
-    pub fn parse(text: &str) -> Result<Source, String> {
+    pub fn parse(text: &str) -> Result<SourceSpec, SourceError> {
         let (layout, rest) = match text.strip_prefix("clamav:") {
             Some(r) => (Layout::ClamAv, r),
             None => (Layout::Bulwark, text),
@@ -52,23 +62,18 @@ impl Source {
         } else if let Some(p) = rest.strip_prefix("file://") {
             Location::Dir(PathBuf::from(p))
         } else if rest.contains("://") {
-            return Err(format!(
-                "{text}: unsupported scheme (http, https, file or a path)"
-            ));
+            return Err(SourceError::UnsupportedScheme(text.to_string()));
         } else if rest.is_empty() {
-            return Err("empty source".into());
+            return Err(SourceError::Empty);
         } else {
             Location::Dir(PathBuf::from(rest))
         };
-        Ok(Source { layout, location })
+        Ok(SourceSpec { layout, location })
     }
 
     /// The source for the log (credentials removed).
     pub fn display(&self) -> String {
-        let loc = match &self.location {
-            Location::Http(u) => redact(u),
-            Location::Dir(p) => p.display().to_string(),
-        };
+        let loc = self.location.display();
         match self.layout {
             Layout::Bulwark => loc,
             Layout::ClamAv => format!("clamav:{loc}"),
@@ -118,9 +123,12 @@ impl std::fmt::Debug for Fetcher {
 impl Fetcher {
     /// A fetcher with a per-request `timeout`, `retries` further attempts on transient
     /// failures, and an optional HTTP proxy (`http://[user:password@]host:port`).
-    pub fn new(timeout: Duration, retries: u32, proxy: Option<&str>) -> Result<Self, String> {
+    pub fn new(timeout: Duration, retries: u32, proxy: Option<&str>) -> Result<Self, ProxyError> {
         let proxy = match proxy {
-            Some(p) => Some(ureq::Proxy::new(p).map_err(|e| format!("proxy {}: {e}", redact(p)))?),
+            Some(p) => Some(ureq::Proxy::new(p).map_err(|source| ProxyError {
+                proxy: redact(p),
+                source,
+            })?),
             None => None,
         };
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -323,18 +331,25 @@ mod tests {
 
     #[test]
     fn sources_parse() {
-        let s = Source::parse("https://u:p@mirror.example/db/").unwrap();
+        let s = SourceSpec::parse("https://u:p@mirror.example/db/").unwrap();
         assert_eq!(
             s.location,
             Location::Http("https://u:p@mirror.example/db".into())
         );
         assert_eq!(s.display(), "https://***@mirror.example/db");
-        let c = Source::parse("clamav:/srv/clamav").unwrap();
+        let c = SourceSpec::parse("clamav:/srv/clamav").unwrap();
         assert_eq!(c.layout, Layout::ClamAv);
         assert_eq!(c.location, Location::Dir("/srv/clamav".into()));
-        assert!(Source::parse("ftp://x").is_err());
         assert_eq!(
-            Source::parse("file:///srv/db").unwrap().location,
+            SourceSpec::parse("ftp://x"),
+            Err(SourceError::UnsupportedScheme("ftp://x".into()))
+        );
+        assert_eq!(SourceSpec::parse("clamav:"), Err(SourceError::Empty));
+        let e = Fetcher::new(Duration::from_secs(1), 0, Some("http://u:secret@[::1")).unwrap_err();
+        assert!(e.proxy.starts_with("http://***@"), "{e}");
+        assert!(!e.to_string().contains("secret"), "{e}");
+        assert_eq!(
+            SourceSpec::parse("file:///srv/db").unwrap().location,
             Location::Dir("/srv/db".into())
         );
     }

@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::{CommandLineError, PostUpdateError, ReloadError};
+
 /// A reload function supplied by the server itself (`Err` carries why it was refused).
 pub type ReloadFn = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
@@ -60,7 +62,7 @@ impl ReloadHook {
             ReloadHook::ControlSocket(p) => match reload_via_socket(p, RELOAD_TIMEOUT) {
                 Ok(true) => Reloaded::Done,
                 Ok(false) => Reloaded::NotRunning,
-                Err(e) => Reloaded::Failed(e),
+                Err(e) => Reloaded::Failed(e.to_string()),
             },
         }
     }
@@ -68,7 +70,7 @@ impl ReloadHook {
 
 /// Sends `reload-db` to the control socket and reads the first line of the answer (`OK` or
 /// `ERROR …`). `Ok(false)`: no server is listening there.
-pub fn reload_via_socket(path: &std::path::Path, timeout: Duration) -> Result<bool, String> {
+pub fn reload_via_socket(path: &std::path::Path, timeout: Duration) -> Result<bool, ReloadError> {
     let mut s = match UnixStream::connect(path) {
         Ok(s) => s,
         Err(e)
@@ -79,9 +81,17 @@ pub fn reload_via_socket(path: &std::path::Path, timeout: Duration) -> Result<bo
         {
             return Ok(false)
         }
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(source) => {
+            return Err(ReloadError::Io {
+                path: path.into(),
+                source,
+            })
+        }
     };
-    let err = |e: std::io::Error| format!("{}: {e}", path.display());
+    let err = |source| ReloadError::Io {
+        path: path.into(),
+        source,
+    };
     s.set_read_timeout(Some(timeout)).map_err(err)?;
     s.set_write_timeout(Some(Duration::from_secs(10)))
         .map_err(err)?;
@@ -92,9 +102,9 @@ pub fn reload_via_socket(path: &std::path::Path, timeout: Duration) -> Result<bo
     if line == "OK" || line.starts_with("OK ") {
         Ok(true)
     } else if line.is_empty() {
-        Err("the server closed the control connection without an answer".into())
+        Err(ReloadError::NoAnswer)
     } else {
-        Err(line.to_string())
+        Err(ReloadError::Refused(line.to_string()))
     }
 }
 
@@ -115,7 +125,7 @@ impl<R: BufRead> TakeLine for R {
 /// Splits a command line into arguments: spaces separate, single and double quotes group,
 /// a backslash escapes the next character outside single quotes. No variables, globs or
 /// other shell syntax.
-pub fn split_args(cmd: &str) -> Result<Vec<String>, String> {
+pub fn split_args(cmd: &str) -> Result<Vec<String>, CommandLineError> {
     let mut args = Vec::new();
     let mut cur = String::new();
     let mut in_arg = false;
@@ -126,7 +136,7 @@ pub fn split_args(cmd: &str) -> Result<Vec<String>, String> {
             (Some(q), c) if c == q => quote = None,
             (Some('"'), '\\') | (None, '\\') => match chars.next() {
                 Some(n) => cur.push(n),
-                None => return Err("trailing backslash".into()),
+                None => return Err(CommandLineError::TrailingBackslash),
             },
             (Some(_), c) => cur.push(c),
             (None, '\'' | '"') => {
@@ -149,27 +159,30 @@ pub fn split_args(cmd: &str) -> Result<Vec<String>, String> {
         }
     }
     if quote.is_some() {
-        return Err("unterminated quote".into());
+        return Err(CommandLineError::UnterminatedQuote);
     }
     if in_arg {
         args.push(cur);
     }
     if args.is_empty() {
-        return Err("empty command".into());
+        return Err(CommandLineError::Empty);
     }
     Ok(args)
 }
 
 /// Runs PostUpdateCmd (split by [`split_args`], no shell); `Err` when it cannot start or
 /// exits unsuccessfully.
-pub fn run_post_update(cmd: &str) -> Result<(), String> {
+pub fn run_post_update(cmd: &str) -> Result<(), PostUpdateError> {
     let args = split_args(cmd)?;
-    let (prog, rest) = args.split_first().ok_or("empty command")?;
+    let (prog, rest) = args.split_first().ok_or(CommandLineError::Empty)?;
     let out = Command::new(prog)
         .args(rest)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("{prog}: {e}"))?;
+        .map_err(|source| PostUpdateError::Start {
+            program: prog.clone(),
+            source,
+        })?;
     if out.status.success() {
         Ok(())
     } else {
@@ -182,7 +195,11 @@ pub fn run_post_update(cmd: &str) -> Result<(), String> {
             .into_iter()
             .rev()
             .collect();
-        Err(format!("{prog}: {} {}", out.status, tail.trim()))
+        Err(PostUpdateError::Failed {
+            program: prog.clone(),
+            status: out.status,
+            stderr: tail.trim().to_string(),
+        })
     }
 }
 
@@ -197,21 +214,34 @@ mod tests {
             vec!["/bin/echo", "a b", "c $HOME", "d e", ";rm"]
         );
         assert_eq!(split_args("x ''").unwrap(), vec!["x", ""]);
-        assert!(split_args("  ").is_err());
-        assert!(split_args("x 'y").is_err());
+        assert_eq!(split_args("  "), Err(CommandLineError::Empty));
+        assert_eq!(split_args("x 'y"), Err(CommandLineError::UnterminatedQuote));
+        assert_eq!(split_args("x \\"), Err(CommandLineError::TrailingBackslash));
     }
 
     #[test]
     fn post_update_exit_status_counts() {
         assert!(run_post_update("true").is_ok());
-        assert!(run_post_update("false").is_err());
-        assert!(run_post_update("/nonexistent/cmd").is_err());
+        let e = run_post_update("false").unwrap_err();
+        assert!(matches!(e, PostUpdateError::Failed { .. }), "{e}");
+        assert!(e.to_string().starts_with("false: exit status: 1"), "{e}");
+        let e = run_post_update("/nonexistent/cmd").unwrap_err();
+        assert!(matches!(e, PostUpdateError::Start { .. }), "{e}");
+        assert!(matches!(
+            run_post_update("'"),
+            Err(PostUpdateError::CommandLine(
+                CommandLineError::UnterminatedQuote
+            ))
+        ));
     }
 
     #[test]
     fn no_server_on_the_socket_is_not_an_error() {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("none.sock");
-        assert_eq!(reload_via_socket(&p, Duration::from_secs(1)), Ok(false));
+        assert!(matches!(
+            reload_via_socket(&p, Duration::from_secs(1)),
+            Ok(false)
+        ));
     }
 }

@@ -12,19 +12,18 @@
 //! Signature: <standard base64 of the 64-byte Ed25519 signature>
 //! ```
 //!
-//! The signed body is every byte before the line starting with `Signature: `, exactly as
-//! stored; verifiers check the signature over those bytes and only then parse them. `Version`
-//! only grows; `Signer` is the key id (`bulwark_license::keys::key_id`) of the signing key.
+//! The file is an exact `bulwark_sign::Envelope`: the signed body is every byte before the line
+//! starting with `Signature: `, exactly as stored, and that line ends the file; verifiers check
+//! the signature over those bytes (`verify_strict`) and only then parse them. `Version`
+//! only grows; `Signer` is the key id (`bulwark_sign::key_id`) of the signing key.
 //! File names are 1–128 characters of `A-Z a-z 0-9 . _ -`, not starting with `.`, unique.
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-use bulwark_license::keys::{key_id, SigningKey, VerifyingKey};
-use ed25519_dalek::{Signature, Signer as _};
+use bulwark_sign::{find_key, key_id, seal, Envelope, EnvelopeError, SigningKey, VerifyingKey};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::error::UpdateError;
+pub use crate::hex::hex;
 
 /// The index file's name on a mirror and in an installed database directory.
 pub const INDEX_FILE: &str = "bulwark-db.index";
@@ -69,11 +68,6 @@ pub fn safe_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn parse_hex32(s: &str) -> Option<[u8; 32]> {
     if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
@@ -112,37 +106,25 @@ impl Index {
     /// The complete signed index text, signed with `key` (sets `signer` to its key id).
     pub fn sign(&mut self, key: &SigningKey) -> Result<String, UpdateError> {
         self.signer = key_id(&key.verifying_key());
-        let body = self.body()?;
-        let sig = key.sign(body.as_bytes());
-        Ok(format!(
-            "{body}Signature: {}\n",
-            STANDARD.encode(sig.to_bytes())
-        ))
+        Ok(seal(&self.body()?, key).text)
     }
 
     /// Verifies `bytes` (a downloaded index) against the trusted keys, then parses it.
     pub fn verify(bytes: &[u8], trusted: &[VerifyingKey]) -> Result<Index, UpdateError> {
-        let (body, sig_line) = split_signature(bytes)?;
+        let envelope = open(bytes)?;
+        let body = envelope.body();
         let signer = signer_of(body)?;
-        let key = trusted
-            .iter()
-            .find(|k| key_id(k) == signer)
+        let key = find_key(trusted, &signer)
             .ok_or_else(|| UpdateError::Signature(format!("signer {signer} is not trusted")))?;
-        let sig = STANDARD
-            .decode(sig_line)
-            .ok()
-            .and_then(|b| <[u8; 64]>::try_from(b.as_slice()).ok())
-            .ok_or_else(|| UpdateError::Signature("the signature is not 64 base64 bytes".into()))?;
-        key.verify_strict(body, &Signature::from_bytes(&sig))
-            .map_err(|_| UpdateError::Signature("the signature does not match".into()))?;
+        envelope.verify(key).map_err(envelope_error)?;
         parse_body(body)
     }
 
     /// Parses an index without checking its signature (for the installed copy, which was
     /// verified when installed). An unsigned body (no `Signature:` line) is accepted too.
     pub fn parse_unverified(bytes: &[u8]) -> Result<Index, UpdateError> {
-        match split_signature(bytes) {
-            Ok((body, _)) => parse_body(body),
+        match open(bytes) {
+            Ok(envelope) => parse_body(envelope.body()),
             Err(_) => parse_body(bytes),
         }
     }
@@ -153,27 +135,29 @@ impl Index {
     }
 }
 
-/// Splits a signed index into the signed body and the base64 signature.
-fn split_signature(bytes: &[u8]) -> Result<(&[u8], &str), UpdateError> {
-    let bad = |r: &str| UpdateError::Index(r.into());
+/// Splits a signed index (an exact envelope) into the signed body and the signature.
+fn open(bytes: &[u8]) -> Result<Envelope<'_>, UpdateError> {
     if bytes.len() as u64 > MAX_INDEX_BYTES {
-        return Err(bad("too large"));
+        return Err(UpdateError::Index("too large".into()));
     }
-    let marker = b"\nSignature: ";
-    let pos = bytes
-        .windows(marker.len())
-        .position(|w| w == marker)
-        .ok_or_else(|| UpdateError::Signature("the index is not signed".into()))?;
-    let body = &bytes[..pos + 1];
-    let rest = std::str::from_utf8(&bytes[pos + marker.len()..])
-        .map_err(|_| bad("the signature line is not UTF-8"))?;
-    let sig = rest
-        .strip_suffix('\n')
-        .ok_or_else(|| bad("the signature line must end the file with a newline"))?;
-    if sig.contains('\n') || sig.contains('\r') {
-        return Err(bad("text after the signature line"));
+    Envelope::parse(bytes).map_err(envelope_error)
+}
+
+/// The index's own wording for an envelope problem: a missing or wrong signature is a
+/// signature error, a damaged signature line an index error.
+fn envelope_error(e: EnvelopeError) -> UpdateError {
+    let index = |r: &str| UpdateError::Index(r.into());
+    let signature = |r: &str| UpdateError::Signature(r.into());
+    match e {
+        EnvelopeError::Unsigned => signature("the index is not signed"),
+        EnvelopeError::NotUtf8 => index("the signature line is not UTF-8"),
+        EnvelopeError::NoFinalNewline => {
+            index("the signature line must end the file with a newline")
+        }
+        EnvelopeError::TextAfter { .. } => index("text after the signature line"),
+        EnvelopeError::Encoding { .. } => signature("the signature is not 64 base64 bytes"),
+        EnvelopeError::Mismatch(_) => signature("the signature does not match"),
     }
-    Ok((body, sig))
 }
 
 fn signer_of(body: &[u8]) -> Result<String, UpdateError> {
@@ -299,6 +283,31 @@ mod tests {
         ));
         let trailing = format!("{text}x\n");
         assert!(Index::verify(trailing.as_bytes(), &[key.verifying_key()]).is_err());
+    }
+
+    /// An index signed before indexes moved onto `bulwark-sign` (key seed 0x11 × 32) still
+    /// verifies, and signing the same index today writes the same bytes.
+    #[test]
+    fn an_existing_signed_index_still_verifies() {
+        const OLD: &str = "Bulwark-DB-Index: 1\nVersion: 7\nPublished: 2025-01-01T00:00:00Z\n\
+            File: test.ndb 3 ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\n\
+            Signer: 10ba682c8ad13513\n\
+            Signature: as5YGqcSUKPEOJsbr4GBPYPyR+gmAS+ektrzX+rgO0DAYEB0jA1GB/3FqYiFxUCb7lVePLsdiJEDyZywBg/PCw==\n";
+        let key = SigningKey::from_bytes(&[0x11; 32]);
+        let mut index = Index::verify(OLD.as_bytes(), &[key.verifying_key()]).unwrap();
+        assert_eq!((index.version, index.files.len()), (7, 1));
+        assert_eq!(index.sign(&key).unwrap(), OLD);
+        let errors = [
+            (OLD.replace("Signature: ", "Signature:\n"), "not signed"),
+            (OLD.trim_end().to_string(), "end the file with a newline"),
+            (format!("{OLD}\n"), "text after the signature line"),
+            (OLD.replace("as5YG", "x"), "not 64 base64 bytes"),
+            (OLD.replace("Signer: 10", "Signer: 20"), "is not trusted"),
+        ];
+        for (text, want) in errors {
+            let e = Index::verify(text.as_bytes(), &[key.verifying_key()]).unwrap_err();
+            assert!(e.to_string().contains(want), "{e} should say {want}");
+        }
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use bulwark_license::keys;
 use time::OffsetDateTime;
 
 use crate::error::UpdateError;
@@ -13,9 +12,9 @@ use crate::install::read_index;
 
 /// Writes a new signing key pair (`PREFIX` secret, `PREFIX.pub` public); returns its key id.
 pub fn keygen(prefix: &Path) -> Result<String, UpdateError> {
-    let key = keys::generate()?;
-    keys::write_pair(prefix, &key)?;
-    Ok(keys::key_id(&key.verifying_key()))
+    let key = bulwark_sign::generate()?;
+    bulwark_sign::write_pair(prefix, &key)?;
+    Ok(bulwark_sign::key_id(&key.verifying_key()))
 }
 
 /// Options of [`build`].
@@ -37,7 +36,7 @@ pub fn build(
     key: &Path,
     opts: &BuildOptions,
 ) -> Result<Index, UpdateError> {
-    let key = keys::read_secret(key)?;
+    let key = bulwark_sign::read_secret(key)?;
     if !opts.no_check {
         crate::verify::test_load(src)?;
     }
@@ -110,7 +109,7 @@ pub fn build(
 /// Re-signs the index of the mirror in `mirror` with the key at `key` (e.g. after a key
 /// change), after checking that every file still matches it.
 pub fn sign(mirror: &Path, key: &Path) -> Result<Index, UpdateError> {
-    let key = keys::read_secret(key)?;
+    let key = bulwark_sign::read_secret(key)?;
     let mut index = read_index(mirror).ok_or_else(|| {
         UpdateError::Index(format!("{}: no readable {INDEX_FILE}", mirror.display()))
     })?;

@@ -1,19 +1,21 @@
-//! One update run: sources in order, then reload and PostUpdateCmd; the outcome maps to
-//! keepup2date's exit codes.
+//! One update run: the configured sources in order, each driven through the `Source` trait
+//! (install, or mirror mode), then reload and PostUpdateCmd; the outcome maps to keepup2date's
+//! exit codes.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use bulwark_config::LicenseConfig;
-use bulwark_license::keys::VerifyingKey;
-use bulwark_license::{LicenseStatus, Licensing};
-use time::OffsetDateTime;
-
+use crate::bulwark_source::BulwarkSource;
+use crate::clamav_source::ClamAvSource;
 use crate::cvd::CvdKey;
 use crate::error::UpdateError;
-use crate::fetch::{Fetcher, Layout, Source};
+use crate::fetch::{Fetcher, Layout, SourceSpec};
 use crate::hooks::{run_post_update, ReloadHook, Reloaded};
 use crate::install::Installation;
+use crate::license::LicenseGate;
+use crate::report::{Outcome, Report};
+use crate::source::{Source, Step, UpdateEnv};
 use bulwark_config::UpdateConfig;
 
 /// What one run is asked to do.
@@ -21,9 +23,9 @@ use bulwark_config::UpdateConfig;
 pub struct UpdateRequest {
     /// The `[update]` settings (sources, database, keys, proxy, timeouts, hooks).
     pub config: UpdateConfig,
-    /// The `[license]` settings: with `required = true` an update needs a usable licence and
-    /// a database published before an expired key's end (else exit code 60).
-    pub license: Option<LicenseConfig>,
+    /// The licence check (set when `[license] required = true`): the run needs the gate's
+    /// permission, and each database its allowance (else exit code 60).
+    pub license: Option<Arc<dyn LicenseGate>>,
     /// Mirror mode: update this directory (update-server layout) instead of the database.
     pub mirror_to: Option<PathBuf>,
     /// The key that must have signed CVDs from ClamAV-layout sources (ClamAV's by default).
@@ -47,155 +49,20 @@ impl UpdateRequest {
     }
 }
 
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The database (or mirror) was already current (exit code 0).
-    Current,
-    /// A new database was installed (or the mirror updated) (exit code 1).
-    Updated,
-    /// Nothing was installed, or the install was rolled back (exit code 10).
-    Failed,
-    /// Installed, but PostUpdateCmd failed (exit code 30).
-    PostUpdateFailed,
-    /// The licence does not allow the update (exit code 60).
-    License,
-    /// The configuration is unusable (exit code 75).
-    Config,
-}
-
-impl Outcome {
-    /// keepup2date's exit code.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Outcome::Current => 0,
-            Outcome::Updated => 1,
-            Outcome::Failed => 10,
-            Outcome::PostUpdateFailed => 30,
-            Outcome::License => 60,
-            Outcome::Config => 75,
-        }
+/// The source for a configured one: the only place that looks at the layout.
+fn source(spec: SourceSpec) -> Box<dyn Source> {
+    match spec.layout {
+        Layout::Bulwark => Box::new(BulwarkSource::new(spec.location)),
+        Layout::ClamAv => Box::new(ClamAvSource::new(spec.location)),
     }
 }
 
-/// The report of one run.
-#[derive(Debug, Clone)]
-pub struct Report {
-    /// How it ended.
-    pub outcome: Outcome,
-    /// The source used (credentials removed).
-    pub source: Option<String>,
-    /// Version before (`None`: nothing was installed).
-    pub from: Option<String>,
-    /// Version after, or the version found current.
-    pub to: Option<String>,
-    /// Files downloaded.
-    pub files: usize,
-    /// Bytes downloaded.
-    pub bytes: u64,
-    /// Signatures in the new database (test load).
-    pub signatures: u64,
-    /// What happened along the way: failed sources, reload, PostUpdateCmd.
-    pub notes: Vec<String>,
-    /// Why the run failed, when it did.
-    pub error: Option<String>,
-}
+/// The configured sources, in order.
+type Sources = Vec<Box<dyn Source>>;
 
-impl Report {
-    fn new(outcome: Outcome) -> Self {
-        Report {
-            outcome,
-            source: None,
-            from: None,
-            to: None,
-            files: 0,
-            bytes: 0,
-            signatures: 0,
-            notes: Vec::new(),
-            error: None,
-        }
-    }
-
-    fn failed(outcome: Outcome, e: impl ToString) -> Self {
-        let mut r = Report::new(outcome);
-        r.error = Some(e.to_string());
-        r
-    }
-
-    /// keepup2date's exit code.
-    pub fn exit_code(&self) -> u8 {
-        self.outcome.exit_code()
-    }
-
-    /// One line for the report file and the log.
-    pub fn summary(&self) -> String {
-        let what = match self.outcome {
-            Outcome::Current => {
-                format!("up to date (version {})", self.to.as_deref().unwrap_or("?"))
-            }
-            Outcome::Updated | Outcome::PostUpdateFailed => format!(
-                "updated {} -> {} ({} files, {} bytes downloaded, {} signatures)",
-                self.from.as_deref().unwrap_or("none"),
-                self.to.as_deref().unwrap_or("?"),
-                self.files,
-                self.bytes,
-                self.signatures
-            ),
-            Outcome::Failed => "failed".into(),
-            Outcome::License => "refused by the licence".into(),
-            Outcome::Config => "configuration error".into(),
-        };
-        let mut s = format!("{what}; exit code {}", self.exit_code());
-        if let Some(src) = &self.source {
-            s.push_str(&format!("; source {src}"));
-        }
-        if let Some(e) = &self.error {
-            s.push_str(&format!("; error: {e}"));
-        }
-        for n in &self.notes {
-            s.push_str(&format!("; {n}"));
-        }
-        s
-    }
-}
-
-/// The result of one source.
-#[derive(Debug, Clone)]
-pub(crate) enum Step {
-    Current {
-        version: String,
-    },
-    Installed {
-        from: Option<String>,
-        to: String,
-        files: usize,
-        bytes: u64,
-        signatures: u64,
-    },
-}
-
-/// What a source needs.
-pub(crate) struct Ctx {
-    pub fetcher: Fetcher,
-    pub trusted: Vec<VerifyingKey>,
-    pub cvd_key: CvdKey,
-    pub max_file: u64,
-    pub license: Option<Licensing>,
-}
-
-impl Ctx {
-    /// Refuses a database the licence does not allow (published after an expired key's end).
-    pub fn check_published(&self, published: OffsetDateTime) -> Result<(), UpdateError> {
-        match &self.license {
-            Some(l) if !l.allows_database(published) => Err(UpdateError::License(format!(
-                "the database published {published} is newer than the licence allows"
-            ))),
-            _ => Ok(()),
-        }
-    }
-}
-
-fn prepare(req: &UpdateRequest) -> Result<(Ctx, Vec<Source>), Box<Report>> {
+/// What the run needs before trying sources: the environment and the sources; a report with
+/// exit code 75 (configuration) or 60 (licence) when it cannot start.
+fn prepare(req: &UpdateRequest) -> Result<(UpdateEnv, Sources), Box<Report>> {
     let cfg = &req.config;
     let cfg_err = |reason: String| {
         Box::new(Report::failed(
@@ -209,15 +76,15 @@ fn prepare(req: &UpdateRequest) -> Result<(Ctx, Vec<Source>), Box<Report>> {
     if cfg.sources.is_empty() {
         return Err(cfg_err("no update source (sources, --source or -g)".into()));
     }
-    let sources = cfg
+    let sources: Sources = cfg
         .sources
         .iter()
-        .map(|s| Source::parse(s))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(cfg_err)?;
-    let trusted = bulwark_license::load_trusted(&cfg.trusted_keys)
+        .map(|s| SourceSpec::parse(s).map(source))
+        .collect::<Result<_, _>>()
+        .map_err(|e| cfg_err(e.to_string()))?;
+    let trusted = bulwark_sign::read_trusted(&cfg.trusted_keys)
         .map_err(|e| cfg_err(format!("trusted_keys: {e}")))?;
-    if trusted.is_empty() && sources.iter().any(|s| s.layout == Layout::Bulwark) {
+    if trusted.is_empty() && sources.iter().any(|s| s.needs_trusted_keys()) {
         return Err(cfg_err(
             "no trusted key (trusted_keys or --trusted-key) to verify the update index".into(),
         ));
@@ -227,23 +94,16 @@ fn prepare(req: &UpdateRequest) -> Result<(Ctx, Vec<Source>), Box<Report>> {
         cfg.retries,
         cfg.proxy.as_deref(),
     )
-    .map_err(cfg_err)?;
+    .map_err(|e| cfg_err(e.to_string()))?;
     let license = match &req.license {
-        Some(l) if l.required => {
-            let mut lic =
-                Licensing::open(l).map_err(|e| Box::new(Report::failed(Outcome::License, e)))?;
-            let status = lic.check(OffsetDateTime::now_utc());
-            match status {
-                LicenseStatus::Valid { .. }
-                | LicenseStatus::Expired { .. }
-                | LicenseStatus::QuotaExhausted { .. } => Some(lic),
-                other => return Err(Box::new(Report::failed(Outcome::License, other))),
-            }
-        }
-        _ => None,
+        Some(gate) => Some(
+            gate.open()
+                .map_err(|e| Box::new(Report::failed(Outcome::License, e)))?,
+        ),
+        None => None,
     };
     Ok((
-        Ctx {
+        UpdateEnv {
             fetcher,
             trusted,
             cvd_key: req.cvd_key.clone(),
@@ -271,7 +131,7 @@ pub fn run(req: &UpdateRequest) -> Report {
 }
 
 fn run_inner(req: &UpdateRequest) -> Report {
-    let (ctx, sources) = match prepare(req) {
+    let (env, sources) = match prepare(req) {
         Ok(x) => x,
         Err(r) => return *r,
     };
@@ -287,16 +147,13 @@ fn run_inner(req: &UpdateRequest) -> Report {
     let mut notes = Vec::new();
     for src in &sources {
         let res = match &req.mirror_to {
-            Some(dir) => crate::mirror::update(&ctx, src, dir),
-            None => match src.layout {
-                Layout::Bulwark => crate::bulwark_source::update(&ctx, &src.location, &inst),
-                Layout::ClamAv => crate::clamav_source::update(&ctx, &src.location, &inst),
-            },
+            Some(dir) => crate::mirror::create(dir).and_then(|()| src.mirror(&env, dir)),
+            None => src.install(&env, &inst),
         };
         match res {
             Ok(step) => {
                 let mut r = Report::new(Outcome::Current);
-                r.source = Some(src.display());
+                r.source = Some(src.name());
                 r.notes = notes;
                 match step {
                     Step::Current { version } => r.to = Some(version),
@@ -319,13 +176,13 @@ fn run_inner(req: &UpdateRequest) -> Report {
             }
             Err(UpdateError::License(e)) => {
                 let mut r = Report::failed(Outcome::License, e);
-                r.source = Some(src.display());
+                r.source = Some(src.name());
                 r.notes = notes;
                 return r;
             }
             Err(e) => {
-                tracing::warn!(source = %src.display(), error = %e, "update source failed");
-                notes.push(format!("{}: {e}", src.display()));
+                tracing::warn!(source = %src.name(), error = %e, "update source failed");
+                notes.push(format!("{}: {e}", src.name()));
             }
         }
     }

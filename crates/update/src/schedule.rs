@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::run::{run, Report, UpdateRequest};
+use crate::report::Report;
+use crate::run::{run, UpdateRequest};
 
 /// The wait before the next run: `interval` plus up to `jitter` seconds at random.
 pub fn next_wait(interval_secs: u64, jitter_secs: u64) -> Duration {

@@ -7,7 +7,8 @@ use bulwark_engine::{Database, LoadOptions};
 
 use crate::error::UpdateError;
 use crate::fetch::{hash_file, Fetcher, Location};
-use crate::index::{hex, IndexFile};
+use crate::hex::hex;
+use crate::index::IndexFile;
 
 /// Gets `f` into `dest`: copied from `local` when that file has the same size and SHA-256
 /// (only what changed is downloaded), else downloaded from `loc`; checked against `f` either

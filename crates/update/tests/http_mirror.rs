@@ -189,7 +189,7 @@ fn a_database_that_does_not_load_is_refused() {
 #[test]
 fn a_hostile_index_with_a_path_is_refused() {
     let s = Setup::new();
-    let key = bulwark_license::keys::read_secret(&s.key).unwrap();
+    let key = bulwark_sign::read_secret(&s.key).unwrap();
     std::fs::create_dir_all(&s.mirror).unwrap();
     let mut idx = Index {
         version: 1,
@@ -252,7 +252,7 @@ fn a_foreign_index_in_the_mirror_does_not_block_genuine_updates() {
     let mut req = s.request(&[upstream.url()]);
     req.mirror_to = Some(local_mirror.clone());
     assert_eq!(run(&req).outcome, Outcome::Updated);
-    let foreign = bulwark_license::keys::generate().unwrap();
+    let foreign = bulwark_sign::generate().unwrap();
     let mut idx = Index {
         version: 99,
         published: time::OffsetDateTime::now_utc(),

@@ -8,7 +8,10 @@ use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
 use bulwark_testkit::squid::{Squid, SquidOptions};
-use bulwark_update::{run, run_schedule, FileSettings, Outcome, ReloadHook};
+use bulwark_update::{
+    run, run_schedule, DatabaseAllowance, FileSettings, LicenseGate, LicenseRefused, Outcome,
+    ReloadHook,
+};
 use common::{write_sigs, FileServer, Setup};
 
 #[test]
@@ -121,18 +124,52 @@ fn post_update_cmd_runs_and_its_failure_is_exit_code_30() {
     assert!(report.contains("exit code 30"), "{report}");
 }
 
+/// A licence as the caller supplies it: refusing every run, or allowing databases published
+/// before a moment.
+#[derive(Debug)]
+enum TestLicense {
+    Refused,
+    PublishedBefore(time::OffsetDateTime),
+}
+
+struct Before(time::OffsetDateTime);
+
+impl DatabaseAllowance for Before {
+    fn allows_database(&self, published: time::OffsetDateTime) -> bool {
+        published < self.0
+    }
+}
+
+impl LicenseGate for TestLicense {
+    fn open(&self) -> Result<Box<dyn DatabaseAllowance>, LicenseRefused> {
+        match self {
+            TestLicense::Refused => Err(LicenseRefused("no key installed".into())),
+            TestLicense::PublishedBefore(t) => Ok(Box::new(Before(*t))),
+        }
+    }
+}
+
 #[test]
 fn licence_and_configuration_problems_have_their_exit_codes() {
     let s = Setup::new();
     s.build(1);
     let mut req = s.request(&[s.mirror.display().to_string()]);
-    req.license = Some(bulwark_config::LicenseConfig {
-        required: true,
-        dir: s.tmp.path().join("no-licence"),
-        trusted_keys: vec![],
-    });
-    assert_eq!(run(&req).exit_code(), 60);
+    req.license = Some(std::sync::Arc::new(TestLicense::Refused));
+    let r = run(&req);
+    assert_eq!(r.exit_code(), 60);
+    assert!(r.summary().contains("no key installed"), "{}", r.summary());
     assert!(s.version().is_none());
+    // A database published after the licence's end is refused too; one before it is installed.
+    let past = time::OffsetDateTime::now_utc() - time::Duration::days(1);
+    req.license = Some(std::sync::Arc::new(TestLicense::PublishedBefore(past)));
+    let r = run(&req);
+    assert_eq!(r.exit_code(), 60, "{}", r.summary());
+    assert!(r.summary().contains("newer than the licence allows"));
+    assert!(s.version().is_none());
+    let future = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+    req.license = Some(std::sync::Arc::new(TestLicense::PublishedBefore(future)));
+    assert_eq!(run(&req).exit_code(), 1);
+    assert_eq!(s.version(), Some(1));
 
     let mut req = s.request(&[]);
     assert_eq!(run(&req).exit_code(), 75);
@@ -165,7 +202,6 @@ required = true
         f.update.control_socket.as_deref(),
         Some(std::path::Path::new("/tmp/x.sock"))
     );
-    assert!(f.license.required);
     let bad = FileSettings::from_str("[update]\nnope = 1\n", std::path::Path::new("t.toml"));
     assert!(bad.is_err());
 }

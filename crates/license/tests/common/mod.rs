@@ -5,8 +5,8 @@ use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 use bulwark_license::cli_ops::{self, IssueOptions};
-use bulwark_license::keys::{self, VerifyingKey};
 use bulwark_license::Clock;
+use bulwark_sign::VerifyingKey;
 use tempfile::TempDir;
 use time::macros::{date, datetime};
 use time::{Date, OffsetDateTime};
@@ -34,7 +34,7 @@ impl Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let prefix = tmp.path().join("issuer");
         cli_ops::keygen(&prefix).unwrap();
-        let trusted = vec![keys::read_public(&keys::public_path(&prefix)).unwrap()];
+        let trusted = vec![bulwark_sign::read_public(&bulwark_sign::public_path(&prefix)).unwrap()];
         Fixture { tmp, trusted }
     }
 

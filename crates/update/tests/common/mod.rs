@@ -197,7 +197,7 @@ impl Setup {
     }
 
     pub fn public(&self) -> PathBuf {
-        bulwark_license::keys::public_path(&self.key)
+        bulwark_sign::public_path(&self.key)
     }
 
     /// Builds the mirror from `src` as `version`.

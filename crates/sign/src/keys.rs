@@ -1,4 +1,4 @@
-//! Ed25519 key-pair files, shared by licence keys and (later) database updates.
+//! Ed25519 key-pair files: the issuers of licence keys and the signers of update indexes.
 //!
 //! A key pair is written as two text files:
 //!
@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-pub use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 
 use crate::error::KeyError;
@@ -88,6 +88,17 @@ pub fn read_public(path: &Path) -> Result<VerifyingKey, KeyError> {
         kind: "public",
         reason: "the 32 bytes are not a valid Ed25519 public key".into(),
     })
+}
+
+/// Reads the public key files of the trusted signers (`trusted_keys` in the configuration),
+/// in order; the first unreadable one is the error.
+pub fn read_trusted(paths: &[PathBuf]) -> Result<Vec<VerifyingKey>, KeyError> {
+    paths.iter().map(|p| read_public(p)).collect()
+}
+
+/// The key of `trusted` whose [`key_id`] is `id` (the signer a signed file names).
+pub fn find_key<'k>(trusted: &'k [VerifyingKey], id: &str) -> Option<&'k VerifyingKey> {
+    trusted.iter().find(|k| key_id(k) == id)
 }
 
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
