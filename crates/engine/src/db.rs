@@ -98,7 +98,7 @@ pub(crate) struct CLsig {
     pub early: bool,
     /// Per subsignature, the count past which more matches change nothing (neither the
     /// expression nor a PCRE trigger): hits beyond it are not verified.
-    #[serde(with = "crate::cache::exact_vec")]
+    #[serde(with = "crate::serde_bulk::exact_vec")]
     pub saturation: Vec<u32>,
 }
 
@@ -131,14 +131,14 @@ pub(crate) struct Group {
     pub db: Option<Arc<AtomDb>>,
     /// Where each atom leads: `refs[ref_start[a]..ref_start[a + 1]]` (one flat array instead of
     /// a vector per atom).
-    #[serde(with = "crate::cache::exact_vec")]
+    #[serde(with = "crate::serde_bulk::exact_vec")]
     pub ref_start: Vec<u32>,
-    #[serde(with = "crate::cache::exact_vec")]
+    #[serde(with = "crate::serde_bulk::exact_vec")]
     pub refs: Vec<AtomRef>,
-    #[serde(with = "crate::cache::exact_vec")]
+    #[serde(with = "crate::serde_bulk::exact_vec")]
     pub atom_len: Vec<u32>,
     /// Bytes needed after an atom's end before it can be verified.
-    #[serde(with = "crate::cache::exact_vec")]
+    #[serde(with = "crate::serde_bulk::exact_vec")]
     pub need_after: Vec<u32>,
     /// Bodies evaluated at their offset at the end of the scan, with what rejects most of
     /// them without reading the body itself (one contiguous array: no cache miss per body).
@@ -215,16 +215,16 @@ const ANY_SIZE: u64 = u64::MAX;
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct HashArr {
     /// Concatenated digests, `dlen` bytes each.
-    #[serde(with = "crate::cache::big_bytes")]
+    #[serde(with = "crate::serde_bulk::big_bytes")]
     pub digests: Vec<u8>,
     /// Object size per entry ([`ANY_SIZE`] for `*`).
-    #[serde(with = "crate::cache::exact_vec")]
+    #[serde(with = "crate::serde_bulk::exact_vec")]
     pub sizes: Vec<u64>,
     /// Name index per entry.
-    #[serde(with = "crate::cache::exact_vec")]
+    #[serde(with = "crate::serde_bulk::exact_vec")]
     pub ids: Vec<u32>,
     /// Distinct sizes (sorted) for size-gated hashing.
-    #[serde(with = "crate::cache::exact_vec")]
+    #[serde(with = "crate::serde_bulk::exact_vec")]
     pub gate: Vec<u64>,
     /// Some entry has size `*`: every object must be hashed.
     pub wild: bool,
@@ -233,11 +233,11 @@ pub(crate) struct HashArr {
 /// Threat names in one string (`ends[i]` is the end of name `i`) and the set of each.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Names {
-    #[serde(with = "crate::cache::big_string")]
+    #[serde(with = "crate::serde_bulk::big_string")]
     text: String,
-    #[serde(with = "crate::cache::exact_vec")]
+    #[serde(with = "crate::serde_bulk::exact_vec")]
     ends: Vec<u32>,
-    #[serde(with = "crate::cache::exact_vec")]
+    #[serde(with = "crate::serde_bulk::exact_vec")]
     sets: Vec<u16>,
 }
 
@@ -417,9 +417,9 @@ fn partition_point(n: usize, pred: impl Fn(usize) -> bool) -> usize {
 /// Everything a scan needs.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Compiled {
-    #[serde(with = "crate::cache::exact_vec")]
+    #[serde(with = "crate::serde_bulk::exact_vec")]
     pub lsigs: Vec<CLsig>,
-    #[serde(with = "crate::cache::exact_vec")]
+    #[serde(with = "crate::serde_bulk::exact_vec")]
     pub bodies: Vec<CBody>,
     pub groups: Vec<Group>,
     /// Which group serves each target type.

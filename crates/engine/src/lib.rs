@@ -20,6 +20,7 @@ pub mod normalise;
 mod pcre;
 mod pe;
 mod scan;
+mod serde_bulk;
 pub mod sigs;
 mod store;
 mod verdict;

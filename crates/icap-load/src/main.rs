@@ -181,7 +181,13 @@ async fn respmod(a: RespmodArgs) -> anyhow::Result<()> {
     })
     .await;
     let extra = format!("preview={} allow204={} size={size}", a.preview, a.allow_204);
-    summary.print("respmod", &target, &a.load, size, &extra);
+    summary.print(
+        "respmod",
+        &target,
+        (a.load.concurrency, &a.load.label),
+        size,
+        &extra,
+    );
     Ok(())
 }
 
@@ -212,7 +218,13 @@ async fn http(a: HttpArgs) -> anyhow::Result<()> {
     })
     .await;
     let size = summary.mean_body();
-    summary.print("http", &a.url, &a.load, size, &format!("proxy={}", a.proxy));
+    summary.print(
+        "http",
+        &a.url,
+        (a.load.concurrency, &a.load.label),
+        size,
+        &format!("proxy={}", a.proxy),
+    );
     Ok(())
 }
 

@@ -4,8 +4,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::LoadArgs;
-
 /// Errors whose text is kept for the report.
 const MAX_ERROR_SAMPLES: usize = 5;
 
@@ -103,8 +101,16 @@ impl Summary {
         f64::from(self.latencies_us[idx.min(self.latencies_us.len() - 1)]) / 1000.0
     }
 
-    /// Prints a human summary and the `RESULT` line.
-    pub fn print(&self, mode: &str, target: &str, load: &LoadArgs, size: usize, extra: &str) {
+    /// Prints a human summary and the `RESULT` line of a run with `concurrency` connections,
+    /// labelled `label` (`-` when empty).
+    pub fn print(
+        &self,
+        mode: &str,
+        target: &str,
+        (concurrency, label): (usize, &str),
+        size: usize,
+        extra: &str,
+    ) {
         let secs = self.elapsed.as_secs_f64().max(1e-9);
         let n = self.latencies_us.len();
         let rps = n as f64 / secs;
@@ -122,7 +128,7 @@ impl Summary {
             .collect();
         println!(
             "{mode} {target} c={} {:.1}s: {n} ok, {} errors, {rps:.0} req/s, {mbs:.1} MB/s, p50 {p50:.2} ms, p99 {p99:.2} ms, max {max:.2} ms; statuses {}",
-            load.concurrency,
+            concurrency,
             secs,
             self.errors,
             statuses.join(",")
@@ -132,8 +138,8 @@ impl Summary {
         }
         println!(
             "RESULT mode={mode} label={} target={target} concurrency={} seconds={secs:.2} requests={n} errors={} req_s={rps:.1} mb_s={mbs:.2} p50_ms={p50:.3} p99_ms={p99:.3} max_ms={max:.3} statuses={} {extra}",
-            if load.label.is_empty() { "-" } else { &load.label },
-            load.concurrency,
+            if label.is_empty() { "-" } else { label },
+            concurrency,
             self.errors,
             if statuses.is_empty() { "-".to_string() } else { statuses.join(",") },
         );
