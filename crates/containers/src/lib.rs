@@ -461,9 +461,7 @@ fn deep(ctx: &mut Ctx, blob: Blob) -> Result<Option<CuredBody>, Abort> {
                 }
             }
             Ok(_) => {}
-            Err(unknown) => ctx
-                .notes
-                .push(format!("content-encoding {unknown} not supported")),
+            Err(unknown) => ctx.notes.push(unknown.to_string()),
         }
     }
     if ctx.stop_at_first && !ctx.threats.is_empty() {

@@ -35,7 +35,7 @@ pub use config::{
     DEFAULT_EXCLUDED_MIME_TYPES,
 };
 pub use filter::{FilterDecision, ObjectInfo, SkipReason};
-pub use groups::{parse_client_range, Group};
+pub use groups::{parse_client_range, ClientRangeError, Group};
 pub use sniff::{sniff, FileKind, FileType, SNIFF_BYTES};
 pub use templates::{
     choose_language, html_escape, PageValues, RenderedPage, Template, BUILTIN_LANGS, PRODUCT,
