@@ -6,11 +6,11 @@
 use bulwark_engine::filetype::{self, target};
 
 use crate::blob::Blob;
-use crate::ctx::Ctx;
 use crate::fmt;
 use crate::kind::Kind;
 use crate::options::DeepOptions;
 use crate::scan::{merge, Abort, Walked};
+use crate::session::ScanSession;
 
 /// Where a blob is being opened.
 pub(crate) struct At<'a> {
@@ -35,7 +35,7 @@ pub(crate) struct Opener {
     /// Whether the options let it be opened.
     pub enabled: fn(&DeepOptions) -> bool,
     /// Scans its members.
-    pub open: fn(&mut Ctx, &Blob, &At) -> Result<Walked, Abort>,
+    pub open: fn(&mut ScanSession, &Blob, &At) -> Result<Walked, Abort>,
 }
 
 fn archives(o: &DeepOptions) -> bool {
@@ -184,7 +184,7 @@ pub(crate) fn opener(kind: Kind) -> &'static Opener {
 /// A compression layer (gzip, bzip2, xz, zstd) holds one member and cannot fan out: it adds a
 /// depth level only when it sits directly in another compression layer (so a .tar.gz counts
 /// once, while a gzip quine still meets the depth limit).
-fn compressed(ctx: &mut Ctx, blob: &Blob, at: &At) -> Result<Walked, Abort> {
+fn compressed(ctx: &mut ScanSession, blob: &Blob, at: &At) -> Result<Walked, Abort> {
     let depth = if at.in_compress {
         at.depth + 1
     } else {
@@ -198,7 +198,7 @@ fn compressed(ctx: &mut Ctx, blob: &Blob, at: &At) -> Result<Walked, Abort> {
 
 /// A PDF: its streams, and what any other object is searched for (a PDF head in front of a
 /// zip is a known polyglot).
-fn pdf(ctx: &mut Ctx, blob: &Blob, at: &At) -> Result<Walked, Abort> {
+fn pdf(ctx: &mut ScanSession, blob: &Blob, at: &At) -> Result<Walked, Abort> {
     let d = at.depth + 1;
     let mut w = fmt::pdf::walk(ctx, blob, at.path, d)?;
     merge(
@@ -212,7 +212,7 @@ fn pdf(ctx: &mut Ctx, blob: &Blob, at: &At) -> Result<Walked, Abort> {
 
 /// Anything else: embedded objects, text-encoded objects, and a zip behind any prefix (a
 /// script, an image head, a bare `MZ`…), as unzip finds it.
-fn other(ctx: &mut Ctx, blob: &Blob, at: &At) -> Result<Walked, Abort> {
+fn other(ctx: &mut ScanSession, blob: &Blob, at: &At) -> Result<Walked, Abort> {
     let d = at.depth + 1;
     let mut w = fmt::embedded::walk(ctx, blob, Kind::Other, at.path, d)?;
     fmt::text::walk(ctx, blob, at.path, d, &mut w)?;
