@@ -13,6 +13,7 @@ use std::process::Command;
 
 use bulwark_containers::{describe, DeepOptions, Limits};
 use bulwark_engine::Status;
+use bulwark_testkit::eicar;
 use common::*;
 use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;
