@@ -3,7 +3,7 @@
 //! opener whose sniff says yes; the walk opens a blob with the opener of its kind. Adding a
 //! format is adding one entry here and one module in `fmt`.
 
-use bulwark_engine::filetype::{self, target};
+use bulwark_engine::filetype::{self, Target};
 
 use crate::blob::Blob;
 use crate::fmt;
@@ -139,7 +139,7 @@ pub(crate) static OPENERS: &[Opener] = &[
     ),
     opener!(
         Pe,
-        |h| h.starts_with(b"MZ") && filetype::detect(h) == target::PE,
+        |h| h.starts_with(b"MZ") && filetype::detect(h) == Target::Pe,
         always,
         |c, b, a| fmt::exe::walk(c, b, a.head, Kind::Pe, a.path, a.depth + 1)
     ),
