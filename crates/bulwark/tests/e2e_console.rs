@@ -135,28 +135,17 @@ fn an_edit_the_server_refuses_is_put_back_and_a_good_one_applies() {
 
 #[test]
 fn the_console_speaks_https_with_the_certificate_of_its_section() {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let pki = tempfile::tempdir().expect("tempdir");
-    let ca_key = KeyPair::generate().expect("key");
-    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name
-        .push(DnType::CommonName, "console test CA");
-    let ca_cert = p.self_signed(&ca_key).expect("CA");
-    let ca = Issuer::new(p, ca_key);
-    let key = KeyPair::generate().expect("key");
-    let leaf = CertificateParams::new(vec!["localhost".to_string()])
-        .expect("params")
-        .signed_by(&key, &ca)
-        .expect("leaf");
+    let ca = bulwark_testkit::pki::Ca::new("console test CA");
+    let (leaf_pem, key_pem) = ca.leaf(&["localhost"]);
     let (ca_file, cert, key_file) = (
         pki.path().join("ca.pem"),
         pki.path().join("console.pem"),
         pki.path().join("console.key"),
     );
-    std::fs::write(&ca_file, ca_cert.pem()).expect("write");
-    std::fs::write(&cert, leaf.pem()).expect("write");
-    std::fs::write(&key_file, key.serialize_pem()).expect("write");
+    std::fs::write(&ca_file, &ca.pem).expect("write");
+    std::fs::write(&cert, leaf_pem).expect("write");
+    std::fs::write(&key_file, key_pem).expect("write");
     let s = ConsoleServer::start(&format!(
         "tls_cert = \"{}\"\ntls_key = \"{}\"\n",
         cert.display(),

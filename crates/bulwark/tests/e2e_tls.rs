@@ -9,40 +9,19 @@ use std::path::{Path, PathBuf};
 use bulwark_testkit::bulwark::Bulwark;
 use bulwark_testkit::client::ProxyClient;
 use bulwark_testkit::origin::Origin;
+use bulwark_testkit::pki::Ca;
 use bulwark_testkit::squid::{Squid, SquidOptions};
 use common::bulwark_bin;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-}
-
-fn make_ca(name: &str) -> Ca {
-    let key = KeyPair::generate().expect("key");
-    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name.push(DnType::CommonName, name);
-    let cert = p.self_signed(&key).expect("self-signed");
-    Ca {
-        pem: cert.pem(),
-        issuer: Issuer::new(p, key),
-    }
-}
 
 /// Writes a certificate signed by `ca` for `names` as NAME.pem and NAME.key.
 fn leaf(ca: &Ca, names: &[&str], dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let key = KeyPair::generate().expect("key");
-    let mut p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .expect("params");
-    p.distinguished_name.push(DnType::CommonName, names[0]);
-    let cert = p.signed_by(&key, &ca.issuer).expect("sign");
+    let (cert, key) = ca.leaf(names);
     let (c, k) = (
         dir.join(format!("{name}.pem")),
         dir.join(format!("{name}.key")),
     );
-    std::fs::write(&c, cert.pem()).expect("write cert");
-    std::fs::write(&k, key.serialize_pem()).expect("write key");
+    std::fs::write(&c, cert).expect("write cert");
+    std::fs::write(&k, key).expect("write key");
     // Squid reads them after dropping to the proxy user.
     for f in [&c, &k] {
         use std::os::unix::fs::PermissionsExt;
@@ -60,8 +39,8 @@ struct Pki {
 
 fn pki() -> Pki {
     let dir = bulwark_testkit::shared_tempdir("bulwark-tls-").expect("tempdir");
-    let ca = make_ca("Bulwark e2e CA");
-    let other = make_ca("Another CA");
+    let ca = Ca::new("Bulwark e2e CA");
+    let other = Ca::new("Another CA");
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, &ca.pem).expect("ca");
     Pki {

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use bulwark_testkit::cicap::{CIcap, CIcapOptions};
 use bulwark_testkit::clamd::{Clamd, ClamdDb};
-use common::{eicar, zip, Bulwark};
+use bulwark_testkit::eicar;
+use common::{zip, Bulwark};
 
 /// One RESPMOD of `body` to c-icap's virus_scan; the whole answer.
 fn respmod(addr: SocketAddr, body: &[u8]) -> String {

@@ -9,7 +9,8 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use bulwark_testkit::clamd::{Clamd, ClamdDb};
-use common::{eicar, instream, samples, talk_tcp, talk_unix, Bulwark};
+use bulwark_testkit::eicar;
+use common::{instream, samples, talk_tcp, talk_unix, Bulwark};
 
 #[test]
 fn replies_equal_clamds() {

@@ -32,7 +32,10 @@ print(json.dumps(out, sort_keys=True))
 "#;
 
 fn run(python: &str, socket: &Path, dir: &Path) -> String {
-    let eicar: String = common::eicar().iter().map(|b| format!("{b:02x}")).collect();
+    let eicar: String = bulwark_testkit::eicar()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let out = Command::new(python)
         .arg("-c")
         .arg(SCRIPT)

@@ -322,30 +322,19 @@ async fn a_wrong_password_means_local_only_and_the_right_one_shares() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rediss_with_a_private_ca() {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let Some(bin) = redis_or_skip() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
-    let ca_key = KeyPair::generate().expect("key");
-    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "Bulwark test CA");
-    let ca_pem = ca.self_signed(&ca_key).expect("ca").pem();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().expect("key");
-    let leaf = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .expect("params")
-        .signed_by(&key, &issuer)
-        .expect("sign");
+    let ca = bulwark_testkit::pki::Ca::new("Bulwark test CA");
+    let (leaf, key) = ca.leaf(&["127.0.0.1"]);
     let write = |name: &str, text: &str| {
         let p = dir.path().join(name);
         std::fs::write(&p, text).expect("write");
         p
     };
     let tls = RedisTls {
-        cert: write("redis.pem", &leaf.pem()),
-        key: write("redis.key", &key.serialize_pem()),
-        ca: write("ca.pem", &ca_pem),
+        cert: write("redis.pem", &leaf),
+        key: write("redis.key", &key),
+        ca: write("ca.pem", &ca.pem),
     };
     let redis = Redis::start(
         &bin,

@@ -22,8 +22,13 @@ pub enum Coding {
     Identity,
 }
 
+/// A coding of a `Content-Encoding` value that is not undone here (`compress`, a typo…).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("content-encoding {0} not supported")]
+pub struct UnknownCoding(pub String);
+
 /// The codings of a header value in the order they were applied; `Err` with the first unknown one.
-pub fn parse(value: &str) -> Result<Vec<Coding>, String> {
+pub fn parse(value: &str) -> Result<Vec<Coding>, UnknownCoding> {
     value
         .split(',')
         .map(str::trim)
@@ -34,7 +39,7 @@ pub fn parse(value: &str) -> Result<Vec<Coding>, String> {
             "br" => Ok(Coding::Br),
             "zstd" => Ok(Coding::Zstd),
             "identity" => Ok(Coding::Identity),
-            other => Err(other.to_string()),
+            other => Err(UnknownCoding(other.to_string())),
         })
         .collect()
 }
@@ -114,7 +119,12 @@ mod tests {
     fn parses_codings() {
         assert_eq!(parse("gzip, br").unwrap(), vec![Coding::Gzip, Coding::Br]);
         assert_eq!(parse("x-gzip").unwrap(), vec![Coding::Gzip]);
-        assert_eq!(parse("compress").unwrap_err(), "compress");
+        let unknown = parse("gzip, compress").unwrap_err();
+        assert_eq!(unknown, UnknownCoding("compress".into()));
+        assert_eq!(
+            unknown.to_string(),
+            "content-encoding compress not supported"
+        );
         assert!(parse("").unwrap().is_empty());
     }
 }

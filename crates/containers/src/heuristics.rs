@@ -2,6 +2,7 @@
 //! limit hit, an encrypted object, a broken executable or container. `bulwark scan` and the
 //! clamd listener print the same names (each decides whether a name is an alert).
 
+use bulwark_engine::filetype::FileType;
 use bulwark_engine::Status;
 
 use crate::kind::Kind;
@@ -45,8 +46,8 @@ pub fn encrypted_name(head: &[u8]) -> &'static str {
     match detect(head) {
         Kind::Zip => "Heuristics.Encrypted.Zip",
         Kind::SevenZ => "Heuristics.Encrypted.7Zip",
-        Kind::Legacy if head.starts_with(b"Rar!\x1a\x07") => "Heuristics.Encrypted.RAR",
-        _ if head.starts_with(b"%PDF-") => "Heuristics.Encrypted.PDF",
+        Kind::Legacy if FileType::Rar.matches(head) => "Heuristics.Encrypted.RAR",
+        _ if FileType::Pdf.matches(head) => "Heuristics.Encrypted.PDF",
         _ => "Heuristics.Encrypted",
     }
 }

@@ -1,7 +1,10 @@
-//! The kinds of object the deep scanner opens ([`Kind`]); which kind an object is, is the
-//! openers' registry's to say (`crate::detect`).
+//! The kinds of object the deep scanner opens ([`Kind`]): which opener handles an object.
+//! Which kind an object is, is the openers' registry's to say (`crate::detect`): most kinds
+//! are a file type of the engine's magic-number table (`bulwark_engine::filetype::FileType`)
+//! that the opener confirms, the others (tar, CHM, the legacy archives, PDF, mail) are told by
+//! their content.
 
-/// The kinds of object the deep scanner knows how to open.
+/// The kinds of object the deep scanner knows how to open: one opener each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// ZIP (also docx/xlsx/jar/apk…).

@@ -27,7 +27,6 @@
 
 mod ancestry;
 mod blob;
-mod ctx;
 mod cure;
 pub mod encoding;
 pub mod fmt;
@@ -36,6 +35,7 @@ pub mod kind;
 mod open;
 mod options;
 mod scan;
+mod session;
 mod walk;
 
 use std::fs::File;
@@ -52,10 +52,10 @@ use bulwark_engine::{
 pub use options::DeepOptions;
 
 use blob::{Blob, Spool};
-use ctx::Ctx;
 pub use kind::Kind;
 pub use open::detect;
 use scan::{Abort, Limit, Scan};
+use session::ScanSession;
 
 /// The result of a deep scan.
 #[derive(Debug)]
@@ -259,8 +259,8 @@ impl DeepScanner {
             all_matches,
         } = self;
         let (raw_v, handler) = raw.finish_with_handler();
-        let mut ctx = Ctx::new(db.clone(), &opts, Instant::now());
-        ctx.next_handler = handler.map(|req| ctx::PendingHandler {
+        let mut ctx = ScanSession::new(db.clone(), &opts, Instant::now());
+        ctx.next_handler = handler.map(|req| session::PendingHandler {
             req,
             path: String::new(),
         });
@@ -444,7 +444,7 @@ fn named(mut v: Verdict, name: Option<&str>) -> Verdict {
 }
 
 /// Decoding, unpacking and cure of the whole object.
-fn deep(ctx: &mut Ctx, blob: Blob) -> Result<Option<CuredBody>, Abort> {
+fn deep(ctx: &mut ScanSession, blob: Blob) -> Result<Option<CuredBody>, Abort> {
     let opts = ctx.opts;
     let prefix = opts.name.clone().unwrap_or_default();
     let mut root = blob;
@@ -461,9 +461,7 @@ fn deep(ctx: &mut Ctx, blob: Blob) -> Result<Option<CuredBody>, Abort> {
                 }
             }
             Ok(_) => {}
-            Err(unknown) => ctx
-                .notes
-                .push(format!("content-encoding {unknown} not supported")),
+            Err(unknown) => ctx.notes.push(unknown.to_string()),
         }
     }
     if ctx.stop_at_first && !ctx.threats.is_empty() {
@@ -528,7 +526,7 @@ fn deep(ctx: &mut Ctx, blob: Blob) -> Result<Option<CuredBody>, Abort> {
 }
 
 /// Decompresses a gzip/bzip2 root into a blob (scanned by the engine as the object itself).
-fn peel(ctx: &mut Ctx, root: &Blob, kind: Kind, path: &str) -> Result<Option<Blob>, Abort> {
+fn peel(ctx: &mut ScanSession, root: &Blob, kind: Kind, path: &str) -> Result<Option<Blob>, Abort> {
     let Ok(r) = root.reader() else {
         return Ok(None);
     };
@@ -553,14 +551,14 @@ fn peel(ctx: &mut Ctx, root: &Blob, kind: Kind, path: &str) -> Result<Option<Blo
 }
 
 /// Scans a rebuilt container from scratch (no cure) and tells whether it is clean.
-fn verify_clean(ctx: &Ctx, blob: &Blob, decoded: bool) -> bool {
+fn verify_clean(ctx: &ScanSession, blob: &Blob, decoded: bool) -> bool {
     let mut opts = ctx.opts.clone();
     opts.cure = false;
     opts.multipart_boundary = None;
     if decoded {
         opts.content_encoding = None;
     }
-    let mut c = Ctx::new(ctx.db.clone(), &opts, Instant::now());
+    let mut c = ScanSession::new(ctx.db.clone(), &opts, Instant::now());
     let r = c
         .scan_blob(blob, "")
         .and_then(|_| walk::walk(&mut c, blob, "", 0).map(|_| ()));

@@ -1,7 +1,7 @@
 //! What a format's opener needs from the scan in progress, and nothing more: the [`Scan`]
 //! trait (options, members, findings, budgets) and the values that cross it ([`Abort`],
 //! [`Limit`], [`Finding`], [`Walked`]). Openers (`fmt::*`) are written against this trait;
-//! `ctx::Ctx` implements it (in `walk`, where a member's recursion lives), so that no format
+//! `session::ScanSession` implements it (in `walk`, where a member's recursion lives), so that no format
 //! module depends on the scan's state or on the walk that calls it.
 
 use std::cell::Cell;

@@ -1,17 +1,22 @@
 //! The recursion: what is this blob, and which opener of the registry (`open`) opens it; and
-//! [`Scan`] for the scan's state ([`Ctx`]), whose members recurse here.
+//! [`Scan`] for the scan's state ([`ScanSession`]), whose members recurse here.
 
 use crate::blob::Blob;
-use crate::ctx::Ctx;
 use crate::fmt;
 use crate::kind::Kind;
 use crate::open::{self, detect, At};
 use crate::options::DeepOptions;
 use crate::scan::{merge, Abort, Finding, Limit, MemberResult, Packed, Scan, Sink, Usage, Walked};
+use crate::session::ScanSession;
 
 /// Opens `blob` (already scanned as one object by the caller) and scans its members at
 /// `depth + 1`.
-pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result<Walked, Abort> {
+pub(crate) fn walk(
+    ctx: &mut ScanSession,
+    blob: &Blob,
+    path: &str,
+    depth: u32,
+) -> Result<Walked, Abort> {
     let head = match blob.head(8192) {
         Ok(h) => h,
         Err(_) => {
@@ -56,7 +61,7 @@ pub(crate) fn walk(ctx: &mut Ctx, blob: &Blob, path: &str, depth: u32) -> Result
 /// PDF only with `%PDF-` in its first 1,024 bytes, as ClamAV's PDF parser requires).
 #[allow(clippy::too_many_arguments)]
 fn rescan_as(
-    ctx: &mut Ctx,
+    ctx: &mut ScanSession,
     blob: &Blob,
     head: &[u8],
     kind: Kind,
@@ -93,7 +98,7 @@ fn rescan_as(
 /// [`walk_kind`] with `cl` (the ClamAV type the blob is opened as) in the ancestry of every
 /// member found below, whatever the walk's outcome.
 fn walk_as(
-    ctx: &mut Ctx,
+    ctx: &mut ScanSession,
     blob: &Blob,
     head: &[u8],
     kind: Kind,
@@ -130,7 +135,7 @@ pub(crate) fn handler_kind(t: bulwark_engine::cltype::ClType) -> Option<Kind> {
 /// [`walk`] once the blob's kind is known: its opener from the registry, then, for a container
 /// that did not parse, a zip behind it.
 fn walk_kind(
-    ctx: &mut Ctx,
+    ctx: &mut ScanSession,
     blob: &Blob,
     head: &[u8],
     kind: Kind,
@@ -176,7 +181,7 @@ fn walk_kind(
     Ok(w)
 }
 
-impl<'a> Scan<'a> for Ctx<'a> {
+impl<'a> Scan<'a> for ScanSession<'a> {
     fn options(&self) -> &'a DeepOptions {
         self.opts
     }
@@ -223,15 +228,15 @@ impl<'a> Scan<'a> for Ctx<'a> {
     }
 
     fn check_time(&self) -> Result<(), Abort> {
-        Ctx::check_time(self)
+        ScanSession::check_time(self)
     }
 
     fn begin(&mut self, depth: u32, packed: Packed) -> Result<Option<Sink>, Abort> {
-        Ctx::begin(self, depth, packed)
+        ScanSession::begin(self, depth, packed)
     }
 
     fn write(&mut self, sink: &mut Sink, data: &[u8]) -> Result<(), Abort> {
-        Ctx::write(self, sink, data)
+        ScanSession::write(self, sink, data)
     }
 
     fn end_raw(
@@ -240,7 +245,7 @@ impl<'a> Scan<'a> for Ctx<'a> {
         path: &str,
         outcome: Result<(), Abort>,
     ) -> Result<(MemberResult, Option<Blob>), Abort> {
-        Ctx::end_raw(self, sink, path, outcome)
+        ScanSession::end_raw(self, sink, path, outcome)
     }
 
     fn open(&mut self, blob: &Blob, path: &str, depth: u32) -> Result<Walked, Abort> {

@@ -8,6 +8,7 @@ use std::io::Read;
 
 use bulwark_containers::DeepOptions;
 use bulwark_engine::Status;
+use bulwark_testkit::eicar;
 use common::*;
 
 fn setup() -> tempfile::TempDir {

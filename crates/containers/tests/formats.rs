@@ -6,6 +6,7 @@ use std::fs;
 
 use bulwark_containers::{describe, DeepOptions};
 use bulwark_engine::{Status, Verdict};
+use bulwark_testkit::eicar;
 use common::*;
 
 fn setup() -> tempfile::TempDir {

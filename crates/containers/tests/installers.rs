@@ -10,6 +10,7 @@ use std::path::Path;
 
 use bulwark_containers::describe;
 use bulwark_engine::Status;
+use bulwark_testkit::eicar;
 use common::*;
 
 fn setup() -> tempfile::TempDir {

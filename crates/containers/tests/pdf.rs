@@ -11,6 +11,7 @@ mod common;
 use std::io::Write;
 
 use bulwark_engine::Status;
+use bulwark_testkit::eicar;
 use common::*;
 
 fn zlib(d: &[u8]) -> Vec<u8> {

@@ -14,6 +14,7 @@ use std::process::Command;
 use bulwark_config::Limits;
 use bulwark_containers::{describe, DeepOptions};
 use bulwark_engine::Status;
+use bulwark_testkit::eicar;
 use common::*;
 use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;

@@ -24,8 +24,8 @@ fn main() {
         };
         // As the scanner types them: HTML magic in the head, or anywhere in a text object.
         let t = filetype::detect(&data[..data.len().min(4096)]);
-        if t != filetype::target::HTML
-            && !(t == filetype::target::TEXT && filetype::html_magic(&data))
+        if t != filetype::Target::Html
+            && !(t == filetype::Target::Text && filetype::html_magic(&data))
         {
             continue;
         }

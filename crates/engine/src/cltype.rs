@@ -5,6 +5,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::filetype::Target;
+
 /// A ClamAV file type. [`ClType::Any`] is `CL_TYPE_ANY`: in `Container:` it means "not in a
 /// container" (a root object), in `Intermediates:` it matches any one layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -288,22 +290,21 @@ impl FromStr for ClType {
 impl ClType {
     /// The signature target whose signatures apply to an object of this type (ClamAV's
     /// `targettab`: an exact type, e.g. only `CL_TYPE_GRAPHICS` is target 5, not
-    /// `CL_TYPE_PNG`), or [`crate::filetype::target::ANY`] for a type without one.
-    pub fn target(self) -> u8 {
-        use crate::filetype::target;
+    /// `CL_TYPE_PNG`), or [`Target::Any`] for a type without one.
+    pub fn target(self) -> Target {
         match self {
-            ClType::MsExe => target::PE,
-            ClType::MsOle2 => target::OLE2,
-            ClType::Html => target::HTML,
-            ClType::Mail => target::MAIL,
-            ClType::Graphics => target::GRAPHICS,
-            ClType::Elf => target::ELF,
-            ClType::TextAscii => target::TEXT,
-            ClType::Macho => target::MACHO,
-            ClType::Pdf => target::PDF,
-            ClType::Swf => target::FLASH,
-            ClType::Java => target::JAVA,
-            _ => target::ANY,
+            ClType::MsExe => Target::Pe,
+            ClType::MsOle2 => Target::Ole2,
+            ClType::Html => Target::Html,
+            ClType::Mail => Target::Mail,
+            ClType::Graphics => Target::Graphics,
+            ClType::Elf => Target::Elf,
+            ClType::TextAscii => Target::Text,
+            ClType::Macho => Target::MachO,
+            ClType::Pdf => Target::Pdf,
+            ClType::Swf => Target::Flash,
+            ClType::Java => Target::Java,
+            _ => Target::Any,
         }
     }
 
@@ -311,7 +312,7 @@ impl ClType {
     /// again as this type, by its target's signatures ([`ClType::target`]) and/or by the deep
     /// scanner's opener for it ([`HANDLED`]).
     pub fn handled(self) -> bool {
-        HANDLED.contains(&self) || self.target() != crate::filetype::target::ANY
+        HANDLED.contains(&self) || self.target() != Target::Any
     }
 }
 

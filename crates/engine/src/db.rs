@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 
 use crate::atoms;
-use crate::filetype::target;
+use crate::filetype::Target;
 use crate::matcher::{AtomDb, MatchError};
 use crate::sigs::hash::{Algo, HashSig};
 use crate::sigs::hex::{Pattern, Split};
@@ -423,7 +423,7 @@ pub(crate) struct Compiled {
     pub bodies: Vec<CBody>,
     pub groups: Vec<Group>,
     /// Which group serves each target type.
-    pub group_of: [usize; target::COUNT],
+    pub group_of: [usize; Target::COUNT],
     pub hashes: HashTable,
     pub sections: HashTable,
     /// `.imp` import-table hashes (size = length of the hashed string).
@@ -478,7 +478,7 @@ impl Compiled {
             lsigs: Vec::new(),
             bodies: Vec::new(),
             groups: Vec::new(),
-            group_of: [usize::MAX; target::COUNT],
+            group_of: [usize::MAX; Target::COUNT],
             hashes: HashTable::default(),
             sections: HashTable::default(),
             imports: HashTable::default(),
@@ -513,7 +513,7 @@ impl Compiled {
         let refs: usize = self.groups.iter().map(|g| g.atoms()).sum();
         let refs_n: usize = self.groups.iter().map(|g| g.refs.len()).sum();
         let names: usize = self.lsigs.iter().map(|l| l.name.len()).sum();
-        let anchored: Vec<String> = (0..crate::filetype::target::COUNT)
+        let anchored: Vec<String> = (0..Target::COUNT)
             // A target without signatures of its own shares target 0's group.
             .filter(|&t| t == 0 || self.group_of[t] != self.group_of[0])
             .filter_map(|t| {
@@ -714,22 +714,22 @@ impl Builder {
             }
             l.saturation = sat;
         }
-        let mut targets_used = [false; target::COUNT];
+        let mut targets_used = [false; Target::COUNT];
         for l in &self.c.lsigs {
-            targets_used[l.tdb.target as usize] = true;
+            targets_used[l.tdb.target.index()] = true;
         }
-        targets_used[0] = true;
+        targets_used[Target::Any.index()] = true;
         let mut groups = Vec::new();
-        for (t, used) in targets_used.iter().enumerate() {
-            if !used {
+        for t in Target::ALL {
+            if !targets_used[t.index()] {
                 continue;
             }
-            let g = self.build_group(t as u8)?;
-            self.c.group_of[t] = groups.len();
+            let g = self.build_group(t)?;
+            self.c.group_of[t.index()] = groups.len();
             groups.push(g);
         }
-        let g0 = self.c.group_of[0];
-        for t in 0..target::COUNT {
+        let g0 = self.c.group_of[Target::Any.index()];
+        for t in 0..Target::COUNT {
             if self.c.group_of[t] == usize::MAX {
                 self.c.group_of[t] = g0;
             }
@@ -738,7 +738,7 @@ impl Builder {
         Ok(self.c)
     }
 
-    fn build_group(&self, t: u8) -> Result<Group, MatchError> {
+    fn build_group(&self, t: Target) -> Result<Group, MatchError> {
         let mut ids: HashMap<(Vec<u8>, bool), u32> = HashMap::new();
         let mut atoms: Vec<(Vec<u8>, bool)> = Vec::new();
         let mut refs: Vec<Vec<AtomRef>> = Vec::new();

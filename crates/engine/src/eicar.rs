@@ -66,18 +66,21 @@ impl EicarMatcher {
     }
 }
 
+/// The EICAR test file, for the engine's own tests (the other crates' tests use
+/// `bulwark_testkit::eicar`, which the engine's cannot without depending on the test harness).
+#[cfg(test)]
+pub(crate) fn test_file() -> Vec<u8> {
+    [PART1, PART2].concat()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn eicar() -> Vec<u8> {
-        [PART1, PART2].concat()
-    }
-
     #[test]
     fn finds_eicar_split_at_every_offset_and_in_tiny_pieces() {
         let mut body = vec![b'a'; 1000];
-        body.extend_from_slice(&eicar());
+        body.extend_from_slice(&test_file());
         body.extend_from_slice(&[b'z'; 10]);
         for split in 0..body.len() {
             let mut m = EicarMatcher::default();
@@ -97,7 +100,7 @@ mod tests {
     #[test]
     fn clean_and_near_miss_are_not_found() {
         let mut m = EicarMatcher::default();
-        let mut near = eicar();
+        let mut near = test_file();
         near[10] ^= 1;
         for c in near.chunks(5) {
             m.feed(c);

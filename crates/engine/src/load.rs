@@ -487,7 +487,7 @@ fn add_body_sig(b: &mut Builder, ls: logical::LogicalSig, set_id: u16) -> Result
         logical::Sub::Body(b) => b.offset.base == crate::sigs::offset::Base::VersionInfo,
         logical::Sub::Pcre(p) => p.offset.base == crate::sigs::offset::Base::VersionInfo,
     });
-    if vi && ls.tdb.target != crate::filetype::target::PE {
+    if vi && ls.tdb.target != crate::filetype::Target::Pe {
         // ClamAV refuses the database ("Invalid offset type for target").
         return Err(LineError::Malformed("VI offset outside target 1 (PE)"));
     }

@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cltype::ClType;
 use crate::db::{CBody, Compiled, Group};
-use crate::filetype::{self, target};
+use crate::filetype::{self, Target};
 use crate::matcher::{self, AtomStreamImpl, Hit};
 use crate::sigs::hash::Algo;
 use crate::sigs::hex::{first_byte, match_part_at, verify_split, Window};
@@ -43,7 +43,7 @@ pub(crate) struct Inner {
     size_hint: Option<u64>,
     started: bool,
     finished: bool,
-    ftype: u8,
+    ftype: Target,
     /// The groups scanned: target 0's, and the object type's own (if it has signatures).
     groups: [usize; 2],
     streams: [Option<AtomStreamImpl>; 2],
@@ -68,7 +68,7 @@ pub(crate) struct Inner {
     error: Option<String>,
     /// Set on the scan of a normalised view: its target type (3 or 7), not detected; no hashes,
     /// allow list or further views.
-    view: Option<u8>,
+    view: Option<Target>,
     /// The containers the object was found in, outermost first (empty: a root object), for
     /// `Container:`/`Intermediates:` conditions.
     ancestry: Vec<ClType>,
@@ -80,7 +80,7 @@ pub(crate) struct Inner {
     handler: Option<crate::HandlerRequest>,
     /// Set on a HandlerType rescan: the target type the object is scanned as, whatever its
     /// content; no hashes (the object's own scan has them).
-    forced: Option<u8>,
+    forced: Option<Target>,
     /// On a view's scan: whether target 0's signatures run too (not on a second scan of the
     /// same view for another target).
     view_target_0: bool,
@@ -107,7 +107,7 @@ impl Inner {
             size_hint: None,
             started: false,
             finished: false,
-            ftype: 0,
+            ftype: Target::Any,
             groups: [0, usize::MAX],
             streams: [None, None],
             hits: Vec::new(),
@@ -144,7 +144,7 @@ impl Inner {
     }
 
     /// Scans the object as target type `ftype` whatever its content (a HandlerType rescan).
-    pub fn force_type(&mut self, ftype: u8) {
+    pub fn force_type(&mut self, ftype: Target) {
         self.forced = Some(ftype);
     }
 
@@ -153,7 +153,7 @@ impl Inner {
     fn new_view(
         db: Arc<Database>,
         set_mask: u64,
-        ftype: u8,
+        ftype: Target,
         target_0: bool,
         ancestry: &[ClType],
     ) -> Self {
@@ -171,7 +171,7 @@ impl Inner {
         db: &Arc<Database>,
         set_mask: u64,
         view: Vec<u8>,
-        (ftype, target_0): (u8, bool),
+        (ftype, target_0): (Target, bool),
         ancestry: &[ClType],
     ) -> Vec<String> {
         if view.is_empty() {
@@ -195,7 +195,7 @@ impl Inner {
     /// the normalised text.
     fn scan_views(&mut self) {
         if self.view.is_some()
-            || !matches!(self.ftype, target::HTML | target::TEXT)
+            || !matches!(self.ftype, Target::Html | Target::Text)
             || self.size > crate::normalise::MAX_NORMALISE
             || !self.store.complete()
         {
@@ -204,18 +204,18 @@ impl Inner {
         let (db, mask, html) = (
             Arc::clone(&self.db),
             self.set_mask,
-            self.ftype == target::HTML,
+            self.ftype == Target::Html,
         );
         // A view is matched by target 0 and the view's own target (3 or 7): when the database
         // has no signature for either, nothing can match it and it is not built (the
         // built-in EICAR database, or a hash-only one).
         let c = &db.c;
-        let can_match = |t: u8| {
-            [c.group_of[0], c.group_of[t as usize]]
+        let can_match = |t: Target| {
+            [c.group_of[Target::Any.index()], c.group_of[t.index()]]
                 .iter()
                 .any(|&g| c.groups.get(g).is_some_and(|g| !g.is_empty()))
         };
-        if !can_match(target::HTML) && !can_match(target::TEXT) {
+        if !can_match(Target::Html) && !can_match(Target::Text) {
             return;
         }
         let Some(data) = self.store.read(0, self.size as usize) else {
@@ -225,27 +225,27 @@ impl Inner {
         let anc = &self.ancestry;
         if html || filetype::html_magic(&data) {
             let v = crate::normalise::html(&data);
-            let html_view = (target::HTML, true);
+            let html_view = (Target::Html, true);
             names.extend(Self::scan_view(&db, mask, v.nocomment, html_view, anc));
             names.extend(Self::scan_view(&db, mask, v.notags, html_view, anc));
             // The scripts' view is matched twice, as HTML and as text (targets 0 and 3, then 0
             // and 7), as ClamAV does; the second time only when there are target 7 signatures,
             // and by them only: target 0's have run on the same bytes already (each logical
             // signature belongs to one target, so nothing of theirs is left to match).
-            let text_sigs = c.groups.get(c.group_of[target::TEXT as usize]);
+            let text_sigs = c.groups.get(c.group_of[Target::Text.index()]);
             if text_sigs.is_some_and(|g| !g.is_empty())
-                && c.group_of[target::TEXT as usize] != c.group_of[0]
+                && c.group_of[Target::Text.index()] != c.group_of[Target::Any.index()]
             {
                 let js = v.javascript.clone();
                 names.extend(Self::scan_view(&db, mask, js, html_view, anc));
-                let text_only = (target::TEXT, false);
+                let text_only = (Target::Text, false);
                 names.extend(Self::scan_view(&db, mask, v.javascript, text_only, anc));
             } else {
                 names.extend(Self::scan_view(&db, mask, v.javascript, html_view, anc));
             }
         } else {
             let t = crate::normalise::text(&data);
-            names.extend(Self::scan_view(&db, mask, t, (target::TEXT, true), anc));
+            names.extend(Self::scan_view(&db, mask, t, (Target::Text, true), anc));
         }
         self.found.extend(names);
     }
@@ -309,7 +309,7 @@ impl Inner {
             }
         }
         let was_complete = self.store.complete() && matches!(self.store, Store::Mem(..));
-        let spill = matches!(self.ftype, target::PE | target::ELF | target::MACHO);
+        let spill = matches!(self.ftype, Target::Pe | Target::Elf | Target::MachO);
         self.store
             .append(data, fits, self.mem_limit, spill, self.spill_limit);
         if was_complete && !matches!(self.store, Store::Mem(..)) {
@@ -381,13 +381,13 @@ impl Inner {
             .view
             .or(self.forced)
             .unwrap_or_else(|| filetype::detect(&head));
-        let g0 = self.c().group_of[0];
-        let gt = self.c().group_of[self.ftype as usize];
+        let g0 = self.c().group_of[Target::Any.index()];
+        let gt = self.c().group_of[self.ftype.index()];
         self.groups = match (self.view, self.ftype) {
             // Raw HTML is not matched (ClamAV's HTMLSKIPRAW); its views are.
-            (None, target::HTML) => [usize::MAX, usize::MAX],
+            (None, Target::Html) => [usize::MAX, usize::MAX],
             // Raw text is matched by target 0 only; target 7 runs on the normalised text.
-            (None, target::TEXT) => [g0, usize::MAX],
+            (None, Target::Text) => [g0, usize::MAX],
             // A view whose target 0 matches ran on the same bytes already: its own target only.
             (Some(_), _) if !self.view_target_0 => {
                 [usize::MAX, if gt == g0 { usize::MAX } else { gt }]
@@ -648,8 +648,8 @@ impl Inner {
             .read(0, (self.size as usize).min(1 << 20))?
             .into_owned();
         match self.ftype {
-            target::PE => filetype::pe_layout(&head),
-            target::ELF => filetype::elf_layout(&head),
+            Target::Pe => filetype::pe_layout(&head),
+            Target::Elf => filetype::elf_layout(&head),
             _ => None,
         }
     }
@@ -689,7 +689,7 @@ impl Inner {
         self.scan_views();
         let db = Arc::clone(&self.db);
         let c = &db.c;
-        let exe = if matches!(self.ftype, target::PE | target::ELF) {
+        let exe = if matches!(self.ftype, Target::Pe | Target::Elf) {
             self.exe_info()
         } else {
             None
@@ -852,7 +852,7 @@ impl Inner {
     /// A `VI` subsignature: its pattern must match at the start of one of the PE's
     /// version-information key/value pairs, within the pair.
     fn eval_version_info(&mut self, b: &CBody) -> Option<(u64, u64)> {
-        if self.ftype != target::PE || !self.store.complete() {
+        if self.ftype != Target::Pe || !self.store.complete() {
             return None;
         }
         let data = self.store.read(0, self.size as usize)?;
@@ -985,7 +985,7 @@ impl Inner {
                 names.push(c.hashes.names.get(id).to_string());
             }
         }
-        if self.ftype == target::PE && c.imports.count > 0 && self.store.complete() {
+        if self.ftype == Target::Pe && c.imports.count > 0 && self.store.complete() {
             if let Some(imp) = self
                 .store
                 .read(0, size as usize)
@@ -1007,7 +1007,7 @@ impl Inner {
                 }
             }
         }
-        if self.ftype == target::PE && c.sections.count > 0 && self.store.complete() {
+        if self.ftype == Target::Pe && c.sections.count > 0 && self.store.complete() {
             if let Some(d) = self.store.read(0, size as usize).map(|d| d.into_owned()) {
                 for (off, len) in filetype::pe_sections(&d) {
                     let Some(sec) = d.get(off as usize..(off + len) as usize) else {

@@ -32,11 +32,7 @@ fn scanner_is_send_and_builtin_finds_eicar() {
     fn is_sync<T: Send + Sync>() {}
     is_sync::<Database>();
     let db = Arc::new(Database::builtin());
-    let e = [
-        &b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$"[..],
-        b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*",
-    ]
-    .concat();
+    let e = crate::eicar::test_file();
     assert_eq!(names(&scan(&db, &e, 5)), vec!["Eicar-Test-Signature"]);
     assert_eq!(scan(&db, b"hello", 5).status, Status::Clean);
 }

@@ -33,7 +33,7 @@ impl Group {
         for c in &config.clients {
             match parse_client_range(c) {
                 Ok(n) => clients.push(n),
-                Err(m) => errors.push(PolicyError::new(format!("{key}.clients"), m)),
+                Err(e) => errors.push(PolicyError::new(format!("{key}.clients"), e.to_string())),
             }
         }
         let urls = compile_regexes(&config.urls, &format!("{key}.urls"), false, errors);
@@ -130,11 +130,27 @@ impl Group {
     }
 }
 
+/// Why a client range does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientRangeError {
+    /// Neither an address, nor a network, nor an address/mask.
+    #[error("`{0}` is not an address, network (10.0.0.0/8) or address/mask")]
+    Malformed(String),
+    /// An address/mask whose mask has a hole (`255.0.255.0`).
+    #[error("`{range}`: the mask {mask} is not contiguous")]
+    MaskNotContiguous {
+        /// The range as written (trimmed).
+        range: String,
+        /// Its mask.
+        mask: IpAddr,
+    },
+}
+
 /// Parses a client range: `a.b.c.d/len`, `a.b.c.d/m.m.m.m` (contiguous mask), a single IPv4 or
 /// IPv6 address, or an IPv6 network. Host bits are cleared.
-pub fn parse_client_range(s: &str) -> Result<IpNet, String> {
+pub fn parse_client_range(s: &str) -> Result<IpNet, ClientRangeError> {
     let s = s.trim();
-    let bad = || format!("`{s}` is not an address, network (10.0.0.0/8) or address/mask");
+    let bad = || ClientRangeError::Malformed(s.to_string());
     let Some((addr, suffix)) = s.split_once('/') else {
         return s.parse::<IpAddr>().map(IpNet::from).map_err(|_| bad());
     };
@@ -146,8 +162,10 @@ pub fn parse_client_range(s: &str) -> Result<IpNet, String> {
         if mask.is_ipv4() != addr.is_ipv4() {
             return Err(bad());
         }
-        ipnet::ip_mask_to_prefix(mask)
-            .map_err(|_| format!("`{s}`: the mask {mask} is not contiguous"))?
+        ipnet::ip_mask_to_prefix(mask).map_err(|_| ClientRangeError::MaskNotContiguous {
+            range: s.to_string(),
+            mask,
+        })?
     };
     IpNet::new(addr, prefix)
         .map(|n| n.trunc())
@@ -161,7 +179,7 @@ mod tests {
     fn net(s: &str) -> String {
         parse_client_range(s)
             .map(|n| n.to_string())
-            .unwrap_or_else(|e| e)
+            .unwrap_or_else(|e| e.to_string())
     }
 
     #[test]
@@ -173,6 +191,17 @@ mod tests {
         assert_eq!(net("::1"), "::1/128");
         assert!(net("192.168.1.0/33").contains("not an address"));
         assert!(net("192.168.1.0/255.0.255.0").contains("not contiguous"));
+        assert_eq!(
+            parse_client_range("10.0.0.0/255.0.255.0"),
+            Err(ClientRangeError::MaskNotContiguous {
+                range: "10.0.0.0/255.0.255.0".into(),
+                mask: "255.0.255.0".parse().expect("mask"),
+            })
+        );
+        assert_eq!(
+            parse_client_range(" x "),
+            Err(ClientRangeError::Malformed("x".into()))
+        );
         assert!(net("192.168.1.0/ffff::").contains("not"));
         assert!(net("^192\\.168\\..*").contains("not an address"));
         assert!(net("").contains("not an address"));

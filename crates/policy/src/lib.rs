@@ -34,7 +34,7 @@ use std::net::IpAddr;
 use bulwark_config::{Findings, KeyProblem, PolicyConfig};
 
 pub use filter::{FilterDecision, ObjectInfo, SkipReason};
-pub use groups::{parse_client_range, Group};
+pub use groups::{parse_client_range, ClientRangeError, Group};
 pub use sniff::{sniff, FileKind, FileType, SNIFF_BYTES};
 pub use templates::{
     choose_language, html_escape, PageValues, RenderedPage, Template, BUILTIN_LANGS, PRODUCT,

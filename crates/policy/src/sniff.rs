@@ -1,8 +1,11 @@
 //! File types sniffed from an object's first bytes, so that a renamed executable does not slip
-//! through a Content-Type exclusion.
+//! through a Content-Type exclusion: the magic numbers are `bulwark_filetype`'s (the engine's
+//! and the deep scanner's too); the policy classifies the types into kinds ([`FileKind::of`]).
 
-/// How many first bytes [`sniff`] looks at; every magic in the table fits in them.
-pub const SNIFF_BYTES: usize = 16;
+pub use bulwark_filetype::FileType;
+
+/// How many first bytes [`sniff`] looks at; every magic number fits in them.
+pub const SNIFF_BYTES: usize = bulwark_filetype::HEAD_LEN;
 
 /// A broad class of file types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,6 +25,16 @@ pub enum FileKind {
 }
 
 impl FileKind {
+    /// Every kind.
+    pub const ALL: [FileKind; 6] = [
+        FileKind::Executable,
+        FileKind::Archive,
+        FileKind::Document,
+        FileKind::Image,
+        FileKind::Audio,
+        FileKind::Video,
+    ];
+
     /// The kind's name in configuration (`executable`, `archive`…).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -33,95 +46,44 @@ impl FileKind {
             FileKind::Video => "video",
         }
     }
+
+    /// The kind of `t`; `None` for the types only the scanners tell apart (Zstandard, SZDD,
+    /// Script Encoder, BMP, TIFF), which the policy does not classify: configuration names
+    /// and filter decisions stay what they were before the scanners' types were shared.
+    pub fn of(t: FileType) -> Option<FileKind> {
+        use FileKind::*;
+        use FileType as T;
+        Some(match t {
+            T::Pe | T::Elf | T::MachO | T::MachOFatOrClass | T::Script | T::Swf => Executable,
+            T::Zip | T::Rar | T::SevenZ | T::Gzip | T::Bzip2 | T::Xz | T::Cab => Archive,
+            T::Pdf | T::Ole2 | T::Rtf => Document,
+            T::Png | T::Jpeg | T::Gif | T::Webp | T::Ico => Image,
+            T::Mp3 | T::Aac | T::Ogg | T::Flac | T::Wav => Audio,
+            T::Mp4 | T::Matroska | T::Flv | T::Avi | T::MpegPs | T::Asf => Video,
+            T::Zstd | T::Szdd | T::Screnc | T::Bmp | T::Tiff => return None,
+        })
+    }
 }
 
-/// A sniffed file type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileType {
-    /// Short name (`pe`, `zip`, `mp4`…).
-    pub name: &'static str,
-    /// Its kind.
-    pub kind: FileKind,
-}
-
-use FileKind::*;
-
-/// `(offset, magic, name, kind)`; the first match wins.
-const TABLE: &[(usize, &[u8], &str, FileKind)] = &[
-    (0, b"MZ", "pe", Executable),
-    (0, b"\x7fELF", "elf", Executable),
-    (0, b"\xfe\xed\xfa\xce", "macho", Executable),
-    (0, b"\xfe\xed\xfa\xcf", "macho", Executable),
-    (0, b"\xce\xfa\xed\xfe", "macho", Executable),
-    (0, b"\xcf\xfa\xed\xfe", "macho", Executable),
-    (0, b"\xca\xfe\xba\xbe", "macho-fat-or-class", Executable),
-    (0, b"#!", "script", Executable),
-    (0, b"FWS", "swf", Executable),
-    (0, b"CWS", "swf", Executable),
-    (0, b"ZWS", "swf", Executable),
-    (0, b"PK\x03\x04", "zip", Archive),
-    (0, b"PK\x05\x06", "zip", Archive),
-    (0, b"PK\x07\x08", "zip", Archive),
-    (0, b"Rar!\x1a\x07", "rar", Archive),
-    (0, b"7z\xbc\xaf\x27\x1c", "7z", Archive),
-    (0, b"\x1f\x8b", "gzip", Archive),
-    (0, b"BZh", "bzip2", Archive),
-    (0, b"\xfd7zXZ\x00", "xz", Archive),
-    (0, b"MSCF", "cab", Archive),
-    (0, b"%PDF-", "pdf", Document),
-    (
-        0,
-        b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
-        "ms-office",
-        Document,
-    ),
-    (0, b"{\\rtf", "rtf", Document),
-    (0, b"\x89PNG\r\n\x1a\n", "png", Image),
-    (0, b"\xff\xd8\xff", "jpeg", Image),
-    (0, b"GIF87a", "gif", Image),
-    (0, b"GIF89a", "gif", Image),
-    (8, b"WEBP", "webp", Image),
-    (0, b"\x00\x00\x01\x00", "ico", Image),
-    (0, b"ID3", "mp3", Audio),
-    (0, b"\xff\xfb", "mp3", Audio),
-    (0, b"\xff\xf3", "mp3", Audio),
-    (0, b"\xff\xf2", "mp3", Audio),
-    (0, b"\xff\xf1", "aac", Audio),
-    (0, b"\xff\xf9", "aac", Audio),
-    (0, b"OggS", "ogg", Audio),
-    (0, b"fLaC", "flac", Audio),
-    (8, b"WAVE", "wav", Audio),
-    (4, b"ftyp", "mp4", Video),
-    (0, b"\x1a\x45\xdf\xa3", "matroska", Video),
-    (0, b"FLV\x01", "flv", Video),
-    (8, b"AVI ", "avi", Video),
-    (0, b"\x00\x00\x01\xba", "mpeg-ps", Video),
-    (0, b"\x30\x26\xb2\x75", "asf", Video),
-];
-
-/// The type of an object from its first bytes, when the table knows it.
-///
-/// `RIFF` containers (`WEBP`, `WAVE`, `AVI `) are only recognised with the `RIFF` tag at 0.
+/// The type of an object from its first bytes, when it is one the policy classifies
+/// ([`FileKind::of`]).
 pub fn sniff(bytes: &[u8]) -> Option<FileType> {
-    TABLE.iter().find_map(|&(off, magic, name, kind)| {
-        let hit = bytes.get(off..off + magic.len()) == Some(magic)
-            && (off != 8 || bytes.starts_with(b"RIFF"));
-        hit.then_some(FileType { name, kind })
-    })
+    // The unclassified types come last in the table: they never hide a classified one.
+    bulwark_filetype::sniff(bytes).filter(|&t| FileKind::of(t).is_some())
 }
 
 /// Whether `name` is a kind or type name [`sniff`] can produce.
 pub fn is_known_name(name: &str) -> bool {
-    TABLE
-        .iter()
-        .any(|&(_, _, n, k)| n == name || k.as_str() == name)
+    FileKind::ALL.iter().any(|k| k.as_str() == name)
+        || FileType::all().any(|t| FileKind::of(t).is_some() && t.name() == name)
 }
 
 /// Whether the sniffed type `t` is listed in `names` (kinds or type names).
 pub fn listed(t: FileType, names: &[String]) -> bool {
-    names
-        .iter()
-        .any(|n| n.eq_ignore_ascii_case(t.name) || n.eq_ignore_ascii_case(t.kind.as_str()))
+    let kind = FileKind::of(t).map(FileKind::as_str);
+    names.iter().any(|n| {
+        n.eq_ignore_ascii_case(t.name()) || kind.is_some_and(|k| n.eq_ignore_ascii_case(k))
+    })
 }
 
 #[cfg(test)]
@@ -129,7 +91,7 @@ mod tests {
     use super::*;
 
     fn name(b: &[u8]) -> Option<&'static str> {
-        sniff(b).map(|t| t.name)
+        sniff(b).map(FileType::name)
     }
 
     #[test]
@@ -147,7 +109,10 @@ mod tests {
         assert_eq!(name(b"RIFF\x10\x00\x00\x00WEBPVP8 "), Some("webp"));
         assert_eq!(name(b"RIFF\x10\x00\x00\x00AVI LIST"), Some("avi"));
         assert_eq!(name(b"ID3\x04"), Some("mp3"));
-        assert_eq!(sniff(b"MZ").map(|t| t.kind), Some(FileKind::Executable));
+        assert_eq!(
+            sniff(b"MZ").and_then(FileKind::of),
+            Some(FileKind::Executable)
+        );
     }
 
     #[test]
@@ -158,15 +123,23 @@ mod tests {
         assert_eq!(name(b"XXXX\x00\x00\x00\x00WEBP"), None);
     }
 
+    /// The scanners' own types are not classified, and do not hide a classified one.
+    #[test]
+    fn unclassified_types_are_not_sniffed() {
+        assert_eq!(name(b"BM\x36\x00\x00\x00"), None);
+        assert_eq!(name(b"\x28\xb5\x2f\xfd\x00"), None);
+        assert_eq!(name(b"#@~^xx"), None);
+        assert_eq!(name(b"BM\x00\x00ftypisom"), Some("mp4"));
+        assert!(!is_known_name("bmp") && !is_known_name("zstd"));
+    }
+
     #[test]
     fn names_and_kinds_are_listed() {
-        let t = FileType {
-            name: "pe",
-            kind: FileKind::Executable,
-        };
+        let t = FileType::Pe;
         assert!(listed(t, &["Executable".into()]));
         assert!(listed(t, &["pe".into()]));
         assert!(!listed(t, &["archive".into()]));
         assert!(is_known_name("zip") && is_known_name("video") && !is_known_name("exe"));
+        assert!(is_known_name("macho-fat-or-class") && is_known_name("mpeg-ps"));
     }
 }

@@ -3,6 +3,9 @@
 use bulwark_engine::Verdict;
 use bulwark_icap::{encode, Headers, HttpResponseHead, Request, Response};
 use bytes::BytesMut;
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::OffsetDateTime;
 
 /// The product name and version, as sent in `Service` and `Server` headers.
 pub const PRODUCT: &str = concat!("Bulwark/", env!("CARGO_PKG_VERSION"));
@@ -28,66 +31,23 @@ pub fn httpdate_now() -> String {
     httpdate(secs)
 }
 
-/// A UTC date and time split into fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Civil {
-    /// Year, e.g. 2026.
-    pub year: i64,
-    /// Month, 1 to 12.
-    pub month: u32,
-    /// Day of the month, 1 to 31.
-    pub day: u32,
-    /// Hour, 0 to 23.
-    pub hour: u32,
-    /// Minute.
-    pub minute: u32,
-    /// Second.
-    pub second: u32,
-    /// Day of the week, 0 = Thursday (1 Jan 1970) to 6.
-    weekday: usize,
+/// Seconds since the epoch as a UTC date and time (the epoch itself past `time`'s range, the
+/// year 9999).
+pub(crate) fn utc(secs: u64) -> OffsetDateTime {
+    i64::try_from(secs)
+        .ok()
+        .and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok())
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
-/// Splits seconds since the epoch into a UTC date and time.
-pub fn civil(secs: u64) -> Civil {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Civil-from-days (Howard Hinnant), valid for every date after 1970.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    Civil {
-        year: yoe + era * 400 + i64::from(mo <= 2),
-        month: mo as u32,
-        day: d as u32,
-        hour: (rem / 3600) as u32,
-        minute: ((rem % 3600) / 60) as u32,
-        second: (rem % 60) as u32,
-        weekday: (days % 7) as usize,
-    }
-}
+/// RFC 9110's IMF-fixdate, e.g. `Tue, 14 Nov 2023 22:13:20 GMT`.
+const IMF_FIXDATE: &[BorrowedFormatItem<'_>] = format_description!(
+    "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+);
 
 /// Formats seconds since the epoch as an IMF-fixdate.
 pub fn httpdate(secs: u64) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let c = civil(secs);
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
-        DAYS[c.weekday],
-        c.day,
-        MONTHS[(c.month - 1) as usize],
-        c.year,
-        c.hour,
-        c.minute,
-        c.second
-    )
+    utc(secs).format(IMF_FIXDATE).unwrap_or_default()
 }
 
 /// What an OPTIONS answer advertises for one service.
@@ -299,6 +259,7 @@ mod tests {
         assert_eq!(httpdate(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(httpdate(1_700_000_000), "Tue, 14 Nov 2023 22:13:20 GMT");
         assert_eq!(httpdate(951_782_400), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(httpdate(4_102_444_799), "Thu, 31 Dec 2099 23:59:59 GMT");
     }
 
     #[test]

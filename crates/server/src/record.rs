@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use bulwark_engine::{Status, Verdict};
 use bulwark_icap::Request;
 use bulwark_syslog::{Action, ObjectRecord, RecordKind};
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
 use tracing::info;
 
 use crate::answer;
@@ -154,6 +156,10 @@ struct AvLine<'a> {
     delivery: &'a str,
 }
 
+/// The date and time of an `av.stats` line (kav4proxy's), e.g. `14-11-2023 22:13:20`.
+const AV_STATS_DATE: &[BorrowedFormatItem<'_>] =
+    format_description!("[day]-[month]-[year] [hour]:[minute]:[second]");
+
 /// One `av.stats` line: kav4proxy's fields (date, time, size, status and threat, mode, group,
 /// user, client, URL) with the scan time and what the user saw appended.
 fn av_stats_line(l: &AvLine<'_>, now: std::time::SystemTime) -> String {
@@ -161,7 +167,7 @@ fn av_stats_line(l: &AvLine<'_>, now: std::time::SystemTime) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let date = answer::civil(secs);
+    let date = answer::utc(secs).format(AV_STATS_DATE).unwrap_or_default();
     let mut status = l.verdict.status.as_str().to_string();
     if !l.verdict.threats.is_empty() || l.verdict.error.is_some() {
         status.push(' ');
@@ -175,13 +181,7 @@ fn av_stats_line(l: &AvLine<'_>, now: std::time::SystemTime) -> String {
         }
     };
     format!(
-        "{:02}-{:02}-{:04} {:02}:{:02}:{:02} {} {} {} {} {} {} {} {}ms {}\n",
-        date.day,
-        date.month,
-        date.year,
-        date.hour,
-        date.minute,
-        date.second,
+        "{date} {} {} {} {} {} {} {} {}ms {}\n",
         l.size,
         status,
         l.mode,
@@ -420,4 +420,30 @@ fn central_direct(ctx: &Context, s: &DirectScan<'_>) {
         database: snap.database.version(),
         millis: s.started.elapsed().as_millis() as u64,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn av_stats_line_has_kav4proxy_date_and_fields() {
+        let verdict = Verdict::clean();
+        let line = AvLine {
+            size: 68,
+            verdict: &verdict,
+            mode: "RESPMOD",
+            group: "",
+            user: "a user",
+            client: "10.0.0.1",
+            object: "http://example.com/",
+            millis: 3,
+            delivery: "delivered",
+        };
+        let at = std::time::UNIX_EPOCH + std::time::Duration::from_secs(951_782_401);
+        assert_eq!(
+            av_stats_line(&line, at),
+            "29-02-2000 00:00:01 68 CLEAN RESPMOD - a%20user 10.0.0.1 http://example.com/ 3ms delivered\n"
+        );
+    }
 }

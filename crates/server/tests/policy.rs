@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 
 use bulwark_config::Config;
 use bulwark_icap::ResponseEvent;
-use common::{eicar, start, Client};
+use bulwark_testkit::eicar;
+use common::{start, Client};
 
 fn config(text: &str) -> Config {
     bulwark_config::load_str(text, "test")

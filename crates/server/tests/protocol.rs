@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use bulwark_config::Config;
 use bulwark_icap::ResponseEvent;
-use common::{eicar, start, Client};
+use bulwark_testkit::eicar;
+use common::{start, Client};
 use tokio::net::TcpStream;
 
 const REQ_HDR: &str = "GET http://origin.test/file HTTP/1.1\r\nHost: origin.test\r\n\r\n";

@@ -1,5 +1,5 @@
 //! ICAP over TLS with client certificates, and the access list (issue: TLS and who may use the
-//! service). Certificates are made at test time with rcgen.
+//! service). Certificates are made at test time (`bulwark_testkit::pki`).
 
 mod common;
 
@@ -9,39 +9,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bulwark_config::Config;
-use common::{eicar, start, Client};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use bulwark_testkit::eicar;
+use bulwark_testkit::pki::Ca;
+use common::{start, Client};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
-
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-}
-
-fn make_ca(name: &str) -> Ca {
-    let key = KeyPair::generate().expect("key");
-    let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
-    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.distinguished_name.push(DnType::CommonName, name);
-    let cert = p.self_signed(&key).expect("self-signed");
-    Ca {
-        pem: cert.pem(),
-        issuer: Issuer::new(p, key),
-    }
-}
-
-/// A leaf certificate signed by `ca`: (cert PEM, key PEM).
-fn leaf(ca: &Ca, names: &[&str]) -> (String, String) {
-    let key = KeyPair::generate().expect("key");
-    let p = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .expect("params");
-    let cert = p.signed_by(&key, &ca.issuer).expect("sign");
-    (cert.pem(), key.serialize_pem())
-}
 
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let p = dir.join(name);
@@ -58,9 +33,9 @@ struct Pki {
 
 fn pki(mutual: bool) -> Pki {
     let dir = tempfile::tempdir().expect("tempdir");
-    let ca = make_ca("Bulwark test CA");
-    let other_ca = make_ca("Some other CA");
-    let (cert, key) = leaf(&ca, &["localhost", "127.0.0.1"]);
+    let ca = Ca::new("Bulwark test CA");
+    let other_ca = Ca::new("Some other CA");
+    let (cert, key) = ca.leaf(&["localhost", "127.0.0.1"]);
     let mut cfg = Config::default();
     cfg.tls.listen = vec!["127.0.0.1:0".parse().expect("addr")];
     cfg.tls.cert = Some(write(dir.path(), "server.pem", &cert));
@@ -145,7 +120,7 @@ async fn mutual_tls_scans_and_delivers() {
     let pki = pki(true);
     let srv = start(pki.cfg.clone()).await;
     let addr = srv.tls_addr.expect("tls listener");
-    let mut c = tls_client(addr, &pki.ca, Some(leaf(&pki.ca, &["squid"])))
+    let mut c = tls_client(addr, &pki.ca, Some(pki.ca.leaf(&["squid"])))
         .await
         .expect("handshake");
     assert!(answers(&mut c).await);
@@ -174,14 +149,14 @@ async fn clients_without_a_good_certificate_are_refused() {
         );
     }
     // A certificate from another CA.
-    if let Ok(mut c) = tls_client(addr, &pki.ca, Some(leaf(&pki.other_ca, &["evil"]))).await {
+    if let Ok(mut c) = tls_client(addr, &pki.ca, Some(pki.other_ca.leaf(&["evil"]))).await {
         assert!(
             !answers(&mut c).await,
             "served a client with a foreign certificate"
         );
     }
     // Still serving good clients.
-    let mut ok = tls_client(addr, &pki.ca, Some(leaf(&pki.ca, &["squid"])))
+    let mut ok = tls_client(addr, &pki.ca, Some(pki.ca.leaf(&["squid"])))
         .await
         .expect("handshake");
     assert!(answers(&mut ok).await);
@@ -203,7 +178,7 @@ async fn garbage_and_handshake_floods_do_not_disturb_established_connections() {
     pki.cfg.tls.handshake_timeout_secs = 1;
     let srv = start(pki.cfg.clone()).await;
     let addr = srv.tls_addr.expect("tls");
-    let mut good = tls_client(addr, &pki.ca, Some(leaf(&pki.ca, &["squid"])))
+    let mut good = tls_client(addr, &pki.ca, Some(pki.ca.leaf(&["squid"])))
         .await
         .expect("handshake");
     assert!(answers(&mut good).await);
@@ -218,7 +193,7 @@ async fn garbage_and_handshake_floods_do_not_disturb_established_connections() {
         junk.push(s); // half of them never speak: they must time out, not block others
     }
     assert!(answers(&mut good).await);
-    let mut second = tls_client(addr, &pki.ca, Some(leaf(&pki.ca, &["squid"])))
+    let mut second = tls_client(addr, &pki.ca, Some(pki.ca.leaf(&["squid"])))
         .await
         .expect("handshake");
     assert!(answers(&mut second).await);
@@ -250,7 +225,7 @@ async fn certificates_reload_without_dropping_established_connections() {
     let mut before = tls_client(addr, &pki.ca, None).await.expect("handshake");
     assert!(answers(&mut before).await);
     // New certificate from another CA, as after a renewal; then SIGHUP's TLS reload.
-    let (cert, key) = leaf(&pki.other_ca, &["localhost", "127.0.0.1"]);
+    let (cert, key) = pki.other_ca.leaf(&["localhost", "127.0.0.1"]);
     let mut cfg = pki.cfg.clone();
     cfg.tls.cert = Some(write(pki._dir.path(), "new.pem", &cert));
     cfg.tls.key = Some(write(pki._dir.path(), "new.key", &key));

@@ -18,7 +18,8 @@
 //! * [`redis::Redis`]: Debian's redis-server (no persistence, optional password and TLS), to
 //!   pause (SIGSTOP), kill and restart under a fleet of Bulwarks;
 //! * [`client`]: a minimal blocking HTTP client that goes through a proxy and tolerates
-//!   truncated bodies.
+//!   truncated bodies;
+//! * [`pki`]: a private CA and the leaf certificates it signs (rcgen), for TLS tests.
 //!
 //! Nothing here ever contacts an address outside `127.0.0.0/8` or `::1`: every address passes
 //! through [`net::ensure_loopback`]. Every wait is bounded by a timeout.
@@ -32,6 +33,7 @@ pub mod haproxy;
 pub mod icap;
 pub mod net;
 pub mod origin;
+pub mod pki;
 pub mod proc;
 pub mod redis;
 pub mod rsyslogd;

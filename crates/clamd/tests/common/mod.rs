@@ -79,11 +79,6 @@ impl Drop for Bulwark {
     }
 }
 
-/// The EICAR test file.
-pub fn eicar() -> Vec<u8> {
-    bulwark_testkit::eicar()
-}
-
 /// A zip archive holding `members` (stored with deflate).
 pub fn zip(members: &[(&str, &[u8])]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -114,10 +109,13 @@ pub fn bomb(mib: usize) -> Vec<u8> {
 pub fn samples(dir: &Path) {
     std::fs::create_dir_all(dir.join("sub")).expect("mkdir");
     std::fs::write(dir.join("clean.txt"), b"nothing to see here\n").expect("write");
-    std::fs::write(dir.join("eicar.com"), eicar()).expect("write");
+    std::fs::write(dir.join("eicar.com"), bulwark_testkit::eicar()).expect("write");
     std::fs::write(
         dir.join("sub/archive.zip"),
-        zip(&[("readme.txt", b"hello"), ("eicar.com", &eicar())]),
+        zip(&[
+            ("readme.txt", b"hello"),
+            ("eicar.com", &bulwark_testkit::eicar()),
+        ]),
     )
     .expect("write");
     std::fs::write(

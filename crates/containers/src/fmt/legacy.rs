@@ -9,6 +9,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use bulwark_engine::filetype::FileType;
 use unarc_rs::unified::{ArchiveFormat, ArchiveOptions, UnifiedArchive};
 
 use crate::blob::Blob;
@@ -22,7 +23,7 @@ pub const MAX_ENTRY: u64 = 64 << 20;
 /// header is checked further).
 pub fn detect(head: &[u8]) -> Option<ArchiveFormat> {
     let h = |m: &[u8]| head.starts_with(m);
-    if h(b"Rar!\x1a\x07") || h(b"RE~^") {
+    if FileType::Rar.matches(head) || h(b"RE~^") {
         return Some(ArchiveFormat::Rar);
     }
     if head.len() >= 14 && &head[7..14] == b"**ACE**" {

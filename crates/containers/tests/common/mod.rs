@@ -1,4 +1,4 @@
-//! Test helpers: EICAR (kept in two halves), running real tools, deep scans.
+//! Test helpers: running real tools, deep scans (EICAR is `bulwark_testkit::eicar`).
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -8,13 +8,6 @@ use std::sync::{Arc, OnceLock};
 
 use bulwark_containers::{DeepOptions, DeepScanner, DeepVerdict};
 use bulwark_engine::Database;
-
-/// The EICAR test file, assembled at run time.
-pub fn eicar() -> Vec<u8> {
-    let a = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$";
-    let b = "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
-    format!("{a}{b}").into_bytes()
-}
 
 /// The built-in database (EICAR).
 pub fn db() -> Arc<Database> {

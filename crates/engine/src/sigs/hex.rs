@@ -651,7 +651,9 @@ impl Split {
 }
 
 mod verify;
-pub use verify::{first_byte, match_lit, match_part_at, match_seq, verify_split, Ctx, Dir, Window};
+pub use verify::{
+    first_byte, match_lit, match_part_at, match_seq, verify_split, Dir, MatchWindow, Window,
+};
 
 #[cfg(test)]
 mod tests;

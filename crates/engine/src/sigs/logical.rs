@@ -5,6 +5,7 @@ use super::expr::{self, Expr};
 use super::hex::{self, Pattern};
 use super::offset::{self, Offset};
 use super::{flevel_ok, LineError, FLEVEL};
+use crate::filetype::Target;
 
 /// Target description block (`Engine`, `Target`, `FileSize`, `EntryPoint`, `NumberOfSections`,
 /// `Container`, `Intermediates`).
@@ -12,7 +13,7 @@ use super::{flevel_ok, LineError, FLEVEL};
 pub struct Tdb {
     /// Target type (0 any, 1 PE, 2 OLE2, 3 HTML, 4 mail, 5 graphics, 6 ELF, 7 text, 9 Mach-O,
     /// 10 PDF, 11 Flash, 12 Java).
-    pub target: u8,
+    pub target: Target,
     /// Allowed object size.
     pub file_size: Option<(u64, u64)>,
     /// Allowed entry point (file offset).
@@ -80,12 +81,9 @@ pub struct LogicalSig {
 const U: fn(&'static str) -> LineError = LineError::Unsupported;
 const M: fn(&'static str) -> LineError = LineError::Malformed;
 
-fn target(s: &str) -> Result<u8, LineError> {
+fn target(s: &str) -> Result<Target, LineError> {
     let t: u8 = s.parse().map_err(|_| M("bad target type"))?;
-    match t {
-        0..=7 | 9..=12 => Ok(t),
-        _ => Err(U("unknown target type")),
-    }
+    Target::try_from(t).map_err(|_| U("unknown target type"))
 }
 
 /// Parses an `.ndb` line `Name:Target:Offset:Hex[:min[:max]]`.
@@ -285,7 +283,7 @@ mod tests {
     #[test]
     fn ndb_lines() {
         let s = parse_ndb("Test.A:1:EP+0,100:41424344").unwrap();
-        assert_eq!(s.tdb.target, 1);
+        assert_eq!(s.tdb.target, Target::Pe);
         assert_eq!(s.expr, Expr::Sub(0));
         assert!(parse_ndb("Test.A:0:*:41424344:999").is_err());
         assert!(parse_ndb("Test.A:1:VI:41424344").is_ok());

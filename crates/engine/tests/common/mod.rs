@@ -6,6 +6,7 @@
 use std::io::Read;
 use std::path::PathBuf;
 
+use bulwark_engine::filetype::Target;
 use bulwark_engine::sigs::expr::Expr;
 use bulwark_engine::sigs::hex::{Elem, Pattern};
 use bulwark_engine::sigs::logical::{LogicalSig, Sub};
@@ -172,7 +173,7 @@ pub fn sample(ls: &LogicalSig, corrupt: bool) -> Option<Vec<u8>> {
     {
         return None;
     }
-    if ls.tdb.target > 1 {
+    if !matches!(ls.tdb.target, Target::Any | Target::Pe) {
         return None;
     }
     let mut body = Vec::new();
@@ -187,22 +188,22 @@ pub fn sample(ls: &LogicalSig, corrupt: bool) -> Option<Vec<u8>> {
                 body.extend_from_slice(&bytes);
                 body.extend(std::iter::repeat_n(FILL, 16));
             }
-            Base::Abs(n) if single && ls.tdb.target == 0 => {
+            Base::Abs(n) if single && ls.tdb.target == Target::Any => {
                 body.extend(std::iter::repeat_n(FILL, n as usize));
                 body.extend_from_slice(&bytes);
                 body.extend(std::iter::repeat_n(FILL, 16));
             }
-            Base::Eof(n) if single && ls.tdb.target == 0 && n as usize >= bytes.len() => {
+            Base::Eof(n) if single && ls.tdb.target == Target::Any && n as usize >= bytes.len() => {
                 body.extend(std::iter::repeat_n(FILL, 16));
                 body.extend_from_slice(&bytes);
                 eof_pad = Some(n as usize - bytes.len());
             }
-            Base::Ep(n) if single && ls.tdb.target == 1 && n >= 0 => {
+            Base::Ep(n) if single && ls.tdb.target == Target::Pe && n >= 0 => {
                 body.extend(std::iter::repeat_n(FILL, n as usize));
                 body.extend_from_slice(&bytes);
                 body.extend(std::iter::repeat_n(FILL, 16));
             }
-            Base::Section(0, n) if single && ls.tdb.target == 1 => {
+            Base::Section(0, n) if single && ls.tdb.target == Target::Pe => {
                 body.extend(std::iter::repeat_n(FILL, n as usize));
                 body.extend_from_slice(&bytes);
                 body.extend(std::iter::repeat_n(FILL, 16));
@@ -213,7 +214,7 @@ pub fn sample(ls: &LogicalSig, corrupt: bool) -> Option<Vec<u8>> {
     if let Some(p) = eof_pad {
         body.extend(std::iter::repeat_n(FILL, p));
     }
-    Some(if ls.tdb.target == 1 {
+    Some(if ls.tdb.target == Target::Pe {
         tiny_pe(&body)
     } else {
         body

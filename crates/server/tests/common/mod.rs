@@ -18,14 +18,6 @@ use tokio::sync::watch;
 pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
-pub fn eicar() -> Vec<u8> {
-    [
-        &b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$"[..],
-        b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*",
-    ]
-    .concat()
-}
-
 pub struct Server {
     pub addr: SocketAddr,
     pub tls_addr: Option<SocketAddr>,

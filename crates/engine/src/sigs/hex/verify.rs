@@ -67,9 +67,9 @@ pub enum Dir {
     Back,
 }
 
-/// Verifier context.
+/// A window of data and how a pattern is matched over it: direction and case.
 #[derive(Debug, Clone, Copy)]
-pub struct Ctx<'a> {
+pub struct MatchWindow<'a> {
     /// The data.
     pub w: Window<'a>,
     /// Case-insensitive byte comparison (`::i`).
@@ -79,12 +79,12 @@ pub struct Ctx<'a> {
 }
 
 #[inline]
-fn take(ctx: &Ctx<'_>, pos: usize) -> Option<(u8, usize)> {
-    match ctx.dir {
-        Dir::Fwd => ctx.w.data.get(pos).map(|&b| (b, pos + 1)),
+fn take(mw: &MatchWindow<'_>, pos: usize) -> Option<(u8, usize)> {
+    match mw.dir {
+        Dir::Fwd => mw.w.data.get(pos).map(|&b| (b, pos + 1)),
         Dir::Back => pos
             .checked_sub(1)
-            .and_then(|p| ctx.w.data.get(p).map(|&b| (b, p))),
+            .and_then(|p| mw.w.data.get(p).map(|&b| (b, p))),
     }
 }
 
@@ -99,9 +99,9 @@ fn byte_ok(e: &Elem, b: u8, nocase: bool) -> bool {
     }
 }
 
-fn advance(ctx: &Ctx<'_>, pos: usize, k: usize) -> Option<usize> {
-    match ctx.dir {
-        Dir::Fwd => (pos + k <= ctx.w.data.len()).then_some(pos + k),
+fn advance(mw: &MatchWindow<'_>, pos: usize, k: usize) -> Option<usize> {
+    match mw.dir {
+        Dir::Fwd => (pos + k <= mw.w.data.len()).then_some(pos + k),
         Dir::Back => pos.checked_sub(k),
     }
 }
@@ -114,18 +114,18 @@ fn lit_ok(lit: &[u8], data: &[u8], nocase: bool) -> bool {
     }
 }
 
-/// Matches a literal run in `ctx.dir` from `pos`; returns the new position.
+/// Matches a literal run in `mw.dir` from `pos`; returns the new position.
 #[inline]
-pub fn match_lit(lit: &[u8], ctx: &Ctx<'_>, pos: usize) -> Option<usize> {
-    let d = ctx.w.data;
-    match ctx.dir {
+pub fn match_lit(lit: &[u8], mw: &MatchWindow<'_>, pos: usize) -> Option<usize> {
+    let d = mw.w.data;
+    match mw.dir {
         Dir::Fwd => {
             let end = pos.checked_add(lit.len())?;
-            (end <= d.len() && lit_ok(lit, &d[pos..end], ctx.nocase)).then_some(end)
+            (end <= d.len() && lit_ok(lit, &d[pos..end], mw.nocase)).then_some(end)
         }
         Dir::Back => {
             let st = pos.checked_sub(lit.len())?;
-            (pos <= d.len() && lit_ok(lit, &d[st..pos], ctx.nocase)).then_some(st)
+            (pos <= d.len() && lit_ok(lit, &d[st..pos], mw.nocase)).then_some(st)
         }
     }
 }
@@ -140,18 +140,23 @@ struct Cont<'c> {
 /// Deepest nesting of gaps and alternatives followed in one verification (bounds the stack).
 const MAX_DEPTH: u32 = 512;
 
-/// Matches `elems` from `pos` in `ctx.dir` (backward consumes the elements from the last one);
+/// Matches `elems` from `pos` in `mw.dir` (backward consumes the elements from the last one);
 /// returns the position reached (first solution found, gaps tried shortest first, alternatives
 /// in order, with full backtracking into gaps and nested alternatives). `budget` bounds the
 /// backtracking work: when it runs out the match fails.
-pub fn match_seq(elems: &[Elem], ctx: &Ctx<'_>, pos: usize, budget: &mut u32) -> Option<usize> {
-    run(elems, None, ctx, pos, budget, 0)
+pub fn match_seq(
+    elems: &[Elem],
+    mw: &MatchWindow<'_>,
+    pos: usize,
+    budget: &mut u32,
+) -> Option<usize> {
+    run(elems, None, mw, pos, budget, 0)
 }
 
 fn run(
     elems: &[Elem],
     k: Option<&Cont<'_>>,
-    ctx: &Ctx<'_>,
+    mw: &MatchWindow<'_>,
     pos: usize,
     budget: &mut u32,
     depth: u32,
@@ -164,35 +169,35 @@ fn run(
     let mut pos = pos;
     let mut rest = elems;
     loop {
-        let next = match ctx.dir {
+        let next = match mw.dir {
             Dir::Fwd => rest.split_first(),
             Dir::Back => rest.split_last(),
         };
         let Some((e, r)) = next else {
             return match k {
                 None => Some(pos),
-                Some(c) => run(c.elems, c.next, ctx, pos, budget, depth + 1),
+                Some(c) => run(c.elems, c.next, mw, pos, budget, depth + 1),
             };
         };
         rest = r;
         match e {
             Elem::Byte(_) | Elem::Mask { .. } | Elem::Any | Elem::Class(_) => {
-                let (b, np) = take(ctx, pos)?;
-                if !byte_ok(e, b, ctx.nocase) {
+                let (b, np) = take(mw, pos)?;
+                if !byte_ok(e, b, mw.nocase) {
                     return None;
                 }
                 pos = np;
             }
-            Elem::Lit(l) => pos = match_lit(l, ctx, pos)?,
+            Elem::Lit(l) => pos = match_lit(l, mw, pos)?,
             Elem::Boundary { kind, before } => {
-                if !check_boundary(&ctx.w, pos, *kind, *before) {
+                if !check_boundary(&mw.w, pos, *kind, *before) {
                     return None;
                 }
             }
             Elem::Gap { min, max } => {
                 for n in *min..=*max {
-                    let np = advance(ctx, pos, n as usize)?;
-                    if let Some(end) = run(rest, k, ctx, np, budget, depth + 1) {
+                    let np = advance(mw, pos, n as usize)?;
+                    if let Some(end) = run(rest, k, mw, np, budget, depth + 1) {
                         return Some(end);
                     }
                     if *budget == 0 {
@@ -207,7 +212,7 @@ fn run(
                     next: k,
                 };
                 for a in alts {
-                    if let Some(end) = run(a, Some(&c), ctx, pos, budget, depth + 1) {
+                    if let Some(end) = run(a, Some(&c), mw, pos, budget, depth + 1) {
                         return Some(end);
                     }
                     if *budget == 0 {
@@ -217,10 +222,10 @@ fn run(
                 return None;
             }
             Elem::NegAlt(alts, n) => {
-                let np = advance(ctx, pos, *n as usize)?;
+                let np = advance(mw, pos, *n as usize)?;
                 if alts
                     .iter()
-                    .any(|a| run(a, None, ctx, pos, budget, depth + 1).is_some())
+                    .any(|a| run(a, None, mw, pos, budget, depth + 1).is_some())
                 {
                     return None;
                 }
@@ -242,13 +247,13 @@ pub fn first_byte(part: &Part) -> Option<u8> {
 
 /// Matches a whole part forward from `pos`; returns its end.
 pub fn match_part_at(part: &Part, w: Window<'_>, pos: usize, nocase: bool) -> Option<usize> {
-    let ctx = Ctx {
+    let mw = MatchWindow {
         w,
         nocase,
         dir: Dir::Fwd,
     };
     let mut budget = 100_000;
-    match_seq(&part.elems, &ctx, pos, &mut budget)
+    match_seq(&part.elems, &mw, pos, &mut budget)
 }
 
 /// Verifies `part` around its atom found at `data[s..e]`; returns `(start, end)` in window terms.
@@ -263,14 +268,14 @@ pub fn verify_split(
     let mut budget = 100_000;
     let i = sp.elem as usize;
     let lit = lit_of(&part.elems[i]);
-    let fwd = Ctx {
+    let fwd = MatchWindow {
         w,
         nocase,
         dir: Dir::Fwd,
     };
     let e = match_lit(&lit[(sp.off + sp.len) as usize..], &fwd, e)?;
     let end = match_seq(&part.elems[i + 1..], &fwd, e, &mut budget)?;
-    let back = Ctx {
+    let back = MatchWindow {
         w,
         nocase,
         dir: Dir::Back,

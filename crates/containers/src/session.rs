@@ -1,4 +1,4 @@
-//! The state of one deep scan ([`Ctx`]): limits accounting, threats and findings, and the
+//! The state of one deep scan ([`ScanSession`]): limits accounting, threats and findings, and the
 //! member pipeline (decoded bytes → engine scanner + spool). The recursion into a member is
 //! `walk`'s, which implements [`crate::scan::Scan`] over this state.
 
@@ -13,7 +13,7 @@ use crate::options::DeepOptions;
 use crate::scan::{join, Abort, Limit, MemberResult, Packed, Sink};
 
 /// One deep scan's state.
-pub(crate) struct Ctx<'a> {
+pub(crate) struct ScanSession<'a> {
     pub db: Arc<Database>,
     /// The ClamAV types of the containers being walked, outermost first: every member scanned
     /// now is inside them (`Container:`/`Intermediates:` conditions).
@@ -35,7 +35,7 @@ pub(crate) struct Ctx<'a> {
     /// The blob being walked is the output of a compression layer.
     pub in_compress: bool,
     /// What `HandlerType` signatures asked of the blob about to be walked (set when a
-    /// member's scan ends, taken by the walk of that member; reported by [`Ctx::flush_handler`]
+    /// member's scan ends, taken by the walk of that member; reported by [`ScanSession::flush_handler`]
     /// if nothing walks it).
     pub next_handler: Option<PendingHandler>,
 }
@@ -50,10 +50,10 @@ pub(crate) struct PendingHandler {
     pub path: String,
 }
 
-impl<'a> Ctx<'a> {
+impl<'a> ScanSession<'a> {
     /// A fresh scan state.
     pub fn new(db: Arc<Database>, opts: &'a DeepOptions, started: Instant) -> Self {
-        Ctx {
+        ScanSession {
             db,
             opts,
             started,
@@ -220,7 +220,7 @@ impl<'a> Ctx<'a> {
         self.scan_blob_as(blob, path, None)
     }
 
-    /// [`Ctx::scan_blob`], as type `ty` whatever its content when given (a `HandlerType`
+    /// [`ScanSession::scan_blob`], as type `ty` whatever its content when given (a `HandlerType`
     /// rescan).
     pub fn scan_blob_as(
         &mut self,

@@ -1,37 +1,15 @@
-//! File-type detection (magic numbers) mapped to ClamAV target types, and executable layout
-//! (entry point and sections) for PE (`bulwark_formats::pe`) and ELF (goblin).
+//! File-type detection mapped to ClamAV's signature target types ([`Target`]): the magic
+//! numbers are `bulwark_filetype`'s ([`FileType`], one table shared with the deep scanner and
+//! the policy), completed by ClamAV's typing rules that are no magic number (PE headers, the
+//! Java class version, `%PDF-` further in, text, mail and HTML); and executable layouts (entry
+//! point and sections) for PE and ELF.
 
-use crate::sigs::offset::ExeInfo;
+mod exe;
+mod target;
 
-/// ClamAV target types.
-pub mod target {
-    /// Any file.
-    pub const ANY: u8 = 0;
-    /// PE executable.
-    pub const PE: u8 = 1;
-    /// OLE2 compound document.
-    pub const OLE2: u8 = 2;
-    /// HTML (normalised).
-    pub const HTML: u8 = 3;
-    /// Mail.
-    pub const MAIL: u8 = 4;
-    /// Graphics.
-    pub const GRAPHICS: u8 = 5;
-    /// ELF executable.
-    pub const ELF: u8 = 6;
-    /// ASCII text (normalised).
-    pub const TEXT: u8 = 7;
-    /// Mach-O executable.
-    pub const MACHO: u8 = 9;
-    /// PDF.
-    pub const PDF: u8 = 10;
-    /// Flash.
-    pub const FLASH: u8 = 11;
-    /// Java class.
-    pub const JAVA: u8 = 12;
-    /// Number of target slots.
-    pub const COUNT: usize = 13;
-}
+pub use bulwark_filetype::{sniff, FileType, Magic, HEAD_LEN, TABLE};
+pub use exe::{elf_layout, pe_layout, pe_sections};
+pub use target::{Target, UnknownTarget};
 
 /// Bytes of the object's head used for detection.
 pub const DETECT_LEN: usize = 4096;
@@ -124,135 +102,79 @@ pub fn html_magic(hay: &[u8]) -> bool {
     false
 }
 
+/// The file types ClamAV's graphics target applies to.
+const GRAPHICS: [FileType; 5] = [
+    FileType::Gif,
+    FileType::Png,
+    FileType::Jpeg,
+    FileType::Bmp,
+    FileType::Tiff,
+];
+
+/// Mail header fields that type a text object as mail when it starts with one.
+const MAIL_HEADERS: [&[u8]; 6] = [
+    b"From ",
+    b"Received:",
+    b"Return-Path:",
+    b"Delivered-To:",
+    b"X-Mailer:",
+    b"Message-ID:",
+];
+
 /// Detects the target type of an object from its first bytes.
-pub fn detect(head: &[u8]) -> u8 {
-    use target::*;
-    let h = |m: &[u8]| head.starts_with(m);
-    if h(b"MZ") {
-        return if pe_layout(head).is_some() { PE } else { ANY };
+pub fn detect(head: &[u8]) -> Target {
+    // Executables and OLE2 by their magic numbers first: an `MZ` that is no PE is nothing else.
+    if FileType::Pe.matches(head) {
+        return if pe_layout(head).is_some() {
+            Target::Pe
+        } else {
+            Target::Any
+        };
     }
-    if h(b"\x7fELF") {
-        return ELF;
+    if FileType::Elf.matches(head) {
+        return Target::Elf;
     }
-    if h(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1") {
-        return OLE2;
+    if FileType::Ole2.matches(head) {
+        return Target::Ole2;
     }
-    if h(b"\xfe\xed\xfa\xce")
-        || h(b"\xfe\xed\xfa\xcf")
-        || h(b"\xce\xfa\xed\xfe")
-        || h(b"\xcf\xfa\xed\xfe")
-    {
-        return MACHO;
+    if FileType::MachO.matches(head) {
+        return Target::MachO;
     }
-    if h(b"\xca\xfe\xba\xbe") {
+    if FileType::MachOFatOrClass.matches(head) {
+        // A Java class's major version is above 30; a universal binary's count of
+        // architectures is not.
         let v = head
             .get(4..8)
             .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
             .unwrap_or(0);
-        return if v > 30 { JAVA } else { MACHO };
+        return if v > 30 { Target::Java } else { Target::MachO };
     }
-    if h(b"FWS") || h(b"CWS") || h(b"ZWS") {
-        return FLASH;
+    if FileType::Swf.matches(head) {
+        return Target::Flash;
     }
     if head[..head.len().min(1024)]
         .windows(5)
         .any(|w| w == b"%PDF-")
     {
-        return PDF;
+        return Target::Pdf;
     }
-    if h(b"GIF8") || h(b"\x89PNG") || h(b"\xff\xd8\xff") || h(b"BM") || h(b"II*\0") || h(b"MM\0*") {
-        return GRAPHICS;
+    if GRAPHICS.iter().any(|t| t.matches(head)) {
+        return Target::Graphics;
     }
     let text = head.iter().all(|&b| {
         b >= 0x20 || matches!(b, 0x07 | 0x08 | b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1b)
     });
-    if text {
-        let mail_hdrs: [&[u8]; 6] = [
-            b"From ",
-            b"Received:",
-            b"Return-Path:",
-            b"Delivered-To:",
-            b"X-Mailer:",
-            b"Message-ID:",
-        ];
-        if mail_hdrs.iter().any(|m| h(m)) {
-            return MAIL;
-        }
+    if text && MAIL_HEADERS.iter().any(|m| head.starts_with(m)) {
+        return Target::Mail;
     }
     // ClamAV applies its HTML magic to binary data too.
     if html_magic(&head[..head.len().min(HTML_HEAD)]) {
-        return HTML;
+        return Target::Html;
     }
     if text {
-        return TEXT;
+        return Target::Text;
     }
-    ANY
-}
-
-/// PE layout from the headers alone (works on a truncated head): entry point file offset and
-/// section raw ranges.
-pub fn pe_layout(d: &[u8]) -> Option<ExeInfo> {
-    let h = bulwark_formats::pe::Headers::parse(d).ok()?;
-    Some(ExeInfo {
-        ep: h.entry_offset()?,
-        sections: h
-            .sections
-            .iter()
-            .map(|s| (u64::from(s.raw_offset), u64::from(s.raw_size)))
-            .collect(),
-    })
-}
-
-/// ELF layout via goblin's header parsers: entry point mapped through the program headers.
-pub fn elf_layout(d: &[u8]) -> Option<ExeInfo> {
-    use goblin::elf::{
-        header::Header, program_header::ProgramHeader, section_header::SectionHeader,
-    };
-    let hdr: Header = goblin::elf::Elf::parse_header(d).ok()?;
-    let ctx = goblin::container::Ctx::new(
-        if hdr.e_ident[4] == 2 {
-            goblin::container::Container::Big
-        } else {
-            goblin::container::Container::Little
-        },
-        if hdr.e_ident[5] == 2 {
-            goblin::container::Endian::Big
-        } else {
-            goblin::container::Endian::Little
-        },
-    );
-    let phs = ProgramHeader::parse(
-        d,
-        hdr.e_phoff as usize,
-        (hdr.e_phnum as usize).min(256),
-        ctx,
-    )
-    .ok()?;
-    let ep = phs
-        .iter()
-        .find(|p| {
-            p.p_type == goblin::elf::program_header::PT_LOAD
-                && hdr.e_entry >= p.p_vaddr
-                && hdr.e_entry < p.p_vaddr + p.p_filesz
-        })
-        .map(|p| p.p_offset + (hdr.e_entry - p.p_vaddr))
-        .unwrap_or(hdr.e_entry);
-    let sections = SectionHeader::parse(
-        d,
-        hdr.e_shoff as usize,
-        (hdr.e_shnum as usize).min(256),
-        ctx,
-    )
-    .map(|v| v.iter().map(|s| (s.sh_offset, s.sh_size)).collect())
-    .unwrap_or_default();
-    Some(ExeInfo { ep, sections })
-}
-
-/// PE sections' raw data ranges `(offset, size)` as ClamAV 1.4 hashes them for `.mdb`/`.msb`
-/// signatures: pointer and size aligned to the file alignment (with ClamAV's 0x200 fallback),
-/// size cut at the end of the file (see `crate::pe`).
-pub fn pe_sections(d: &[u8]) -> Vec<(u64, u64)> {
-    crate::pe::section_ranges(d)
+    Target::Any
 }
 
 #[cfg(test)]
@@ -261,7 +183,7 @@ pub(crate) mod tests {
     /// `html_typing_as_clamscan`).
     #[test]
     fn html_is_typed_as_clamav_does() {
-        use super::target::{HTML, TEXT};
+        use super::Target::{Html as HTML, Text as TEXT};
         for t in [
             b"xx <img src=x>".as_slice(),
             b"xx <IMG src=x>",
@@ -342,17 +264,34 @@ pub(crate) mod tests {
     #[test]
     fn detects_types_and_pe_layout() {
         let pe = tiny_pe(b"\x55\x8b\xec");
-        assert_eq!(detect(&pe), target::PE);
+        assert_eq!(detect(&pe), Target::Pe);
         let l = pe_layout(&pe).unwrap();
         assert_eq!(l.ep, 0x200);
         assert_eq!(l.sections, vec![(0x200, 0x200)]);
         assert_eq!(pe_sections(&pe), vec![(0x200, 0x200)]);
-        assert_eq!(detect(b"\x7fELF\x02\x01"), target::ELF);
-        assert_eq!(detect(b"%PDF-1.4\n"), target::PDF);
-        assert_eq!(detect(b"<HTML><body>x"), target::HTML);
-        assert_eq!(detect(b"hello world\n"), target::TEXT);
-        assert_eq!(detect(b"From a@b\nSubject: x\n"), target::MAIL);
-        assert_eq!(detect(b"\x00\x01\x02\xff"), target::ANY);
-        assert_eq!(detect(b"\xca\xfe\xba\xbe\x00\x00\x00\x34"), target::JAVA);
+        assert_eq!(detect(b"\x7fELF\x02\x01"), Target::Elf);
+        assert_eq!(detect(b"%PDF-1.4\n"), Target::Pdf);
+        assert_eq!(detect(b"<HTML><body>x"), Target::Html);
+        assert_eq!(detect(b"hello world\n"), Target::Text);
+        assert_eq!(detect(b"From a@b\nSubject: x\n"), Target::Mail);
+        assert_eq!(detect(b"\x00\x01\x02\xff"), Target::Any);
+        assert_eq!(detect(b"\xca\xfe\xba\xbe\x00\x00\x00\x34"), Target::Java);
+        assert_eq!(detect(b"\xca\xfe\xba\xbe\x00\x00\x00\x02"), Target::MachO);
+        assert_eq!(detect(b"\xcf\xfa\xed\xfe\x07"), Target::MachO);
+        assert_eq!(detect(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"), Target::Ole2);
+        assert_eq!(detect(b"CWS\x0a"), Target::Flash);
+        assert_eq!(detect(b"MZ\0\0 %PDF-1.4"), Target::Any);
+        assert_eq!(detect(b"\x00\x01 %PDF-1.4"), Target::Pdf);
+        for g in [
+            b"GIF89a\x01".as_slice(),
+            b"GIF80",
+            b"\x89PNG\r\n",
+            b"\xff\xd8\xff\xe0",
+            b"BM\x00\x00ftypisom",
+            b"II*\0",
+            b"MM\0*",
+        ] {
+            assert_eq!(detect(g), Target::Graphics, "{g:?}");
+        }
     }
 }
