@@ -2,6 +2,7 @@
 //! deflated zip, a gzip, a tar.gz; a zip bomb; an encrypted zip; empty files; symlinks), the
 //! clamscan switches, exit codes, a closed pipe, and — when clamscan is installed — the same
 //! files through clamscan with the same one-line database, compared file by file.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -12,6 +12,7 @@
 //! and commit them. The other tests check the generated files themselves: every key present,
 //! no key that the schema lacks, and the packaged file loading with no warning into exactly the
 //! embedded defaults.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

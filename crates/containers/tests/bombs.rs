@@ -1,6 +1,7 @@
 //! Bombs, generated at test time (small on disk, never committed): each gives
 //! `limits-exceeded` within its time limit, and the scanning process's peak memory (VmHWM,
 //! measured in a child process that runs only the scan) stays under 256 MB.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

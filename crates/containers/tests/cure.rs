@@ -1,5 +1,6 @@
 //! Cure: one infected and two clean members come back `cured`, valid for the standard tools,
 //! with the clean members byte-exact.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! EICAR in every format, made at test time by the real tools.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

@@ -2,6 +2,7 @@
 //! zlib/bzip2/LZMA, solid or not), CHM (Free Pascal's `chmcmd`), SZDD (`mscompress`), ARJ
 //! (`arj`), LHA (`jlha`), RAR (the `rars` crate's writer, RAR 2.9 / 5). Each case is skipped
 //! with a message when its tool is missing (`scripts/deps.sh test` installs them).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

@@ -5,6 +5,7 @@
 //! deflate without the zlib header, which clamscan 1.4.6 does not inflate (Acrobat does), on a
 //! `RunLengthDecode` stream, which it extracts (`--debug`) but does not scan, and on an object
 //! stream, whose decoded content it does not scan as a whole (Bulwark finds more there).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

@@ -4,6 +4,7 @@
 //! clean twin must stay clean (not limits-exceeded, not corrupted). `unzip` and `7z` confirm the
 //! samples really open. And the other way round: programs that hold zip signatures as data
 //! (`/usr/bin/zip`, `sqlite3`…) are not archives with a bogus member count.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

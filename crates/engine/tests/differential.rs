@@ -2,6 +2,7 @@
 //! near-miss of each) are scanned by `clamscan` with the same signature lines and by this engine;
 //! verdicts and names (ClamAV's `.UNOFFICIAL` suffix removed) must agree on >= 99% of samples.
 //! Ignored by default (needs clamscan, takes ~1 minute): run `bench/engine-differential.sh`.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 #[path = "common/pe_build.rs"]

@@ -1,5 +1,6 @@
 //! The key-pair files (moved here from bulwark-license, whose issuers use them, as do the
 //! signers of update indexes).
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use bulwark_sign::{
     key_id, public_path, read_public, read_secret, read_trusted, write_pair, KeyError, SigningKey,

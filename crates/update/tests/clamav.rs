@@ -1,5 +1,6 @@
 //! ClamAV-layout sources: CVDs built and signed here with a test RSA key (no real CVD is
 //! available offline), served over HTTP with range requests.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

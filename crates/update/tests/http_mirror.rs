@@ -1,4 +1,5 @@
 //! Updates from real HTTP mirrors on loopback, built with `publish::build`.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

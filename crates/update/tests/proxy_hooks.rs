@@ -1,5 +1,6 @@
 //! Through a real Squid with basic authentication; reload through a control socket;
 //! PostUpdateCmd; licence and configuration exit codes; the schedule.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
 

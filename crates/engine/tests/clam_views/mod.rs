@@ -1,5 +1,6 @@
 //! clamscan's normalised views of documents (`--leave-temps`), and its detections, for the view
 //! tests.
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 pub mod screnc;
 

@@ -1,5 +1,6 @@
 //! Shared helpers: an issuer key pair in a temporary directory and keys issued with it.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};

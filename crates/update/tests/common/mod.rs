@@ -1,6 +1,7 @@
 //! Shared test helpers: a small HTTP file server on loopback (with faults to inject),
 //! signature files, keys and mirrors.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
