@@ -1,7 +1,7 @@
 //! Bulwark's licence keys (issue #8, SPEC F-LIC). A licence key is a `Key: value` text signed
 //! by an issuer (a `bulwark-sign` envelope, verified strictly); the server holds a
-//! [`Licensing`] opened from its [`LicenseConfig`](bulwark_config::LicenseConfig) and asks it, per object, whether scanning is
-//! allowed. Issuer key pairs are `bulwark-sign`'s key files (`bulwark license keygen`).
+//! [`Licensing`] opened from its [`LicenseConfig`](bulwark_config::LicenseConfig) and asks it,
+//! per object, whether scanning is allowed. Issuer key pairs are `bulwark-sign`'s key files (`bulwark license keygen`).
 //!
 //! - [`LicenseKey`] / [`SignedKey`]: the signed key-file format (see README.md).
 //! - [`LicenseDir`]: the licence directory (`active.key`, `backup.key`, `traffic`).
