@@ -6,7 +6,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bulwark_containers::{DeepOptions, DeepScanner, Limits};
+use bulwark_config::Limits;
+use bulwark_containers::{DeepOptions, DeepScanner};
 use bulwark_engine::Database;
 use libfuzzer_sys::fuzz_target;
 
@@ -15,7 +16,14 @@ fn db() -> Arc<Database> {
     DB.get_or_init(|| Arc::new(Database::builtin())).clone()
 }
 
-const CODINGS: [Option<&str>; 6] = [None, None, Some("gzip"), Some("br"), Some("zstd"), Some("deflate, gzip")];
+const CODINGS: [Option<&str>; 6] = [
+    None,
+    None,
+    Some("gzip"),
+    Some("br"),
+    Some("zstd"),
+    Some("deflate, gzip"),
+];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, body)) = data.split_first() else {

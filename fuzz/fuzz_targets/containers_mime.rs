@@ -6,7 +6,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use bulwark_containers::{DeepOptions, DeepScanner, Limits};
+use bulwark_config::Limits;
+use bulwark_containers::{DeepOptions, DeepScanner};
 use bulwark_engine::Database;
 use libfuzzer_sys::fuzz_target;
 
