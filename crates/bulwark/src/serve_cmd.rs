@@ -358,7 +358,11 @@ fn clamd_hooks(ctl: &Arc<Controller>) -> bulwark_clamd::Hooks {
     bulwark_clamd::Hooks {
         reload: Some(Arc::new(move || {
             let ctl = reload_ctl.clone();
-            Box::pin(async move { ctl.reload_db().await.map_err(|e| e.to_string()) })
+            Box::pin(async move {
+                ctl.reload_db()
+                    .await
+                    .map_err(|e| -> bulwark_clamd::ReloadFailure { Box::new(e) })
+            })
         })),
         shutdown: Some(Arc::new(move || stop_ctl.stop())),
     }
@@ -433,7 +437,7 @@ fn update_request(
         handle
             .block_on(ctl.reload_db())
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| -> bulwark_update::ReloadFailure { Box::new(e) })
     }));
     Some(req)
 }

@@ -5,8 +5,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+/// Why a database reload failed: the server's own error, whatever its type (this crate does
+/// not know the server's).
+pub type ReloadFailure = Box<dyn std::error::Error + Send + Sync>;
+
 /// The future of a database reload: a message, or why it failed.
-pub type ReloadFuture = Pin<Box<dyn Future<Output = Result<String, String>> + Send>>;
+pub type ReloadFuture = Pin<Box<dyn Future<Output = Result<String, ReloadFailure>> + Send>>;
 
 /// Starts a database reload.
 pub type ReloadFn = Arc<dyn Fn() -> ReloadFuture + Send + Sync>;

@@ -17,5 +17,5 @@ pub mod proto;
 pub mod scan;
 mod sock;
 
-pub use hooks::{Hooks, ReloadFn, ReloadFuture, StopFn};
+pub use hooks::{Hooks, ReloadFailure, ReloadFn, ReloadFuture, StopFn};
 pub use listen::{bind, serve, ClamdError, ClamdListeners, Endpoint};

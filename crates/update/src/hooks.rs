@@ -10,8 +10,12 @@ use std::time::Duration;
 
 use crate::error::{CommandLineError, PostUpdateError, ReloadError};
 
+/// Why the server refused a reload: its own error, whatever its type (this crate does not know
+/// the server's).
+pub type ReloadFailure = Box<dyn std::error::Error + Send + Sync>;
+
 /// A reload function supplied by the server itself (`Err` carries why it was refused).
-pub type ReloadFn = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+pub type ReloadFn = Arc<dyn Fn() -> Result<(), ReloadFailure> + Send + Sync>;
 
 /// How the running server is told to load the new database.
 #[derive(Clone, Default)]
@@ -57,7 +61,7 @@ impl ReloadHook {
             ReloadHook::None => Reloaded::NotRunning,
             ReloadHook::Callback(f) => match f() {
                 Ok(()) => Reloaded::Done,
-                Err(e) => Reloaded::Failed(e),
+                Err(e) => Reloaded::Failed(e.to_string()),
             },
             ReloadHook::ControlSocket(p) => match reload_via_socket(p, RELOAD_TIMEOUT) {
                 Ok(true) => Reloaded::Done,

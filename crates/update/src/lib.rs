@@ -44,7 +44,7 @@ pub use error::{
     CommandLineError, FetchError, PostUpdateError, ProxyError, ReloadError, SourceError,
     UpdateError,
 };
-pub use hooks::{ReloadFn, ReloadHook, Reloaded};
+pub use hooks::{ReloadFailure, ReloadFn, ReloadHook, Reloaded};
 pub use license::{DatabaseAllowance, LicenseGate, LicenseRefused};
 pub use report::{Outcome, Report};
 pub use run::{run, UpdateRequest};
