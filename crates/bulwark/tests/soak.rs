@@ -303,6 +303,8 @@ pid_file = "{d}/bulwark.pid"
         .unwrap_or_else(|e| panic!("starting bulwark: {e}"));
     let squid = Squid::start_with(SquidOptions {
         icap_snippet: Some(common::squid_snippet(bulwark.addr())),
+        // Full URLs in access.log, so that a failed request is found by its `id=`.
+        extra: vec!["strip_query_terms off".into()],
         ..SquidOptions::default()
     })
     .unwrap_or_else(|e| panic!("starting squid: {e}"));
@@ -449,14 +451,60 @@ pid_file = "{d}/bulwark.pid"
     if thr_last > thr_mid + 4 {
         problems.push(format!("threads still growing: {thr_mid} → {thr_last}"));
     }
-    assert!(
-        problems.is_empty(),
-        "{} problem(s):\n{}\n\nbulwark log (tail):\n{}",
-        problems.len(),
-        problems.join("\n"),
-        tail(&bulwark.log(), 60)
-    );
+    if !problems.is_empty() {
+        // Keep every log for the post-mortem, and show what each component said about the
+        // first failed requests (found by their unique `id=`).
+        let keep = keep_logs(&squid, &bulwark, w);
+        let mut context = String::new();
+        for f in t.failures.iter().take(3) {
+            let Some(id) = f
+                .split("id=")
+                .nth(1)
+                .and_then(|r| r.split(['&', ':', ' ']).next())
+            else {
+                continue;
+            };
+            for (name, text) in [
+                ("bulwark", bulwark.log()),
+                ("squid access.log", read(&squid.dir().join("access.log"))),
+            ] {
+                for l in text.lines().filter(|l| l.contains(&format!("id={id}"))) {
+                    context.push_str(&format!("{name}: {l}\n"));
+                }
+            }
+        }
+        panic!(
+            "{} problem(s):\n{}\n\nabout them:\n{context}\nall logs kept in {}\n\
+             squid cache.log (tail):\n{}",
+            problems.len(),
+            problems.join("\n"),
+            keep.display(),
+            tail(&read(&squid.cache_log_path()), 40)
+        );
+    }
     drop(squid);
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// Copies Squid's and Bulwark's logs and the update report to `BULWARK_SOAK_LOGS` (default
+/// `target/soak-logs`, beside the workspace), which outlives the test's temporary directories.
+fn keep_logs(squid: &Squid, bulwark: &Bulwark, work: &Path) -> std::path::PathBuf {
+    let dir = std::env::var_os("BULWARK_SOAK_LOGS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/soak-logs"));
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join("bulwark.log"), bulwark.log());
+    for (from, to) in [
+        (squid.cache_log_path(), "squid-cache.log"),
+        (squid.dir().join("access.log"), "squid-access.log"),
+        (work.join("update-report.log"), "update-report.log"),
+    ] {
+        let _ = std::fs::copy(from, dir.join(to));
+    }
+    dir
 }
 
 fn tail(text: &str, lines: usize) -> String {
