@@ -25,7 +25,7 @@ use bulwark_testkit::client::get_direct;
 use bulwark_testkit::icap::{self, IcapAnswer};
 use bulwark_testkit::origin::Origin;
 use bulwark_testkit::{net, pattern};
-use common::{bulwark_bin, db_build, hex, run_bulwark};
+use common::{bulwark_bin, db_build, hex, run_bulwark, serve_dir};
 
 /// Timeout of one request to an instance.
 const T: Duration = Duration::from_secs(10);
@@ -60,26 +60,6 @@ fn object(marker: &[u8]) -> Vec<u8> {
     body.extend_from_slice(marker);
     body.extend_from_slice(&pattern(3000));
     body
-}
-
-/// Serves the files of the update source `dir` at `http://<origin>/files/<name>`, as a static web
-/// server would: every regular, non-hidden file, the index last (so that an instance never
-/// gets an index whose files are missing). Returns the source URL.
-fn serve_dir(origin: &Origin, dir: &Path) -> String {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("read the source directory")
-        .flatten()
-        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    assert!(names.len() < 100, "too many files in {}", dir.display());
-    names.sort_by_key(|n| (n == "bulwark-db.index", n.clone()));
-    for n in names {
-        let bytes = std::fs::read(dir.join(&n)).expect("read a source file");
-        origin.put_file(&n, bytes);
-    }
-    origin.url("/files")
 }
 
 /// `bulwark db keygen --out PREFIX`; returns the key id it prints.

@@ -33,7 +33,7 @@ use bulwark_testkit::client::{HttpResponse, ProxyClient};
 use bulwark_testkit::origin::Origin;
 use bulwark_testkit::squid::{Squid, SquidOptions};
 use bulwark_testkit::{pattern, sha256_hex};
-use common::{bulwark_bin, db_build, hex, run_bulwark};
+use common::{bulwark_bin, db_build, hex, run_bulwark, serve_dir};
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * 1024;
@@ -111,25 +111,15 @@ fn signatures(version: u64) -> String {
     s
 }
 
-/// Publishes `version` from `src` into `out` and serves it at `/files/` (the index last).
+/// Publishes `version` from `src` into a new directory and serves it at `/files/` (the index
+/// last).
 fn publish(work: &Path, key: &Path, version: u64, origin: &Origin) {
     let src = work.join("src");
     std::fs::create_dir_all(&src).expect("mkdir src");
     std::fs::write(src.join("soak.ndb"), signatures(version)).expect("write soak.ndb");
     let out = work.join(format!("pub-{version}"));
     db_build(work, &src, &out, key, version);
-    let mut names: Vec<String> = std::fs::read_dir(&out)
-        .expect("read the published directory")
-        .flatten()
-        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    names.sort_by_key(|n| (n == "bulwark-db.index", n.clone()));
-    for n in names {
-        let bytes = std::fs::read(out.join(&n)).expect("read a published file");
-        origin.put_file(&n, bytes);
-    }
+    serve_dir(origin, &out);
 }
 
 fn gzip_bomb() -> Vec<u8> {

@@ -85,6 +85,26 @@ pub fn db_build(dir: &Path, src: &Path, out: &Path, key: &Path, version: u64) {
     );
 }
 
+/// Serves the files of the update source `dir` at `http://<origin>/files/<name>`, as a static web
+/// server would: every regular, non-hidden file, the index last (so that an instance never
+/// gets an index whose files are missing). Returns the source URL.
+pub fn serve_dir(origin: &Origin, dir: &Path) -> String {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read the source directory")
+        .flatten()
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    assert!(names.len() < 100, "too many files in {}", dir.display());
+    names.sort_by_key(|n| (n == "bulwark-db.index", n.clone()));
+    for n in names {
+        let bytes = std::fs::read(dir.join(&n)).expect("read a source file");
+        origin.put_file(&n, bytes);
+    }
+    origin.url("/files")
+}
+
 /// Origin + Bulwark + Squid. Dropped in reverse order of fields: Squid first.
 pub struct Stack {
     pub squid: Squid,
