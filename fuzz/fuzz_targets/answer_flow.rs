@@ -23,7 +23,11 @@ fn plan(b: &[u8]) -> (Plan, Start) {
         _ => Start::Pass,
     };
     let plan = Plan {
-        direction: if bit(0) { Direction::Upload } else { Direction::Download },
+        direction: if bit(0) {
+            Direction::Upload
+        } else {
+            Direction::Download
+        },
         mode,
         preview: bit(1),
         allows_204: bit(2),
@@ -36,7 +40,11 @@ fn plan(b: &[u8]) -> (Plan, Start) {
         trickle_bytes: num(8) + 1,
         trickle_interval: Duration::from_millis(num(9) * 10 + 1),
         upload_hold_bytes: num(10) * 1000,
-        upload_over_budget: if bit(6) { OverBudget::Stream } else { OverBudget::Block },
+        upload_over_budget: if bit(6) {
+            OverBudget::Stream
+        } else {
+            OverBudget::Block
+        },
     };
     (plan, start)
 }

@@ -4,8 +4,8 @@
 //! parser. Checked: no panic; carved ranges lie inside the input; outputs within their caps.
 #![no_main]
 
-use bulwark_containers::{detect, Kind};
 use bulwark_containers::fmt::{chm, embedded, legacy, nsis, text};
+use bulwark_containers::{detect, Kind};
 use bulwark_formats::{autoit, eocd, ishield, packer, pe, szdd, upx};
 use libfuzzer_sys::fuzz_target;
 
@@ -14,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = embedded::pe_size(data);
     if let Ok(h) = pe::Headers::parse(data) {
         assert!(h.sections.len() <= pe::MAX_SECTIONS);
-        let _ = (h.entry_offset(), h.file_end(), h.data_dir(data, pe::DIR_IMPORT));
+        let _ = (
+            h.entry_offset(),
+            h.file_end(),
+            h.data_dir(data, pe::DIR_IMPORT),
+        );
     }
     for host in [Kind::Pe, Kind::Other] {
         for (pos, len, _) in embedded::candidates(data, host) {
