@@ -390,6 +390,9 @@ pid_file = "{d}/bulwark.pid"
          failed update runs: {update_failures}",
         version - 1
     );
+    for l in report.lines().filter(|l| l.contains(" failed;")) {
+        eprintln!("  failed update run: {l}");
+    }
     eprintln!("  sample    RSS MiB   fds  threads");
     for s in samples.iter().step_by(6) {
         eprintln!(

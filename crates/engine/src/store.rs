@@ -47,7 +47,27 @@ impl Store {
         match self {
             Store::Mem(v, r) => {
                 let want = v.len() + n;
-                want <= mem_limit && r.grow((want as u64).saturating_sub(r.held()))
+                if want > mem_limit {
+                    return false;
+                }
+                if want <= v.capacity() {
+                    return true;
+                }
+                // The budget counts the allocation: grow it as a vector would (doubling, never
+                // past the limit), or by exactly the bytes when the budget is nearly spent, and
+                // reserve that.
+                let doubled = want
+                    .checked_next_power_of_two()
+                    .unwrap_or(want)
+                    .min(mem_limit)
+                    .max(want);
+                for cap in [doubled, want] {
+                    if r.grow((cap as u64).saturating_sub(r.held())) {
+                        v.reserve_exact(cap - v.len());
+                        return true;
+                    }
+                }
+                false
             }
             _ => false,
         }
@@ -238,7 +258,14 @@ mod tests {
         let mut small = Store::Mem(Vec::new(), Reservation::in_budget(&B));
         assert!(small.reserve(7000, 1 << 20));
         small.append(&data[..7000], true, 1 << 20, false, 1 << 30);
-        assert_eq!(B.used(), 7000);
+        // What is counted is what is allocated: 7,000 bytes in an 8 KiB vector.
+        assert_eq!(B.used(), 8192);
+        assert!(matches!(&small, Store::Mem(v, r) if v.capacity() as u64 == r.held()));
+        // With the budget nearly spent, exactly the bytes.
+        let mut tight = Store::Mem(Vec::new(), Reservation::in_budget(&B));
+        assert!(tight.reserve(40_000, 1 << 20));
+        assert_eq!(B.used(), 8192 + 40_000);
+        drop(tight);
         drop(small);
         assert_eq!(B.used(), 0);
     }

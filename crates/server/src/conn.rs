@@ -137,8 +137,13 @@ impl<S: Transport> Conn<S> {
     pub(crate) async fn next_event(&mut self) -> Result<RequestEvent, ConnError> {
         loop {
             if let Some(ev) = self.decoder.decode(&mut self.buf)? {
-                if matches!(ev, RequestEvent::Head(_)) {
-                    self.head_deadline = None;
+                match ev {
+                    RequestEvent::Head(_) => self.head_deadline = None,
+                    // The request is in: while its answer is written (for as long as a slow
+                    // reader takes), the connection keeps an idle-sized read buffer, not the
+                    // one a streaming body grew.
+                    RequestEvent::End { .. } => self.shrink_read_buffer(),
+                    _ => {}
                 }
                 return Ok(ev);
             }
@@ -236,11 +241,16 @@ impl<S: Transport> Conn<S> {
     /// small.
     pub(crate) fn settle(&mut self) {
         self.answered = false;
-        if self.buf.is_empty() && self.buf.capacity() > 4 * IDLE_BUFFER {
-            self.buf = BytesMut::with_capacity(IDLE_BUFFER);
-        }
+        self.shrink_read_buffer();
         if self.out.capacity() > 4 * IDLE_BUFFER {
             self.out = BytesMut::new();
+        }
+    }
+
+    /// Replaces a large, empty read buffer with an idle-sized one.
+    fn shrink_read_buffer(&mut self) {
+        if self.buf.is_empty() && self.buf.capacity() > 4 * IDLE_BUFFER {
+            self.buf = BytesMut::with_capacity(IDLE_BUFFER);
         }
     }
 

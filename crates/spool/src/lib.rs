@@ -4,8 +4,8 @@
 //! spools members in it, and the engine spills large executables to it.
 //!
 //! Bytes are pushed at the end and may be taken from the front ([`SpillBuffer::take_front`]):
-//! in memory, taken bytes are freed, so the threshold bounds the bytes *held*, not the bytes
-//! ever pushed; once in the file, reads are positional (`pread`), so a shared reference reads
+//! in memory, their room is reused when the buffer next grows (it compacts), so the threshold
+//! bounds the bytes *held*, not the bytes ever pushed; once in the file, reads are positional (`pread`), so a shared reference reads
 //! while nothing moves a file cursor.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 use bytes::{Bytes, BytesMut};
 
 pub use budget::{Budget, Reservation};
+
+/// The smallest allocation for bytes in memory.
+const MIN_ALLOCATION: usize = 4096;
 
 /// Bytes in arrival order, in memory up to a threshold, then in an unlinked temp file.
 #[derive(Debug)]
@@ -163,7 +166,7 @@ impl SpillBuffer {
         let n = data.len() as u64;
         if let Some(f) = &self.file {
             f.write_all_at(data, self.len)?;
-        } else if self.held() + n <= self.threshold && self.reservation.grow(n) {
+        } else if self.held() + n <= self.threshold && self.make_room(data.len()) {
             self.memory.extend_from_slice(data);
         } else {
             let f = tempfile::tempfile_in(&self.dir).or_else(|_| tempfile::tempfile())?;
@@ -175,6 +178,48 @@ impl SpillBuffer {
         }
         self.len += data.len() as u64;
         Ok(())
+    }
+
+    /// Makes room for `n` more bytes in memory; false when the memory budget cannot cover it.
+    ///
+    /// The budget counts the allocation, not the bytes in it: growing a buffer by doubling
+    /// holds up to twice its bytes, and bytes taken from the front stay allocated until the
+    /// buffer moves. So the buffer allocates exactly what it reserved (doubling, capped at the
+    /// threshold), compacting the held bytes into the new allocation, and its reservation is
+    /// that allocation's size for as long as it lives.
+    fn make_room(&mut self, n: usize) -> bool {
+        let len = self.memory.len();
+        if self.memory.capacity() - len >= n {
+            return true;
+        }
+        let need = len + n;
+        let cap = need
+            .checked_next_power_of_two()
+            .unwrap_or(need)
+            .max(MIN_ALLOCATION)
+            .min(
+                usize::try_from(self.threshold)
+                    .unwrap_or(usize::MAX)
+                    .max(need),
+            );
+        let reserved = usize::try_from(self.reservation.held()).unwrap_or(usize::MAX);
+        let fits =
+            |r: &mut Reservation, cap: usize| cap <= reserved || r.grow((cap - reserved) as u64);
+        // With the budget nearly spent, exactly what is needed.
+        let cap = if fits(&mut self.reservation, cap) {
+            cap
+        } else if need < cap && fits(&mut self.reservation, need) {
+            need
+        } else {
+            return false;
+        };
+        let mut memory = BytesMut::with_capacity(cap);
+        memory.extend_from_slice(&self.memory);
+        self.memory = memory;
+        if cap < reserved {
+            self.reservation.shrink((reserved - cap) as u64);
+        }
+        true
     }
 
     /// Reads `buf.len()` bytes at offset `off` (counted from the first byte ever pushed);
@@ -207,10 +252,8 @@ impl SpillBuffer {
                 f.read_exact_at(&mut buf, self.front)?;
                 Bytes::from(buf)
             }
-            None => {
-                self.reservation.shrink(n as u64);
-                self.memory.split_to(n).freeze()
-            }
+            // The allocation stays (and stays reserved) until the buffer moves or is dropped.
+            None => self.memory.split_to(n).freeze(),
         };
         self.front += n as u64;
         Ok(piece)
@@ -318,9 +361,13 @@ mod tests {
         assert!(b.is_spilled(), "300 more than the budget's 200 left");
         assert!(!a.is_spilled());
         a.take_front(500).expect("take");
-        assert_eq!(B.used(), 300);
+        assert_eq!(
+            B.used(),
+            800,
+            "taken bytes stay allocated until the buffer moves"
+        );
         let done = a.finish();
-        assert_eq!(B.used(), 300, "a finished buffer in memory still counts");
+        assert_eq!(B.used(), 800, "a finished buffer in memory still counts");
         drop(done);
         assert_eq!(B.used(), 0);
         let mut c = SpillBuffer::in_budget(10_000, &dir, Reservation::in_budget(&B));
@@ -331,6 +378,34 @@ mod tests {
         let mut back = vec![0u8; 1100];
         c.read_at(0, &mut back).expect("read");
         assert_eq!(&back[..900], &data(900)[..]);
+    }
+
+    /// The budget counts what is allocated: a buffer that grows by doubling holds more than
+    /// its bytes, and that is what it reserves (it allocated exactly that).
+    #[test]
+    fn the_budget_counts_allocations_not_bytes() {
+        static B: Budget = Budget::new(1 << 20);
+        let dir = std::env::temp_dir();
+        let mut a = SpillBuffer::in_budget(1 << 20, &dir, Reservation::in_budget(&B));
+        for c in data(5000).chunks(1000) {
+            a.push(c).expect("push");
+        }
+        assert_eq!(B.used(), 8192, "5,000 bytes in an 8 KiB allocation");
+        // Taking from the front and pushing again compacts into an allocation for what is held.
+        a.take_front(4500).expect("take");
+        a.push(&data(4000)).expect("push");
+        assert_eq!(a.held(), 4500);
+        assert_eq!(B.used(), 8192);
+        let mut back = vec![0u8; 4500];
+        a.read_at(4500, &mut back).expect("read");
+        assert_eq!(&back[..500], &data(5000)[4500..]);
+        assert_eq!(&back[500..], &data(4000)[..]);
+        // Never past the threshold: a 3,000-byte threshold allocates 3,000, not 4 KiB.
+        let mut t = SpillBuffer::in_budget(3000, &dir, Reservation::in_budget(&B));
+        t.push(&data(2500)).expect("push");
+        assert_eq!(B.used(), 8192 + 3000);
+        drop((a, t));
+        assert_eq!(B.used(), 0);
     }
 
     #[test]
