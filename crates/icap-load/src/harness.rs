@@ -39,6 +39,37 @@ pub struct HarnessArgs {
     /// Stop by itself after this many seconds.
     #[arg(long, default_value_t = 3600)]
     pub max_seconds: u64,
+    /// An extra squid.conf line for both ICAP Squids (Bulwark's and the echo's), after the
+    /// `bulwark squid snippet` lines: to measure a setting of Squid's ICAP client.
+    #[arg(long = "squid-line")]
+    pub squid_lines: Vec<String>,
+}
+
+/// The squid.conf lines `bulwark squid snippet` prints for an ICAP server at `port` (the same
+/// settings for Bulwark and for c-icap's echo service, whose paths are given: RESPMOD, REQMOD).
+fn snippet(
+    bulwark: &std::path::Path,
+    port: u16,
+    paths: Option<(&str, &str)>,
+) -> anyhow::Result<String> {
+    let mut cmd = std::process::Command::new(bulwark);
+    cmd.args([
+        "squid",
+        "snippet",
+        "--address",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    if let Some((resp, req)) = paths {
+        cmd.args(["--respmod-path", resp, "--reqmod-path", req]);
+    }
+    let out = cmd.output().context("running `bulwark squid snippet`")?;
+    if !out.status.success() {
+        return Err(anyhow!(
+            "`bulwark squid snippet` failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Starts everything, prints one `HARNESS key=value ...` line, waits for a signal or the limit.
@@ -80,10 +111,22 @@ pub async fn run(a: HarnessArgs) -> anyhow::Result<()> {
         })
         .map_err(|e| anyhow!(e))?;
         let squid_plain = Squid::start_with(SquidOptions::default()).map_err(|e| anyhow!(e))?;
-        let squid_bulwark = Squid::start(bulwark.port()).map_err(|e| anyhow!(e))?;
+        // Both ICAP Squids as the field runs them: configured by `bulwark squid snippet`.
+        let squid_bulwark = Squid::start_with(SquidOptions {
+            icap_snippet: Some(snippet(&a.bulwark, bulwark.port(), None)?),
+            extra: a.squid_lines.clone(),
+            ..SquidOptions::default()
+        })
+        .map_err(|e| anyhow!(e))?;
         let squid_echo = Squid::start_with(SquidOptions {
-            icap_port: Some(cicap.port()),
-            services: Some(("echo".into(), "echo".into())),
+            // c-icap's one echo service answers both; the query only makes the two URIs differ, as the
+            // snippet requires.
+            icap_snippet: Some(snippet(
+                &a.bulwark,
+                cicap.port(),
+                Some(("/echo", "/echo?reqmod")),
+            )?),
+            extra: a.squid_lines.clone(),
             ..SquidOptions::default()
         })
         .map_err(|e| anyhow!(e))?;
