@@ -178,7 +178,11 @@ pub struct DeepScanner {
 
 impl DeepScanner {
     /// A deep scan over `db` with `opts`.
-    pub fn new(db: Arc<Database>, opts: DeepOptions) -> Self {
+    pub fn new(db: Arc<Database>, mut opts: DeepOptions) -> Self {
+        // Every spill file of this scan (the engine's too) goes to the scan's temp directory.
+        opts.engine
+            .spill_dir
+            .get_or_insert_with(|| opts.temp_dir.clone());
         let raw = Scanner::new(db.clone(), &opts.engine);
         let spool = opts
             .needs_body()

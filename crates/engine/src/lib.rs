@@ -75,6 +75,9 @@ pub struct ScanOptions {
     pub memory_limit: Option<usize>,
     /// Largest spill file per object (default 512 MiB).
     pub spill_limit: Option<u64>,
+    /// Where an object's spill file is made (default: the system's temp directory); the deep
+    /// scanner puts its own temp directory (`server.temp_path`) here.
+    pub spill_dir: Option<PathBuf>,
 }
 
 /// An immutable, compiled signature database.

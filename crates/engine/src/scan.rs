@@ -56,6 +56,7 @@ pub(crate) struct Inner {
     store: Store,
     mem_limit: usize,
     spill_limit: u64,
+    spill_dir: Option<std::path::PathBuf>,
     hashers: Option<Hashers>,
     state: HashMap<u32, LState>,
     chains: HashMap<u32, Vec<Vec<(u64, u64)>>>,
@@ -121,6 +122,7 @@ impl Inner {
                 .unwrap_or(DEFAULT_MEMORY_LIMIT)
                 .max(filetype::DETECT_LEN),
             spill_limit: opts.spill_limit.unwrap_or(DEFAULT_SPILL_LIMIT),
+            spill_dir: opts.spill_dir.clone(),
             hashers: None,
             state: HashMap::default(),
             chains: HashMap::default(),
@@ -310,8 +312,14 @@ impl Inner {
         }
         let was_complete = self.store.complete() && matches!(self.store, Store::Mem(..));
         let spill = matches!(self.ftype, Target::Pe | Target::Elf | Target::MachO);
-        self.store
-            .append(data, fits, self.mem_limit, spill, self.spill_limit);
+        self.store.append(
+            data,
+            fits,
+            self.mem_limit,
+            spill,
+            self.spill_limit,
+            self.spill_dir.as_deref(),
+        );
         if was_complete && !matches!(self.store, Store::Mem(..)) {
             self.start_hashers(data.len());
         } else if let Some(h) = &mut self.hashers {

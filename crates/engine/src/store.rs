@@ -4,6 +4,7 @@
 //! objects too large to hash at the end.
 
 use std::borrow::Cow;
+use std::path::Path;
 
 use bulwark_spool::{Reservation, SpillBuffer};
 
@@ -75,7 +76,8 @@ impl Store {
 
     /// Appends bytes; `fits` is what [`Store::reserve`] answered for them. Out of memory,
     /// `spill` says whether to spill (vs drop to head+tail) — always when only the memory
-    /// budget, not `mem_limit`, kept the bytes out; spilling stops at `spill_limit`.
+    /// budget, not `mem_limit`, kept the bytes out; spilling stops at `spill_limit`. The spill
+    /// file is made in `dir` (the system's temp directory when `None`).
     pub fn append(
         &mut self,
         data: &[u8],
@@ -83,6 +85,7 @@ impl Store {
         mem_limit: usize,
         spill: bool,
         spill_limit: u64,
+        dir: Option<&Path>,
     ) {
         match self {
             Store::Mem(v, r) => {
@@ -96,7 +99,15 @@ impl Store {
                 r.release();
                 *self = if spill && (v.len() + data.len()) as u64 <= spill_limit {
                     // A threshold of 0: the buffer goes to its file at once.
-                    let mut b = SpillBuffer::new(0, &std::env::temp_dir());
+                    let tmp;
+                    let dir = match dir {
+                        Some(d) => d,
+                        None => {
+                            tmp = std::env::temp_dir();
+                            &tmp
+                        }
+                    };
+                    let mut b = SpillBuffer::new(0, dir);
                     match b.push(&v) {
                         Ok(()) => Store::Spill(b),
                         Err(e) => {
@@ -107,7 +118,7 @@ impl Store {
                 } else {
                     Self::partial(v)
                 };
-                self.append(data, false, mem_limit, spill, spill_limit);
+                self.append(data, false, mem_limit, spill, spill_limit, dir);
             }
             Store::Spill(b) => {
                 let len = b.len();
@@ -118,7 +129,7 @@ impl Store {
                     let tail =
                         Self::read_file(b, len - tail_len as u64, tail_len).unwrap_or_default();
                     *self = Store::Partial { head, tail, len };
-                    self.append(data, false, mem_limit, spill, spill_limit);
+                    self.append(data, false, mem_limit, spill, spill_limit, dir);
                 }
             }
             Store::Partial { tail, len, .. } => {
@@ -243,7 +254,7 @@ mod tests {
         let mut s = Store::Mem(Vec::new(), Reservation::in_budget(&B));
         for c in data.chunks(7000) {
             let fits = s.reserve(c.len(), 1 << 20);
-            s.append(c, fits, 1 << 20, false, 1 << 30);
+            s.append(c, fits, 1 << 20, false, 1 << 30, None);
         }
         assert!(
             matches!(s, Store::Spill(..)),
@@ -257,7 +268,7 @@ mod tests {
         );
         let mut small = Store::Mem(Vec::new(), Reservation::in_budget(&B));
         assert!(small.reserve(7000, 1 << 20));
-        small.append(&data[..7000], true, 1 << 20, false, 1 << 30);
+        small.append(&data[..7000], true, 1 << 20, false, 1 << 30, None);
         // What is counted is what is allocated: 7,000 bytes in an 8 KiB vector.
         assert_eq!(B.used(), 8192);
         assert!(matches!(&small, Store::Mem(v, r) if v.capacity() as u64 == r.held()));
@@ -270,13 +281,35 @@ mod tests {
         assert_eq!(B.used(), 0);
     }
 
+    /// The spill file is made in the directory the scan was given (`server.temp_path`), not
+    /// in the system's temp directory.
+    #[test]
+    fn spills_into_the_given_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = vec![7u8; 50_000];
+        let mut s = Store::new();
+        for c in data.chunks(7000) {
+            let fits = s.reserve(c.len(), 10_000);
+            s.append(c, fits, 10_000, true, 1 << 30, Some(dir.path()));
+        }
+        assert!(matches!(s, Store::Spill(..)));
+        // The file is unlinked at once: find it among the open descriptors.
+        let ours = std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.path()).ok())
+            .any(|l| l.starts_with(dir.path()));
+        assert!(ours, "no open file in {}", dir.path().display());
+        assert_eq!(s.read(49_990, 10).unwrap().as_ref(), &data[49_990..]);
+    }
+
     #[test]
     fn memory_spill_and_partial() {
         let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         let mut s = Store::new();
         for c in data.chunks(7000) {
             let fits = s.reserve(c.len(), 100_000);
-            s.append(c, fits, 100_000, true, 1 << 30);
+            s.append(c, fits, 100_000, true, 1 << 30, None);
         }
         assert!(matches!(s, Store::Spill(..)));
         assert_eq!(
@@ -286,7 +319,7 @@ mod tests {
         let mut s = Store::new();
         for c in data.chunks(7000) {
             let fits = s.reserve(c.len(), 100_000);
-            s.append(c, fits, 100_000, false, 0);
+            s.append(c, fits, 100_000, false, 0, None);
         }
         assert!(!s.complete());
         assert_eq!(s.read(10, 10).unwrap().as_ref(), &data[10..20]);
@@ -294,7 +327,7 @@ mod tests {
         let mut s = Store::new();
         for c in data.chunks(7000) {
             let fits = s.reserve(c.len(), 100_000);
-            s.append(c, fits, 100_000, true, 200_000);
+            s.append(c, fits, 100_000, true, 200_000, None);
         }
         assert!(!s.complete());
         assert_eq!(s.read(299_000, 1000).unwrap().as_ref(), &data[299_000..]);

@@ -108,7 +108,8 @@ pub struct ServerConfig {
     pub preview_bytes: usize,
     /// `Options-TTL` advertised in OPTIONS, in seconds.
     pub options_ttl_secs: u64,
-    /// Directory for temporary files (bodies spilled to disk).
+    /// Directory for temporary files: ICAP bodies, archive members and objects kept for their
+    /// scan, when they go to disk.
     pub temp_path: PathBuf,
     /// Most bytes of objects in flight the whole server holds in memory (bodies waiting for
     /// their verdict or their client, members being unpacked, objects kept for the end of
