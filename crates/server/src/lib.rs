@@ -9,6 +9,7 @@
 //! frames what goes back; `record` logs and counts. Every transaction works on one [`Snapshot`]
 //! taken at its start.
 
+pub mod access;
 pub mod answer;
 mod blocked;
 mod body;

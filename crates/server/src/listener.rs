@@ -1,7 +1,7 @@
 //! Listening sockets (plain and TLS), the access list, the connection limit, and graceful
 //! shutdown.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,9 +35,6 @@ pub enum ServeError {
     /// The TLS listener could not be set up.
     #[error("TLS: {0}")]
     Tls(#[from] TlsError),
-    /// An `[access] allow` entry is not a network.
-    #[error("access.allow: `{0}` is not an address or network")]
-    Access(String),
 }
 
 /// The TLS acceptor in use; [`TlsHandle::reload`] swaps in new certificates without touching
@@ -127,29 +124,6 @@ pub async fn bind(cfg: &Config) -> Result<Listeners, ServeError> {
     })
 }
 
-/// Compiled `[access] allow`.
-#[derive(Debug, Clone)]
-struct AccessList(Vec<ipnet::IpNet>);
-
-impl AccessList {
-    fn new(cfg: &Config) -> Result<Self, ServeError> {
-        cfg.access
-            .allow
-            .iter()
-            .map(|s| bulwark_config::parse_net(s).ok_or_else(|| ServeError::Access(s.clone())))
-            .collect::<Result<_, _>>()
-            .map(AccessList)
-    }
-
-    fn allows(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        self.0.is_empty() || self.0.iter().any(|n| n.contains(&ip))
-    }
-}
-
 /// Serves connections until `shutdown` becomes true, then stops accepting, lets in-flight
 /// transactions finish for up to the configured grace period, and returns.
 pub async fn serve(
@@ -203,8 +177,7 @@ pub async fn serve(
                 // (a reload changes them for new connections).
                 let snap = ctx.snapshot.load_full();
                 // The access list applies before a single byte is read.
-                let access = AccessList::new(&snap.config);
-                if !access.map(|a| a.allows(peer.ip())).unwrap_or(false) {
+                if !snap.access.allows(peer.ip()) {
                     ctx.stats.connection_refused("access");
                     warn!(%peer, "client address not in access.allow; connection refused");
                     drop(stream);
@@ -327,23 +300,4 @@ async fn refuse(mut stream: TcpStream, istag: String) {
     answer::error(503, "Service Unavailable", &istag, true, &mut out);
     let _ = tokio::time::timeout(Duration::from_secs(2), stream.write_all(&out)).await;
     let _ = stream.shutdown().await;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn access_list_matches_networks_and_mapped_addresses() {
-        let mut cfg = Config::default();
-        let open = AccessList::new(&cfg).expect("empty list");
-        assert!(open.allows("203.0.113.9".parse().expect("ip")));
-        cfg.access.allow = vec!["127.0.0.2".into(), "10.0.0.0/8".into(), "::1".into()];
-        let a = AccessList::new(&cfg).expect("list");
-        assert!(a.allows("127.0.0.2".parse().expect("ip")));
-        assert!(!a.allows("127.0.0.3".parse().expect("ip")));
-        assert!(a.allows("10.200.1.1".parse().expect("ip")));
-        assert!(a.allows("::ffff:10.1.2.3".parse().expect("ip")));
-        assert!(a.allows("::1".parse().expect("ip")));
-    }
 }

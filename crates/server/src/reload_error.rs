@@ -25,6 +25,9 @@ pub enum ReloadError {
     /// The policy groups do not compile.
     #[error("{}", join_policy(.0))]
     Policy(Vec<PolicyError>),
+    /// An `[access] allow` entry is not a network.
+    #[error("{0}")]
+    Access(#[from] crate::access::AccessError),
 }
 
 fn join_policy(errs: &[PolicyError]) -> String {

@@ -25,6 +25,8 @@ pub struct Snapshot {
     pub database_modified: Option<std::time::SystemTime>,
     /// When this snapshot (and so its database) was built: at start and at each reload.
     pub loaded_at: std::time::SystemTime,
+    /// `[access] allow`, compiled: checked for every accepted connection.
+    pub access: crate::access::AccessList,
 }
 
 impl Snapshot {
@@ -35,6 +37,7 @@ impl Snapshot {
     /// paths or database locations answer with the same ISTag (Squid caches by it).
     pub fn new(config: Arc<Config>, database: Arc<Database>) -> Result<Self, crate::ReloadError> {
         let policy = Policy::compile(&config.policy).map_err(crate::ReloadError::Policy)?;
+        let access = crate::access::AccessList::compile(&config)?;
         let cfg_text = verdict_relevant(&config);
         let mut h = Fnv::default();
         h.write(env!("CARGO_PKG_VERSION").as_bytes());
@@ -57,6 +60,7 @@ impl Snapshot {
             verdicts,
             database_modified,
             loaded_at: std::time::SystemTime::now(),
+            access,
         })
     }
 
