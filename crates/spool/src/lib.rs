@@ -5,8 +5,8 @@
 //!
 //! Bytes are pushed at the end and may be taken from the front ([`SpillBuffer::take_front`]):
 //! in memory, their room is reused when the buffer next grows (it compacts), so the threshold
-//! bounds the bytes *held*, not the bytes ever pushed; once in the file, reads are positional (`pread`), so a shared reference reads
-//! while nothing moves a file cursor.
+//! bounds the bytes *held*, not the bytes ever pushed; once in the file, reads are positional
+//! (`pread`), so a shared reference reads while nothing moves a file cursor.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
