@@ -55,20 +55,14 @@ impl Store {
                     return true;
                 }
                 // The budget counts the allocation: grow it as a vector would (doubling, never
-                // past the limit), or by exactly the bytes when the budget is nearly spent, and
-                // reserve that.
-                let doubled = want
-                    .checked_next_power_of_two()
-                    .unwrap_or(want)
-                    .min(mem_limit)
-                    .max(want);
-                for cap in [doubled, want] {
-                    if r.grow((cap as u64).saturating_sub(r.held())) {
+                // past the limit), or by exactly the bytes when the budget is nearly spent.
+                match r.for_allocation(want, 0, mem_limit) {
+                    Some(cap) => {
                         v.reserve_exact(cap - v.len());
-                        return true;
+                        true
                     }
+                    None => false,
                 }
-                false
             }
             _ => false,
         }
@@ -99,15 +93,8 @@ impl Store {
                 r.release();
                 *self = if spill && (v.len() + data.len()) as u64 <= spill_limit {
                     // A threshold of 0: the buffer goes to its file at once.
-                    let tmp;
-                    let dir = match dir {
-                        Some(d) => d,
-                        None => {
-                            tmp = std::env::temp_dir();
-                            &tmp
-                        }
-                    };
-                    let mut b = SpillBuffer::new(0, dir);
+                    let tmp = dir.map_or_else(std::env::temp_dir, Path::to_path_buf);
+                    let mut b = SpillBuffer::new(0, &tmp);
                     match b.push(&v) {
                         Ok(()) => Store::Spill(b),
                         Err(e) => {

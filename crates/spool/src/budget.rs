@@ -92,6 +92,30 @@ impl Reservation {
         }
     }
 
+    /// Reserves a new allocation of at least `need` bytes that replaces the one this
+    /// reservation covers, and returns the capacity to allocate: doubling (a power of two, at
+    /// least `min`, never past `limit` unless `need` is), or exactly `need` when the budget cannot
+    /// give that. The reservation then holds that capacity. `None`, with nothing changed, when
+    /// the budget cannot give even `need`.
+    ///
+    /// Budgets count allocations, not the bytes in them: a buffer that grows by doubling holds
+    /// up to twice its bytes, and that is what it must reserve.
+    pub fn for_allocation(&mut self, need: usize, min: usize, limit: usize) -> Option<usize> {
+        let doubled = need
+            .checked_next_power_of_two()
+            .unwrap_or(need)
+            .max(min)
+            .min(limit.max(need));
+        let held = usize::try_from(self.held).unwrap_or(usize::MAX);
+        let cap = [doubled, need]
+            .into_iter()
+            .find(|&cap| cap <= held || self.grow((cap - held) as u64))?;
+        if cap < held {
+            self.shrink((held - cap) as u64);
+        }
+        Some(cap)
+    }
+
     /// Gives back `n` bytes (at most what is held).
     pub fn shrink(&mut self, n: u64) {
         let n = n.min(self.held);
@@ -124,6 +148,31 @@ impl Drop for Reservation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allocations_double_within_the_limit_or_take_exactly_what_is_needed() {
+        static B: Budget = Budget::new(10_000);
+        let mut r = Reservation::in_budget(&B);
+        assert_eq!(r.for_allocation(3000, 0, 1 << 20), Some(4096));
+        assert_eq!(
+            r.for_allocation(100, 1000, 1 << 20),
+            Some(1000),
+            "smaller: gives back"
+        );
+        assert_eq!((r.held(), B.used()), (1000, 1000));
+        assert_eq!(
+            r.for_allocation(5000, 0, 6000),
+            Some(6000),
+            "never past the limit"
+        );
+        assert_eq!(
+            r.for_allocation(9000, 0, 1 << 20),
+            Some(9000),
+            "16 KiB does not fit"
+        );
+        assert_eq!(r.for_allocation(20_000, 0, 1 << 20), None);
+        assert_eq!(B.used(), 9000, "a refusal changes nothing");
+    }
 
     #[test]
     fn reservations_share_the_limit_and_give_back_on_drop() {

@@ -182,43 +182,26 @@ impl SpillBuffer {
 
     /// Makes room for `n` more bytes in memory; false when the memory budget cannot cover it.
     ///
-    /// The budget counts the allocation, not the bytes in it: growing a buffer by doubling
-    /// holds up to twice its bytes, and bytes taken from the front stay allocated until the
-    /// buffer moves. So the buffer allocates exactly what it reserved (doubling, capped at the
-    /// threshold), compacting the held bytes into the new allocation, and its reservation is
-    /// that allocation's size for as long as it lives.
+    /// The budget counts the allocation, not the bytes in it ([`Reservation::for_allocation`]),
+    /// and bytes taken from the front stay allocated until the buffer moves. So the buffer
+    /// allocates exactly what it reserved (doubling, capped at the threshold), compacting the
+    /// held bytes into the new allocation, and its reservation is that allocation's size for as
+    /// long as it lives.
     fn make_room(&mut self, n: usize) -> bool {
         let len = self.memory.len();
         if self.memory.capacity() - len >= n {
             return true;
         }
-        let need = len + n;
-        let cap = need
-            .checked_next_power_of_two()
-            .unwrap_or(need)
-            .max(MIN_ALLOCATION)
-            .min(
-                usize::try_from(self.threshold)
-                    .unwrap_or(usize::MAX)
-                    .max(need),
-            );
-        let reserved = usize::try_from(self.reservation.held()).unwrap_or(usize::MAX);
-        let fits =
-            |r: &mut Reservation, cap: usize| cap <= reserved || r.grow((cap - reserved) as u64);
-        // With the budget nearly spent, exactly what is needed.
-        let cap = if fits(&mut self.reservation, cap) {
-            cap
-        } else if need < cap && fits(&mut self.reservation, need) {
-            need
-        } else {
+        let limit = usize::try_from(self.threshold).unwrap_or(usize::MAX);
+        let Some(cap) = self
+            .reservation
+            .for_allocation(len + n, MIN_ALLOCATION, limit)
+        else {
             return false;
         };
         let mut memory = BytesMut::with_capacity(cap);
         memory.extend_from_slice(&self.memory);
         self.memory = memory;
-        if cap < reserved {
-            self.reservation.shrink((reserved - cap) as u64);
-        }
         true
     }
 
