@@ -9,7 +9,7 @@ use bulwark_testkit::bulwark::Bulwark;
 use bulwark_testkit::cicap::{CIcap, CIcapOptions};
 use bulwark_testkit::clamd::{Clamd, ClamdDb};
 use bulwark_testkit::origin::Origin;
-use bulwark_testkit::squid::{Squid, SquidOptions};
+use bulwark_testkit::squid::{bulwark_snippet, Squid, SquidOptions};
 use clap::Args;
 
 /// Arguments of `icap-load harness`.
@@ -43,33 +43,6 @@ pub struct HarnessArgs {
     /// `bulwark squid snippet` lines: to measure a setting of Squid's ICAP client.
     #[arg(long = "squid-line")]
     pub squid_lines: Vec<String>,
-}
-
-/// The squid.conf lines `bulwark squid snippet` prints for an ICAP server at `port` (the same
-/// settings for Bulwark and for c-icap's echo service, whose paths are given: RESPMOD, REQMOD).
-fn snippet(
-    bulwark: &std::path::Path,
-    port: u16,
-    paths: Option<(&str, &str)>,
-) -> anyhow::Result<String> {
-    let mut cmd = std::process::Command::new(bulwark);
-    cmd.args([
-        "squid",
-        "snippet",
-        "--address",
-        &format!("127.0.0.1:{port}"),
-    ]);
-    if let Some((resp, req)) = paths {
-        cmd.args(["--respmod-path", resp, "--reqmod-path", req]);
-    }
-    let out = cmd.output().context("running `bulwark squid snippet`")?;
-    if !out.status.success() {
-        return Err(anyhow!(
-            "`bulwark squid snippet` failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Starts everything, prints one `HARNESS key=value ...` line, waits for a signal or the limit.
@@ -112,20 +85,20 @@ pub async fn run(a: HarnessArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow!(e))?;
         let squid_plain = Squid::start_with(SquidOptions::default()).map_err(|e| anyhow!(e))?;
         // Both ICAP Squids as the field runs them: configured by `bulwark squid snippet`.
+        let snippet = |port: u16, paths| {
+            bulwark_snippet(&a.bulwark, ([127, 0, 0, 1], port).into(), paths)
+                .map_err(|e| anyhow!(e))
+        };
         let squid_bulwark = Squid::start_with(SquidOptions {
-            icap_snippet: Some(snippet(&a.bulwark, bulwark.port(), None)?),
+            icap_snippet: Some(snippet(bulwark.port(), None)?),
             extra: a.squid_lines.clone(),
             ..SquidOptions::default()
         })
         .map_err(|e| anyhow!(e))?;
         let squid_echo = Squid::start_with(SquidOptions {
-            // c-icap's one echo service answers both; the query only makes the two URIs differ, as the
-            // snippet requires.
-            icap_snippet: Some(snippet(
-                &a.bulwark,
-                cicap.port(),
-                Some(("/echo", "/echo?reqmod")),
-            )?),
+            // c-icap's one echo service answers both; the query only makes the two URIs
+            // differ, as the snippet requires.
+            icap_snippet: Some(snippet(cicap.port(), Some(("/echo", "/echo?reqmod")))?),
             extra: a.squid_lines.clone(),
             ..SquidOptions::default()
         })

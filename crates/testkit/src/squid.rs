@@ -66,6 +66,32 @@ pub struct Squid {
     program: PathBuf,
 }
 
+/// What `BULWARK squid snippet --address ADDR` prints (the `bulwark` binary at `bulwark`), with
+/// other RESPMOD and REQMOD paths when `paths` is given: the lines a user's Squid gets, for
+/// [`SquidOptions::icap_snippet`].
+pub fn bulwark_snippet(
+    bulwark: &Path,
+    addr: SocketAddr,
+    paths: Option<(&str, &str)>,
+) -> Result<String, String> {
+    let mut cmd = Command::new(bulwark);
+    cmd.args(["squid", "snippet", "--address"])
+        .arg(addr.to_string());
+    if let Some((resp, req)) = paths {
+        cmd.args(["--respmod-path", resp, "--reqmod-path", req]);
+    }
+    let out = cmd
+        .output()
+        .map_err(|e| format!("running {} squid snippet: {e}", bulwark.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "bulwark squid snippet failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    String::from_utf8(out.stdout).map_err(|_| "the snippet is not UTF-8".to_string())
+}
+
 /// A service name of its own for each Squid (`squid -n`): Squid names its shared-memory
 /// segments after it (`/dev/shm/<name>-cf__*.shm`), and two instances starting at the same
 /// moment under the default name race for the same segments ("shm_open … File exists").

@@ -19,17 +19,8 @@ pub fn bulwark_bin() -> &'static Path {
 /// What `bulwark squid snippet --address <addr>` prints (checked to name the RESPMOD service
 /// at `addr`).
 pub fn squid_snippet(addr: std::net::SocketAddr) -> String {
-    let out = Command::new(bulwark_bin())
-        .args(["squid", "snippet", "--address"])
-        .arg(addr.to_string())
-        .output()
-        .expect("running bulwark squid snippet");
-    assert!(
-        out.status.success(),
-        "bulwark squid snippet failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("snippet is UTF-8");
+    let text = bulwark_testkit::squid::bulwark_snippet(bulwark_bin(), addr, None)
+        .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         text.contains(&format!("icap://{addr}/av/respmod")),
         "unexpected snippet:\n{text}"
