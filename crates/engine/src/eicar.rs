@@ -1,5 +1,7 @@
 //! The built-in EICAR test signature, matched anywhere in a stream, across feed boundaries.
 
+use std::sync::OnceLock;
+
 use memchr::memmem;
 
 /// Threat name reported for EICAR (ClamAV's name in its official database).
@@ -9,22 +11,24 @@ pub const NAME: &str = "Eicar-Test-Signature";
 const PART1: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$";
 const PART2: &[u8] = b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
-/// Streaming EICAR search: keeps the last 67 bytes to catch a string split across feeds.
-#[derive(Debug, Clone)]
-pub struct EicarMatcher {
-    pattern: Vec<u8>,
-    carry: Vec<u8>,
-    found: bool,
+/// The searcher for the EICAR string, built once for the process (building one costs more than
+/// searching a small piece: objects may come in pieces of a byte).
+fn finder() -> &'static memmem::Finder<'static> {
+    static FINDER: OnceLock<memmem::Finder<'static>> = OnceLock::new();
+    FINDER.get_or_init(|| memmem::Finder::new(&[PART1, PART2].concat()).into_owned())
 }
 
-impl Default for EicarMatcher {
-    fn default() -> Self {
-        Self {
-            pattern: [PART1, PART2].concat(),
-            carry: Vec::with_capacity(2 * 68),
-            found: false,
-        }
-    }
+/// Length of the EICAR string.
+const LEN: usize = PART1.len() + PART2.len();
+
+/// Streaming EICAR search: keeps the last 67 bytes to catch a string split across feeds.
+/// No allocation after the first feed, and work proportional to the bytes fed, however small
+/// the pieces.
+#[derive(Debug, Clone, Default)]
+pub struct EicarMatcher {
+    /// The last bytes fed (at most `LEN - 1` between feeds).
+    carry: Vec<u8>,
+    found: bool,
 }
 
 impl EicarMatcher {
@@ -33,31 +37,21 @@ impl EicarMatcher {
         if self.found || data.is_empty() {
             return;
         }
-        let keep = self.pattern.len() - 1;
-        // Boundary window: the carried tail plus the first bytes of `data`.
-        if !self.carry.is_empty() {
-            let take = data.len().min(keep);
-            self.carry.extend_from_slice(&data[..take]);
-            if memmem::find(&self.carry, &self.pattern).is_some() {
-                self.found = true;
-                return;
-            }
-        }
-        if memmem::find(data, &self.pattern).is_some() {
-            self.found = true;
-            return;
-        }
-        let tail_src: Vec<u8> = if data.len() >= keep {
-            data[data.len() - keep..].to_vec()
+        let keep = LEN - 1;
+        if data.len() <= keep {
+            // A small piece: every string ending in it lies in the carried tail plus the piece.
+            self.carry.extend_from_slice(data);
+            self.found = finder().find(&self.carry).is_some();
         } else {
-            let mut v = std::mem::take(&mut self.carry);
-            // `carry` already had data appended; rebuild from the previous tail plus data.
-            v.truncate(v.len().saturating_sub(data.len()));
-            v.extend_from_slice(data);
-            let start = v.len().saturating_sub(keep);
-            v[start..].to_vec()
-        };
-        self.carry = tail_src;
+            // The strings that start in the carried tail, then those inside the piece.
+            let head = &data[..keep];
+            self.carry.extend_from_slice(head);
+            self.found = finder().find(&self.carry).is_some() || finder().find(data).is_some();
+            self.carry.clear();
+            self.carry.extend_from_slice(&data[data.len() - keep..]);
+        }
+        let excess = self.carry.len().saturating_sub(keep);
+        self.carry.drain(..excess);
     }
 
     /// True once EICAR was seen.
@@ -88,12 +82,25 @@ mod tests {
             m.feed(&body[split..]);
             assert!(m.found(), "split at {split}");
         }
-        for piece in 1..8 {
+        for piece in (1..8).chain([66, 67, 68, 69, 135, 136, 137]) {
             let mut m = EicarMatcher::default();
             for c in body.chunks(piece) {
                 m.feed(c);
             }
             assert!(m.found(), "pieces of {piece}");
+        }
+        // Small and large pieces in turn, after a first piece of every length up to 200.
+        for phase in 1..200 {
+            let mut m = EicarMatcher::default();
+            m.feed(&body[..phase]);
+            let (mut at, mut k) = (phase, phase);
+            while at < body.len() {
+                let n = [1, 70, 3, 200, 66][k % 5].min(body.len() - at);
+                m.feed(&body[at..at + n]);
+                at += n;
+                k += 1;
+            }
+            assert!(m.found(), "phase {phase}");
         }
     }
 
