@@ -98,7 +98,7 @@ fn reload_under_load_drops_nothing_and_counters_add_up() {
                 } else {
                     // With a Content-Length and chunked without one, both beyond the holdback
                     // (streamed: a late failure would show as a cut or a reset).
-                    let path = if i % 2 == 0 {
+                    let path = if i.is_multiple_of(2) {
                         "/bytes/20000"
                     } else {
                         "/bytes/20000?chunked=1"
