@@ -209,8 +209,9 @@ fn skip_ws(line: &mut [u8], mut p: usize, binary: bool) -> usize {
 }
 
 /// A byte [`Norm::text_run`] writes as it is (lower-cased): printable ASCII but `<` and `&`.
+/// Written without short-circuits, so that [`plain_run`]'s block check vectorises.
 const fn is_plain(b: u8) -> bool {
-    b > b' ' && b < 0x80 && b != b'<' && b != b'&'
+    (b > b' ') & (b < 0x80) & (b != b'<') & (b != b'&')
 }
 
 /// [`is_plain`] as a table (one load per byte in [`plain_run`]'s byte loop).
@@ -246,9 +247,7 @@ fn plain_run(line: &[u8], p: usize, script: bool) -> usize {
         let mut bad = 0u8;
         for k in 0..RUN_BLOCK {
             let (b, n) = (w[k], w[k + 1]);
-            let plain = (b > b' ') & (b < 0x80) & (b != b'<') & (b != b'&');
-            let next_plain = (n > b' ') & (n < 0x80) & (n != b'<') & (n != b'&');
-            bad |= u8::from(!(plain | (spaces & (b == b' ') & next_plain)));
+            bad |= u8::from(!(is_plain(b) | (spaces & (b == b' ') & is_plain(n))));
         }
         if bad != 0 {
             break;
@@ -258,7 +257,7 @@ fn plain_run(line: &[u8], p: usize, script: bool) -> usize {
     while let Some(&b) = line.get(e) {
         if PLAIN[b as usize] {
             e += 1;
-        } else if b == b' ' && !script && line.get(e + 1).is_some_and(|&n| PLAIN[n as usize]) {
+        } else if spaces && b == b' ' && line.get(e + 1).is_some_and(|&n| PLAIN[n as usize]) {
             e += 2;
         } else {
             break;
