@@ -26,8 +26,9 @@ use crate::matcher::AtomDb;
 
 /// Bumped whenever the layout of the cache or of any serialised type changes, or what a load
 /// reports (13: target 3 signatures no longer reported approximated once the JavaScript view is
-/// scanned; 14: a HandlerType naming CL_TYPE_GRAPHICS is honoured in full).
-pub(crate) const FORMAT: u32 = 14;
+/// scanned; 14: a HandlerType naming CL_TYPE_GRAPHICS is honoured in full; 15: one matcher per
+/// signature set in each group).
+pub(crate) const FORMAT: u32 = 15;
 const MAGIC: &[u8; 8] = b"BWENGDB\x00";
 
 /// Why a cache file was not used.
@@ -113,8 +114,20 @@ struct Header {
     payload_len: u64,
     /// blake3 of the payload.
     payload_digest: [u8; 32],
-    /// Per group: length and blake3 of its serialised Vectorscan database, `None` without one.
-    blobs: Vec<Option<(u64, [u8; 32])>>,
+    /// Per group, per slice in order: its serialised Vectorscan database.
+    blobs: Vec<Blob>,
+}
+
+/// One serialised matcher database after the payload.
+#[derive(Debug, Serialize, Deserialize)]
+struct Blob {
+    /// Length in bytes.
+    len: u64,
+    /// blake3 of those bytes.
+    digest: [u8; 32],
+    /// The slice's atom digest ([`crate::pool::digest`]): lets a later build of other sources
+    /// take this matcher from the file instead of compiling it ([`Salvage`]).
+    atoms: [u8; 32],
 }
 
 #[derive(Serialize)]
@@ -222,26 +235,25 @@ pub(crate) fn read(dir: &Path, key: &Key) -> Result<Payload, CacheError> {
     if hr.hash.finalize().as_bytes() != &header.payload_digest {
         return Err(corrupt("payload digest mismatch"));
     }
-    if header.blobs.len() != p.compiled.groups.len() {
-        return Err(corrupt("group count mismatch"));
+    let n: usize = p.compiled.groups.iter().map(|g| g.slices.len()).sum();
+    if header.blobs.len() != n {
+        return Err(corrupt("matcher count mismatch"));
     }
     // One matcher database at a time: read, check its digest, hand it to Vectorscan, drop it.
     let mut f = hr.inner;
-    for (g, blob) in p.compiled.groups.iter_mut().zip(&header.blobs) {
-        let Some((len, digest)) = *blob else { continue };
-        if len > MAX_BLOB {
-            return Err(corrupt("blob length"));
+    let slices = p
+        .compiled
+        .groups
+        .iter_mut()
+        .flat_map(|g| g.slices.iter_mut());
+    for (slice, blob) in slices.zip(&header.blobs) {
+        if blob.atoms != slice.digest {
+            return Err(corrupt("matcher digest mismatch"));
         }
-        let mut b = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-        (&mut f).take(len).read_to_end(&mut b)?;
-        if b.len() as u64 != len {
-            return Err(corrupt("truncated matcher database"));
-        }
-        if blake3::hash(&b).as_bytes() != &digest {
-            return Err(corrupt("matcher database digest mismatch"));
-        }
-        let db = AtomDb::deserialize(&b).map_err(|e| corrupt(e.to_string()))?;
-        g.db = Some(Arc::new(db));
+        let db = read_blob(&mut f, blob)?;
+        let db = Arc::new(db);
+        crate::pool::register(slice.digest, &db);
+        slice.db = Some(db);
     }
     let mut extra = [0u8; 1];
     if f.read(&mut extra)? != 0 {
@@ -251,6 +263,76 @@ pub(crate) fn read(dir: &Path, key: &Key) -> Result<Payload, CacheError> {
         .validate(p.sets.len())
         .map_err(|e| corrupt(format!("inconsistent database: {e}")))?;
     Ok(p)
+}
+
+/// Reads the next matcher database of a cache file and checks it against `blob`.
+fn read_blob(f: &mut impl Read, blob: &Blob) -> Result<AtomDb, CacheError> {
+    if blob.len > MAX_BLOB {
+        return Err(corrupt("blob length"));
+    }
+    let mut b = Vec::with_capacity(usize::try_from(blob.len).unwrap_or(0));
+    f.take(blob.len).read_to_end(&mut b)?;
+    if b.len() as u64 != blob.len {
+        return Err(corrupt("truncated matcher database"));
+    }
+    if blake3::hash(&b).as_bytes() != &blob.digest {
+        return Err(corrupt("matcher database digest mismatch"));
+    }
+    AtomDb::deserialize(&b).map_err(|e| corrupt(e.to_string()))
+}
+
+/// The matchers of a cache file that no longer matches its sources (a signature set changed),
+/// by atom digest: a rebuild reads the ones whose atoms did not change instead of compiling
+/// them (see [`crate::pool`]).
+pub(crate) struct Salvage {
+    file: std::fs::File,
+    /// Atom digest -> (offset in the file, blob).
+    at: std::collections::HashMap<[u8; 32], (u64, Blob)>,
+}
+
+impl Salvage {
+    /// The index of the cache file for `key`'s sources, when there is one of this engine and
+    /// matcher build (the header only is read).
+    pub fn open(dir: &Path, key: &Key) -> Option<Salvage> {
+        let mut file = std::fs::File::open(key.file(dir)).ok()?;
+        let mut fixed = [0u8; 16];
+        file.read_exact(&mut fixed).ok()?;
+        if &fixed[..8] != MAGIC || fixed[8..12] != FORMAT.to_le_bytes() {
+            return None;
+        }
+        let hlen = u32::from_le_bytes([fixed[12], fixed[13], fixed[14], fixed[15]]);
+        if hlen > MAX_HEADER {
+            return None;
+        }
+        let mut hbytes = vec![0u8; hlen as usize];
+        file.read_exact(&mut hbytes).ok()?;
+        let header: Header = postcard::from_bytes(&hbytes).ok()?;
+        if header.key.matcher != key.matcher {
+            return None;
+        }
+        let mut off = 16 + u64::from(hlen) + header.payload_len;
+        let mut at = std::collections::HashMap::new();
+        for b in header.blobs {
+            let len = b.len;
+            at.insert(b.atoms, (off, b));
+            off = off.checked_add(len)?;
+        }
+        Some(Salvage { file, at })
+    }
+
+    /// The matcher whose atoms have `digest`, if the file has it and it reads back intact.
+    pub fn take(&mut self, digest: &[u8; 32]) -> Option<AtomDb> {
+        use std::io::Seek;
+        let (off, blob) = self.at.get(digest)?;
+        self.file.seek(std::io::SeekFrom::Start(*off)).ok()?;
+        match read_blob(&mut self.file, blob) {
+            Ok(db) => Some(db),
+            Err(e) => {
+                tracing::debug!("stale cache: matcher not reused: {e}");
+                None
+            }
+        }
+    }
 }
 
 /// Writes the cache file for `key` atomically (temp file in `dir`, fsync, rename).
@@ -273,15 +355,17 @@ pub(crate) fn write(
     .map_err(|e| corrupt(format!("serialising: {e}")))?;
     let mut blobs = Vec::new();
     let mut lens = Vec::new();
-    for g in &compiled.groups {
-        match &g.db {
-            Some(db) => {
-                let b = db.serialize().map_err(|e| corrupt(e.to_string()))?;
-                lens.push(Some((b.len() as u64, *blake3::hash(&b).as_bytes())));
-                blobs.push(b);
-            }
-            None => lens.push(None),
-        }
+    for slice in compiled.groups.iter().flat_map(|g| &g.slices) {
+        let Some(db) = &slice.db else {
+            return Err(corrupt("matcher missing"));
+        };
+        let b = db.serialize().map_err(|e| corrupt(e.to_string()))?;
+        lens.push(Blob {
+            len: b.len() as u64,
+            digest: *blake3::hash(&b).as_bytes(),
+            atoms: slice.digest,
+        });
+        blobs.push(b);
     }
     let header = postcard::to_allocvec(&Header {
         key: key.clone(),

@@ -126,9 +126,8 @@ pub(crate) struct AtomRef {
 /// beside it).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Group {
-    /// Stored beside the serialised rest in the compiled cache.
-    #[serde(skip)]
-    pub db: Option<Arc<AtomDb>>,
+    /// The atom matchers, one per signature set with atoms here (see [`Slice`]).
+    pub slices: Vec<Slice>,
     /// Where each atom leads: `refs[ref_start[a]..ref_start[a + 1]]` (one flat array instead of
     /// a vector per atom).
     #[serde(with = "crate::serde_bulk::exact_vec")]
@@ -147,6 +146,46 @@ pub(crate) struct Group {
     pub pcre: Vec<PcreSig>,
     /// Largest span kept for verification.
     pub keep: usize,
+}
+
+/// The atom matcher of one big signature set, or of the small sets together, in one group
+/// (see [`OWN_SLICE_PARTS`]): atoms `base..base + atoms` of the group, in a Vectorscan database
+/// of their own. A database update recompiles only the slices whose atoms changed (usually the
+/// small sets' one, with `daily`); the others are reused (see [`crate::pool`]).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Slice {
+    /// Stored beside the serialised rest in the compiled cache.
+    #[serde(skip)]
+    pub db: Option<Arc<AtomDb>>,
+    /// The group's id of this slice's atom 0.
+    pub base: u32,
+    /// Number of atoms.
+    pub atoms: u32,
+    /// What identifies the compiled database: see [`crate::pool::digest`].
+    pub digest: [u8; 32],
+}
+
+/// Sets with at least this many atom parts in a group get a matcher of their own there; the
+/// smaller ones share one. Every matcher costs each scan a pass over the bytes, so
+/// the slices are few (ClamAV's official database: `main` alone, `daily` and any small
+/// third-party sets together), while an update of the small sets, the frequent case, still
+/// leaves the big matcher as it is.
+pub(crate) const OWN_SLICE_PARTS: usize = 16_384;
+
+/// Which slice each set's atoms go to, from each set's number of atom parts in the group: a
+/// big set's own index, or `parts.len()` for the shared slice of the small ones.
+fn slice_of_sets(parts: &[usize]) -> Vec<usize> {
+    parts
+        .iter()
+        .enumerate()
+        .map(|(set, &n)| {
+            if n >= OWN_SLICE_PARTS {
+                set
+            } else {
+                parts.len()
+            }
+        })
+        .collect()
 }
 
 /// An offset-anchored body as the end-of-scan loop first sees it.
@@ -582,6 +621,17 @@ impl Compiled {
             {
                 return Err("atom tables of different lengths");
             }
+            // Slices cover the atoms in order, without overlap.
+            let mut next = 0u64;
+            for sl in &g.slices {
+                if u64::from(sl.base) < next {
+                    return Err("matcher slices overlap");
+                }
+                next = u64::from(sl.base) + u64::from(sl.atoms);
+            }
+            if next > n as u64 {
+                return Err("matcher slice out of range");
+            }
             let bad_ref = g.refs.iter().any(|r| {
                 self.bodies
                     .get(r.body as usize)
@@ -697,8 +747,17 @@ impl Builder {
         Ok(())
     }
 
-    /// Builds the per-target atom matchers.
-    pub fn finish(mut self) -> Result<Compiled, MatchError> {
+    /// Builds the per-target atom matchers, sharing those of databases alive in this process
+    /// (see [`Builder::finish_with`]).
+    pub fn finish(self) -> Result<Compiled, MatchError> {
+        self.finish_with(&mut crate::pool::Reuse::live())
+    }
+
+    /// Builds the per-target atom matchers, taking from `pool` every slice it already has.
+    pub fn finish_with(
+        mut self,
+        pool: &mut crate::pool::Reuse<'_>,
+    ) -> Result<Compiled, MatchError> {
         self.c.hashes.finish();
         self.c.sections.finish();
         self.c.imports.finish();
@@ -724,7 +783,7 @@ impl Builder {
             if !targets_used[t.index()] {
                 continue;
             }
-            let g = self.build_group(t)?;
+            let g = self.build_group(t, pool)?;
             self.c.group_of[t.index()] = groups.len();
             groups.push(g);
         }
@@ -738,7 +797,11 @@ impl Builder {
         Ok(self.c)
     }
 
-    fn build_group(&self, t: Target) -> Result<Group, MatchError> {
+    fn build_group(
+        &self,
+        t: Target,
+        pool: &mut crate::pool::Reuse<'_>,
+    ) -> Result<Group, MatchError> {
         let mut ids: HashMap<(Vec<u8>, bool), u32> = HashMap::new();
         let mut atoms: Vec<(Vec<u8>, bool)> = Vec::new();
         let mut refs: Vec<Vec<AtomRef>> = Vec::new();
@@ -746,11 +809,22 @@ impl Builder {
         let mut need_after: Vec<u32> = Vec::new();
         let mut anchored = Vec::new();
         let mut keep = 256usize;
+        // Atoms are numbered slice by slice (see `slice_of_sets`); within a slice, bodies in
+        // load order.
+        let nsets = self
+            .c
+            .lsigs
+            .iter()
+            .map(|l| usize::from(l.set) + 1)
+            .max()
+            .unwrap_or(0);
+        let mut by_set: Vec<Vec<usize>> = vec![Vec::new(); nsets];
         for (bi, b) in self.c.bodies.iter().enumerate() {
             // Each group holds only its own target's signatures; target 0's group is scanned
-            // beside the object type's (two streams), so target-0 atoms exist once, not once
-            // per target type.
-            if self.c.lsigs[b.lsig as usize].tdb.target != t {
+            // beside the object type's (two streams), so target-0 atoms exist once per set,
+            // not once per target type.
+            let ls = &self.c.lsigs[b.lsig as usize];
+            if ls.tdb.target != t {
                 continue;
             }
             if b.splits.is_empty() {
@@ -762,35 +836,53 @@ impl Builder {
                 };
                 anchored.push(Anchor {
                     body: bi as u32,
-                    set: self.c.lsigs[b.lsig as usize].set,
+                    set: ls.set,
                     quick,
                     nocase: b.nocase,
                 });
-                continue;
+            } else {
+                by_set[usize::from(ls.set)].push(bi);
             }
-            for (pi, (part, sp)) in b.pattern.parts.iter().zip(&b.splits).enumerate() {
-                let bytes = sp.atom(part).to_vec();
-                let key = (
-                    if b.nocase {
-                        bytes.to_ascii_lowercase()
-                    } else {
-                        bytes
-                    },
-                    b.nocase,
-                );
-                let id = *ids.entry(key.clone()).or_insert_with(|| {
-                    atoms.push(key);
-                    refs.push(Vec::new());
-                    need_after.push(0);
-                    (atoms.len() - 1) as u32
-                });
-                refs[id as usize].push(AtomRef {
-                    body: bi as u32,
-                    part: pi as u16,
-                });
-                // + 2: a trailing `(L)` looks at up to two bytes after the part (CR LF).
-                need_after[id as usize] = need_after[id as usize].max(sp.post_max + 2);
-                keep = keep.max((sp.pre_max + sp.post_max + sp.len) as usize + 2);
+        }
+        let parts: Vec<usize> = by_set
+            .iter()
+            .map(|bs| bs.iter().map(|&bi| self.c.bodies[bi].splits.len()).sum())
+            .collect();
+        let slice_of = slice_of_sets(&parts);
+        let mut by_slice: Vec<Vec<usize>> = vec![Vec::new(); nsets + 1];
+        for (set, bodies) in by_set.into_iter().enumerate() {
+            by_slice[slice_of[set]].extend(bodies);
+        }
+        // Where each slice's atoms start.
+        let mut starts = Vec::new();
+        for (slice, bodies) in by_slice.iter().enumerate().filter(|(_, b)| !b.is_empty()) {
+            starts.push((slice, atoms.len()));
+            ids.clear();
+            for (bi, b) in bodies.iter().map(|&bi| (bi, &self.c.bodies[bi])) {
+                for (pi, (part, sp)) in b.pattern.parts.iter().zip(&b.splits).enumerate() {
+                    let bytes = sp.atom(part).to_vec();
+                    let key = (
+                        if b.nocase {
+                            bytes.to_ascii_lowercase()
+                        } else {
+                            bytes
+                        },
+                        b.nocase,
+                    );
+                    let id = *ids.entry(key.clone()).or_insert_with(|| {
+                        atoms.push(key);
+                        refs.push(Vec::new());
+                        need_after.push(0);
+                        (atoms.len() - 1) as u32
+                    });
+                    refs[id as usize].push(AtomRef {
+                        body: bi as u32,
+                        part: pi as u16,
+                    });
+                    // + 2: a trailing `(L)` looks at up to two bytes after the part (CR LF).
+                    need_after[id as usize] = need_after[id as usize].max(sp.post_max + 2);
+                    keep = keep.max((sp.pre_max + sp.post_max + sp.len) as usize + 2);
+                }
             }
         }
         let pcre = self
@@ -805,11 +897,20 @@ impl Builder {
             })
             .collect();
         let atom_len = atoms.iter().map(|(a, _)| a.len() as u32).collect();
-        let db = if atoms.is_empty() {
-            None
-        } else {
-            Some(Arc::new(AtomDb::compile(&atoms)?))
-        };
+        let mut slices = Vec::new();
+        for (i, &(_, start)) in starts.iter().enumerate() {
+            let end = starts.get(i + 1).map_or(atoms.len(), |&(_, e)| e);
+            if end == start {
+                continue;
+            }
+            let (digest, db) = pool.get(&atoms[start..end])?;
+            slices.push(Slice {
+                db: Some(db),
+                base: start as u32,
+                atoms: (end - start) as u32,
+                digest,
+            });
+        }
         let mut ref_start = Vec::with_capacity(refs.len() + 1);
         ref_start.push(0u32);
         for r in &refs {
@@ -817,7 +918,7 @@ impl Builder {
         }
         let refs: Vec<AtomRef> = refs.into_iter().flatten().collect();
         Ok(Group {
-            db,
+            slices,
             ref_start,
             refs,
             atom_len,

@@ -19,6 +19,7 @@ pub mod matcher;
 pub mod normalise;
 mod pcre;
 mod pe;
+mod pool;
 mod scan;
 mod serde_bulk;
 pub mod sigs;
@@ -116,6 +117,7 @@ impl Database {
     ) -> Result<(Database, LoadReport), LoadError> {
         let t0 = Instant::now();
         let mut cache_note = None;
+        let mut salvage = None;
         if let Some(dir) = &opts.cache_dir {
             let key = cache::Key::new(&load::stamp_files(paths)?, opts);
             match cache::read(dir, &key) {
@@ -128,6 +130,7 @@ impl Database {
                         atoms: p.atoms,
                         weak_atoms: p.compiled.weak_atoms,
                         cache: Some(CacheOutcome::Hit),
+                        ..Default::default()
                     };
                     if !opts.lenient {
                         report.check()?;
@@ -142,7 +145,11 @@ impl Database {
                 Err(cache::CacheError::Absent) => {
                     cache_note = Some(CacheOutcome::Rebuilt("absent".into()))
                 }
-                Err(e) => cache_note = Some(CacheOutcome::Rebuilt(e.to_string())),
+                Err(e) => {
+                    cache_note = Some(CacheOutcome::Rebuilt(e.to_string()));
+                    // The sources changed: the matchers of the sets that did not are in there.
+                    salvage = cache::Salvage::open(dir, &key);
+                }
             }
         }
         // Stamped again from the bytes actually compiled, so a file changing meanwhile cannot
@@ -164,7 +171,10 @@ impl Database {
         }
         let files = judged.files;
         let t1 = Instant::now();
-        let c = b.finish()?;
+        let mut take = |d: &[u8; 32]| salvage.as_mut().and_then(|s| s.take(d));
+        let mut reuse = pool::Reuse::with_salvage(&mut take);
+        let c = b.finish_with(&mut reuse)?;
+        let (matchers_compiled, matchers_reused) = (reuse.compiled, reuse.reused);
         let compile_time = t1.elapsed();
         let version = format!("db-{digest}");
         let atoms = c.groups.iter().map(|g| g.atoms()).sum();
@@ -184,6 +194,8 @@ impl Database {
             atoms,
             weak_atoms: c.weak_atoms,
             cache: cache_note,
+            matchers_compiled,
+            matchers_reused,
         };
         Ok((Database { version, sets, c }, report))
     }
@@ -214,7 +226,8 @@ impl Database {
 fn matcher_bytes(c: &db::Compiled) -> usize {
     c.groups
         .iter()
-        .filter_map(|g| g.db.as_ref())
+        .flat_map(|g| &g.slices)
+        .filter_map(|s| s.db.as_ref())
         .map(|d| d.size())
         .sum()
 }

@@ -175,6 +175,12 @@ pub struct LoadReport {
     pub weak_atoms: u64,
     /// What the compiled cache did: `None` when no cache directory was given.
     pub cache: Option<CacheOutcome>,
+    /// Atom matchers compiled (one per signature set and target type; none when the whole
+    /// database came from the cache).
+    pub matchers_compiled: usize,
+    /// Atom matchers whose signature sets did not change, taken from the database in memory
+    /// or from the cache file of the previous version instead of compiled.
+    pub matchers_reused: usize,
 }
 
 /// What the compiled signature cache did during a load ([`LoadOptions::cache_dir`]).

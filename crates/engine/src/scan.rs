@@ -46,7 +46,8 @@ pub(crate) struct Inner {
     ftype: Target,
     /// The groups scanned: target 0's, and the object type's own (if it has signatures).
     groups: [usize; 2],
-    streams: [Option<AtomStreamImpl>; 2],
+    /// Per scanned group, a stream per matcher slice with the slice's first atom id and count.
+    streams: [Vec<(AtomStreamImpl, u32, u32)>; 2],
     hits: Vec<Hit>,
     pending: [VecDeque<Hit>; 2],
     /// Bytes of look-behind the verifier may need (largest of the groups').
@@ -110,7 +111,7 @@ impl Inner {
             finished: false,
             ftype: Target::Any,
             groups: [0, usize::MAX],
-            streams: [None, None],
+            streams: [Vec::new(), Vec::new()],
             hits: Vec::new(),
             pending: [VecDeque::new(), VecDeque::new()],
             keep: 256,
@@ -407,9 +408,10 @@ impl Inner {
                 continue;
             };
             self.keep = self.keep.max(g.keep);
-            if let Some(db) = &g.db {
+            for sl in &g.slices {
+                let Some(db) = &sl.db else { continue };
                 match matcher::open(db) {
-                    Ok(s) => self.streams[i] = Some(s),
+                    Ok(s) => self.streams[i].push((s, sl.base, sl.atoms)),
                     Err(e) => self.error = Some(e.to_string()),
                 }
             }
@@ -435,7 +437,7 @@ impl Inner {
     }
 
     fn scan_chunk(&mut self, data: &[u8]) {
-        if self.streams.iter().all(Option::is_none) {
+        if self.streams.iter().all(Vec::is_empty) {
             return;
         }
         let in_store = matches!(self.store, Store::Mem(..));
@@ -1054,7 +1056,7 @@ impl Inner {
 /// Runs `data` through the open atom streams and queues their hits (all but dead atoms').
 /// A function of the fields it needs, so that the data may be borrowed from the store.
 fn match_streams(
-    streams: &mut [Option<AtomStreamImpl>; 2],
+    streams: &mut [Vec<(AtomStreamImpl, u32, u32)>; 2],
     hits: &mut Vec<Hit>,
     pending: &mut [VecDeque<Hit>; 2],
     dead: &[Vec<u64>; 2],
@@ -1062,11 +1064,32 @@ fn match_streams(
     error: &mut Option<String>,
 ) {
     for i in 0..2 {
-        let Some(stream) = &mut streams[i] else {
-            continue;
-        };
-        if let Err(e) = stream.scan(data, hits) {
-            *error = Some(e.to_string());
+        let mut slice_hits = 0;
+        for (stream, base, n) in &mut streams[i] {
+            let from = hits.len();
+            if let Err(e) = stream.scan(data, hits) {
+                *error = Some(e.to_string());
+            }
+            // Slice atom ids to group ids (an id past the slice, which a database that does
+            // not match its index could give, is dropped).
+            let mut w = from;
+            for r in from..hits.len() {
+                let h = hits[r];
+                if h.atom < *n {
+                    hits[w] = Hit {
+                        atom: h.atom + *base,
+                        end: h.end,
+                    };
+                    w += 1;
+                }
+            }
+            hits.truncate(w);
+            slice_hits += usize::from(w > from);
+        }
+        // Each stream reports in the order of end offsets; hits of several streams are merged
+        // into that order (verification relies on it: see `chain_dead`).
+        if slice_hits > 1 {
+            hits.sort_by_key(|h| h.end);
         }
         pending[i].extend(hits.drain(..).filter(|h| !is_dead(&dead[i], h.atom)));
     }

@@ -304,6 +304,110 @@ fn compiled_cache_hit_stale_and_corrupt() {
 }
 
 #[test]
+fn an_update_compiles_only_the_sets_that_changed() {
+    // Atoms unique to this test: the matchers of other tests' databases, alive in this
+    // process, must not be what gets reused.
+    let sigs = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: &str| std::fs::write(sigs.path().join(name), body).unwrap();
+    let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    // `main` is big enough for target 0 matchers of its own (`OWN_SLICE_PARTS`); `daily` and
+    // `local` share one.
+    let mut main = format!(
+        "Main.One-1:0:*:{}\nMain.Shared-1:0:*:{}\nMain.Html-1:3:*:{}\n",
+        hex("upd-main-one"),
+        hex("upd-shared-atom"),
+        hex("upd-main-html")
+    );
+    for i in 0..crate::db::OWN_SLICE_PARTS {
+        main.push_str(&format!(
+            "Main.Gen-{i}:0:*:{}\n",
+            hex(&format!("upd-gen-{i:05}"))
+        ));
+    }
+    write("main.ndb", &main);
+    write(
+        "local.ndb",
+        &format!("Local.One-1:0:*:{}\n", hex("upd-local-one")),
+    );
+    let daily = |n: u32| {
+        format!(
+            "Daily.Chain-{n}:0:*:{}*{}\nDaily.Shared-{n}:0:*:{}\n",
+            hex("upd-daily-first"),
+            hex(&format!("upd-daily-second-{n}")),
+            hex("upd-shared-atom")
+        )
+    };
+    write("daily.ndb", &daily(1));
+    let opts = LoadOptions {
+        cache_dir: Some(cache.path().to_path_buf()),
+        ..LoadOptions::default()
+    };
+    let load = || {
+        let (db, r) = Database::load(&[sigs.path().to_path_buf()], &opts).unwrap();
+        (Arc::new(db), r)
+    };
+    let check = |db: &Arc<Database>, n: u32| {
+        let obj =
+            format!("..upd-daily-first..upd-main-one..upd-shared-atom..upd-daily-second-{n}..");
+        for chunk in [1, 5, 4096] {
+            let mut got = names(&scan(db, obj.as_bytes(), chunk));
+            got.sort();
+            assert_eq!(
+                got,
+                vec![
+                    format!("Daily.Chain-{n}"),
+                    format!("Daily.Shared-{n}"),
+                    "Main.One-1".to_string(),
+                    "Main.Shared-1".to_string(),
+                ],
+                "chunk {chunk}"
+            );
+        }
+        // The chain's second part before its first: no match.
+        let rev = format!("upd-daily-second-{n} upd-daily-first");
+        assert_eq!(scan(db, rev.as_bytes(), 3).status, Status::Clean);
+    };
+    // First load: every matcher compiled (target 0: main's own, and one for daily and local;
+    // target 3: one for main's only signature there).
+    let (db1, r) = load();
+    assert_eq!((r.matchers_compiled, r.matchers_reused), (3, 0));
+    assert_eq!(
+        names(&scan(&db1, b"upd-gen-16383 upd-local-one", 2)).len(),
+        2
+    );
+    check(&db1, 1);
+
+    // daily changes while the first database serves: only daily's matcher is compiled.
+    write("daily.ndb", &daily(2));
+    let (db2, r) = load();
+    assert_eq!(
+        r.cache.as_ref().map(ToString::to_string).as_deref(),
+        Some("rebuilt (stale: signature files changed)")
+    );
+    assert_eq!((r.matchers_compiled, r.matchers_reused), (1, 2));
+    check(&db2, 2);
+    check(&db1, 1);
+
+    // Nothing alive any more (a restart after an update): main's matchers come from the
+    // previous cache file.
+    drop((db1, db2));
+    write("daily.ndb", &daily(3));
+    let (db3, r) = load();
+    assert_eq!((r.matchers_compiled, r.matchers_reused), (1, 2));
+    check(&db3, 3);
+    drop(db3);
+    let (db4, r) = load();
+    assert_eq!(r.cache, Some(CacheOutcome::Hit));
+    assert_eq!((r.matchers_compiled, r.matchers_reused), (0, 0));
+    check(&db4, 3);
+    assert!(
+        names(&scan(&db4, b"..upd-main-html..", 4)).is_empty(),
+        "target 3 only on HTML"
+    );
+}
+
+#[test]
 fn html_and_text_targets_are_not_reported_as_approximated() {
     // All of ClamAV's views are produced (the JavaScript-normalised one too), so target 3
     // signatures, those written for `n000` identifiers included, are exact.

@@ -67,6 +67,8 @@ pub fn load_database(cfg: &EngineConfig) -> Result<Database, ReloadError> {
         signatures = report.files.iter().map(|f| f.loaded).sum::<u64>(),
         ms = report.total_time.as_millis() as u64,
         %cache,
+        matchers_compiled = report.matchers_compiled,
+        matchers_reused = report.matchers_reused,
         "signature database loaded"
     );
     Ok(db)

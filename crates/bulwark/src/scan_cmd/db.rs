@@ -73,7 +73,8 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
                     "{}",
                     serde_json::json!({"version": db.version(), "sets": db.sets(), "files": files, "loaded": total_loaded,
                         "total": total, "load_seconds": r.total_time.as_secs_f64(), "compile_seconds": r.compile_time.as_secs_f64(),
-                        "matcher_bytes": r.matcher_bytes, "atoms": r.atoms, "weak_atoms": r.weak_atoms, "cache": r.cache.as_ref().map(ToString::to_string), "peak_rss_kb": rss,
+                        "matcher_bytes": r.matcher_bytes, "atoms": r.atoms, "weak_atoms": r.weak_atoms, "cache": r.cache.as_ref().map(ToString::to_string),
+                        "matchers_compiled": r.matchers_compiled, "matchers_reused": r.matchers_reused, "peak_rss_kb": rss,
                         "rss_growth_kb": rss.saturating_sub(rss0), "refused": refused.as_ref().map(ToString::to_string)})
                 );
                 return Ok(code);
@@ -133,10 +134,12 @@ pub fn run_db(cmd: DbCommand) -> anyhow::Result<i32> {
                 r.matcher_bytes as f64 / 1e6
             );
             println!(
-                "compiled cache: {}",
+                "compiled cache: {}; atom matchers: {} compiled, {} reused",
                 r.cache
                     .as_ref()
-                    .map_or("not used".to_string(), ToString::to_string)
+                    .map_or("not used".to_string(), ToString::to_string),
+                r.matchers_compiled,
+                r.matchers_reused
             );
             println!(
                 "memory: peak RSS {:.1} MB (grew {:.1} MB while loading)",
