@@ -71,6 +71,14 @@ impl Spilled {
         self.len() == 0
     }
 
+    /// The content when it is in memory (nothing read, nothing copied).
+    pub fn in_memory(&self) -> Option<&[u8]> {
+        match self {
+            Spilled::Memory(v, _) => Some(v),
+            Spilled::File(..) => None,
+        }
+    }
+
     /// A reader from its start (each reader of the file has its own position).
     pub fn reader(&self) -> io::Result<Box<dyn ReadSeek + '_>> {
         match self {

@@ -84,9 +84,11 @@ impl eocd::Source for At<'_> {
 type OnSig<'a> = dyn FnMut(&mut dyn ReadSeek, u64, [u8; 2]) -> bool + 'a;
 
 /// Calls `f` with each signature `PK` + one of `want` that starts in `[from, to)` of `r` (of
-/// length `len`), in order, until `f` returns `false`.
+/// length `len`), in order, until `f` returns `false`. `mem`: the same bytes when they are in
+/// memory (searched where they lie instead of read through `r`).
 fn scan_sigs(
     r: &mut dyn ReadSeek,
+    mem: Option<&[u8]>,
     len: u64,
     from: u64,
     to: u64,
@@ -94,6 +96,26 @@ fn scan_sigs(
     f: &mut OnSig<'_>,
 ) -> io::Result<()> {
     let to = to.min(len);
+    if let Some(m) = mem.filter(|m| m.len() as u64 == len) {
+        let (from, to) = (from as usize, to as usize);
+        let Some(hay) = m.get(from..(to + 3).min(m.len())) else {
+            return Ok(());
+        };
+        for i in memchr::memmem::find_iter(hay, b"PK") {
+            let p = from + i;
+            if p >= to {
+                break;
+            }
+            let Some(k) = m.get(p + 2..p + 4) else {
+                break;
+            };
+            let k = [k[0], k[1]];
+            if want.contains(&k) && !f(r, p as u64, k) {
+                break;
+            }
+        }
+        return Ok(());
+    }
     let mut buf = vec![0u8; (to.saturating_sub(from)).min(CHUNK as u64) as usize + 3];
     let mut pos = from;
     while pos < to {
@@ -124,11 +146,11 @@ fn scan_sigs(
 
 /// Every consistent end record in `r` (of length `len`), in order, and whether the search
 /// stopped at [`MAX_END_SIGS`].
-fn find_ends(r: &mut dyn ReadSeek, len: u64) -> io::Result<(Vec<End>, bool)> {
+fn find_ends(r: &mut dyn ReadSeek, mem: Option<&[u8]>, len: u64) -> io::Result<(Vec<End>, bool)> {
     let mut ends = Vec::new();
     let mut seen = 0usize;
     let mut capped = false;
-    scan_sigs(r, len, 0, len, &[[5, 6]], &mut |r, pos, _| {
+    scan_sigs(r, mem, len, 0, len, &[[5, 6]], &mut |r, pos, _| {
         seen += 1;
         if seen > MAX_END_SIGS {
             capped = true;
@@ -224,7 +246,7 @@ fn open<'a>(r: Box<dyn ReadSeek + 'a>, e: &End) -> Option<Archive<'a>> {
 /// non-empty archive) that opens.
 pub(crate) fn primary(blob: &Blob) -> io::Result<Archive<'_>> {
     let len = blob.len();
-    let (ends, _) = find_ends(&mut *blob.reader()?, len)?;
+    let (ends, _) = find_ends(&mut *blob.reader()?, blob.in_memory(), len)?;
     for e in ends.iter().rev().filter(|e| e.entries > 0) {
         if let Some(za) = open(blob.reader()?, e) {
             return Ok(za);
@@ -316,7 +338,7 @@ pub(crate) fn walk<'o>(
         ctx.note(Finding::Error);
         return Ok(w);
     };
-    let ends = match find_ends(&mut *r, len) {
+    let ends = match find_ends(&mut *r, blob.in_memory(), len) {
         Ok((ends, capped)) => {
             if capped {
                 ctx.hit(Limit::ZipSignatures);
@@ -371,7 +393,17 @@ pub(crate) fn walk<'o>(
     if !is_zip {
         ctx.restore_corrupted(corrupted);
     }
-    locals(ctx, &mut w, &mut *r, len, &cover, path, depth, is_zip)?;
+    locals(
+        ctx,
+        &mut w,
+        &mut *r,
+        blob.in_memory(),
+        len,
+        &cover,
+        path,
+        depth,
+        is_zip,
+    )?;
     Ok(w)
 }
 
@@ -789,6 +821,7 @@ fn locals<'o>(
     ctx: &mut impl Scan<'o>,
     w: &mut Walked,
     r: &mut dyn ReadSeek,
+    mem: Option<&[u8]>,
     len: u64,
     cover: &Cover,
     path: &str,
@@ -802,6 +835,7 @@ fn locals<'o>(
     for &(a, b) in &gaps {
         let res = scan_sigs(
             r,
+            mem,
             len,
             a,
             b,
@@ -945,15 +979,39 @@ mod tests {
             data[p..p + 4].copy_from_slice(b"PK\x05\x06");
         }
         let len = data.len() as u64;
-        let mut r: Box<dyn ReadSeek> = Box::new(io::Cursor::new(data));
-        let mut found = Vec::new();
-        scan_sigs(&mut *r, len, 0, len, &[[5, 6]], &mut |_, p, _| {
-            found.push(p);
-            true
-        })
-        .unwrap();
         let want: Vec<u64> = at.iter().map(|&p| p as u64).collect();
-        assert_eq!(found, want);
+        // Read through the reader, and searched in memory: the same signatures, also from
+        // inside the object and up to a limit.
+        for mem in [None, Some(data.as_slice())] {
+            let mut r: Box<dyn ReadSeek> = Box::new(io::Cursor::new(data.clone()));
+            for (from, to) in [
+                (0, len),
+                (1, len),
+                (0, len - 4),
+                (CHUNK as u64 - 3, CHUNK as u64 + 6),
+            ] {
+                let mut found = Vec::new();
+                scan_sigs(&mut *r, mem, len, from, to, &[[5, 6]], &mut |_, p, _| {
+                    found.push(p);
+                    true
+                })
+                .unwrap();
+                let expect: Vec<u64> = want
+                    .iter()
+                    .copied()
+                    .filter(|&p| p >= from && p < to)
+                    .collect();
+                assert_eq!(found, expect, "{from}..{to} in memory: {}", mem.is_some());
+            }
+            // `false` stops the search.
+            let mut n = 0;
+            scan_sigs(&mut *r, mem, len, 0, len, &[[5, 6]], &mut |_, _, _| {
+                n += 1;
+                false
+            })
+            .unwrap();
+            assert_eq!(n, 1);
+        }
     }
 
     #[test]
