@@ -171,15 +171,40 @@ struct FileScan {
     head: Vec<u8>,
 }
 
+thread_local! {
+    /// Each scanning thread's read buffer: allocating and zeroing 256 KiB for every file cost
+    /// more than reading a small file.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0u8; 256 << 10]);
+}
+
 /// Feeds `r` to a deep scan (stopping at the first raw detection unless `--allmatch`);
 /// `None` when it holds no byte.
 fn scan_stream(db: &Arc<Database>, s: &Settings, r: &mut dyn Read) -> io::Result<Option<FileScan>> {
     let mut d = DeepScanner::new(Arc::clone(db), s.deep.clone());
     d.set_all_matches(s.allmatch);
     let mut head = Vec::new();
-    let mut buf = vec![0u8; 256 << 10];
+    READ_BUF.with_borrow_mut(|buf| feed_all(r, buf, s, &mut d, &mut head))?;
+    let raw = d.bytes_scanned();
+    if raw == 0 {
+        return Ok(None);
+    }
+    Ok(Some(FileScan {
+        verdict: d.finish(),
+        raw,
+        head,
+    }))
+}
+
+/// Reads `r` through `buf` into the scan `d`, keeping its first 8 KiB in `head`.
+fn feed_all(
+    r: &mut dyn Read,
+    buf: &mut [u8],
+    s: &Settings,
+    d: &mut DeepScanner,
+    head: &mut Vec<u8>,
+) -> io::Result<()> {
     loop {
-        let n = match r.read(&mut buf) {
+        let n = match r.read(buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -194,15 +219,7 @@ fn scan_stream(db: &Arc<Database>, s: &Settings, r: &mut dyn Read) -> io::Result
             break;
         }
     }
-    let raw = d.bytes_scanned();
-    if raw == 0 {
-        return Ok(None);
-    }
-    Ok(Some(FileScan {
-        verdict: d.finish(),
-        raw,
-        head,
-    }))
+    Ok(())
 }
 
 fn scan_path(db: &Arc<Database>, s: &Settings, p: Option<&Path>) -> io::Result<Option<FileScan>> {
