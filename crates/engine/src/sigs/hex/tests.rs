@@ -260,3 +260,76 @@ fn split_verification() {
     };
     assert_eq!(verify_split(part, &sp, w, 7, 11, false), None);
 }
+
+#[test]
+fn gaps_before_and_after_the_atom_try_every_length() {
+    // The shape of a real signature (a CVE_2017_16361 subsignature): literals separated by
+    // inline gaps, the atom last, so both gaps are matched backward from it.
+    let p = parse("2f464446{-95}2f4620{-13}68747470733a2f2f").unwrap();
+    let part = &p.parts[0];
+    let i = part.elems.len() - 1;
+    let sp = Split::new(part, i, 0, 8);
+    assert_eq!(sp.atom(part), b"https://");
+    let check = |data: &[u8], nocase: bool| {
+        let s = data
+            .windows(8)
+            .rposition(|w| w.eq_ignore_ascii_case(b"https://"));
+        let s = s.expect("atom in data");
+        let w = Window {
+            data,
+            at_start: true,
+            at_end: true,
+        };
+        verify_split(part, &sp, w, s, s + 8, nocase)
+    };
+    let build = |x: usize, y: usize, head: &[u8], mid: &[u8]| {
+        let mut d = b"..".to_vec();
+        d.extend_from_slice(head);
+        d.extend(std::iter::repeat_n(b'x', x));
+        d.extend_from_slice(mid);
+        d.extend(std::iter::repeat_n(b'y', y));
+        d.extend_from_slice(b"https://");
+        d
+    };
+    // Every gap length at and around the bounds.
+    for x in [0, 1, 50, 94, 95, 96] {
+        for y in [0, 1, 12, 13, 14] {
+            let d = build(x, y, b"/FDF", b"/F ");
+            let want = (x <= 95 && y <= 13).then_some((2, d.len()));
+            assert_eq!(check(&d, false), want, "x {x} y {y}");
+        }
+    }
+    // Case: only with ::i.
+    let d = build(3, 3, b"/fdf", b"/f ");
+    assert_eq!(check(&d, false), None);
+    assert_eq!(check(&d, true), Some((2, d.len())));
+    // Decoys: the literal's last byte where the gap could end, the rest not matching; then a
+    // real match further out.
+    let d = b"../FDF  F F /F y y yhttps://".to_vec();
+    assert_eq!(check(&d, false), Some((2, d.len())));
+    let d = b"../FDX /F https://".to_vec();
+    assert_eq!(check(&d, false), None);
+    // A gap running into the window's start: no match, no panic.
+    let d = b"/F https://".to_vec();
+    assert_eq!(check(&d, false), None);
+    // Forward: a gap after the atom, then a byte.
+    let p = parse("41424344{-3}45").unwrap();
+    let sp = Split::new(&p.parts[0], 0, 0, 4);
+    for (data, want) in [
+        (&b"ABCDE"[..], Some((0, 5))),
+        (b"ABCDxxxE", Some((0, 8))),
+        (b"ABCDxxxxE", None),
+        (b"ABCDxx", None),
+    ] {
+        let w = Window {
+            data,
+            at_start: true,
+            at_end: true,
+        };
+        assert_eq!(
+            verify_split(&p.parts[0], &sp, w, 0, 4, false),
+            want,
+            "{data:?}"
+        );
+    }
+}

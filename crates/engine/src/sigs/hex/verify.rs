@@ -195,8 +195,24 @@ fn run(
                 }
             }
             Elem::Gap { min, max } => {
+                // The byte the element after the gap must take first, when it is an exact
+                // one: most gap lengths fail on it, without a recursion each.
+                let first = match mw.dir {
+                    Dir::Fwd => rest.first().and_then(|e| edge_byte(e, true)),
+                    Dir::Back => rest.last().and_then(|e| edge_byte(e, false)),
+                };
                 for n in *min..=*max {
                     let np = advance(mw, pos, n as usize)?;
+                    if let Some(x) = first {
+                        let at = match mw.dir {
+                            Dir::Fwd => mw.w.data.get(np),
+                            Dir::Back => np.checked_sub(1).and_then(|p| mw.w.data.get(p)),
+                        };
+                        if at.is_some_and(|&b| b != x && !(mw.nocase && b.eq_ignore_ascii_case(&x)))
+                        {
+                            continue;
+                        }
+                    }
                     if let Some(end) = run(rest, k, mw, np, budget, depth + 1) {
                         return Some(end);
                     }
@@ -232,6 +248,17 @@ fn run(
                 pos = np;
             }
         }
+    }
+}
+
+/// The exact byte element `e` matches first (`fwd`) or last, if it is an exact byte or a
+/// literal.
+fn edge_byte(e: &Elem, fwd: bool) -> Option<u8> {
+    match e {
+        Elem::Byte(b) => Some(*b),
+        Elem::Lit(l) if fwd => l.first().copied(),
+        Elem::Lit(l) => l.last().copied(),
+        _ => None,
     }
 }
 
