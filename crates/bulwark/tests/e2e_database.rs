@@ -164,3 +164,96 @@ fn a_server_on_the_built_in_signature_says_so() {
         "ctl status does not say it:\n{status}"
     );
 }
+
+/// `s` as the hex of an `.ndb` body.
+fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The last `signature database loaded` line of the server's log, after `n` earlier ones.
+fn loaded_line(bulwark: &Bulwark, n: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = bulwark.log();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("signature database loaded"))
+            .collect();
+        if lines.len() > n {
+            return lines[lines.len() - 1].to_string();
+        }
+        assert!(Instant::now() < deadline, "no load logged:\n{log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn an_update_of_daily_compiles_only_its_matcher_and_serves_the_new_signature() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let db = work.path().join("db");
+    std::fs::create_dir(&db).expect("mkdir db");
+    // `main` big enough for matchers of its own, as ClamAV's is; `daily` small.
+    let mut main = format!("E2e.Main.Sample-1:0:*:{}\n", hex("e2e-main-sample-marker"));
+    for i in 0..16_384 {
+        main.push_str(&format!(
+            "E2e.Main.Gen-{i}:0:*:{}\n",
+            hex(&format!("e2e-gen-{i:05}"))
+        ));
+    }
+    std::fs::write(db.join("main.ndb"), main).expect("write main.ndb");
+    let daily1 = format!("E2e.Daily.One-1:0:*:{}\n", hex("e2e-daily-first-marker"));
+    std::fs::write(db.join("daily.ndb"), &daily1).expect("write daily.ndb");
+    let config = format!(
+        "[engine]\ndatabase = [\"{db}\"]\n[control]\nsocket = \"{d}/control.sock\"\npid_file = \
+         \"{d}/bulwark.pid\"\n",
+        db = db.display(),
+        d = work.path().display()
+    );
+    let bulwark = Bulwark::start_with_config(common::bulwark_bin(), Some(&config))
+        .unwrap_or_else(|e| panic!("starting bulwark: {e}"));
+    loaded_line(&bulwark, 0);
+    let sample = |name: &str, marker: &str| {
+        let p = work.path().join(format!("{name}.bin"));
+        let mut data = noise(20_000);
+        data.splice(9_000..9_000, marker.bytes());
+        std::fs::write(&p, data).expect("write sample");
+        p
+    };
+    let a = sample("a", "e2e-main-sample-marker");
+    let b = sample("b", "e2e-daily-second-marker");
+    let out = respmod(&bulwark, &a, "a1");
+    assert!(
+        out.contains("E2e.Main.Sample-1"),
+        "main's signature:\n{out}"
+    );
+    let out = respmod(&bulwark, &b, "b1");
+    assert!(
+        !out.contains("E2e.Daily.Two-1"),
+        "found before the update:\n{out}"
+    );
+
+    // The update adds a signature to daily: the reload compiles daily's matcher only, takes
+    // main's from the database serving, and both sets detect.
+    let daily2 = format!(
+        "{daily1}E2e.Daily.Two-1:0:*:{}\n",
+        hex("e2e-daily-second-marker")
+    );
+    std::fs::write(db.join("daily.ndb"), daily2).expect("update daily.ndb");
+    let (ok, out) = ctl(work.path(), "reload-db");
+    assert!(ok, "reload-db failed: {out}");
+    let line = loaded_line(&bulwark, 1);
+    assert!(
+        line.contains("matchers_compiled=1") && !line.contains("matchers_reused=0"),
+        "the reload did not reuse main's matchers: {line}"
+    );
+    let out = respmod(&bulwark, &b, "b2");
+    assert!(
+        out.contains("E2e.Daily.Two-1"),
+        "daily's new signature:\n{out}"
+    );
+    let out = respmod(&bulwark, &a, "a2");
+    assert!(
+        out.contains("E2e.Main.Sample-1"),
+        "main's after the update:\n{out}"
+    );
+}
