@@ -27,8 +27,8 @@ use crate::matcher::AtomDb;
 /// Bumped whenever the layout of the cache or of any serialised type changes, or what a load
 /// reports (13: target 3 signatures no longer reported approximated once the JavaScript view is
 /// scanned; 14: a HandlerType naming CL_TYPE_GRAPHICS is honoured in full; 15: one matcher per
-/// signature set in each group).
-pub(crate) const FORMAT: u32 = 15;
+/// signature set in each group; 16: the file named by the load's paths, not its files).
+pub(crate) const FORMAT: u32 = 16;
 const MAGIC: &[u8; 8] = b"BWENGDB\x00";
 
 /// Why a cache file was not used.
@@ -55,11 +55,13 @@ pub(crate) struct Key {
     engine: String,
     matcher: String,
     options: [u8; 32],
+    /// The paths the load was given (directories, usually): they name the cache file.
+    origin: Vec<String>,
     sources: Vec<Stamp>,
 }
 
 impl Key {
-    pub fn new(sources: &[Stamp], opts: &LoadOptions) -> Self {
+    pub fn new(origin: &[PathBuf], sources: &[Stamp], opts: &LoadOptions) -> Self {
         let mut h = blake3::Hasher::new();
         let mut names: Vec<_> = opts.set_names.iter().collect();
         names.sort();
@@ -75,16 +77,19 @@ impl Key {
             engine: env!("CARGO_PKG_VERSION").to_string(),
             matcher: crate::matcher::fingerprint(),
             options: *h.finalize().as_bytes(),
+            origin: origin.iter().map(|p| p.display().to_string()).collect(),
             sources: sources.to_vec(),
         }
     }
 
-    /// The cache file for this source set and options (not versions: a new version of the same
-    /// files replaces the old cache file instead of accumulating next to it).
+    /// The cache file for the paths the load was given and its options (not for the files in
+    /// them: a new version of the files, or a set of files that changed — `daily.cvd` replaced
+    /// by `daily.cld`, a third-party file added — replaces the old cache file instead of
+    /// accumulating next to it, and the rebuild takes the matchers that did not change from it).
     pub fn file(&self, dir: &Path) -> PathBuf {
         let mut h = blake3::Hasher::new();
-        for s in &self.sources {
-            h.update(s.path.as_bytes());
+        for o in &self.origin {
+            h.update(o.as_bytes());
             h.update(&[0]);
         }
         h.update(&self.options);
@@ -416,4 +421,86 @@ fn writable_dir(d: &Path) -> bool {
             .prefix(".bulwark-probe-")
             .tempfile_in(d)
             .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Database, LoadOptions};
+
+    /// A matcher whose bytes were damaged in a stale cache file is compiled again, never used;
+    /// the file's intact matchers are still taken.
+    #[test]
+    fn a_damaged_matcher_in_a_stale_file_is_compiled_not_salvaged() {
+        let sigs = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+        std::fs::write(
+            sigs.path().join("a.ndb"),
+            format!(
+                "Salvage.Any-1:0:*:{}\nSalvage.Html-1:3:*:{}\n",
+                hex("salvage-test-any"),
+                hex("salvage-test-html")
+            ),
+        )
+        .unwrap();
+        let hdb = |name: &str| {
+            let line = format!("44d88612fea8a8f36de82e1278abb02f:68:{name}\n");
+            std::fs::write(sigs.path().join("b.hdb"), line).unwrap();
+        };
+        hdb("Salvage.Hash-1");
+        let opts = LoadOptions {
+            cache_dir: Some(cache.path().to_path_buf()),
+            ..LoadOptions::default()
+        };
+        let paths = [sigs.path().to_path_buf()];
+        let (db, r) = Database::load(&paths, &opts).unwrap();
+        assert_eq!((r.matchers_compiled, r.matchers_reused), (2, 0));
+        drop(db);
+
+        // Damage the first matcher's bytes in the file.
+        let key = Key::new(&paths, &crate::load::stamp_files(&paths).unwrap(), &opts);
+        let file = key.file(cache.path());
+        let mut bytes = std::fs::read(&file).unwrap();
+        let hlen = u32::from_le_bytes(bytes[12..16].try_into().unwrap()) as usize;
+        let header: Header = postcard::from_bytes(&bytes[16..16 + hlen]).unwrap();
+        assert_eq!(header.blobs.len(), 2);
+        let first = 16 + hlen + header.payload_len as usize;
+        bytes[first + 7] ^= 0x40;
+        std::fs::write(&file, bytes).unwrap();
+        let mut s = Salvage::open(cache.path(), &key).unwrap();
+        assert!(s.take(&header.blobs[0].atoms).is_none());
+        assert!(s.take(&header.blobs[1].atoms).is_some());
+        assert!(s.take(&[7; 32]).is_none());
+
+        // A changed file and a new one (hash signatures only: no atom changes) make the cache
+        // stale, in the same file (named by the directory): the intact matcher is reused, the
+        // damaged one compiled, and the database detects.
+        hdb("Salvage.Hash-2");
+        std::fs::write(
+            sigs.path().join("c.hdb"),
+            "00000000000000000000000000000000:1:Salvage.Hash-3\n",
+        )
+        .unwrap();
+        let (db, r) = Database::load(&paths, &opts).unwrap();
+        assert_eq!(
+            r.cache.as_ref().map(ToString::to_string).as_deref(),
+            Some("rebuilt (stale: signature files changed)")
+        );
+        assert_eq!((r.matchers_compiled, r.matchers_reused), (1, 1));
+        let files = std::fs::read_dir(cache.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "db"))
+            })
+            .count();
+        assert_eq!(files, 1, "one cache file per directory");
+        let db = std::sync::Arc::new(db);
+        let mut s = crate::Scanner::new(db, &crate::ScanOptions::default());
+        s.feed(b"..salvage-test-any..");
+        let v = s.finish();
+        assert_eq!(v.threats.len(), 1);
+        assert_eq!(v.threats[0].name, "Salvage.Any-1");
+    }
 }

@@ -119,7 +119,7 @@ impl Database {
         let mut cache_note = None;
         let mut salvage = None;
         if let Some(dir) = &opts.cache_dir {
-            let key = cache::Key::new(&load::stamp_files(paths)?, opts);
+            let key = cache::Key::new(paths, &load::stamp_files(paths)?, opts);
             match cache::read(dir, &key) {
                 Ok(p) => {
                     let report = LoadReport {
@@ -157,7 +157,7 @@ impl Database {
         let raw = load::read_files(paths)?;
         let key = opts.cache_dir.as_ref().map(|_| {
             let stamps: Vec<_> = raw.iter().map(|f| f.stamp.clone()).collect();
-            cache::Key::new(&stamps, opts)
+            cache::Key::new(paths, &stamps, opts)
         });
         let mut b = db::Builder::new();
         let mut sets = Vec::new();
