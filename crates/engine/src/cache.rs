@@ -1,6 +1,7 @@
-//! The compiled-database cache: one file per (source set, load options) in a cache directory,
-//! holding everything [`crate::Database::load`] builds, so a restart or a `bulwark scan` loads
-//! in a fraction of a second instead of recompiling the Vectorscan databases.
+//! The compiled-database cache: one file per (configured paths, load options) in a cache
+//! directory, holding everything [`crate::Database::load`] builds, so a restart or a
+//! `bulwark scan` loads in a fraction of a second instead of recompiling the Vectorscan
+//! databases.
 //!
 //! Layout: `MAGIC`, format (u32 LE), header length (u32 LE), header (postcard), payload (postcard), then the
 //! serialised Vectorscan databases back to back. The header says what the cache was built from
