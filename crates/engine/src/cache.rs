@@ -276,7 +276,9 @@ fn read_blob(f: &mut impl Read, blob: &Blob) -> Result<AtomDb, CacheError> {
     if blob.len > MAX_BLOB {
         return Err(corrupt("blob length"));
     }
-    let mut b = Vec::with_capacity(usize::try_from(blob.len).unwrap_or(0));
+    // The length comes from the header, which no digest covers: reserve at most 64 MiB up
+    // front (a damaged length must not allocate gigabytes); the read grows it if needed.
+    let mut b = Vec::with_capacity(usize::try_from(blob.len.min(64 << 20)).unwrap_or(0));
     f.take(blob.len).read_to_end(&mut b)?;
     if b.len() as u64 != blob.len {
         return Err(corrupt("truncated matcher database"));
