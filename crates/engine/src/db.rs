@@ -126,7 +126,8 @@ pub(crate) struct AtomRef {
 /// beside it).
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Group {
-    /// The atom matchers, one per signature set with atoms here (see [`Slice`]).
+    /// The atom matchers: one per big signature set with atoms here and one for the small
+    /// sets together (see [`Slice`]).
     pub slices: Vec<Slice>,
     /// Where each atom leads: `refs[ref_start[a]..ref_start[a + 1]]` (one flat array instead of
     /// a vector per atom).
@@ -821,8 +822,8 @@ impl Builder {
         let mut by_set: Vec<Vec<usize>> = vec![Vec::new(); nsets];
         for (bi, b) in self.c.bodies.iter().enumerate() {
             // Each group holds only its own target's signatures; target 0's group is scanned
-            // beside the object type's (two streams), so target-0 atoms exist once per set,
-            // not once per target type.
+            // beside the object type's, so target-0 atoms exist once per slice, not once per
+            // target type.
             let ls = &self.c.lsigs[b.lsig as usize];
             if ls.tdb.target != t {
                 continue;
