@@ -102,8 +102,11 @@ fn idle_and_slowloris_connections_do_not_lock_out_a_good_client() {
         sent += 1;
         std::thread::sleep(Duration::from_millis(200));
     }
+    // Locked out would mean waiting until the slowloris connections are dropped at their head
+    // deadline; a one-off second is the kernel resending a SYN-ACK while 2,000 idle connections
+    // fill the accept queue (seen in CI at 1.03-1.06 s), not a lock-out.
     assert!(
-        worst < Duration::from_secs(1),
+        worst < Duration::from_secs(HEAD_TIMEOUT_SECS),
         "the slowest answer to the good client took {worst:?}"
     );
 
