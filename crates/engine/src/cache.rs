@@ -179,18 +179,9 @@ const MAX_HEADER: u32 = 64 << 20;
 /// Largest matcher database accepted.
 const MAX_BLOB: u64 = 1 << 32;
 
-/// Reads and checks the cache file for `key`.
-///
-/// The body is deserialised while streaming from the file (no copy of the whole file in
-/// memory); its digest is checked before anything is returned and before the Vectorscan
-/// databases (C code) see a byte of it.
-pub(crate) fn read(dir: &Path, key: &Key) -> Result<Payload, CacheError> {
-    let path = key.file(dir);
-    let mut f = match std::fs::File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(CacheError::Absent),
-        Err(e) => return Err(e.into()),
-    };
+/// Reads and checks the fixed start and the header of a cache file; also returns the header's
+/// length (the payload follows it).
+fn read_header(f: &mut std::fs::File) -> Result<(Header, u32), CacheError> {
     let trunc = |e: std::io::Error| {
         if e.kind() == std::io::ErrorKind::UnexpectedEof {
             corrupt("truncated")
@@ -212,9 +203,23 @@ pub(crate) fn read(dir: &Path, key: &Key) -> Result<Payload, CacheError> {
     }
     let mut hbytes = vec![0u8; hlen as usize];
     f.read_exact(&mut hbytes).map_err(trunc)?;
-    let header: Header =
-        postcard::from_bytes(&hbytes).map_err(|e| corrupt(format!("header: {e}")))?;
-    drop(hbytes);
+    let header = postcard::from_bytes(&hbytes).map_err(|e| corrupt(format!("header: {e}")))?;
+    Ok((header, hlen))
+}
+
+/// Reads and checks the cache file for `key`.
+///
+/// The body is deserialised while streaming from the file (no copy of the whole file in
+/// memory); its digest is checked before anything is returned and before the Vectorscan
+/// databases (C code) see a byte of it.
+pub(crate) fn read(dir: &Path, key: &Key) -> Result<Payload, CacheError> {
+    let path = key.file(dir);
+    let mut f = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(CacheError::Absent),
+        Err(e) => return Err(e.into()),
+    };
+    let (header, _) = read_header(&mut f)?;
     if header.key != *key {
         return Err(CacheError::Stale(key.why_stale(&header.key)));
     }
@@ -303,18 +308,7 @@ impl Salvage {
     /// matcher build (the header only is read).
     pub fn open(dir: &Path, key: &Key) -> Option<Salvage> {
         let mut file = std::fs::File::open(key.file(dir)).ok()?;
-        let mut fixed = [0u8; 16];
-        file.read_exact(&mut fixed).ok()?;
-        if &fixed[..8] != MAGIC || fixed[8..12] != FORMAT.to_le_bytes() {
-            return None;
-        }
-        let hlen = u32::from_le_bytes([fixed[12], fixed[13], fixed[14], fixed[15]]);
-        if hlen > MAX_HEADER {
-            return None;
-        }
-        let mut hbytes = vec![0u8; hlen as usize];
-        file.read_exact(&mut hbytes).ok()?;
-        let header: Header = postcard::from_bytes(&hbytes).ok()?;
+        let (header, hlen) = read_header(&mut file).ok()?;
         if header.key.matcher != key.matcher {
             return None;
         }
