@@ -62,6 +62,18 @@ fn ctl(dir: &Path, action: &str) -> (bool, String) {
     )
 }
 
+/// A server on the signatures in `db`, its control socket and pid file in `dir`.
+fn start_on(dir: &Path, db: &Path) -> Bulwark {
+    let config = format!(
+        "[engine]\ndatabase = [\"{db}\"]\n[control]\nsocket = \"{d}/control.sock\"\npid_file = \
+         \"{d}/bulwark.pid\"\n",
+        db = db.display(),
+        d = dir.display()
+    );
+    Bulwark::start_with_config(common::bulwark_bin(), Some(&config))
+        .unwrap_or_else(|e| panic!("starting bulwark: {e}"))
+}
+
 /// Deterministic non-text bytes.
 fn noise(n: usize) -> Vec<u8> {
     let mut x: u32 = 0x1234_5678;
@@ -83,14 +95,7 @@ fn a_reload_onto_a_database_that_finds_nothing_is_refused_and_the_old_one_serves
     let sample = pattern(5000);
     let line = hdb_line(work.path(), &sample, "Bulwark.Test.Sample");
     std::fs::write(db.join("local.hdb"), &line).expect("write local.hdb");
-    let config = format!(
-        "[engine]\ndatabase = [\"{db}\"]\n[control]\nsocket = \"{d}/control.sock\"\npid_file = \
-         \"{d}/bulwark.pid\"\n",
-        db = db.display(),
-        d = work.path().display()
-    );
-    let bulwark = Bulwark::start_with_config(common::bulwark_bin(), Some(&config))
-        .unwrap_or_else(|e| panic!("starting bulwark: {e}"));
+    let bulwark = start_on(work.path(), &db);
     let file = work.path().join("sample.bin");
     let first = respmod(&bulwark, &file, "first");
     assert!(
@@ -203,14 +208,7 @@ fn an_update_of_daily_compiles_only_its_matcher_and_serves_the_new_signature() {
     std::fs::write(db.join("main.ndb"), main).expect("write main.ndb");
     let daily1 = format!("E2e.Daily.One-1:0:*:{}\n", hex("e2e-daily-first-marker"));
     std::fs::write(db.join("daily.ndb"), &daily1).expect("write daily.ndb");
-    let config = format!(
-        "[engine]\ndatabase = [\"{db}\"]\n[control]\nsocket = \"{d}/control.sock\"\npid_file = \
-         \"{d}/bulwark.pid\"\n",
-        db = db.display(),
-        d = work.path().display()
-    );
-    let bulwark = Bulwark::start_with_config(common::bulwark_bin(), Some(&config))
-        .unwrap_or_else(|e| panic!("starting bulwark: {e}"));
+    let bulwark = start_on(work.path(), &db);
     loaded_line(&bulwark, 0);
     let sample = |name: &str, marker: &str| {
         let p = work.path().join(format!("{name}.bin"));
