@@ -391,10 +391,17 @@ impl<'t, 'a> Body<'t, 'a> {
     }
 }
 
-/// Finishes a deep scan off the async workers: unpacking may take a while. A scan that
-/// panicked is an engine error, not a threat.
+/// Finishes a deep scan: a light one (a small object with nothing to unpack: most web pages,
+/// scripts and style sheets) here on the async worker, where it costs less than the trip to a
+/// blocking thread and back; anything else, or a light one whose walk found something to open,
+/// off the workers, since unpacking may take a while (`DeepScanner::finish_light`). A scan
+/// that panicked is an engine error, not a threat.
 async fn finish_deep(s: DeepScanner) -> DeepVerdict {
-    match tokio::task::spawn_blocking(move || s.finish()).await {
+    let rest = match s.finish_light() {
+        Ok(v) => return v,
+        Err(rest) => rest,
+    };
+    match tokio::task::spawn_blocking(move || rest.finish()).await {
         Ok(v) => v,
         Err(e) => {
             tracing::error!("scan task failed: {e}");
