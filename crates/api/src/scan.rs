@@ -72,15 +72,13 @@ pub async fn scan_body(
             feeder.feed(&data);
         }
     }
-    let scanned = tokio::task::spawn_blocking(move || feeder.finish())
-        .await
-        .map_err(|e| {
-            ApiFailure::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "scan_failed",
-                format!("scan task: {e}"),
-            )
-        })?;
+    let scanned = feeder.finish_async().await.map_err(|e| {
+        ApiFailure::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "scan_failed",
+            format!("scan task: {e}"),
+        )
+    })?;
     let elapsed = started.elapsed();
     bulwark_server::record_direct(
         ctx,

@@ -170,7 +170,7 @@ impl Conn {
                 let Some(s) = self.stream.take() else {
                     return Ok(Next::Close);
                 };
-                let scanned = tokio::task::spawn_blocking(move || s.feeder.finish()).await;
+                let scanned = s.feeder.finish_async().await;
                 let lines = match scanned {
                     Ok(x) => {
                         record(

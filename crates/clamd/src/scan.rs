@@ -207,6 +207,27 @@ impl Feeder {
             size: self.size,
         }
     }
+
+    /// The verdict, from an async task: a light scan (a small object with nothing to unpack)
+    /// finishes here, anything else on a blocking thread
+    /// ([`DeepScanner::finish_light`](bulwark_containers::DeepScanner::finish_light)). An
+    /// error when that thread's task failed.
+    pub async fn finish_async(self) -> Result<Scanned, tokio::task::JoinError> {
+        let Feeder {
+            scanner,
+            head,
+            size,
+        } = self;
+        let verdict = match scanner.finish_light() {
+            Ok(v) => v,
+            Err(rest) => tokio::task::spawn_blocking(move || rest.finish()).await?,
+        };
+        Ok(Scanned {
+            verdict,
+            head,
+            size,
+        })
+    }
 }
 
 /// Scans what `r` reads to its end (blocking).
