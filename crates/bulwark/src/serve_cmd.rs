@@ -157,6 +157,8 @@ fn drop_privileges(user: &str) -> anyhow::Result<()> {
 
 /// Runs the server until it is stopped.
 pub fn run(mut args: ServeArgs) -> anyhow::Result<ExitCode> {
+    // Before any other thread allocates (see `bulwark_server::limit_arenas`).
+    bulwark_server::limit_arenas();
     // Resolved once: reloads read the same file.
     args.config = config_path(args.config.as_ref());
     let loaded = load_config(args.config.as_ref())?;

@@ -479,7 +479,8 @@ pub async fn handle_signals(ctl: Arc<Controller>) {
 }
 
 /// Periodic duties until `stop`: save the licence counters, warn about a licence that ends
-/// soon (once a day), and at the end flush the notifications.
+/// soon (once a day), give freed memory back to the system, and at the end flush the
+/// notifications.
 pub async fn housekeeping(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
     let mut last_warning: Option<std::time::Instant> = None;
@@ -490,6 +491,9 @@ pub async fn housekeeping(ctx: Arc<Context>, mut stop: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             _ = stop.changed() => break,
         }
+        // What a burst of traffic left in the allocator's free lists goes back to the system
+        // (a few milliseconds a minute; see `memtrim`).
+        crate::memtrim::release_freed_memory();
         let snap = ctx.snapshot.load();
         let max_days = snap.config.engine.max_database_age_days;
         if let Some(age) = snap.database_age_secs() {

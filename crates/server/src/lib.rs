@@ -41,6 +41,7 @@ mod txn;
 pub use context::Context;
 pub use listener::{bind, serve, Listeners, ServeError, TlsHandle};
 pub use logfile::LogFile;
+pub use memtrim::limit_arenas;
 pub use record::{record_direct, DirectScan};
 pub use reload_error::ReloadError;
 pub use snapshot::Snapshot;
