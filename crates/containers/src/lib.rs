@@ -425,6 +425,10 @@ impl Ended {
                     }
                 }
                 let r = deep(&mut ctx, blob);
+                if light && ctx.members > 0 {
+                    // Something to open: the full walk does it (and reports any limit).
+                    return None;
+                }
                 match r {
                     Ok(c) => cured = c,
                     Err(Abort::Limit(what)) | Err(Abort::Member(what)) => ctx.hit(what),

@@ -207,9 +207,20 @@ impl SpillBuffer {
         else {
             return false;
         };
-        let mut memory = BytesMut::with_capacity(cap);
-        memory.extend_from_slice(&self.memory);
-        self.memory = memory;
+        self.memory = if self.front == 0 {
+            // Nothing was ever handed out: the bytes are one plain allocation, which the
+            // allocator grows in place or, for large blocks, remaps (no copy, and none of a
+            // new block's pages to fault in). `reserve_exact` asks for exactly `cap`; the
+            // conversions back to `BytesMut` keep the allocation (it is the only handle).
+            let mut v = Vec::from(std::mem::take(&mut self.memory));
+            v.reserve_exact(cap - len);
+            BytesMut::from(Bytes::from(v))
+        } else {
+            let mut memory = BytesMut::with_capacity(cap);
+            memory.extend_from_slice(&self.memory);
+            memory
+        };
+        debug_assert_eq!(self.memory.capacity(), cap, "the budget counts this allocation");
         true
     }
 
@@ -396,6 +407,31 @@ mod tests {
         t.push(&data(2500)).expect("push");
         assert_eq!(B.used(), 8192 + 3000);
         drop((a, t));
+        assert_eq!(B.used(), 0);
+    }
+
+    /// A buffer nothing was taken from grows in place (the allocator's realloc), still by
+    /// doubling, with the bytes intact and the budget counting the allocation exactly.
+    #[test]
+    fn growing_in_place_keeps_the_bytes_and_the_count() {
+        static B: Budget = Budget::new(8 << 20);
+        let d = data(600_000);
+        let mut b =
+            SpillBuffer::in_budget(4 << 20, &std::env::temp_dir(), Reservation::in_budget(&B));
+        for c in d.chunks(7000) {
+            b.push(c).expect("push");
+        }
+        assert!(!b.is_spilled());
+        assert_eq!(b.memory(), Some(&d[..]));
+        assert_eq!(B.used(), 1 << 20, "600,000 bytes in a 1 MiB allocation");
+        // Taking from the front afterwards still works (and a later growth copies).
+        let first = b.take_front(100_000).expect("take");
+        assert_eq!(&first[..], &d[..100_000]);
+        b.push(&d[..500_000]).expect("push");
+        let mut w = vec![0u8; 10];
+        b.read_at(600_000 + 499_990, &mut w).expect("read");
+        assert_eq!(w, &d[499_990..500_000]);
+        drop((b, first));
         assert_eq!(B.used(), 0);
     }
 
