@@ -220,7 +220,11 @@ impl SpillBuffer {
             memory.extend_from_slice(&self.memory);
             memory
         };
-        debug_assert_eq!(self.memory.capacity(), cap, "the budget counts this allocation");
+        debug_assert_eq!(
+            self.memory.capacity(),
+            cap,
+            "the budget counts this allocation"
+        );
         true
     }
 
