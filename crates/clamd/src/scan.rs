@@ -208,20 +208,15 @@ impl Feeder {
         }
     }
 
-    /// The verdict, from an async task: a light scan (a small object with nothing to unpack)
-    /// finishes here, anything else on a blocking thread
-    /// ([`DeepScanner::finish_light`](bulwark_containers::DeepScanner::finish_light)). An
-    /// error when that thread's task failed.
+    /// The verdict, from an async task ([`bulwark_server::finish_scan`]: a light scan finishes
+    /// here, anything else on a blocking thread). An error when that thread's task failed.
     pub async fn finish_async(self) -> Result<Scanned, tokio::task::JoinError> {
         let Feeder {
             scanner,
             head,
             size,
         } = self;
-        let verdict = match scanner.finish_light() {
-            Ok(v) => v,
-            Err(rest) => tokio::task::spawn_blocking(move || rest.finish()).await?,
-        };
+        let verdict = bulwark_server::finish_scan(scanner).await?;
         Ok(Scanned {
             verdict,
             head,

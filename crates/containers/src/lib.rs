@@ -436,7 +436,7 @@ impl Ended {
                 }
             }
         }
-        if light && (ctx.limit.is_some() || ctx.members > 0) {
+        if light && ctx.limit.is_some() {
             return None;
         }
         // HandlerType signatures of the object that no walk rescanned (too large, a cached

@@ -5,13 +5,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
 use bulwark_containers::DeepOptions;
 use bulwark_engine::{Database, LoadOptions, Status};
-use zip::write::SimpleFileOptions;
+use common::zip_of;
 
 const MARKER: &[u8] = b"bulwark container condition marker 0123456789";
 
@@ -33,14 +32,6 @@ fn ldb() -> String {
     .iter()
     .map(|(name, cond)| format!("{name};Engine:81-255,{cond},Target:0;0;{m}\n"))
     .collect()
-}
-
-fn zip_of(name: &str, data: &[u8]) -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    w.start_file(name, SimpleFileOptions::default())
-        .expect("zip entry");
-    w.write_all(data).expect("zip data");
-    w.finish().expect("zip finish").into_inner()
 }
 
 fn tar_of(name: &str, data: &[u8]) -> Vec<u8> {

@@ -5,36 +5,11 @@ mod common;
 
 use std::io::Write;
 
+use base64::Engine as _;
 use bulwark_containers::{describe, DeepOptions, DeepScanner, LIGHT_BYTES};
 use bulwark_engine::Status;
 use bulwark_testkit::eicar;
-
-fn zip_of(name: &str, data: &[u8]) -> Vec<u8> {
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    w.start_file(name, zip::write::SimpleFileOptions::default())
-        .expect("in memory");
-    w.write_all(data).expect("in memory");
-    w.finish().expect("in memory").into_inner()
-}
-
-fn base64(data: &[u8]) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in data.chunks(3) {
-        let n = c
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | (b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= c.len() {
-                A[(n >> (18 - 6 * i) & 63) as usize] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
+use common::zip_of;
 
 fn gzip(data: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -106,7 +81,7 @@ fn small_objects_with_nothing_to_open_finish_light_with_the_verdict_finish_gives
             "a data: URI holding a zip",
             page(&format!(
                 "<a href=\"data:application/zip;base64,{}\">x</a>",
-                base64(&zipped)
+                base64::engine::general_purpose::STANDARD.encode(&zipped)
             )),
             &plain,
             false,
@@ -116,7 +91,7 @@ fn small_objects_with_nothing_to_open_finish_light_with_the_verdict_finish_gives
             "a clean data: URI",
             page(&format!(
                 "<img src=\"data:image/gif;base64,{}\">",
-                base64(b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+                base64::engine::general_purpose::STANDARD.encode(b"GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
             )),
             &plain,
             false,

@@ -394,14 +394,19 @@ impl<'t, 'a> Body<'t, 'a> {
 /// Finishes a deep scan: a light one (a small object with nothing to unpack: most web pages,
 /// scripts and style sheets) here on the async worker, where it costs less than the trip to a
 /// blocking thread and back; anything else, or a light one whose walk found something to open,
-/// off the workers, since unpacking may take a while (`DeepScanner::finish_light`). A scan
-/// that panicked is an engine error, not a threat.
+/// off the workers, since unpacking may take a while (`DeepScanner::finish_light`). An error
+/// when the blocking thread's task failed. Every async front end (ICAP, clamd, the API) ends
+/// its scans here.
+pub async fn finish_scan(s: DeepScanner) -> Result<DeepVerdict, tokio::task::JoinError> {
+    match s.finish_light() {
+        Ok(v) => Ok(v),
+        Err(rest) => tokio::task::spawn_blocking(move || rest.finish()).await,
+    }
+}
+
+/// [`finish_scan`]; a scan that panicked is an engine error, not a threat.
 async fn finish_deep(s: DeepScanner) -> DeepVerdict {
-    let rest = match s.finish_light() {
-        Ok(v) => return v,
-        Err(rest) => rest,
-    };
-    match tokio::task::spawn_blocking(move || rest.finish()).await {
+    match finish_scan(s).await {
         Ok(v) => v,
         Err(e) => {
             tracing::error!("scan task failed: {e}");

@@ -38,6 +38,7 @@ pub mod tls;
 mod transaction;
 mod txn;
 
+pub use body::finish_scan;
 pub use context::Context;
 pub use listener::{bind, serve, Listeners, ServeError, TlsHandle};
 pub use logfile::LogFile;

@@ -24,6 +24,16 @@ pub fn scan_with(db: Arc<Database>, data: &[u8], opts: DeepOptions) -> DeepVerdi
     s.finish()
 }
 
+/// A zip holding one member `name` with `data` (stored as the zip crate's default, deflated).
+pub fn zip_of(name: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    w.start_file(name, zip::write::SimpleFileOptions::default())
+        .expect("zip entry");
+    w.write_all(data).expect("zip data");
+    w.finish().expect("zip finish").into_inner()
+}
+
 /// Deep-scans `data` with default options and the built-in database.
 pub fn scan(data: &[u8]) -> DeepVerdict {
     scan_with(db(), data, DeepOptions::default())
