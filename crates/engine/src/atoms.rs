@@ -50,11 +50,11 @@ mod tests {
     fn picks_rare_bytes_over_zeros() {
         let p = parse("0000000000??41424344454647").unwrap();
         let sp = select(&p.parts[0]).unwrap();
-        assert_eq!(sp.atom(&p.parts[0]), b"ABCDEFG");
+        assert_eq!(sp.atom(&p.parts[0].elems), b"ABCDEFG");
         let p = parse("41??42").unwrap();
         assert!(select(&p.parts[0]).is_none());
         let p = parse("4142??43").unwrap();
-        assert_eq!(select(&p.parts[0]).unwrap().atom(&p.parts[0]), b"AB");
+        assert_eq!(select(&p.parts[0]).unwrap().atom(&p.parts[0].elems), b"AB");
         let long = format!(
             "{}{}",
             "00".repeat(40),
@@ -62,7 +62,7 @@ mod tests {
         );
         let p = parse(&long).unwrap();
         let sp = select(&p.parts[0]).unwrap();
-        assert_eq!(sp.atom(&p.parts[0]).len(), MAX_ATOM);
-        assert!(!sp.atom(&p.parts[0]).contains(&0));
+        assert_eq!(sp.atom(&p.parts[0].elems).len(), MAX_ATOM);
+        assert!(!sp.atom(&p.parts[0].elems).contains(&0));
     }
 }

@@ -11,7 +11,7 @@ use crate::atoms;
 use crate::filetype::Target;
 use crate::matcher::{AtomDb, MatchError};
 use crate::sigs::hash::{Algo, HashSig};
-use crate::sigs::hex::{Pattern, Split};
+use crate::sigs::hex::{Elem, Pattern, Split};
 use crate::sigs::logical::{LogicalSig, Sub, Tdb};
 use crate::sigs::offset::{Base, Offset};
 use crate::sigs::{Expr, LineError};
@@ -102,17 +102,37 @@ pub(crate) struct CLsig {
     pub saturation: Vec<u32>,
 }
 
-/// One body pattern variant of one subsignature.
-#[derive(Debug, Serialize, Deserialize)]
+/// One body pattern variant of one subsignature. Its parts live in [`Compiled::parts`] and their
+/// elements in [`Compiled::elems`] (one array each for the whole database: the real database's
+/// 170,000 bodies would otherwise cost three small allocations each).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub(crate) struct CBody {
     pub lsig: u32,
+    /// Its first part in [`Compiled::parts`].
+    pub first: u32,
+    /// How many parts (at least one).
+    pub nparts: u16,
     pub sub: u8,
-    pub pattern: Pattern,
-    pub offset: Offset,
     pub nocase: bool,
     pub fullword: bool,
-    /// Per part: the split around its atom (empty for anchored bodies).
-    pub splits: Box<[Split]>,
+    /// No atom: evaluated at its offset when the scan finishes (every part's `split` is `None`);
+    /// otherwise every part has one.
+    pub anchored: bool,
+    pub offset: Offset,
+}
+
+/// One part of a body: a bounded run of elements.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub(crate) struct CPart {
+    /// Its first element in [`Compiled::elems`].
+    pub start: u32,
+    /// How many elements.
+    pub len: u32,
+    /// The split around its atom (`None` in anchored bodies).
+    pub split: Option<Split>,
+    /// The gap `(min, max)` from the previous part's end (`max == None`: unbounded); unused on
+    /// a body's first part.
+    pub gap: (u32, Option<u32>),
 }
 
 /// Where an atom leads.
@@ -461,6 +481,12 @@ pub(crate) struct Compiled {
     pub lsigs: Vec<CLsig>,
     #[serde(with = "crate::serde_bulk::exact_vec")]
     pub bodies: Vec<CBody>,
+    /// Every body's parts, body after body.
+    #[serde(with = "crate::serde_bulk::exact_vec")]
+    pub parts: Vec<CPart>,
+    /// Every part's elements, part after part.
+    #[serde(with = "crate::serde_bulk::exact_vec")]
+    pub elems: Vec<Elem>,
     pub groups: Vec<Group>,
     /// Which group serves each target type.
     pub group_of: [usize; Target::COUNT],
@@ -517,6 +543,8 @@ impl Compiled {
         Compiled {
             lsigs: Vec::new(),
             bodies: Vec::new(),
+            parts: Vec::new(),
+            elems: Vec::new(),
             groups: Vec::new(),
             group_of: [usize::MAX; Target::COUNT],
             hashes: HashTable::default(),
@@ -527,27 +555,35 @@ impl Compiled {
             pcre_literals: OnceLock::new(),
         }
     }
+
+    /// The parts of `b` (empty only for a body [`Compiled::validate`] would reject).
+    pub fn parts(&self, b: &CBody) -> &[CPart] {
+        let first = b.first as usize;
+        self.parts
+            .get(first..first + usize::from(b.nparts))
+            .unwrap_or(&[])
+    }
+
+    /// The elements of `p` (empty only for a part [`Compiled::validate`] would reject).
+    pub fn elems(&self, p: &CPart) -> &[Elem] {
+        let start = p.start as usize;
+        self.elems.get(start..start + p.len as usize).unwrap_or(&[])
+    }
 }
 
 impl Compiled {
     /// Counts of the main structures (for memory investigations).
     pub fn stats(&self) -> String {
-        use crate::sigs::hex::Elem;
-        let (mut parts, mut elems, mut lits, mut lit_bytes, mut alts) = (0, 0, 0, 0, 0);
-        for b in &self.bodies {
-            parts += b.pattern.parts.len();
-            for p in &b.pattern.parts {
-                elems += p.elems.len();
-                for e in &p.elems {
-                    match e {
-                        Elem::Lit(l) => {
-                            lits += 1;
-                            lit_bytes += l.len();
-                        }
-                        Elem::Alt(_) | Elem::NegAlt(..) | Elem::Class(_) => alts += 1,
-                        _ => {}
-                    }
+        let (parts, elems) = (self.parts.len(), self.elems.len());
+        let (mut lits, mut lit_bytes, mut alts) = (0, 0, 0);
+        for e in &self.elems {
+            match e {
+                Elem::Lit(l) => {
+                    lits += 1;
+                    lit_bytes += l.len();
                 }
+                Elem::Alt(_) | Elem::NegAlt(..) | Elem::Class(_) => alts += 1,
+                _ => {}
             }
         }
         let refs: usize = self.groups.iter().map(|g| g.atoms()).sum();
@@ -587,19 +623,23 @@ impl Compiled {
             return Err("logical signature set or subsignature out of range");
         }
         for b in &self.bodies {
-            let np = b.pattern.parts.len();
-            if b.lsig as usize >= nl
-                || np == 0
-                || b.pattern.gaps.len() + 1 != np
-                || !(b.splits.is_empty() || b.splits.len() == np)
-            {
+            let first = b.first as usize;
+            let np = usize::from(b.nparts);
+            if b.lsig as usize >= nl || np == 0 || first + np > self.parts.len() {
                 return Err("body signature out of range");
             }
-            for (part, sp) in b.pattern.parts.iter().zip(b.splits.iter()) {
-                let ok = match part.elems.get(sp.elem as usize) {
-                    Some(crate::sigs::hex::Elem::Lit(l)) => {
-                        u64::from(sp.off) + u64::from(sp.len) <= l.len() as u64
-                    }
+            for part in self.parts(b) {
+                if part.start as usize + part.len as usize > self.elems.len() {
+                    return Err("body part out of range");
+                }
+                let ok = match (part.split, b.anchored) {
+                    (None, true) => true,
+                    (Some(sp), false) => match self.elems(part).get(sp.elem as usize) {
+                        Some(Elem::Lit(l)) => {
+                            u64::from(sp.off) + u64::from(sp.len) <= l.len() as u64
+                        }
+                        _ => false,
+                    },
                     _ => false,
                 };
                 if !ok {
@@ -636,7 +676,7 @@ impl Compiled {
             let bad_ref = g.refs.iter().any(|r| {
                 self.bodies
                     .get(r.body as usize)
-                    .is_none_or(|b| usize::from(r.part) >= b.splits.len())
+                    .is_none_or(|b| b.anchored || r.part >= b.nparts)
             });
             if bad_ref
                 || g.anchored.iter().any(|a| a.body as usize >= nb)
@@ -720,21 +760,32 @@ impl Builder {
                                 splits.push(sp);
                             }
                         }
-                        bodies.push(CBody {
+                        let body = CBody {
                             lsig,
+                            first: 0,
+                            nparts: 0,
                             sub: sub_i,
-                            pattern,
-                            offset: b.offset,
                             nocase: b.nocase,
                             fullword: b.fullword,
-                            splits: splits.into_boxed_slice(),
-                        });
+                            anchored: direct,
+                            offset: b.offset,
+                        };
+                        bodies.push((body, pattern, splits));
                     }
                 }
             }
         }
         self.c.weak_atoms += weak;
-        self.c.bodies.extend(bodies);
+        let lens = (self.c.bodies.len(), self.c.parts.len(), self.c.elems.len());
+        for (body, pattern, splits) in bodies {
+            if let Err(e) = self.push_body(body, pattern, splits) {
+                // Adding nothing: drop what this signature's earlier bodies added.
+                self.c.bodies.truncate(lens.0);
+                self.c.parts.truncate(lens.1);
+                self.c.elems.truncate(lens.2);
+                return Err(e);
+            }
+        }
         self.c.lsigs.push(CLsig {
             name: ls.name,
             set,
@@ -745,6 +796,41 @@ impl Builder {
             early,
             saturation: Vec::new(),
         });
+        Ok(())
+    }
+
+    /// Appends a body, its parts and their elements to the database's arrays.
+    fn push_body(
+        &mut self,
+        mut body: CBody,
+        pattern: Pattern,
+        splits: Vec<Split>,
+    ) -> Result<(), LineError> {
+        const TOO_BIG: LineError = LineError::Unsupported("database larger than 2^32 elements");
+        u32::try_from(self.c.parts.len() + pattern.parts.len()).map_err(|_| TOO_BIG)?;
+        body.first = self.c.parts.len() as u32;
+        body.nparts = u16::try_from(pattern.parts.len())
+            .map_err(|_| LineError::Unsupported("more than 65,535 parts"))?;
+        let elems: usize = pattern.parts.iter().map(|p| p.elems.len()).sum();
+        if u32::try_from(self.c.elems.len() + elems).is_err() {
+            return Err(TOO_BIG);
+        }
+        let mut splits = splits.into_iter();
+        for (i, part) in pattern.parts.into_iter().enumerate() {
+            let gap = match i.checked_sub(1) {
+                Some(g) => pattern.gaps.get(g).copied().unwrap_or((0, None)),
+                None => (0, Some(0)),
+            };
+            self.c.parts.push(CPart {
+                // In range: checked above.
+                start: self.c.elems.len() as u32,
+                len: part.elems.len() as u32,
+                split: splits.next(),
+                gap,
+            });
+            self.c.elems.extend(part.elems);
+        }
+        self.c.bodies.push(body);
         Ok(())
     }
 
@@ -764,6 +850,8 @@ impl Builder {
         self.c.imports.finish();
         self.c.fp.finish();
         self.c.bodies.shrink_to_fit();
+        self.c.parts.shrink_to_fit();
+        self.c.elems.shrink_to_fit();
         self.c.lsigs.shrink_to_fit();
         for l in &mut self.c.lsigs {
             l.nsubs = l.expr.max_sub() + 1;
@@ -828,11 +916,14 @@ impl Builder {
             if ls.tdb.target != t {
                 continue;
             }
-            if b.splits.is_empty() {
+            if b.anchored {
                 let quick = match b.offset.base {
-                    Base::Abs(n) if b.offset.shift == 0 => {
-                        crate::sigs::hex::first_byte(&b.pattern.parts[0]).map(|f| (n, f))
-                    }
+                    Base::Abs(n) if b.offset.shift == 0 => self
+                        .c
+                        .parts(b)
+                        .first()
+                        .and_then(|p| crate::sigs::hex::first_byte(self.c.elems(p)))
+                        .map(|f| (n, f)),
                     _ => None,
                 };
                 anchored.push(Anchor {
@@ -847,7 +938,11 @@ impl Builder {
         }
         let parts: Vec<usize> = by_set
             .iter()
-            .map(|bs| bs.iter().map(|&bi| self.c.bodies[bi].splits.len()).sum())
+            .map(|bs| {
+                bs.iter()
+                    .map(|&bi| usize::from(self.c.bodies[bi].nparts))
+                    .sum()
+            })
             .collect();
         let slice_of = slice_of_sets(&parts);
         let mut by_slice: Vec<Vec<usize>> = vec![Vec::new(); nsets + 1];
@@ -860,8 +955,10 @@ impl Builder {
             starts.push((slice, atoms.len()));
             ids.clear();
             for (bi, b) in bodies.iter().map(|&bi| (bi, &self.c.bodies[bi])) {
-                for (pi, (part, sp)) in b.pattern.parts.iter().zip(&b.splits).enumerate() {
-                    let bytes = sp.atom(part).to_vec();
+                for (pi, part) in self.c.parts(b).iter().enumerate() {
+                    // Bodies here are not anchored: every part has its split.
+                    let Some(sp) = part.split else { continue };
+                    let bytes = sp.atom(self.c.elems(part)).to_vec();
                     let key = (
                         if b.nocase {
                             bytes.to_ascii_lowercase()

@@ -12,7 +12,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use crate::cltype::ClType;
-use crate::db::{CBody, Compiled, Group};
+use crate::db::{CBody, CPart, Compiled, Group};
 use crate::filetype::{self, Target};
 use crate::matcher::{self, AtomStreamImpl, Hit};
 use crate::sigs::hash::Algo;
@@ -552,10 +552,16 @@ impl Inner {
             if self.chain_dead(r.body, r.part) {
                 continue;
             }
-            let sp = &b.splits[r.part as usize];
+            let Some((part, sp)) = c
+                .parts(b)
+                .get(usize::from(r.part))
+                .and_then(|p| Some((p, p.split?)))
+            else {
+                continue;
+            };
             if let Some((s, e)) = verify_split(
-                &b.pattern.parts[r.part as usize],
-                sp,
+                c.elems(part),
+                &sp,
                 w,
                 rel_s,
                 rel_s + alen as usize,
@@ -583,7 +589,8 @@ impl Inner {
 
     fn on_part(&mut self, c: &Compiled, body: u32, part: u16, st: u64, en: u64) {
         let b = &c.bodies[body as usize];
-        let n = b.pattern.parts.len();
+        let parts = c.parts(b);
+        let n = parts.len();
         if n == 1 {
             self.on_sub(c, b.lsig, b.sub, st, en);
             return;
@@ -596,7 +603,12 @@ impl Inner {
         let entry = if p == 0 {
             Some((st, en))
         } else {
-            let (min, max) = b.pattern.gaps[p - 1];
+            let Some(&CPart {
+                gap: (min, max), ..
+            }) = parts.get(p)
+            else {
+                return;
+            };
             ch[p - 1]
                 .iter()
                 .find(|&&(_, e)| {
@@ -729,7 +741,7 @@ impl Inner {
             if self.detected.contains(&b.lsig) {
                 continue;
             }
-            if let Some((st, en)) = self.eval_anchored(b, exe.as_ref()) {
+            if let Some((st, en)) = self.eval_anchored(c, b, exe.as_ref()) {
                 self.on_sub(c, b.lsig, b.sub, st, en);
             }
         }
@@ -794,18 +806,25 @@ impl Inner {
         Verdict::infected(names.into_iter().map(|n| Threat::new(n, "")).collect())
     }
 
-    fn eval_anchored(&mut self, b: &CBody, exe: Option<&ExeInfo>) -> Option<(u64, u64)> {
+    fn eval_anchored(
+        &mut self,
+        c: &Compiled,
+        b: &CBody,
+        exe: Option<&ExeInfo>,
+    ) -> Option<(u64, u64)> {
         if b.offset.base == offset::Base::VersionInfo {
-            return self.eval_version_info(b);
+            return self.eval_version_info(c, b);
         }
         let (lo, hi) = offset::resolve(&b.offset, self.size, exe)?;
         if lo >= self.size {
             return None;
         }
         let hi = hi.min(self.size - 1);
-        let span: u64 = if b.pattern.parts.len() == 1 {
+        let parts = c.parts(b);
+        let first = c.elems(parts.first()?);
+        let span: u64 = if parts.len() == 1 {
             // + 2: a trailing `(L)` looks at up to two bytes after the part (CR LF).
-            u64::from(b.pattern.parts[0].max_len()) + 2
+            u64::from(crate::sigs::hex::seq_max(first)) + 2
         } else {
             self.size
         };
@@ -821,7 +840,7 @@ impl Inner {
             return None;
         }
         let last = ((hi - lo) as usize).min(data.len() - 1);
-        let starts: Box<dyn Iterator<Item = usize>> = match first_byte(&b.pattern.parts[0]) {
+        let starts: Box<dyn Iterator<Item = usize>> = match first_byte(first) {
             // The start positions are where the first byte is (found with memchr: a range
             // offset such as `0,8192` or `*` would otherwise test every byte).
             Some(f) if b.nocase => Box::new(memchr::memchr2_iter(
@@ -833,18 +852,18 @@ impl Inner {
             None => Box::new(0..=(hi - lo) as usize),
         };
         for s in starts {
-            let Some(mut end) = match_part_at(&b.pattern.parts[0], w, s, b.nocase) else {
+            let Some(mut end) = match_part_at(first, w, s, b.nocase) else {
                 continue;
             };
             if b.fullword && !fullword_ok(&w, s, end) {
                 continue;
             }
             let mut ok = true;
-            for (pi, part) in b.pattern.parts.iter().enumerate().skip(1) {
-                let (min, max) = b.pattern.gaps[pi - 1];
+            for part in parts.iter().skip(1) {
+                let (min, max) = part.gap;
                 let from = end + min as usize;
                 let to = max.map_or(data.len(), |m| (end + m as usize).min(data.len()));
-                match (from..=to).find_map(|p| match_part_at(part, w, p, b.nocase)) {
+                match (from..=to).find_map(|p| match_part_at(c.elems(part), w, p, b.nocase)) {
                     Some(e) => end = e,
                     None => {
                         ok = false;
@@ -861,7 +880,7 @@ impl Inner {
 
     /// A `VI` subsignature: its pattern must match at the start of one of the PE's
     /// version-information key/value pairs, within the pair.
-    fn eval_version_info(&mut self, b: &CBody) -> Option<(u64, u64)> {
+    fn eval_version_info(&mut self, c: &Compiled, b: &CBody) -> Option<(u64, u64)> {
         if self.ftype != Target::Pe || !self.store.complete() {
             return None;
         }
@@ -877,20 +896,17 @@ impl Inner {
             };
             let mut end = 0;
             let mut ok = true;
-            for (pi, part) in b.pattern.parts.iter().enumerate() {
-                let from = if pi == 0 {
-                    0
+            for (pi, part) in c.parts(b).iter().enumerate() {
+                let (from, to) = if pi == 0 {
+                    (0, 0)
                 } else {
-                    end + b.pattern.gaps[pi - 1].0 as usize
+                    let (min, max) = part.gap;
+                    (
+                        end + min as usize,
+                        max.map_or(pair.len(), |m| (end + m as usize).min(pair.len())),
+                    )
                 };
-                let to = if pi == 0 {
-                    0
-                } else {
-                    b.pattern.gaps[pi - 1]
-                        .1
-                        .map_or(pair.len(), |m| (end + m as usize).min(pair.len()))
-                };
-                match (from..=to).find_map(|p| match_part_at(part, w, p, b.nocase)) {
+                match (from..=to).find_map(|p| match_part_at(c.elems(part), w, p, b.nocase)) {
                     Some(x) => end = x,
                     None => {
                         ok = false;

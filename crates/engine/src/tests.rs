@@ -653,3 +653,41 @@ fn anchored_bodies_over_a_range_find_each_start() {
     d[71] = b'R';
     assert_eq!(v(&d), vec!["Test.Star"]);
 }
+#[test]
+fn validate_rejects_body_arrays_out_of_range() {
+    // A two-part body with an atom in each part, and an anchored one (offset 0, no atoms).
+    let (_, _, dir) = db_from(&[(
+        "t.ndb",
+        "Two.Parts:0:*:41424344*45464748\nAnchored:0:0:4d5a9000\n",
+    )]);
+    let check = |f: &dyn Fn(&mut db::Compiled)| {
+        let (mut db, _) =
+            Database::load(&[dir.path().to_path_buf()], &LoadOptions::default()).unwrap();
+        f(&mut db.c);
+        db.c.validate(db.sets.len())
+    };
+    let (db, _) = Database::load(&[dir.path().to_path_buf()], &LoadOptions::default()).unwrap();
+    let c = &db.c;
+    let two = c.bodies.iter().position(|b| b.nparts == 2).unwrap();
+    let anchored = c.bodies.iter().position(|b| b.anchored).unwrap();
+    assert_eq!(c.parts(&c.bodies[two])[1].gap, (0, None));
+    assert!(c.parts(&c.bodies[two]).iter().all(|p| p.split.is_some()));
+    assert!(c
+        .parts(&c.bodies[anchored])
+        .iter()
+        .all(|p| p.split.is_none()));
+    assert_eq!(check(&|_| {}), Ok(()));
+    assert!(check(&|c| c.bodies[two].nparts = 3).is_err());
+    assert!(check(&|c| c.bodies[two].nparts = 0).is_err());
+    assert!(check(&|c| c.bodies[two].first = u32::MAX).is_err());
+    assert!(check(&|c| c.parts.last_mut().unwrap().len += 1).is_err());
+    assert!(check(&|c| c.bodies[anchored].anchored = false).is_err());
+    assert!(check(&|c| c.bodies[two].anchored = true).is_err());
+    assert!(check(&|c| {
+        let first = c.bodies[two].first as usize;
+        if let Some(sp) = c.parts[first].split.as_mut() {
+            sp.elem = 99;
+        }
+    })
+    .is_err());
+}

@@ -161,7 +161,8 @@ impl Elem {
 fn seq_min(s: &[Elem]) -> u32 {
     s.iter().map(Elem::min_len).sum()
 }
-fn seq_max(s: &[Elem]) -> u32 {
+/// Most bytes a run of elements spans.
+pub(crate) fn seq_max(s: &[Elem]) -> u32 {
     s.iter().map(Elem::max_len).sum()
 }
 /// A bounded piece of a pattern.
@@ -643,10 +644,11 @@ impl Split {
         }
     }
 
-    /// The atom bytes.
-    pub fn atom<'p>(&self, part: &'p Part) -> &'p [u8] {
-        let l = lit_of(&part.elems[self.elem as usize]);
-        &l[self.off as usize..(self.off + self.len) as usize]
+    /// The atom bytes in the part's elements `elems` (empty when the split does not fit them).
+    pub fn atom<'p>(&self, elems: &'p [Elem]) -> &'p [u8] {
+        let l = elems.get(self.elem as usize).map_or(&[][..], lit_of);
+        l.get(self.off as usize..(self.off as usize + self.len as usize))
+            .unwrap_or(&[])
     }
 }
 

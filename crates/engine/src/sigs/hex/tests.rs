@@ -28,7 +28,7 @@ pub(crate) fn find_pattern(p: &Pattern, data: &[u8], nocase: bool) -> bool {
         };
         let mut found = None;
         for s in lo.max(from)..=hi {
-            if let Some(e) = match_part_at(part, w, s, nocase) {
+            if let Some(e) = match_part_at(&part.elems, w, s, nocase) {
                 found = Some(e);
                 break;
             }
@@ -244,21 +244,24 @@ fn split_verification() {
     let part = &p.parts[0];
     // atom = 42434445: element 2, the whole literal
     let sp = Split::new(part, 2, 0, 4);
-    assert_eq!(sp.atom(part), b"BCDE");
+    assert_eq!(sp.atom(&part.elems), b"BCDE");
     let data = b"zzAxxBCDExFzz";
     let w = Window {
         data,
         at_start: true,
         at_end: true,
     };
-    assert_eq!(verify_split(part, &sp, w, 5, 9, false), Some((2, 11)));
+    assert_eq!(
+        verify_split(&part.elems, &sp, w, 5, 9, false),
+        Some((2, 11))
+    );
     let data = b"zzAxxxxBCDExFzz";
     let w = Window {
         data,
         at_start: true,
         at_end: true,
     };
-    assert_eq!(verify_split(part, &sp, w, 7, 11, false), None);
+    assert_eq!(verify_split(&part.elems, &sp, w, 7, 11, false), None);
 }
 
 #[test]
@@ -269,7 +272,7 @@ fn gaps_before_and_after_the_atom_try_every_length() {
     let part = &p.parts[0];
     let i = part.elems.len() - 1;
     let sp = Split::new(part, i, 0, 8);
-    assert_eq!(sp.atom(part), b"https://");
+    assert_eq!(sp.atom(&part.elems), b"https://");
     let check = |data: &[u8], nocase: bool| {
         let s = data
             .windows(8)
@@ -280,7 +283,7 @@ fn gaps_before_and_after_the_atom_try_every_length() {
             at_start: true,
             at_end: true,
         };
-        verify_split(part, &sp, w, s, s + 8, nocase)
+        verify_split(&part.elems, &sp, w, s, s + 8, nocase)
     };
     let build = |x: usize, y: usize, head: &[u8], mid: &[u8]| {
         let mut d = b"..".to_vec();
@@ -327,7 +330,7 @@ fn gaps_before_and_after_the_atom_try_every_length() {
             at_end: true,
         };
         assert_eq!(
-            verify_split(&p.parts[0], &sp, w, 0, 4, false),
+            verify_split(&p.parts[0].elems, &sp, w, 0, 4, false),
             want,
             "{data:?}"
         );

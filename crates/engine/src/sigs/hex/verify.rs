@@ -1,6 +1,6 @@
 //! Backtracking verification of pattern parts against a window of data.
 
-use super::{lit_of, BoundaryKind, Elem, Part, Split};
+use super::{lit_of, BoundaryKind, Elem, Split};
 
 /// A window of object data for verification.
 #[derive(Debug, Clone, Copy)]
@@ -264,28 +264,29 @@ fn edge_byte(e: &Elem, fwd: bool) -> Option<u8> {
 
 /// The byte a part must start with, when its first element is an exact byte: a one-byte
 /// test that rejects most positions before [`match_part_at`] is called.
-pub fn first_byte(part: &Part) -> Option<u8> {
-    match part.elems.first()? {
+pub fn first_byte(elems: &[Elem]) -> Option<u8> {
+    match elems.first()? {
         Elem::Byte(b) => Some(*b),
         Elem::Lit(run) => run.first().copied(),
         _ => None,
     }
 }
 
-/// Matches a whole part forward from `pos`; returns its end.
-pub fn match_part_at(part: &Part, w: Window<'_>, pos: usize, nocase: bool) -> Option<usize> {
+/// Matches a whole part (its elements `elems`) forward from `pos`; returns its end.
+pub fn match_part_at(elems: &[Elem], w: Window<'_>, pos: usize, nocase: bool) -> Option<usize> {
     let mw = MatchWindow {
         w,
         nocase,
         dir: Dir::Fwd,
     };
     let mut budget = 100_000;
-    match_seq(&part.elems, &mw, pos, &mut budget)
+    match_seq(elems, &mw, pos, &mut budget)
 }
 
-/// Verifies `part` around its atom found at `data[s..e]`; returns `(start, end)` in window terms.
+/// Verifies a part (its elements `elems`) around its atom found at `data[s..e]`; returns
+/// `(start, end)` in window terms.
 pub fn verify_split(
-    part: &Part,
+    elems: &[Elem],
     sp: &Split,
     w: Window<'_>,
     s: usize,
@@ -294,20 +295,20 @@ pub fn verify_split(
 ) -> Option<(usize, usize)> {
     let mut budget = 100_000;
     let i = sp.elem as usize;
-    let lit = lit_of(&part.elems[i]);
+    let lit = lit_of(elems.get(i)?);
     let fwd = MatchWindow {
         w,
         nocase,
         dir: Dir::Fwd,
     };
-    let e = match_lit(&lit[(sp.off + sp.len) as usize..], &fwd, e)?;
-    let end = match_seq(&part.elems[i + 1..], &fwd, e, &mut budget)?;
+    let e = match_lit(lit.get((sp.off + sp.len) as usize..)?, &fwd, e)?;
+    let end = match_seq(elems.get(i + 1..)?, &fwd, e, &mut budget)?;
     let back = MatchWindow {
         w,
         nocase,
         dir: Dir::Back,
     };
-    let s = match_lit(&lit[..sp.off as usize], &back, s)?;
-    let start = match_seq(&part.elems[..i], &back, s, &mut budget)?;
+    let s = match_lit(lit.get(..sp.off as usize)?, &back, s)?;
+    let start = match_seq(elems.get(..i)?, &back, s, &mut budget)?;
     Some((start, end))
 }
