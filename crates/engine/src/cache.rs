@@ -29,8 +29,9 @@ use crate::matcher::AtomDb;
 /// reports (13: target 3 signatures no longer reported approximated once the JavaScript view is
 /// scanned; 14: a HandlerType naming CL_TYPE_GRAPHICS is honoured in full; 15: one matcher per
 /// signature set in each group; 16: the file named by the load's paths, not its files; 17: body
-/// parts and elements in two database-wide arrays).
-pub(crate) const FORMAT: u32 = 17;
+/// parts and elements in two database-wide arrays; 18: logical signatures' names, target
+/// descriptions and expressions kept apart, the last two each once).
+pub(crate) const FORMAT: u32 = 18;
 const MAGIC: &[u8; 8] = b"BWENGDB\x00";
 
 /// Why a cache file was not used.

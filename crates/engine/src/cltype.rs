@@ -334,7 +334,7 @@ pub const HANDLED: [ClType; 11] = [
 ];
 
 /// Where a logical signature may match, by the containers around the scanned object.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ContainerCond {
     /// `Container:T`: the immediate container is `T`; `CL_TYPE_ANY`: a root object only.
     Container(ClType),

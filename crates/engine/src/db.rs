@@ -88,10 +88,11 @@ impl CPcre {
 /// A compiled logical signature.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct CLsig {
-    pub name: String,
     pub set: u16,
-    pub tdb: Tdb,
-    pub expr: Expr,
+    /// Its target description in [`Compiled::tdbs`] (see [`Compiled::tdb`]).
+    pub tdb: u32,
+    /// Its expression in [`Compiled::exprs`] (see [`Compiled::expr`]).
+    pub expr: u32,
     pub nsubs: u8,
     pub pcre: Vec<CPcre>,
     /// May be reported as soon as the expression holds (no `=`/`<`, no size/EP/PCRE conditions).
@@ -479,6 +480,15 @@ fn partition_point(n: usize, pred: impl Fn(usize) -> bool) -> usize {
 pub(crate) struct Compiled {
     #[serde(with = "crate::serde_bulk::exact_vec")]
     pub lsigs: Vec<CLsig>,
+    /// The logical signatures' names, in their order.
+    pub lsig_names: Names,
+    /// The distinct target descriptions of the logical signatures (most share one of a few
+    /// hundred), each once.
+    #[serde(with = "crate::serde_bulk::exact_vec")]
+    pub tdbs: Vec<Tdb>,
+    /// The distinct logical expressions, each once (`0&1&2` serves thousands of signatures).
+    #[serde(with = "crate::serde_bulk::exact_vec")]
+    pub exprs: Vec<Expr>,
     #[serde(with = "crate::serde_bulk::exact_vec")]
     pub bodies: Vec<CBody>,
     /// Every body's parts, body after body.
@@ -542,6 +552,9 @@ impl Compiled {
     pub fn empty() -> Self {
         Compiled {
             lsigs: Vec::new(),
+            lsig_names: Names::default(),
+            tdbs: Vec::new(),
+            exprs: Vec::new(),
             bodies: Vec::new(),
             parts: Vec::new(),
             elems: Vec::new(),
@@ -554,6 +567,32 @@ impl Compiled {
             weak_atoms: 0,
             pcre_literals: OnceLock::new(),
         }
+    }
+
+    /// The target description of `ls` (an empty one only where [`Compiled::validate`] would
+    /// reject the database).
+    pub fn tdb(&self, ls: &CLsig) -> &Tdb {
+        static NONE: Tdb = Tdb {
+            target: Target::Any,
+            file_size: None,
+            entry_point: None,
+            sections: None,
+            container: None,
+            handler: None,
+        };
+        self.tdbs.get(ls.tdb as usize).unwrap_or(&NONE)
+    }
+
+    /// The expression of `ls` (one that never holds where [`Compiled::validate`] would reject
+    /// the database).
+    pub fn expr(&self, ls: &CLsig) -> &Expr {
+        static NEVER: Expr = Expr::Or(Vec::new());
+        self.exprs.get(ls.expr as usize).unwrap_or(&NEVER)
+    }
+
+    /// The name of logical signature `lsig`.
+    pub fn lsig_name(&self, lsig: u32) -> &str {
+        self.lsig_names.get(lsig)
     }
 
     /// The parts of `b` (empty only for a body [`Compiled::validate`] would reject).
@@ -588,7 +627,7 @@ impl Compiled {
         }
         let refs: usize = self.groups.iter().map(|g| g.atoms()).sum();
         let refs_n: usize = self.groups.iter().map(|g| g.refs.len()).sum();
-        let names: usize = self.lsigs.iter().map(|l| l.name.len()).sum();
+        let names = self.lsig_names.text.len();
         let anchored: Vec<String> = (0..Target::COUNT)
             // A target without signatures of its own shares target 0's group.
             .filter(|&t| t == 0 || self.group_of[t] != self.group_of[0])
@@ -600,8 +639,10 @@ impl Compiled {
             })
             .collect();
         format!(
-            "lsigs {} (names {names} B), bodies {}, parts {parts}, elems {elems}, lits {lits} ({lit_bytes} B), alts/classes {alts}, atoms {refs} (refs {refs_n}), anchored bodies {}, hashes {}+{}+{}",
+            "lsigs {} (names {names} B, {} target descriptions, {} expressions), bodies {}, parts {parts}, elems {elems}, lits {lits} ({lit_bytes} B), alts/classes {alts}, atoms {refs} (refs {refs_n}), anchored bodies {}, hashes {}+{}+{}",
             self.lsigs.len(),
+            self.tdbs.len(),
+            self.exprs.len(),
             self.bodies.len(),
             anchored.join(", "),
             self.hashes.count,
@@ -615,6 +656,15 @@ impl Compiled {
     pub fn validate(&self, nsets: usize) -> Result<(), &'static str> {
         let nsets = nsets.min(64);
         let (nl, nb) = (self.lsigs.len(), self.bodies.len());
+        if self.lsig_names.len() != nl
+            || !self.lsig_names.valid(nsets.max(1))
+            || self
+                .lsigs
+                .iter()
+                .any(|l| l.tdb as usize >= self.tdbs.len() || l.expr as usize >= self.exprs.len())
+        {
+            return Err("logical signature name, target or expression out of range");
+        }
         if self.lsigs.iter().any(|l| {
             usize::from(l.set) >= nsets
                 || l.pcre.iter().any(|p| p.sub >= l.nsubs)
@@ -698,6 +748,22 @@ impl Compiled {
 #[derive(Debug)]
 pub(crate) struct Builder {
     pub c: Compiled,
+    /// Where each distinct target description is in `c.tdbs`.
+    tdb_ids: HashMap<Tdb, u32>,
+    /// Where each distinct expression is in `c.exprs`.
+    expr_ids: HashMap<Expr, u32>,
+}
+
+/// The index of `v` in `all`, added when new.
+fn intern<T: Clone + Eq + std::hash::Hash>(
+    ids: &mut HashMap<T, u32>,
+    all: &mut Vec<T>,
+    v: T,
+) -> u32 {
+    *ids.entry(v).or_insert_with_key(|v| {
+        all.push(v.clone());
+        (all.len() - 1) as u32
+    })
 }
 
 fn needs_finish(o: &Offset) -> bool {
@@ -711,6 +777,8 @@ impl Builder {
     pub fn new() -> Self {
         Builder {
             c: Compiled::empty(),
+            tdb_ids: HashMap::new(),
+            expr_ids: HashMap::new(),
         }
     }
 
@@ -786,11 +854,13 @@ impl Builder {
                 return Err(e);
             }
         }
+        self.c.lsig_names.push(&ls.name, set);
+        let tdb = intern(&mut self.tdb_ids, &mut self.c.tdbs, ls.tdb);
+        let expr = intern(&mut self.expr_ids, &mut self.c.exprs, ls.expr);
         self.c.lsigs.push(CLsig {
-            name: ls.name,
             set,
-            tdb: ls.tdb,
-            expr: ls.expr,
+            tdb,
+            expr,
             nsubs: 0,
             pcre,
             early,
@@ -853,10 +923,15 @@ impl Builder {
         self.c.parts.shrink_to_fit();
         self.c.elems.shrink_to_fit();
         self.c.lsigs.shrink_to_fit();
+        self.c.tdbs.shrink_to_fit();
+        self.c.exprs.shrink_to_fit();
         for l in &mut self.c.lsigs {
-            l.nsubs = l.expr.max_sub() + 1;
+            let Some(expr) = self.c.exprs.get(l.expr as usize) else {
+                continue;
+            };
+            l.nsubs = expr.max_sub() + 1;
             let mut sat = vec![0; l.nsubs as usize];
-            l.expr.saturation(&mut sat);
+            expr.saturation(&mut sat);
             for p in &l.pcre {
                 p.trigger.saturation(&mut sat);
             }
@@ -864,7 +939,7 @@ impl Builder {
         }
         let mut targets_used = [false; Target::COUNT];
         for l in &self.c.lsigs {
-            targets_used[l.tdb.target.index()] = true;
+            targets_used[self.c.tdb(l).target.index()] = true;
         }
         targets_used[Target::Any.index()] = true;
         let mut groups = Vec::new();
@@ -913,7 +988,7 @@ impl Builder {
             // beside the object type's, so target-0 atoms exist once per slice, not once per
             // target type.
             let ls = &self.c.lsigs[b.lsig as usize];
-            if ls.tdb.target != t {
+            if self.c.tdb(ls).target != t {
                 continue;
             }
             if b.anchored {
@@ -988,7 +1063,7 @@ impl Builder {
             .lsigs
             .iter()
             .enumerate()
-            .filter(|(_, l)| !l.pcre.is_empty() && l.tdb.target == t)
+            .filter(|(_, l)| !l.pcre.is_empty() && self.c.tdb(l).target == t)
             .map(|(i, l)| PcreSig {
                 lsig: i as u32,
                 unconditional: l.pcre.iter().any(|p| p.trigger.eval(&[])),

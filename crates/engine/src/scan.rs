@@ -640,7 +640,7 @@ impl Inner {
         }
         s.last_end[i] = en + 1;
         s.counts[i] += 1;
-        if ls.early && ls.expr.eval(&s.counts) {
+        if ls.early && c.expr(ls).eval(&s.counts) {
             self.detect(c, lsig);
         }
     }
@@ -648,7 +648,7 @@ impl Inner {
     fn detect(&mut self, c: &Compiled, lsig: u32) {
         if self.detected.insert(lsig) {
             let ls = &c.lsigs[lsig as usize];
-            match ls.tdb.handler {
+            match c.tdb(ls).handler {
                 // A HandlerType signature asks for the object to be scanned again as that
                 // type (the first such request counts) before it reports.
                 Some(t) => self
@@ -658,8 +658,8 @@ impl Inner {
                         names: Vec::new(),
                     })
                     .names
-                    .push(ls.name.clone()),
-                None => self.found.push(ls.name.clone()),
+                    .push(c.lsig_name(lsig).to_string()),
+                None => self.found.push(c.lsig_name(lsig).to_string()),
             }
         }
     }
@@ -761,24 +761,25 @@ impl Inner {
             let in_range = |r: Option<(u64, u64)>, v: Option<u64>| {
                 r.is_none_or(|(a, b)| v.is_some_and(|v| v >= a && v <= b))
             };
-            if ls
-                .tdb
+            let tdb = c.tdb(ls);
+            if tdb
                 .container
                 .as_ref()
                 .is_some_and(|c| !c.matches(&self.ancestry))
             {
                 continue;
             }
-            if !in_range(ls.tdb.file_size, Some(self.size))
-                || !in_range(ls.tdb.entry_point, exe.as_ref().map(|e| e.ep))
-                || !in_range(
-                    ls.tdb.sections,
-                    exe.as_ref().map(|e| e.sections.len() as u64),
-                )
+            if !in_range(tdb.file_size, Some(self.size))
+                || !in_range(tdb.entry_point, exe.as_ref().map(|e| e.ep))
+                || !in_range(tdb.sections, exe.as_ref().map(|e| e.sections.len() as u64))
             {
                 continue;
             }
-            if self.state.get(&li).is_some_and(|s| ls.expr.eval(&s.counts)) {
+            if self
+                .state
+                .get(&li)
+                .is_some_and(|s| c.expr(ls).eval(&s.counts))
+            {
                 self.detect(c, li);
             }
         }

@@ -654,7 +654,7 @@ fn anchored_bodies_over_a_range_find_each_start() {
     assert_eq!(v(&d), vec!["Test.Star"]);
 }
 #[test]
-fn validate_rejects_body_arrays_out_of_range() {
+fn validate_rejects_indexes_out_of_range() {
     // A two-part body with an atom in each part, and an anchored one (offset 0, no atoms).
     let (_, _, dir) = db_from(&[(
         "t.ndb",
@@ -683,6 +683,12 @@ fn validate_rejects_body_arrays_out_of_range() {
     assert!(check(&|c| c.parts.last_mut().unwrap().len += 1).is_err());
     assert!(check(&|c| c.bodies[anchored].anchored = false).is_err());
     assert!(check(&|c| c.bodies[two].anchored = true).is_err());
+    assert!(check(&|c| c.lsigs[0].tdb = u32::MAX).is_err());
+    assert!(check(&|c| c.lsigs[0].expr = c.exprs.len() as u32).is_err());
+    assert!(check(&|c| c.lsig_names = db::Names::default()).is_err());
+    // Both signatures share one target description and one expression.
+    assert_eq!((c.tdbs.len(), c.exprs.len()), (1, 1));
+    assert_eq!(c.lsig_name(c.bodies[two].lsig), "Two.Parts");
     assert!(check(&|c| {
         let first = c.bodies[two].first as usize;
         if let Some(sp) = c.parts[first].split.as_mut() {

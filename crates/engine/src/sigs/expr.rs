@@ -2,7 +2,7 @@
 //! `=n`, `>n`, `<n` and the distinct-subsignature minimum `,m`.
 
 /// A comparison on a match count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Cmp {
     /// `=n`
     Eq,
@@ -13,7 +13,7 @@ pub enum Cmp {
 }
 
 /// A logical expression.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Expr {
     /// Subsignature `n` matched at least once.
     Sub(u8),

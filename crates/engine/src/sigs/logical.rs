@@ -9,7 +9,7 @@ use crate::filetype::Target;
 
 /// Target description block (`Engine`, `Target`, `FileSize`, `EntryPoint`, `NumberOfSections`,
 /// `Container`, `Intermediates`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Tdb {
     /// Target type (0 any, 1 PE, 2 OLE2, 3 HTML, 4 mail, 5 graphics, 6 ELF, 7 text, 9 Mach-O,
     /// 10 PDF, 11 Flash, 12 Java).
