@@ -123,8 +123,10 @@ done
 [ -n "$line" ] || { cat "$work/harness.err" >&2; echo "harness not ready in 300 s" >&2; exit 1; }
 get() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$line"; }
 bulwark=$(get bulwark); bulwark_pid=$(get bulwark_pid); bulwark_eicar=$(get bulwark_eicar)
-cicap=$(get cicap); origin=$(get origin)
+bulwark_eicar_pid=$(get bulwark_eicar_pid); cicap=$(get cicap); origin=$(get origin)
+cicap_pid=$(get cicap_pid); clamd_pid=$(get clamd_pid)
 squid_plain=$(get squid_plain); squid_bulwark=$(get squid_bulwark); squid_echo=$(get squid_echo)
+squid_plain_pid=$(get squid_plain_pid); squid_bulwark_pid=$(get squid_bulwark_pid); squid_echo_pid=$(get squid_echo_pid)
 echo "== stack: $line" >&2
 
 loadavg=$(cut -d" " -f1-3 /proc/loadavg)
@@ -148,12 +150,12 @@ for size in $icap_sizes; do
   obj=(--size "$size")
   [ "$size" = 15360 ] && obj=(--file "$work/page.html")
   for c in $CONCURRENCY; do
-    run "bulwark ($db_label)"    respmod -a "$bulwark" -s av/respmod "${obj[@]}" --preview "$PREVIEW" $allow -c "$c" -d "$DURATION"
+    run "bulwark ($db_label)"    respmod -a "$bulwark" -s av/respmod "${obj[@]}" --preview "$PREVIEW" $allow -c "$c" -d "$DURATION" --pid "$bulwark_pid"
     if [ "$SIGS" = real ]; then
-      run "bulwark (EICAR only)" respmod -a "$bulwark_eicar" -s av/respmod "${obj[@]}" --preview "$PREVIEW" $allow -c "$c" -d "$DURATION"
+      run "bulwark (EICAR only)" respmod -a "$bulwark_eicar" -s av/respmod "${obj[@]}" --preview "$PREVIEW" $allow -c "$c" -d "$DURATION" --pid "$bulwark_eicar_pid"
     fi
-    run "c-icap echo"         respmod -a "$cicap"   -s echo        "${obj[@]}" --preview "$PREVIEW" $allow -c "$c" -d "$DURATION"
-    run "c-icap virus_scan+clamd ($db_label)" respmod -a "$cicap" -s virus_scan "${obj[@]}" --preview "$PREVIEW" $allow -c "$c" -d "$DURATION"
+    run "c-icap echo"         respmod -a "$cicap"   -s echo        "${obj[@]}" --preview "$PREVIEW" $allow -c "$c" -d "$DURATION" --pid "$cicap_pid"
+    run "c-icap virus_scan+clamd ($db_label)" respmod -a "$cicap" -s virus_scan "${obj[@]}" --preview "$PREVIEW" $allow -c "$c" -d "$DURATION" --pid "$cicap_pid" --pid "$clamd_pid"
   done
 done
 echo "== idle connections (before the Squid runs: Squid keeps ICAP connections open)" >&2
@@ -162,9 +164,9 @@ if [ "$IDLE_CONNS" -gt 0 ]; then
   idle_line=$("$load" idle -a "$bulwark" -s av/respmod --pid "$bulwark_pid" -n "$IDLE_CONNS" | tee -a "$work/runs.log" | grep '^RESULT' || true)
 fi
 for c in 16 64; do
-  run "squid alone"       http -p "$squid_plain"   -u "http://$origin/files/object" -c "$c" -d "$DURATION"
-  run "squid+bulwark ($db_label)" http -p "$squid_bulwark" -u "http://$origin/files/object" -c "$c" -d "$DURATION"
-  run "squid+c-icap echo" http -p "$squid_echo"    -u "http://$origin/files/object" -c "$c" -d "$DURATION"
+  run "squid alone"       http -p "$squid_plain"   -u "http://$origin/files/object" -c "$c" -d "$DURATION" --pid "$squid_plain_pid"
+  run "squid+bulwark ($db_label)" http -p "$squid_bulwark" -u "http://$origin/files/object" -c "$c" -d "$DURATION" --pid "$squid_bulwark_pid" --pid "$bulwark_pid"
+  run "squid+c-icap echo" http -p "$squid_echo"    -u "http://$origin/files/object" -c "$c" -d "$DURATION" --pid "$squid_echo_pid" --pid "$cicap_pid"
 done
 
 field() { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
@@ -194,24 +196,28 @@ rev=${BENCH_REV:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unk
   echo
   echo "## ICAP RESPMOD"
   echo
-  echo "| Server | Object | Concurrency | req/s | MB/s | p50 ms | p99 ms | max ms | errors | statuses |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+  echo "Server CPU: user + system time of the server's processes (Bulwark; c-icap with its children, plus clamd for virus_scan) during the run, per completed request."
+  echo
+  echo "| Server | Object | Concurrency | req/s | MB/s | p50 ms | p99 ms | max ms | server CPU µs/req | errors | statuses |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
   while read -r r; do
     [ "$(field mode "$r")" = respmod ] || continue
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(label_of "$r")" "$(field size "$r")" \
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(label_of "$r")" "$(field size "$r")" \
       "$(field concurrency "$r")" "$(field req_s "$r")" "$(field mb_s "$r")" "$(field p50_ms "$r")" \
-      "$(field p99_ms "$r")" "$(field max_ms "$r")" "$(field errors "$r")" "$(field statuses "$r")"
+      "$(field p99_ms "$r")" "$(field max_ms "$r")" "$(field server_cpu_us "$r")" "$(field errors "$r")" "$(field statuses "$r")"
   done <"$results"
   echo
   echo "## Through Squid (15 KB objects)"
   echo
-  echo "| Setup | Concurrency | req/s | MB/s | p50 ms | p99 ms | max ms | errors |"
-  echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+  echo "Proxy CPU: Squid's processes plus the ICAP server's (Bulwark, or c-icap with its children), per completed request."
+  echo
+  echo "| Setup | Concurrency | req/s | MB/s | p50 ms | p99 ms | max ms | proxy CPU µs/req | errors |"
+  echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
   while read -r r; do
     [ "$(field mode "$r")" = http ] || continue
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(label_of "$r")" "$(field concurrency "$r")" \
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$(label_of "$r")" "$(field concurrency "$r")" \
       "$(field req_s "$r")" "$(field mb_s "$r")" "$(field p50_ms "$r")" "$(field p99_ms "$r")" \
-      "$(field max_ms "$r")" "$(field errors "$r")"
+      "$(field max_ms "$r")" "$(field server_cpu_us "$r")" "$(field errors "$r")"
   done <"$results"
   echo
   echo "## Ratios (same run)"
@@ -222,9 +228,17 @@ rev=${BENCH_REV:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unk
     done <"$results"
     return 0
   }
+  cpu_of() { # label size concurrency -> server CPU µs per request
+    while read -r r; do
+      [ "$(label_of "$r")" = "$1" ] && [ "$(field size "$r")" = "$2" ] && [ "$(field concurrency "$r")" = "$3" ] && { field server_cpu_us "$r"; return; }
+    done <"$results"
+    return 0
+  }
   ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "n/a"; else printf "%.2f", a / b }'; }
-  echo "| Object | Concurrency | Bulwark real/EICAR-only | Bulwark / c-icap+clamd | Squid+Bulwark / Squid+c-icap echo |"
-  echo "|---:|---:|---:|---:|---:|"
+  echo "The second column is the first one's CPU form: the EICAR-only server's CPU per request over the real one's (the same ratio if both were CPU-bound, without the host's rate noise)."
+  echo
+  echo "| Object | Concurrency | Bulwark real/EICAR-only | same, by CPU per request | Bulwark / c-icap+clamd | Squid+Bulwark / Squid+c-icap echo |"
+  echo "|---:|---:|---:|---:|---:|---:|"
   for size in $SIZES; do
     for c in $CONCURRENCY; do
       b=$(rate "bulwark ($db_label)" "$size" "$c"); e=$(rate "bulwark (EICAR only)" "$size" "$c")
@@ -236,7 +250,8 @@ rev=${BENCH_REV:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unk
           case "$(label_of "$r")" in "squid+bulwark"*) sq=$(field req_s "$r");; "squid+c-icap echo") se=$(field req_s "$r");; esac
         done <"$results"
       fi
-      echo "| $size | $c | $(ratio "$b" "$e") | $(ratio "$b" "$k") | $(ratio "$sq" "$se") |"
+      cb=$(cpu_of "bulwark ($db_label)" "$size" "$c"); ce=$(cpu_of "bulwark (EICAR only)" "$size" "$c")
+      echo "| $size | $c | $(ratio "$b" "$e") | $(ratio "$ce" "$cb") | $(ratio "$b" "$k") | $(ratio "$sq" "$se") |"
     done
   done
   echo

@@ -119,13 +119,16 @@ pub async fn run(a: HarnessArgs) -> anyhow::Result<()> {
     let (origin, bulwark, bulwark_eicar, clamd, cicap, squid_plain, squid_bulwark, squid_echo) =
         started;
     println!(
-        "HARNESS origin={} bulwark={} bulwark_pid={} bulwark_eicar={} cicap={} cicap_pid={} clamd_pid={} squid_plain={} squid_plain_pid={} squid_bulwark={} squid_bulwark_pid={} squid_echo={}",
+        "HARNESS origin={} bulwark={} bulwark_pid={} bulwark_eicar={} bulwark_eicar_pid={} cicap={} cicap_pid={} clamd_pid={} squid_plain={} squid_plain_pid={} squid_bulwark={} squid_bulwark_pid={} squid_echo={} squid_echo_pid={}",
         origin.addr(),
         bulwark.addr(),
         bulwark.pid(),
         bulwark_eicar
             .as_ref()
             .map_or_else(|| "-".to_string(), |b| b.addr().to_string()),
+        bulwark_eicar
+            .as_ref()
+            .map_or_else(|| "-".to_string(), |b| b.pid().to_string()),
         cicap.addr(),
         cicap.pid(),
         clamd.pid(),
@@ -134,6 +137,7 @@ pub async fn run(a: HarnessArgs) -> anyhow::Result<()> {
         squid_bulwark.addr(),
         squid_bulwark.pid(),
         squid_echo.addr(),
+        squid_echo.pid(),
     );
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;

@@ -64,6 +64,10 @@ struct LoadArgs {
     /// A label printed in the RESULT line.
     #[arg(long, default_value = "")]
     label: String,
+    /// A server process whose CPU time (with its child processes') the run reports per
+    /// completed request (`server_cpu_us=`); repeat for several (c-icap and clamd).
+    #[arg(long = "pid")]
+    pids: Vec<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -236,6 +240,7 @@ where
 {
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(load.duration.clamp(0.1, 3600.0));
+    let cpu_before = measure_cpu(&load.pids);
     let mut handles = Vec::with_capacity(load.concurrency);
     for _ in 0..load.concurrency {
         handles.push(tokio::spawn(make(deadline)));
@@ -252,7 +257,25 @@ where
             }
         }
     }
-    Summary::merge(all, start.elapsed())
+    let mut summary = Summary::merge(all, start.elapsed());
+    summary.server_cpu = cpu_before
+        .zip(measure_cpu(&load.pids))
+        .map(|(a, b)| (b - a).max(0.0));
+    summary
+}
+
+/// The CPU seconds of `pids` so far (`None` without pids or when one is gone: reported).
+fn measure_cpu(pids: &[u32]) -> Option<f64> {
+    if pids.is_empty() {
+        return None;
+    }
+    match stats::cpu_seconds(pids) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            eprintln!("server CPU not measured: {e:#}");
+            None
+        }
+    }
 }
 
 async fn idle(a: IdleArgs) -> anyhow::Result<()> {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 
 /// Errors whose text is kept for the report.
 const MAX_ERROR_SAMPLES: usize = 5;
@@ -51,6 +51,8 @@ pub struct Summary {
     statuses: Vec<(u16, u64)>,
     error_samples: Vec<String>,
     elapsed: Duration,
+    /// CPU seconds the measured server processes used during the run (`--pid`).
+    pub server_cpu: Option<f64>,
 }
 
 impl Summary {
@@ -64,6 +66,7 @@ impl Summary {
             statuses: Vec::new(),
             error_samples: Vec::new(),
             elapsed,
+            server_cpu: None,
         };
         for w in all {
             s.latencies_us.extend_from_slice(&w.latencies_us);
@@ -136,8 +139,17 @@ impl Summary {
         for e in &self.error_samples {
             println!("  error: {e}");
         }
+        // Server CPU per completed request, in microseconds (10 ms resolution over the run).
+        let cpu = match self.server_cpu {
+            Some(c) if n > 0 => {
+                let per = c * 1e6 / n as f64;
+                println!("  server CPU {c:.2} s over the run: {per:.0} µs per request");
+                format!(" server_cpu_us={per:.0}")
+            }
+            _ => String::new(),
+        };
         println!(
-            "RESULT mode={mode} label={} target={target} concurrency={} seconds={secs:.2} requests={n} errors={} req_s={rps:.1} mb_s={mbs:.2} p50_ms={p50:.3} p99_ms={p99:.3} max_ms={max:.3} statuses={} {extra}",
+            "RESULT mode={mode} label={} target={target} concurrency={} seconds={secs:.2} requests={n} errors={} req_s={rps:.1} mb_s={mbs:.2} p50_ms={p50:.3} p99_ms={p99:.3} max_ms={max:.3} statuses={} {extra}{cpu}",
             if label.is_empty() { "-" } else { label },
             concurrency,
             self.errors,
@@ -155,4 +167,95 @@ pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .context("no VmRSS line")
+}
+
+/// Clock ticks per second in `/proc/<pid>/stat` (Linux's `USER_HZ`, 100 on every architecture
+/// it exports to user space).
+const USER_HZ: f64 = 100.0;
+
+/// CPU time (user + system) used so far by each of `pids` and all their descendants (c-icap and
+/// Squid do their work in child processes), from `/proc/*/stat`; processes that ended are not
+/// counted.
+pub fn cpu_seconds(pids: &[u32]) -> anyhow::Result<f64> {
+    // (pid, parent, ticks) of every process.
+    let mut procs = Vec::new();
+    for entry in std::fs::read_dir("/proc").context("reading /proc")? {
+        let Ok(entry) = entry else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        // A process may end while we read: skip it.
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        if let Some((ppid, ticks)) = parse_stat(&stat) {
+            procs.push((pid, ppid, ticks));
+        }
+    }
+    let mut wanted: Vec<u32> = pids.to_vec();
+    for p in pids {
+        if !procs.iter().any(|&(q, ..)| q == *p) {
+            bail!("no process {p}");
+        }
+    }
+    // Descendants, breadth first (bounded by the number of processes).
+    let mut i = 0;
+    while i < wanted.len() && wanted.len() <= procs.len() {
+        let parent = wanted[i];
+        for &(q, pp, _) in &procs {
+            if pp == parent && !wanted.contains(&q) {
+                wanted.push(q);
+            }
+        }
+        i += 1;
+    }
+    let ticks: u64 = procs
+        .iter()
+        .filter(|(q, ..)| wanted.contains(q))
+        .map(|&(.., t)| t)
+        .sum();
+    Ok(ticks as f64 / USER_HZ)
+}
+
+/// The parent pid and utime + stime of one `/proc/<pid>/stat` line (fields 4, 14 and 15; the
+/// command name before them is in parentheses and may hold spaces).
+fn parse_stat(stat: &str) -> Option<(u32, u64)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state).
+    let ppid = f.get(1)?.parse().ok()?;
+    let utime: u64 = f.get(11)?.parse().ok()?;
+    let stime: u64 = f.get(12)?.parse().ok()?;
+    Some((ppid, utime + stime))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_lines_with_spaces_in_the_name() {
+        let line =
+            "1234 (c-icap (x) y) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 99 0 0";
+        assert_eq!(parse_stat(line), Some((1, 300)));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn this_process_and_its_children_use_cpu() {
+        let me = std::process::id();
+        // Burn a little CPU, then read it back (at least one tick of 10 ms).
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < Duration::from_millis(50) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+        assert!(cpu_seconds(&[me]).unwrap() > 0.0);
+        assert!(cpu_seconds(&[u32::MAX]).is_err());
+    }
 }
