@@ -10,13 +10,9 @@ use std::sync::Arc;
 
 use bulwark_containers::DeepOptions;
 use bulwark_engine::{Database, LoadOptions, Status};
-use common::zip_of;
+use common::{hex, zip_of};
 
 const MARKER: &[u8] = b"bulwark container condition marker 0123456789";
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 /// One signature per condition, all on the same marker.
 fn ldb() -> String {

@@ -14,10 +14,7 @@ use std::sync::Arc;
 
 use bulwark_containers::DeepOptions;
 use bulwark_engine::{Database, LoadOptions, Status};
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use common::hex;
 
 /// What `Test.Payload` finds (not EICAR: the engine always knows EICAR, clamscan `-d` not).
 const PAYLOAD: &[u8] = b"bulwark handler-type payload 0123456789";

@@ -13,10 +13,7 @@ use std::sync::Arc;
 
 use bulwark_containers::DeepOptions;
 use bulwark_engine::{Database, LoadOptions};
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use common::hex;
 
 /// A target 3 (HTML) signature on the script's normalised text, and a target 0 one on the same
 /// words as written (HTML's raw bytes are not matched: ClamAV finds only the first).
