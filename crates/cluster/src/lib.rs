@@ -124,6 +124,13 @@ fn client(cfg: &ClusterConfig) -> Result<redis::Client, ClusterError> {
         settings = settings.set_password(first_line("cluster.password_file", p)?);
     }
     let info = info.set_redis_settings(settings);
+    if cfg.redis.starts_with("rediss://") {
+        // The redis crate's TLS takes rustls's process-wide crypto provider, which rustls can
+        // choose by itself only when the final build enables exactly one provider feature (not
+        // so when this crate is built alone): name ours, ring, as the rest of Bulwark. An
+        // error means one is installed already, which serves as well.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
     match &cfg.ca_file {
         Some(ca) if cfg.redis.starts_with("rediss://") => {
             let pem = std::fs::read(ca).map_err(|source| ClusterError::File {
