@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use bulwark_testkit::bulwark::Bulwark;
 use bulwark_testkit::cicap::{CIcap, CIcapOptions};
 use bulwark_testkit::clamd::{Clamd, ClamdDb};
@@ -60,10 +60,13 @@ pub async fn run(a: HarnessArgs) -> anyhow::Result<()> {
         if let Some(body) = object {
             origin.put_file("object", body);
         }
-        let bulwark =
-            Bulwark::start_with_config(&a.bulwark, config.as_deref()).map_err(|e| anyhow!(e))?;
+        let bulwark = Bulwark::start_with_config(&a.bulwark, config.as_deref())
+            .context("starting bulwark")?;
         let bulwark_eicar = if a.bulwark_eicar {
-            Some(Bulwark::start_with_config(&a.bulwark, None).map_err(|e| anyhow!(e))?)
+            Some(
+                Bulwark::start_with_config(&a.bulwark, None)
+                    .context("starting bulwark (built-in EICAR)")?,
+            )
         } else {
             None
         };
@@ -77,24 +80,25 @@ pub async fn run(a: HarnessArgs) -> anyhow::Result<()> {
         } else {
             ""
         };
-        let clamd = Clamd::start_with_conf(db, conf).map_err(|e| anyhow!(e))?;
+        let clamd = Clamd::start_with_conf(db, conf).context("starting clamd")?;
         let cicap = CIcap::start(CIcapOptions {
             clamd_socket: Some(clamd.socket().to_path_buf()),
             ..CIcapOptions::default()
         })
-        .map_err(|e| anyhow!(e))?;
-        let squid_plain = Squid::start_with(SquidOptions::default()).map_err(|e| anyhow!(e))?;
+        .context("starting c-icap")?;
+        let squid_plain =
+            Squid::start_with(SquidOptions::default()).context("starting squid without ICAP")?;
         // Both ICAP Squids as the field runs them: configured by `bulwark squid snippet`.
         let snippet = |port: u16, paths| {
             bulwark_snippet(&a.bulwark, ([127, 0, 0, 1], port).into(), paths)
-                .map_err(|e| anyhow!(e))
+                .context("running bulwark squid snippet")
         };
         let squid_bulwark = Squid::start_with(SquidOptions {
             icap_snippet: Some(snippet(bulwark.port(), None)?),
             extra: a.squid_lines.clone(),
             ..SquidOptions::default()
         })
-        .map_err(|e| anyhow!(e))?;
+        .context("starting squid with Bulwark")?;
         let squid_echo = Squid::start_with(SquidOptions {
             // c-icap's one echo service answers both; the query only makes the two URIs
             // differ, as the snippet requires.
@@ -102,7 +106,7 @@ pub async fn run(a: HarnessArgs) -> anyhow::Result<()> {
             extra: a.squid_lines.clone(),
             ..SquidOptions::default()
         })
-        .map_err(|e| anyhow!(e))?;
+        .context("starting squid with c-icap's echo")?;
         Ok((
             origin,
             bulwark,

@@ -2,14 +2,13 @@
 //! socket is given, the `virus_scan` service backed by clamd (`clamd_mod`).
 
 use std::fmt::Write as _;
-use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::proc::ChildGuard;
-use crate::{find_program, icap, net, tail_of_file};
+use crate::{find_program, icap, tail_of_file, Error};
 
 /// Where Debian installs c-icap's modules and services.
 pub const MODULES_DIR: &str = "/usr/lib/x86_64-linux-gnu/c_icap";
@@ -45,40 +44,46 @@ pub struct CIcap {
 
 impl CIcap {
     /// Starts c-icap on a free loopback port and waits until OPTIONS on `echo` answers 200.
-    pub fn start(opts: CIcapOptions) -> Result<Self, String> {
+    pub fn start(opts: CIcapOptions) -> Result<Self, Error> {
         let bin = find_program("c-icap", "c-icap")?;
-        if !Path::new(MODULES_DIR).join("srv_echo.so").is_file() {
-            return Err(format!(
-                "{MODULES_DIR}/srv_echo.so missing: install the Debian package c-icap"
-            ));
+        let echo = Path::new(MODULES_DIR).join("srv_echo.so");
+        if !echo.is_file() {
+            return Err(Error::MissingFile {
+                path: echo,
+                package: "c-icap".into(),
+            });
         }
-        if opts.clamd_socket.is_some() && !Path::new(MODULES_DIR).join("virus_scan.so").is_file() {
-            return Err(format!(
-                "{MODULES_DIR}/virus_scan.so missing: install libc-icap-mod-virus-scan"
-            ));
+        let virus_scan = Path::new(MODULES_DIR).join("virus_scan.so");
+        if opts.clamd_socket.is_some() && !virus_scan.is_file() {
+            return Err(Error::MissingFile {
+                path: virus_scan,
+                package: "libc-icap-mod-virus-scan".into(),
+            });
         }
-        let dir = crate::shared_tempdir("cicap-e2e-").map_err(|e| e.to_string())?;
-        let port = net::free_port().map_err(|e| e.to_string())?;
+        let dir = crate::temp_dir("cicap-e2e-")?;
+        let port = crate::free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let conf = dir.path().join("c-icap.conf");
-        std::fs::write(&conf, config_text(dir.path(), port, &opts)).map_err(|e| e.to_string())?;
-        let out = File::create(dir.path().join("stdout.log")).map_err(|e| e.to_string())?;
-        let err = out.try_clone().map_err(|e| e.to_string())?;
+        crate::write_file(&conf, config_text(dir.path(), port, &opts))?;
+        let (out, err) = crate::output_file(&dir.path().join("stdout.log"))?;
         let mut cmd = Command::new(bin);
         cmd.arg("-N").arg("-f").arg(&conf);
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-        let mut child =
-            ChildGuard::spawn(cmd, "c-icap", Duration::from_secs(2)).map_err(|e| e.to_string())?;
+        let mut child = ChildGuard::spawn(cmd, "c-icap", Duration::from_secs(2))?;
         let ready = icap::wait_for_options(addr, "echo", Duration::from_secs(30), || {
             child.check_running()
         });
         if let Err(e) = ready {
             child.stop(Duration::ZERO);
-            return Err(format!(
-                "c-icap did not start: {e}\n--- server.log ---\n{}\n--- output ---\n{}",
-                tail_of_file(&dir.path().join("server.log"), 6000),
-                tail_of_file(&dir.path().join("stdout.log"), 4000)
-            ));
+            return Err(Error::NotReady {
+                component: "c-icap".into(),
+                source: Box::new(e),
+                logs: format!(
+                    "--- server.log ---\n{}\n--- output ---\n{}",
+                    tail_of_file(&dir.path().join("server.log"), 6000),
+                    tail_of_file(&dir.path().join("stdout.log"), 4000)
+                ),
+            });
         }
         Ok(Self { child, addr, dir })
     }

@@ -33,7 +33,6 @@
 //! page is its own HTML template, sent with status `200` (not 403), whose reason reads
 //! `Virus or bad content detected. <threat name>`.
 
-use std::fs::File;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -41,7 +40,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::proc::ChildGuard;
-use crate::{find_program, net, tail_of_file};
+use crate::{find_program, net, tail_of_file, Error};
 
 /// Where Debian installs e2guardian's configuration (copied, never modified).
 pub const CONFIG_DIR: &str = "/etc/e2guardian";
@@ -69,24 +68,27 @@ impl E2guardian {
     ///
     /// The ICAP server must already be running: e2guardian sends it OPTIONS at startup and
     /// exits if it cannot connect.
-    pub fn start(icap_port: u16, icap_path: &str) -> Result<Self, String> {
+    pub fn start(icap_port: u16, icap_path: &str) -> Result<Self, Error> {
         let bin = find_program("e2guardian", "e2guardian")?;
         let source = Path::new(CONFIG_DIR);
-        if !source.join("e2guardian.conf").is_file() {
-            return Err(format!(
-                "{CONFIG_DIR}/e2guardian.conf missing: install the Debian package e2guardian"
-            ));
+        let main_conf = source.join("e2guardian.conf");
+        if !main_conf.is_file() {
+            return Err(Error::MissingFile {
+                path: main_conf,
+                package: "e2guardian".into(),
+            });
         }
-        let port = net::free_port().map_err(|e| e.to_string())?;
-        let dir = lowercase_tempdir(port).map_err(|e| format!("temporary directory: {e}"))?;
+        let port = crate::free_port()?;
+        let dir = lowercase_tempdir(port)
+            .map_err(|e| Error::io("creating a temporary directory for e2guardian", e))?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let etc = dir.path().join("etc");
         copy_config(source, &etc, CONFIG_DIR.as_bytes(), path_bytes(&etc))
-            .map_err(|e| format!("copying {CONFIG_DIR}: {e}"))?;
+            .map_err(|e| Error::io(format!("copying {CONFIG_DIR}"), e))?;
         let cache = dir.path().join("cache");
-        std::fs::create_dir(&cache).map_err(|e| e.to_string())?;
-        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777))
-            .map_err(|e| e.to_string())?;
+        std::fs::create_dir(&cache)
+            .and_then(|()| std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)))
+            .map_err(|e| Error::io(format!("creating {}", cache.display()), e))?;
         let conf = etc.join("e2guardian.conf");
         edit_file(&conf, &main_options(dir.path(), port))?;
         let url = icap_url(icap_port, icap_path);
@@ -97,21 +99,20 @@ impl E2guardian {
                 ("icapurl", Some(format!("'{url}'"))),
             ],
         )?;
-        let out = File::create(dir.path().join(OUTPUT)).map_err(|e| e.to_string())?;
-        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let (out, err) = crate::output_file(&dir.path().join(OUTPUT))?;
         let mut cmd = Command::new(bin);
         cmd.arg("-N").arg("-c").arg(&conf);
         cmd.current_dir(dir.path());
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-        let mut child =
-            ChildGuard::spawn(cmd, "e2guardian", Duration::ZERO).map_err(|e| e.to_string())?;
+        let mut child = ChildGuard::spawn(cmd, "e2guardian", Duration::ZERO)?;
         if let Err(e) = net::wait_for_port(addr, Duration::from_secs(30), || child.check_running())
         {
             child.stop(Duration::ZERO);
-            return Err(format!(
-                "e2guardian did not start (icapurl {url}): {e}\n{}",
-                logs_of(dir.path())
-            ));
+            return Err(Error::NotReady {
+                component: format!("e2guardian (icapurl {url})"),
+                source: Box::new(e),
+                logs: logs_of(dir.path()),
+            });
         }
         Ok(Self { child, addr, dir })
     }
@@ -269,11 +270,11 @@ pub fn set_options(text: &str, options: &[(&str, Option<String>)]) -> String {
 }
 
 /// Applies [`set_options`] to the file at `path`.
-fn edit_file(path: &Path, options: &[(&str, Option<String>)]) -> Result<(), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+fn edit_file(path: &Path, options: &[(&str, Option<String>)]) -> Result<(), Error> {
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
     let text = String::from_utf8_lossy(&bytes);
-    std::fs::write(path, set_options(&text, options))
-        .map_err(|e| format!("{}: {e}", path.display()))
+    crate::write_file(path, set_options(&text, options))
 }
 
 fn path_bytes(p: &Path) -> &[u8] {

@@ -12,7 +12,6 @@
 //! answers 503 from the moment a drain starts).
 
 use std::fmt::Write as _;
-use std::fs::File;
 use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::net::UnixStream;
@@ -21,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::proc::ChildGuard;
-use crate::{find_program, net, tail_of_file};
+use crate::{find_program, net, tail_of_file, Error, Format, ParseError};
 
 /// The name of the backend section in the generated configuration.
 pub const BACKEND: &str = "bulwark";
@@ -116,53 +115,61 @@ pub struct Haproxy {
 }
 
 /// The HAProxy binary (Debian package `haproxy`), or why there is none (tests skip with it).
-pub fn program() -> Result<PathBuf, String> {
+pub fn program() -> Result<PathBuf, Error> {
     find_program("haproxy", "haproxy")
 }
 
 impl Haproxy {
     /// Writes the configuration for `opts`, checks it with `haproxy -c`, starts `haproxy -f
     /// cfg -db` and waits (at most 30 s) until its frontend accepts connections.
-    pub fn start(opts: &HaproxyOptions) -> Result<Self, String> {
+    pub fn start(opts: &HaproxyOptions) -> Result<Self, Error> {
         let program = program()?;
         for b in &opts.backends {
-            net::ensure_loopback(b.icap).map_err(|e| e.to_string())?;
+            if let Err(e) = net::ensure_loopback(b.icap) {
+                return Err(Error::Options(format!("server {}: {e}", b.name)));
+            }
         }
-        let dir = crate::shared_tempdir("haproxy-e2e-").map_err(|e| e.to_string())?;
-        let port = net::free_port().map_err(|e| e.to_string())?;
+        let dir = crate::temp_dir("haproxy-e2e-")?;
+        let port = crate::free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let cfg = dir.path().join("haproxy.cfg");
-        std::fs::write(&cfg, config_text(dir.path(), port, opts)?).map_err(|e| e.to_string())?;
+        crate::write_file(&cfg, config_text(dir.path(), port, opts)?)?;
         let check = Command::new(&program)
             .arg("-c")
             .arg("-f")
             .arg(&cfg)
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("cannot run {} -c: {e}", program.display()))?;
+            .map_err(|e| Error::io(format!("cannot run {} -c", program.display()), e))?;
         if !check.status.success() {
-            return Err(format!(
-                "haproxy -c refused the configuration: {}{}",
-                String::from_utf8_lossy(&check.stdout),
-                String::from_utf8_lossy(&check.stderr)
-            ));
+            return Err(Error::Command {
+                command: format!(
+                    "haproxy -c -f {} (checking the configuration)",
+                    cfg.display()
+                ),
+                status: check.status,
+                output: format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&check.stdout),
+                    String::from_utf8_lossy(&check.stderr)
+                ),
+            });
         }
         let log = dir.path().join("haproxy.log");
-        let out = File::create(&log).map_err(|e| e.to_string())?;
-        let err = out.try_clone().map_err(|e| e.to_string())?;
+        let (out, err) = crate::output_file(&log)?;
         let mut cmd = Command::new(&program);
         cmd.arg("-f").arg(&cfg).arg("-db");
         cmd.current_dir(dir.path());
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-        let mut child =
-            ChildGuard::spawn(cmd, "haproxy", Duration::from_secs(2)).map_err(|e| e.to_string())?;
+        let mut child = ChildGuard::spawn(cmd, "haproxy", Duration::from_secs(2))?;
         if let Err(e) = net::wait_for_port(addr, Duration::from_secs(30), || child.check_running())
         {
             child.stop(Duration::ZERO);
-            return Err(format!(
-                "haproxy did not start: {e}\n--- haproxy.log ---\n{}",
-                tail_of_file(&log, 6000)
-            ));
+            return Err(Error::NotReady {
+                component: "haproxy".into(),
+                source: Box::new(e),
+                logs: format!("--- haproxy.log ---\n{}", tail_of_file(&log, 6000)),
+            });
         }
         Ok(Self { child, addr, dir })
     }
@@ -200,35 +207,38 @@ impl Haproxy {
     }
 
     /// Sends one command to the admin socket and returns the whole answer.
-    pub fn command(&self, command: &str) -> Result<String, String> {
+    pub fn command(&self, command: &str) -> Result<String, Error> {
         let path = self.dir.path().join("stats.sock");
         let mut sock = UnixStream::connect(&path)
-            .map_err(|e| format!("cannot connect to {}: {e}", path.display()))?;
+            .map_err(|e| Error::io(format!("cannot connect to {}", path.display()), e))?;
         let timeout = Some(Duration::from_secs(5));
-        sock.set_read_timeout(timeout).map_err(|e| e.to_string())?;
-        sock.set_write_timeout(timeout).map_err(|e| e.to_string())?;
+        let sending = || format!("sending {command:?} to {}", path.display());
+        sock.set_read_timeout(timeout)
+            .map_err(|e| Error::io(sending(), e))?;
+        sock.set_write_timeout(timeout)
+            .map_err(|e| Error::io(sending(), e))?;
         sock.write_all(format!("{command}\n").as_bytes())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Error::io(sending(), e))?;
         let mut answer = Vec::new();
         // HAProxy closes the socket after one command (non-interactive mode); the read is
         // bounded by the timeout and the size.
         sock.take(16 << 20)
             .read_to_end(&mut answer)
-            .map_err(|e| format!("reading the answer to {command:?}: {e}"))?;
+            .map_err(|e| Error::io(format!("reading the answer to {command:?}"), e))?;
         Ok(String::from_utf8_lossy(&answer).into_owned())
     }
 
     /// The servers of the backend, from `show stat`.
-    pub fn servers(&self) -> Result<Vec<ServerStat>, String> {
-        parse_show_stat(&self.command("show stat")?)
+    pub fn servers(&self) -> Result<Vec<ServerStat>, Error> {
+        Ok(parse_show_stat(&self.command("show stat")?)?)
     }
 
     /// The server called `name`.
-    pub fn server(&self, name: &str) -> Result<ServerStat, String> {
+    pub fn server(&self, name: &str) -> Result<ServerStat, Error> {
         self.servers()?
             .into_iter()
             .find(|s| s.name == name)
-            .ok_or_else(|| format!("no server {name} in show stat"))
+            .ok_or_else(|| Error::Protocol(format!("no server {name} in show stat")))
     }
 
     /// Polls until server `name` is (`up` true) or is not (false) taking new connections;
@@ -238,22 +248,25 @@ impl Haproxy {
         name: &str,
         up: bool,
         timeout: Duration,
-    ) -> Result<Duration, String> {
+    ) -> Result<Duration, Error> {
         let start = Instant::now();
         let mut last = String::from("no answer yet");
         while start.elapsed() < timeout {
             match self.server(name) {
                 Ok(s) if s.is_up() == up => return Ok(start.elapsed()),
                 Ok(s) => last = s.status,
-                Err(e) => last = e,
+                Err(e) => last = e.to_string(),
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Err(format!(
-            "server {name} not {} within {timeout:?}: last state {last}\n--- haproxy.log ---\n{}",
-            if up { "up" } else { "down" },
-            tail_of_file(&self.dir.path().join("haproxy.log"), 4000)
-        ))
+        Err(Error::Timeout {
+            what: format!("server {name} to be {}", if up { "up" } else { "down" }),
+            after: timeout,
+            last: format!(
+                "last state {last}\n--- haproxy.log ---\n{}",
+                tail_of_file(&self.dir.path().join("haproxy.log"), 4000)
+            ),
+        })
     }
 
     /// Stops HAProxy (SIGTERM, a short grace, then SIGKILL).
@@ -263,17 +276,17 @@ impl Haproxy {
 }
 
 /// Parses `show stat` CSV: the servers of [`BACKEND`] (not its FRONTEND/BACKEND summary rows).
-pub fn parse_show_stat(csv: &str) -> Result<Vec<ServerStat>, String> {
+pub fn parse_show_stat(csv: &str) -> Result<Vec<ServerStat>, ParseError> {
     let mut lines = csv.lines();
     let header = lines
         .next()
         .and_then(|h| h.strip_prefix("# "))
-        .ok_or_else(|| format!("show stat: no header in {csv:?}"))?;
+        .ok_or_else(|| ParseError::new(Format::ShowStat, format!("no header in {csv:?}")))?;
     let cols: Vec<&str> = header.split(',').collect();
     let col = |name: &str| {
         cols.iter()
             .position(|c| *c == name)
-            .ok_or_else(|| format!("show stat: no column {name}"))
+            .ok_or_else(|| ParseError::new(Format::ShowStat, format!("no column {name}")))
     };
     let (px, sv, status, stot, scur) = (
         col("pxname")?,
@@ -333,7 +346,9 @@ fn check_lines(check: HealthCheck, service: &str) -> Vec<String> {
 
 /// The haproxy.cfg text: a frontend on `127.0.0.1:port`, one backend in mode tcp with the
 /// health check of `opts`, the admin socket and the log in `dir`.
-pub fn config_text(dir: &Path, port: u16, opts: &HaproxyOptions) -> Result<String, String> {
+///
+/// [`Error::Options`] when a server has no metrics port for the `/readyz` check.
+pub fn config_text(dir: &Path, port: u16, opts: &HaproxyOptions) -> Result<String, Error> {
     let d = dir.display();
     let mut c = String::new();
     let _ = writeln!(c, "global");
@@ -371,10 +386,10 @@ pub fn config_text(dir: &Path, port: u16, opts: &HaproxyOptions) -> Result<Strin
         );
         if opts.check == HealthCheck::Readyz {
             let m = b.metrics_port.ok_or_else(|| {
-                format!(
+                Error::Options(format!(
                     "server {}: the /readyz check needs its metrics port",
                     b.name
-                )
+                ))
             })?;
             let _ = write!(line, " port {m}");
         }

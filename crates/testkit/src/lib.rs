@@ -23,12 +23,16 @@
 //!
 //! Nothing here ever contacts an address outside `127.0.0.0/8` or `::1`: every address passes
 //! through [`net::ensure_loopback`]. Every wait is bounded by a timeout.
+//!
+//! Launchers and the ICAP and syslog helpers fail with [`Error`]; the parsers with
+//! [`ParseError`].
 
 pub mod bulwark;
 pub mod cicap;
 pub mod clamd;
 pub mod client;
 pub mod e2guardian;
+mod error;
 pub mod haproxy;
 pub mod icap;
 pub mod net;
@@ -41,6 +45,8 @@ pub mod squid;
 pub mod syslog;
 
 use std::path::PathBuf;
+
+pub use error::{Error, Format, ParseError};
 
 /// The EICAR anti-virus test string (68 bytes), assembled at run time from two halves so that
 /// this source file is not itself flagged by scanners.
@@ -73,9 +79,9 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 /// Finds an executable by name in `PATH`, then in the given fallback directories.
 ///
-/// Returns a clear error naming the Debian package to install when it is missing, so that an
-/// e2e test FAILS with a useful message instead of skipping silently.
-pub fn find_program(name: &str, debian_package: &str) -> Result<PathBuf, String> {
+/// Returns [`Error::Missing`], naming the Debian package to install, when it is missing, so
+/// that an e2e test FAILS with a useful message instead of skipping silently.
+pub fn find_program(name: &str, debian_package: &str) -> Result<PathBuf, Error> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
     for d in [
@@ -94,10 +100,10 @@ pub fn find_program(name: &str, debian_package: &str) -> Result<PathBuf, String>
             return Ok(candidate);
         }
     }
-    Err(format!(
-        "`{name}` not found in PATH or /usr/sbin: install the Debian package `{debian_package}` \
-         (apt-get install -y {debian_package}; .ci/run does this)"
-    ))
+    Err(Error::Missing {
+        program: name.to_string(),
+        package: debian_package.to_string(),
+    })
 }
 
 /// A temporary directory that other users can write to (Squid drops privileges to `proxy`
@@ -107,6 +113,31 @@ pub fn shared_tempdir(prefix: &str) -> std::io::Result<tempfile::TempDir> {
     let dir = tempfile::Builder::new().prefix(prefix).tempdir()?;
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))?;
     Ok(dir)
+}
+
+/// [`shared_tempdir`], failing with an [`Error::Io`] that says so.
+fn temp_dir(prefix: &str) -> Result<tempfile::TempDir, Error> {
+    shared_tempdir(prefix)
+        .map_err(|e| Error::io(format!("creating a temporary directory {prefix}*"), e))
+}
+
+/// [`net::free_port`], failing with an [`Error::Io`] that says so.
+fn free_port() -> Result<u16, Error> {
+    net::free_port().map_err(|e| Error::io("picking a free loopback port", e))
+}
+
+/// Writes `contents` to `path`, failing with an [`Error::Io`] that names the file.
+fn write_file(path: &std::path::Path, contents: impl AsRef<[u8]>) -> Result<(), Error> {
+    std::fs::write(path, contents).map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// Creates the file at `path` for a child's standard output and standard error (two handles
+/// on the same file).
+fn output_file(path: &std::path::Path) -> Result<(std::fs::File, std::fs::File), Error> {
+    let context = || format!("creating {}", path.display());
+    let out = std::fs::File::create(path).map_err(|e| Error::io(context(), e))?;
+    let err = out.try_clone().map_err(|e| Error::io(context(), e))?;
+    Ok((out, err))
 }
 
 /// Reads a log file for an error message, keeping at most its last `max` bytes.

@@ -4,6 +4,8 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::Error;
+
 /// Fails unless `addr` is on the loopback range (`127.0.0.0/8` or `::1`).
 pub fn ensure_loopback(addr: SocketAddr) -> io::Result<()> {
     let ok = match addr.ip() {
@@ -37,16 +39,20 @@ pub fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
 pub fn wait_for_port(
     addr: SocketAddr,
     timeout: Duration,
-    mut alive: impl FnMut() -> Result<(), String>,
-) -> Result<(), String> {
-    ensure_loopback(addr).map_err(|e| e.to_string())?;
+    mut alive: impl FnMut() -> Result<(), Error>,
+) -> Result<(), Error> {
+    ensure_loopback(addr).map_err(|e| Error::io(format!("waiting for {addr}"), e))?;
     let deadline = Instant::now() + timeout;
     loop {
         alive()?;
         match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
             Ok(_) => return Ok(()),
             Err(e) if Instant::now() >= deadline => {
-                return Err(format!("{addr} did not accept within {timeout:?}: {e}"));
+                return Err(Error::Timeout {
+                    what: format!("{addr} to accept"),
+                    after: timeout,
+                    last: e.to_string(),
+                });
             }
             Err(_) => std::thread::sleep(Duration::from_millis(25)),
         }

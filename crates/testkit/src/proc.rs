@@ -1,9 +1,10 @@
 //! Child processes that are always stopped: [`ChildGuard`] kills its process group on drop.
 
-use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
+
+use crate::Error;
 
 /// A child process in its own process group, stopped on drop: SIGTERM, a bounded grace period,
 /// then SIGKILL to the whole group (so forked workers, e.g. c-icap's, die too).
@@ -18,11 +19,11 @@ pub struct ChildGuard {
 impl ChildGuard {
     /// Spawns `cmd` in a new process group. `grace` is how long a stop waits after SIGTERM
     /// before SIGKILL (zero: SIGKILL at once).
-    pub fn spawn(mut cmd: Command, name: &str, grace: Duration) -> io::Result<Self> {
+    pub fn spawn(mut cmd: Command, name: &str, grace: Duration) -> Result<Self, Error> {
         cmd.process_group(0);
         let child = cmd
             .spawn()
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot start {name} ({cmd:?}): {e}")))?;
+            .map_err(|e| Error::io(format!("cannot start {name} ({cmd:?})"), e))?;
         Ok(Self {
             child,
             name: name.to_string(),
@@ -41,19 +42,23 @@ impl ChildGuard {
         &self.name
     }
 
-    /// Returns an error if the process has already exited (with its status).
-    pub fn check_running(&mut self) -> Result<(), String> {
-        if let Some(st) = self.status {
-            return Err(format!("{} has exited: {st}", self.name));
-        }
-        match self.child.try_wait() {
-            Ok(Some(st)) => {
-                self.status = Some(st);
-                Err(format!("{} has exited: {st}", self.name))
-            }
-            Ok(None) => Ok(()),
-            Err(e) => Err(format!("{}: cannot poll: {e}", self.name)),
-        }
+    /// Returns [`Error::Exited`] (with its status) if the process has already exited.
+    pub fn check_running(&mut self) -> Result<(), Error> {
+        let status = match self.status {
+            Some(st) => st,
+            None => match self.child.try_wait() {
+                Ok(Some(st)) => {
+                    self.status = Some(st);
+                    st
+                }
+                Ok(None) => return Ok(()),
+                Err(e) => return Err(Error::io(format!("{}: cannot poll", self.name), e)),
+            },
+        };
+        Err(Error::Exited {
+            name: self.name.clone(),
+            status,
+        })
     }
 
     /// Sends `sig` to the process (not to its group).

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::net;
 use crate::proc::ChildGuard;
+use crate::{net, Error};
 
 /// How a [`Redis`] is started.
 #[derive(Debug, Clone, Default)]
@@ -48,9 +48,9 @@ impl Redis {
     }
 
     /// Starts `bin` on a free loopback port; returns once it answers PING.
-    pub fn start(bin: &Path, opts: RedisOptions) -> Result<Self, String> {
-        let dir = crate::shared_tempdir("bulwark-redis-").map_err(|e| e.to_string())?;
-        let port = net::free_port().map_err(|e| e.to_string())?;
+    pub fn start(bin: &Path, opts: RedisOptions) -> Result<Self, Error> {
+        let dir = crate::temp_dir("bulwark-redis-")?;
+        let port = crate::free_port()?;
         let mut r = Self {
             bin: bin.to_path_buf(),
             child: None,
@@ -62,7 +62,8 @@ impl Redis {
         Ok(r)
     }
 
-    fn spawn(&mut self) -> Result<(), String> {
+    /// Starts the process and waits until it answers PING.
+    fn spawn(&mut self) -> Result<(), Error> {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--bind")
             .arg("127.0.0.1")
@@ -99,20 +100,24 @@ impl Redis {
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let mut child = ChildGuard::spawn(cmd, "redis-server", Duration::from_secs(5))
-            .map_err(|e| e.to_string())?;
+        let mut child = ChildGuard::spawn(cmd, "redis-server", Duration::from_secs(5))?;
         let addr = SocketAddr::from(([127, 0, 0, 1], self.port));
         let ready = net::wait_for_port(addr, Duration::from_secs(10), || child.check_running())
             .and_then(|()| self.wait_for_ping(Duration::from_secs(10)));
         if let Err(e) = ready {
             child.stop(Duration::ZERO);
-            return Err(format!("redis-server did not start: {e}\n{}", self.log()));
+            return Err(Error::NotReady {
+                component: "redis-server".into(),
+                source: Box::new(e),
+                logs: format!("--- redis.log ---\n{}", self.log()),
+            });
         }
         self.child = Some(child);
         Ok(())
     }
 
-    fn wait_for_ping(&self, timeout: Duration) -> Result<(), String> {
+    /// Polls `redis-cli PING` until it answers `PONG`, bounded by `timeout`.
+    fn wait_for_ping(&self, timeout: Duration) -> Result<(), Error> {
         let deadline = Instant::now() + timeout;
         loop {
             match self.cli(&["PING"]) {
@@ -120,7 +125,11 @@ impl Redis {
                 Ok(_) | Err(_) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(25))
                 }
-                Ok(out) => return Err(format!("PING answered {out:?}")),
+                Ok(out) => {
+                    return Err(Error::Protocol(format!(
+                        "redis-server: PING answered {out:?}"
+                    )))
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -143,7 +152,7 @@ impl Redis {
 
     /// Runs `redis-cli` against it (with the password, over TLS when it serves TLS, bounded
     /// to 5 s); its standard output.
-    pub fn cli(&self, args: &[&str]) -> Result<String, String> {
+    pub fn cli(&self, args: &[&str]) -> Result<String, Error> {
         let mut cmd = Command::new("timeout");
         cmd.arg("5")
             .arg("redis-cli")
@@ -158,17 +167,18 @@ impl Redis {
         if let Some(p) = &self.opts.password {
             cmd.arg("-a").arg(p);
         }
-        let out = cmd
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("redis-cli: {e} (apt-get install redis-tools)"))?;
+        let out = cmd.args(args).stdin(Stdio::null()).output().map_err(|e| {
+            Error::io(
+                "cannot run timeout 5 redis-cli (apt-get install redis-tools)",
+                e,
+            )
+        })?;
         if !out.status.success() {
-            return Err(format!(
-                "redis-cli {args:?}: {}{}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ));
+            return Err(Error::Command {
+                command: format!("redis-cli {args:?}"),
+                status: out.status,
+                output: String::from_utf8_lossy(&out.stderr).into_owned(),
+            });
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
@@ -209,7 +219,7 @@ impl Redis {
     }
 
     /// Starts it again on the same port, empty (after [`Redis::kill`]).
-    pub fn restart(&mut self) -> Result<(), String> {
+    pub fn restart(&mut self) -> Result<(), Error> {
         self.kill();
         self.spawn()
     }

@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::proc::ChildGuard;
+use crate::Error;
 
 /// Debian's rsyslogd receiving on a loopback UDP port (and optionally TCP with octet
 /// counting, or a Unix socket) and writing every message, raw, to a file.
@@ -20,7 +21,7 @@ pub struct Rsyslogd {
 }
 
 /// rsyslogd, or why it cannot run here.
-pub fn rsyslogd_binary() -> Result<PathBuf, String> {
+pub fn rsyslogd_binary() -> Result<PathBuf, Error> {
     crate::find_program("rsyslogd", "rsyslog")
 }
 
@@ -28,10 +29,10 @@ impl Rsyslogd {
     /// Starts rsyslogd in the foreground with its own configuration, pid file and work
     /// directory, listening on `127.0.0.1:<free>` UDP; `extra` is added to its configuration.
     /// Every message is written to a file as `%msg%`, with its parsed header fields in front.
-    pub fn start(extra: &str) -> Result<Self, String> {
+    pub fn start(extra: &str) -> Result<Self, Error> {
         let bin = rsyslogd_binary()?;
-        let dir = crate::shared_tempdir("rsyslogd-").map_err(|e| e.to_string())?;
-        let port = free_udp_port().map_err(|e| e.to_string())?;
+        let dir = crate::temp_dir("rsyslogd-")?;
+        let port = free_udp_port().map_err(|e| Error::io("picking a free loopback UDP port", e))?;
         let udp = SocketAddr::from(([127, 0, 0, 1], port));
         let out = dir.path().join("messages.log");
         let conf = dir.path().join("rsyslog.conf");
@@ -46,7 +47,7 @@ impl Rsyslogd {
             d = dir.path().display(),
             out = out.display()
         );
-        std::fs::write(&conf, text).map_err(|e| e.to_string())?;
+        crate::write_file(&conf, text)?;
         let mut cmd = Command::new(bin);
         cmd.arg("-n")
             .arg("-f")
@@ -56,14 +57,18 @@ impl Rsyslogd {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = ChildGuard::spawn(cmd, "rsyslogd", Duration::from_secs(5))
-            .map_err(|e| e.to_string())?;
+        let child = ChildGuard::spawn(cmd, "rsyslogd", Duration::from_secs(5))?;
         // rsyslogd has no readiness signal on UDP: wait for its pid file.
         let pid = dir.path().join("rsyslogd.pid");
-        let until = Instant::now() + Duration::from_secs(10);
+        let timeout = Duration::from_secs(10);
+        let until = Instant::now() + timeout;
         while !pid.exists() {
             if Instant::now() >= until {
-                return Err("rsyslogd wrote no pid file in 10 s".into());
+                return Err(Error::Timeout {
+                    what: "rsyslogd to write its pid file".into(),
+                    after: timeout,
+                    last: format!("no {}", pid.display()),
+                });
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -91,7 +96,7 @@ impl Rsyslogd {
         &mut self,
         timeout: Duration,
         done: impl Fn(&[String]) -> bool,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, Error> {
         let until = Instant::now() + timeout;
         loop {
             let text = std::fs::read_to_string(&self.out).unwrap_or_default();
@@ -101,7 +106,11 @@ impl Rsyslogd {
             }
             self.child.check_running()?;
             if Instant::now() >= until {
-                return Err(format!("rsyslogd wrote {lines:#?}"));
+                return Err(Error::Timeout {
+                    what: "the expected lines from rsyslogd".into(),
+                    after: timeout,
+                    last: format!("rsyslogd wrote {lines:#?}"),
+                });
             }
             std::thread::sleep(Duration::from_millis(50));
         }

@@ -17,7 +17,6 @@
 //! are in `ROOT/dev/shm` (a tmpfs the script mounts).
 
 use std::fmt::Write as _;
-use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -25,7 +24,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::proc::ChildGuard;
-use crate::{find_program, net, tail_of_file};
+use crate::{find_program, net, tail_of_file, Error};
 
 /// How to start Squid.
 #[derive(Debug, Clone, Default)]
@@ -73,7 +72,7 @@ pub fn bulwark_snippet(
     bulwark: &Path,
     addr: SocketAddr,
     paths: Option<(&str, &str)>,
-) -> Result<String, String> {
+) -> Result<String, Error> {
     let mut cmd = Command::new(bulwark);
     cmd.args(["squid", "snippet", "--address"])
         .arg(addr.to_string());
@@ -82,14 +81,16 @@ pub fn bulwark_snippet(
     }
     let out = cmd
         .output()
-        .map_err(|e| format!("running {} squid snippet: {e}", bulwark.display()))?;
+        .map_err(|e| Error::io(format!("running {} squid snippet", bulwark.display()), e))?;
     if !out.status.success() {
-        return Err(format!(
-            "bulwark squid snippet failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(Error::Command {
+            command: format!("{} squid snippet", bulwark.display()),
+            status: out.status,
+            output: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
     }
-    String::from_utf8(out.stdout).map_err(|_| "the snippet is not UTF-8".to_string())
+    String::from_utf8(out.stdout)
+        .map_err(|_| Error::Protocol("the snippet of `bulwark squid snippet` is not UTF-8".into()))
 }
 
 /// A service name of its own for each Squid (`squid -n`): Squid names its shared-memory
@@ -148,21 +149,20 @@ fn squid_command(chroot: Option<&Path>, program: &Path) -> Command {
 }
 
 /// The first line of `squid -v` for `program` (inside `chroot` when given).
-fn version_of(chroot: Option<&Path>, program: &Path) -> Result<String, String> {
+fn version_of(chroot: Option<&Path>, program: &Path) -> Result<String, Error> {
     let out = squid_command(chroot, program)
         .arg("-v")
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run {} -v: {e}", program.display()))?;
+        .map_err(|e| Error::io(format!("cannot run {} -v", program.display()), e))?;
     let text = String::from_utf8_lossy(&out.stdout);
     match text.lines().next() {
         Some(line) if out.status.success() => Ok(line.trim().to_string()),
-        _ => Err(format!(
-            "{} -v failed ({}): {}",
-            program.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        )),
+        _ => Err(Error::Command {
+            command: format!("{} -v", program.display()),
+            status: out.status,
+            output: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }),
     }
 }
 
@@ -170,37 +170,47 @@ fn version_of(chroot: Option<&Path>, program: &Path) -> Result<String, String> {
 /// caches, by default in `/var/cache/bulwark-tests/trixie`; about a minute the first time),
 /// ready for [`SquidOptions::chroot`]. Runs the script once per process.
 ///
-/// Err (with the reason, so a test can print `skipped: …`) when `BULWARK_SKIP_TRIXIE=1`, or
-/// when the root cannot be made (not root, no debootstrap, no network to the host's Debian
-/// mirror…).
-pub fn trixie_root() -> Result<PathBuf, String> {
+/// [`Error::Unavailable`] (with the reason, so a test can print `skipped: …`) when
+/// `BULWARK_SKIP_TRIXIE=1`, or when the root cannot be made (not root, no debootstrap, no
+/// network to the host's Debian mirror…).
+pub fn trixie_root() -> Result<PathBuf, Error> {
     if std::env::var("BULWARK_SKIP_TRIXIE").is_ok_and(|v| v == "1") {
-        return Err("BULWARK_SKIP_TRIXIE=1: no Debian 13 chroot with Squid 6".into());
+        return Err(Error::Unavailable(
+            "BULWARK_SKIP_TRIXIE=1: no Debian 13 chroot with Squid 6".into(),
+        ));
     }
+    // The outcome of the script is shared by every test of the process: the reason is kept as
+    // text (an `Error` cannot be cloned).
     static ROOT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    ROOT.get_or_init(make_trixie_root).clone()
+    ROOT.get_or_init(|| make_trixie_root().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(Error::Unavailable)
 }
 
-fn make_trixie_root() -> Result<PathBuf, String> {
+/// Runs `scripts/trixie-squid.sh` and checks the root it prints.
+fn make_trixie_root() -> Result<PathBuf, Error> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/trixie-squid.sh");
     if !script.is_file() {
-        return Err(format!("{} is missing", script.display()));
+        return Err(Error::Unavailable(format!(
+            "{} is missing",
+            script.display()
+        )));
     }
     let out = Command::new("bash")
         .arg(&script)
         .stdin(Stdio::null())
         .output()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+        .map_err(|e| Error::io(format!("cannot run {}", script.display()), e))?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     let tail: String = {
         let lines: Vec<&str> = stderr.lines().collect();
         lines[lines.len().saturating_sub(15)..].join("\n")
     };
     if !out.status.success() {
-        return Err(format!(
+        return Err(Error::Unavailable(format!(
             "scripts/trixie-squid.sh could not make the Debian 13 chroot with Squid 6 ({}):\n{tail}",
             out.status
-        ));
+        )));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
     let root = stdout
@@ -208,12 +218,14 @@ fn make_trixie_root() -> Result<PathBuf, String> {
         .rev()
         .find(|l| !l.trim().is_empty())
         .map(|l| PathBuf::from(l.trim()))
-        .ok_or_else(|| format!("scripts/trixie-squid.sh printed no root:\n{tail}"))?;
+        .ok_or_else(|| {
+            Error::Unavailable(format!("scripts/trixie-squid.sh printed no root:\n{tail}"))
+        })?;
     if !root.join(".bulwark-ready").is_file() {
-        return Err(format!(
+        return Err(Error::Unavailable(format!(
             "scripts/trixie-squid.sh printed {}, which is not a ready root",
             root.display()
-        ));
+        )));
     }
     Ok(root)
 }
@@ -221,7 +233,7 @@ fn make_trixie_root() -> Result<PathBuf, String> {
 impl Squid {
     /// Starts Squid with ICAP services at `icap://127.0.0.1:<icap_port>/av/{respmod,reqmod}`,
     /// both essential (`bypass=off`).
-    pub fn start(icap_port: u16) -> Result<Self, String> {
+    pub fn start(icap_port: u16) -> Result<Self, Error> {
         Self::start_with(SquidOptions {
             icap_port: Some(icap_port),
             ..SquidOptions::default()
@@ -229,27 +241,34 @@ impl Squid {
     }
 
     /// Starts Squid as described by `opts` and waits (at most 30 s) until its port accepts.
-    pub fn start_with(opts: SquidOptions) -> Result<Self, String> {
+    pub fn start_with(opts: SquidOptions) -> Result<Self, Error> {
         let chroot = opts.chroot.clone();
         let (program, dir, inside) = match &chroot {
             Some(root) => {
                 if !root.join("tmp").is_dir() {
-                    return Err(format!("{} is not a Debian root (no tmp/)", root.display()));
+                    return Err(Error::Options(format!(
+                        "{} is not a Debian root (no tmp/)",
+                        root.display()
+                    )));
                 }
-                let dir = shared_tempdir_in(&root.join("tmp"), "squid-e2e-")
-                    .map_err(|e| e.to_string())?;
+                let dir = shared_tempdir_in(&root.join("tmp"), "squid-e2e-").map_err(|e| {
+                    Error::io(
+                        format!("creating a temporary directory in {}/tmp", root.display()),
+                        e,
+                    )
+                })?;
                 let name = dir.path().file_name().expect("temporary directory name");
                 let inside = Path::new("/tmp").join(name);
                 (PathBuf::from(CHROOT_SQUID), dir, inside)
             }
             None => {
                 let program = find_program("squid", "squid")?;
-                let dir = crate::shared_tempdir("squid-e2e-").map_err(|e| e.to_string())?;
+                let dir = crate::temp_dir("squid-e2e-")?;
                 let inside = dir.path().to_path_buf();
                 (program, dir, inside)
             }
         };
-        let port = net::free_port().map_err(|e| e.to_string())?;
+        let port = crate::free_port()?;
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         if let Some((user, password)) = &opts.basic_auth {
             write_htpasswd(&dir.path().join(HTPASSWD), user, password)?;
@@ -260,9 +279,8 @@ impl Squid {
             // Squid 6 warns when the root's /etc/hostname does not resolve.
             text.push_str("visible_hostname localhost\n");
         }
-        std::fs::write(&conf, text).map_err(|e| e.to_string())?;
-        let stdout = File::create(dir.path().join("stdout.log")).map_err(|e| e.to_string())?;
-        let stderr = stdout.try_clone().map_err(|e| e.to_string())?;
+        crate::write_file(&conf, text)?;
+        let (stdout, stderr) = crate::output_file(&dir.path().join("stdout.log"))?;
         let service = service_name(port);
         let mut cmd = squid_command(chroot.as_deref(), &program);
         cmd.arg("-N")
@@ -273,18 +291,21 @@ impl Squid {
         cmd.current_dir(dir.path());
         cmd.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
         // Squid needs no graceful stop here: it holds nothing worth saving.
-        let mut child =
-            ChildGuard::spawn(cmd, "squid", Duration::ZERO).map_err(|e| e.to_string())?;
+        let mut child = ChildGuard::spawn(cmd, "squid", Duration::ZERO)?;
         let dir_path = dir.path().to_path_buf();
         if let Err(e) = net::wait_for_port(addr, Duration::from_secs(30), || child.check_running())
         {
             child.stop(Duration::ZERO);
             remove_shm_in(&shm_dir(chroot.as_deref()), &service);
-            return Err(format!(
-                "squid did not start: {e}\n--- cache.log ---\n{}\n--- stdout/stderr ---\n{}",
-                tail_of_file(&dir_path.join("cache.log"), 8000),
-                tail_of_file(&dir_path.join("stdout.log"), 4000)
-            ));
+            return Err(Error::NotReady {
+                component: "squid".into(),
+                source: Box::new(e),
+                logs: format!(
+                    "--- cache.log ---\n{}\n--- stdout/stderr ---\n{}",
+                    tail_of_file(&dir_path.join("cache.log"), 8000),
+                    tail_of_file(&dir_path.join("stdout.log"), 4000)
+                ),
+            });
         }
         Ok(Self {
             child,
@@ -319,7 +340,7 @@ impl Squid {
     /// The first line of `squid -v` of the binary this Squid runs (inside its chroot when it
     /// has one), e.g. `Squid Cache: Version 6.13`; an explanation when it cannot be run.
     pub fn version(&self) -> String {
-        version_of(self.chroot.as_deref(), &self.program).unwrap_or_else(|e| e)
+        version_of(self.chroot.as_deref(), &self.program).unwrap_or_else(|e| e.to_string())
     }
 
     /// The chroot this Squid runs in, if any.
@@ -364,19 +385,20 @@ fn shared_tempdir_in(parent: &Path, prefix: &str) -> std::io::Result<tempfile::T
 const HTPASSWD: &str = "passwd";
 
 /// Writes an htpasswd file (MD5 hashes, which `basic_ncsa_auth` reads) with one user.
-fn write_htpasswd(path: &Path, user: &str, password: &str) -> Result<(), String> {
+fn write_htpasswd(path: &Path, user: &str, password: &str) -> Result<(), Error> {
     let htpasswd = find_program("htpasswd", "apache2-utils")?;
-    let out = Command::new(htpasswd)
+    let out = Command::new(&htpasswd)
         .args(["-c", "-b", "-m"])
         .arg(path)
         .args([user, password])
         .output()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Error::io(format!("cannot run {}", htpasswd.display()), e))?;
     if !out.status.success() {
-        return Err(format!(
-            "htpasswd failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
+        return Err(Error::Command {
+            command: format!("htpasswd -c -b -m {} {user} ***", path.display()),
+            status: out.status,
+            output: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
     }
     Ok(())
 }

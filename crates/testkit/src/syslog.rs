@@ -8,6 +8,8 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::{Error, Format, ParseError};
+
 /// Messages received so far, and framing errors seen.
 #[derive(Debug, Default)]
 struct Inbox {
@@ -19,23 +21,26 @@ fn wait_for(
     inbox: &Arc<Mutex<Inbox>>,
     timeout: Duration,
     done: impl Fn(&[String]) -> bool,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, Error> {
     let until = Instant::now() + timeout;
     loop {
         {
-            let g = inbox.lock().map_err(|e| e.to_string())?;
+            // A receiving thread that panicked left whole messages behind: keep reading them.
+            let g = inbox
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(e) = g.errors.first() {
-                return Err(format!("framing error: {e}"));
+                return Err(Error::Protocol(format!("framing error: {e}")));
             }
             if done(&g.messages) {
                 return Ok(g.messages.clone());
             }
             if Instant::now() >= until {
-                return Err(format!(
-                    "timed out after {timeout:?} with {} message(s): {:#?}",
-                    g.messages.len(),
-                    g.messages
-                ));
+                return Err(Error::Timeout {
+                    what: "the expected syslog messages".into(),
+                    after: timeout,
+                    last: format!("{} message(s): {:#?}", g.messages.len(), g.messages),
+                });
             }
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -80,7 +85,7 @@ impl UdpReceiver {
         &self,
         timeout: Duration,
         done: impl Fn(&[String]) -> bool,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, Error> {
         wait_for(&self.inbox, timeout, done)
     }
 }
@@ -195,7 +200,7 @@ impl TcpReceiver {
         &self,
         timeout: Duration,
         done: impl Fn(&[String]) -> bool,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, Error> {
         wait_for(&self.inbox, timeout, done)
     }
 }
@@ -239,31 +244,44 @@ impl Rfc5424 {
     }
 }
 
-fn sd_name(s: &str) -> Result<(), String> {
+/// A [`ParseError`] of an RFC 5424 message.
+fn rfc(reason: impl Into<String>) -> ParseError {
+    ParseError::new(Format::Rfc5424, reason)
+}
+
+/// A [`ParseError`] of a CEF line.
+fn cef(reason: impl Into<String>) -> ParseError {
+    ParseError::new(Format::Cef, reason)
+}
+
+/// Checks an SD-ID or PARAM-NAME (RFC 5424 §6.3.2, §6.3.3).
+fn sd_name(s: &str) -> Result<(), ParseError> {
     if s.is_empty() || s.len() > 32 {
-        return Err(format!("SD name of {} characters: {s:?}", s.len()));
+        return Err(rfc(format!("SD name of {} characters: {s:?}", s.len())));
     }
     if let Some(c) = s
         .chars()
         .find(|c| !c.is_ascii_graphic() || matches!(c, '=' | ']' | '"'))
     {
-        return Err(format!("{c:?} in SD name {s:?}"));
+        return Err(rfc(format!("{c:?} in SD name {s:?}")));
     }
     Ok(())
 }
 
 /// Parses one RFC 5424 message strictly (§6): header fields, structured data with its escapes
 /// (`\"`, `\\`, `\]`), the message.
-pub fn parse_rfc5424(m: &str) -> Result<Rfc5424, String> {
-    let rest = m.strip_prefix('<').ok_or("no <PRI>")?;
-    let (pri, rest) = rest.split_once('>').ok_or("no > after PRI")?;
-    let pri: u8 = pri.parse().map_err(|_| format!("PRI {pri:?}"))?;
+pub fn parse_rfc5424(m: &str) -> Result<Rfc5424, ParseError> {
+    let rest = m.strip_prefix('<').ok_or_else(|| rfc("no <PRI>"))?;
+    let (pri, rest) = rest.split_once('>').ok_or_else(|| rfc("no > after PRI"))?;
+    let pri: u8 = pri.parse().map_err(|_| rfc(format!("PRI {pri:?}")))?;
     if pri > 191 {
-        return Err(format!("PRI {pri} out of range"));
+        return Err(rfc(format!("PRI {pri} out of range")));
     }
-    let rest = rest.strip_prefix("1 ").ok_or("VERSION is not 1")?;
+    let rest = rest
+        .strip_prefix("1 ")
+        .ok_or_else(|| rfc("VERSION is not 1"))?;
     let mut parts = rest.splitn(6, ' ');
-    let mut next = |what: &str| parts.next().ok_or(format!("no {what}"));
+    let mut next = |what: &str| parts.next().ok_or_else(|| rfc(format!("no {what}")));
     let timestamp = next("TIMESTAMP")?.to_string();
     let hostname = next("HOSTNAME")?.to_string();
     let app_name = next("APP-NAME")?.to_string();
@@ -277,7 +295,7 @@ pub fn parse_rfc5424(m: &str) -> Result<Rfc5424, String> {
         ("MSGID", &msgid, 32),
     ] {
         if v.is_empty() || v.len() > max || !v.bytes().all(|b| (33..=126).contains(&b)) {
-            return Err(format!("{what} {v:?}"));
+            return Err(rfc(format!("{what} {v:?}")));
         }
     }
     check_timestamp(&timestamp)?;
@@ -286,18 +304,23 @@ pub fn parse_rfc5424(m: &str) -> Result<Rfc5424, String> {
         rest = r;
     } else {
         while let Some(r) = rest.strip_prefix('[') {
-            let (id, r) = r.split_at(r.find([' ', ']']).ok_or("SD-ELEMENT not closed")?);
+            let (id, r) = r.split_at(
+                r.find([' ', ']'])
+                    .ok_or_else(|| rfc("SD-ELEMENT not closed"))?,
+            );
             sd_name(id)?;
             let mut params = Vec::new();
             let mut r = r;
             while let Some(p) = r.strip_prefix(' ') {
-                let (name, p) = p.split_once("=\"").ok_or("SD-PARAM without =\"")?;
+                let (name, p) = p
+                    .split_once("=\"")
+                    .ok_or_else(|| rfc("SD-PARAM without =\""))?;
                 sd_name(name)?;
                 let mut value = String::new();
                 let mut chars = p.char_indices();
                 let end = loop {
                     match chars.next() {
-                        None => return Err("PARAM-VALUE not closed".into()),
+                        None => return Err(rfc("PARAM-VALUE not closed")),
                         Some((i, '"')) => break i,
                         Some((_, '\\')) => match chars.next() {
                             Some((_, c @ ('"' | '\\' | ']'))) => value.push(c),
@@ -305,27 +328,29 @@ pub fn parse_rfc5424(m: &str) -> Result<Rfc5424, String> {
                                 value.push('\\');
                                 value.push(c);
                             }
-                            None => return Err("PARAM-VALUE ends in \\".into()),
+                            None => return Err(rfc("PARAM-VALUE ends in \\")),
                         },
-                        Some((_, ']')) => return Err("unescaped ] in PARAM-VALUE".into()),
+                        Some((_, ']')) => return Err(rfc("unescaped ] in PARAM-VALUE")),
                         Some((_, c)) => value.push(c),
                     }
                 };
                 params.push((name.to_string(), value));
                 r = &p[end + 1..];
             }
-            rest = r.strip_prefix(']').ok_or("SD-ELEMENT not closed by ]")?;
+            rest = r
+                .strip_prefix(']')
+                .ok_or_else(|| rfc("SD-ELEMENT not closed by ]"))?;
             sd.push((id.to_string(), params));
         }
         if sd.is_empty() {
-            return Err("STRUCTURED-DATA is neither - nor [".into());
+            return Err(rfc("STRUCTURED-DATA is neither - nor ["));
         }
     }
     let msg = match rest {
         "" => String::new(),
         r => r
             .strip_prefix(' ')
-            .ok_or("no space before MSG")?
+            .ok_or_else(|| rfc("no space before MSG"))?
             .to_string(),
     };
     Ok(Rfc5424 {
@@ -341,8 +366,8 @@ pub fn parse_rfc5424(m: &str) -> Result<Rfc5424, String> {
 }
 
 /// `YYYY-MM-DDThh:mm:ss[.1-6 digits](Z|±hh:mm)` (RFC 5424 §6.2.3).
-fn check_timestamp(t: &str) -> Result<(), String> {
-    let bad = || format!("TIMESTAMP {t:?}");
+fn check_timestamp(t: &str) -> Result<(), ParseError> {
+    let bad = || rfc(format!("TIMESTAMP {t:?}"));
     let b = t.as_bytes();
     if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
         return Err(bad());
@@ -398,22 +423,24 @@ impl Cef {
 /// `\\` escaped), then `key=value` pairs where a value runs to the space before the next
 /// unescaped `key=` and escapes `\=`, `\\`, `\n`, `\r`. An unescaped `=` inside a value, or a
 /// raw line break anywhere, is an error.
-pub fn parse_cef(line: &str) -> Result<Cef, String> {
+pub fn parse_cef(line: &str) -> Result<Cef, ParseError> {
     if line.contains(['\n', '\r']) {
-        return Err("raw line break in a CEF line".into());
+        return Err(cef("raw line break in a CEF line"));
     }
-    let mut rest = line.strip_prefix("CEF:0|").ok_or("no CEF:0| prefix")?;
+    let mut rest = line
+        .strip_prefix("CEF:0|")
+        .ok_or_else(|| cef("no CEF:0| prefix"))?;
     let mut header = Vec::new();
     for _ in 0..6 {
         let mut field = String::new();
         let mut chars = rest.char_indices();
         let end = loop {
             match chars.next() {
-                None => return Err(format!("header ends after {} fields", header.len())),
+                None => return Err(cef(format!("header ends after {} fields", header.len()))),
                 Some((i, '|')) => break i,
                 Some((_, '\\')) => match chars.next() {
                     Some((_, c @ ('|' | '\\'))) => field.push(c),
-                    other => return Err(format!("bad header escape {other:?}")),
+                    other => return Err(cef(format!("bad header escape {other:?}"))),
                 },
                 Some((_, c)) => field.push(c),
             }
@@ -442,17 +469,17 @@ pub fn parse_cef(line: &str) -> Result<Cef, String> {
         let start = rest[..e].rfind(' ').map(|s| s + 1).unwrap_or(0);
         let key = &rest[start..e];
         if key.is_empty() || !key.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
-            return Err(format!("unescaped = after {:?}", &rest[..e]));
+            return Err(cef(format!("unescaped = after {:?}", &rest[..e])));
         }
         key_starts.push((start, e));
     }
     for (n, &(start, e)) in key_starts.iter().enumerate() {
         let end = match key_starts.get(n + 1) {
-            Some(&(next, _)) => next.checked_sub(1).ok_or("keys overlap")?,
+            Some(&(next, _)) => next.checked_sub(1).ok_or_else(|| cef("keys overlap"))?,
             None => rest.len(),
         };
         if n + 1 < key_starts.len() && rest.as_bytes().get(end) != Some(&b' ') {
-            return Err("no space before a key".into());
+            return Err(cef("no space before a key"));
         }
         let raw = &rest[e + 1..end];
         let mut v = String::new();
@@ -467,7 +494,7 @@ pub fn parse_cef(line: &str) -> Result<Cef, String> {
                 Some('=') => v.push('='),
                 Some('n') => v.push('\n'),
                 Some('r') => v.push('\r'),
-                other => return Err(format!("bad extension escape \\{other:?}")),
+                other => return Err(cef(format!("bad extension escape \\{other:?}"))),
             }
         }
         ext.push((rest[start..e].to_string(), v));
