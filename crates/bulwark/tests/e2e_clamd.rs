@@ -7,6 +7,8 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use bulwark_testkit::hex;
+
 fn bulwark_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_bulwark"))
 }
@@ -27,10 +29,6 @@ fn instream(data: &[u8]) -> Vec<u8> {
     v.extend_from_slice(data);
     v.extend_from_slice(&0u32.to_be_bytes());
     v
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bulwark_testkit::bulwark::Bulwark;
-use bulwark_testkit::{find_program, pattern};
+use bulwark_testkit::{find_program, hex, pattern};
 
 /// The `.hdb` line (MD5:size:name) of `data`, computed with coreutils' md5sum.
 fn hdb_line(dir: &Path, data: &[u8], name: &str) -> String {
@@ -170,11 +170,6 @@ fn a_server_on_the_built_in_signature_says_so() {
     );
 }
 
-/// `s` as the hex of an `.ndb` body.
-fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The last `signature database loaded` line of the server's log, after `n` earlier ones.
 fn loaded_line(bulwark: &Bulwark, n: usize) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -198,15 +193,15 @@ fn an_update_of_daily_compiles_only_its_matcher_and_serves_the_new_signature() {
     let db = work.path().join("db");
     std::fs::create_dir(&db).expect("mkdir db");
     // `main` big enough for matchers of its own, as ClamAV's is; `daily` small.
-    let mut main = format!("E2e.Main.Sample-1:0:*:{}\n", hex("e2e-main-sample-marker"));
+    let mut main = format!("E2e.Main.Sample-1:0:*:{}\n", hex(b"e2e-main-sample-marker"));
     for i in 0..16_384 {
         main.push_str(&format!(
             "E2e.Main.Gen-{i}:0:*:{}\n",
-            hex(&format!("e2e-gen-{i:05}"))
+            hex(format!("e2e-gen-{i:05}").as_bytes())
         ));
     }
     std::fs::write(db.join("main.ndb"), main).expect("write main.ndb");
-    let daily1 = format!("E2e.Daily.One-1:0:*:{}\n", hex("e2e-daily-first-marker"));
+    let daily1 = format!("E2e.Daily.One-1:0:*:{}\n", hex(b"e2e-daily-first-marker"));
     std::fs::write(db.join("daily.ndb"), &daily1).expect("write daily.ndb");
     let bulwark = start_on(work.path(), &db);
     loaded_line(&bulwark, 0);
@@ -234,7 +229,7 @@ fn an_update_of_daily_compiles_only_its_matcher_and_serves_the_new_signature() {
     // main's from the database serving, and both sets detect.
     let daily2 = format!(
         "{daily1}E2e.Daily.Two-1:0:*:{}\n",
-        hex("e2e-daily-second-marker")
+        hex(b"e2e-daily-second-marker")
     );
     std::fs::write(db.join("daily.ndb"), daily2).expect("update daily.ndb");
     let (ok, out) = ctl(work.path(), "reload-db");

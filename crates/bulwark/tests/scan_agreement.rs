@@ -221,7 +221,7 @@ fn scan_server_and_clamscan_agree_on_testfiles_and_containers() {
     fs::write(db.join("test.hsb"), HSB).expect("hsb");
     // EICAR as a body signature, so that both engines find it anywhere (Bulwark's built-in
     // EICAR matcher does; a hash line would only match the bare 68-byte file).
-    let hex: String = eicar().iter().map(|b| format!("{b:02x}")).collect();
+    let hex = bulwark_testkit::hex(&eicar());
     fs::write(
         db.join("eicar.ndb"),
         format!("Eicar-Test-Signature:0:*:{hex}\n"),

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
-use bulwark_testkit::eicar;
+use bulwark_testkit::{eicar, hex};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use zip::write::SimpleFileOptions;
@@ -19,10 +19,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_bulwark");
 
 /// A second signature, for `--allmatch`.
 const MARKER: &[u8] = b"bulwark scan allmatch marker";
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
 
 /// A temporary directory with the test database (`test.ndb`: EICAR under ClamAV's name and
 /// [`MARKER`]) and the files below it.

@@ -178,7 +178,7 @@ fn samples_and_eicar_db() -> (tempfile::TempDir, std::path::PathBuf, std::path::
     samples(&dir);
     let db = work.path().join("db");
     std::fs::create_dir(&db).expect("mkdir");
-    let sig: String = eicar().iter().map(|b| format!("{b:02x}")).collect();
+    let sig = bulwark_testkit::hex(&eicar());
     std::fs::write(db.join("t.ndb"), format!("Bulwark.Test.EICAR:0:*:{sig}\n")).expect("db");
     (work, dir, db)
 }

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use bulwark_containers::DeepOptions;
 use bulwark_engine::{Database, LoadOptions, Status};
-use common::{hex, zip_of};
+use bulwark_testkit::hex;
+use common::zip_of;
 
 const MARKER: &[u8] = b"bulwark container condition marker 0123456789";
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use bulwark_containers::DeepOptions;
 use bulwark_engine::{Database, LoadOptions, Status};
-use common::hex;
+use bulwark_testkit::hex;
 
 /// What `Test.Payload` finds (not EICAR: the engine always knows EICAR, clamscan `-d` not).
 const PAYLOAD: &[u8] = b"bulwark handler-type payload 0123456789";

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use bulwark_containers::DeepOptions;
 use bulwark_engine::{Database, LoadOptions};
-use common::hex;
+use bulwark_testkit::hex;
 
 /// A target 3 (HTML) signature on the script's normalised text, and a target 0 one on the same
 /// words as written (HTML's raw bytes are not matched: ClamAV finds only the first).

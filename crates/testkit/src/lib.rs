@@ -70,11 +70,16 @@ pub fn pattern_byte(i: usize) -> u8 {
     ALPHABET[x % ALPHABET.len()]
 }
 
+/// Lower-case hex of `bytes` (signature bodies, digests).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Lowercase hex SHA-256 of `data`.
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(data);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex(&digest)
 }
 
 /// Finds an executable by name in `PATH`, then in the given fallback directories.

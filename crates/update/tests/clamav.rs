@@ -23,7 +23,7 @@ fn test_key() -> CvdSigningKey {
 
 /// A CVD holding `NAME.ndb` with one signature for `marker`.
 fn cvd(name: &str, version: u32, marker: &str, key: &CvdSigningKey) -> Vec<u8> {
-    let hex: String = marker.bytes().map(|b| format!("{b:02x}")).collect();
+    let hex = bulwark_testkit::hex(marker.as_bytes());
     let ndb = format!("ClamAV.Test.{marker}:0:*:{hex}\n");
     let mut tar = tar::Builder::new(Vec::new());
     for (n, data) in [

@@ -97,8 +97,3 @@ pub fn clamscan_names(
     }
     m
 }
-
-/// Lower-case hex of `b`, as signature files write patterns.
-pub fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
