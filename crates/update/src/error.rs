@@ -75,6 +75,18 @@ pub enum UpdateError {
 }
 
 impl UpdateError {
+    /// Whether a file listed by the index was missing from the source or differed from what
+    /// the index says (its digest, or a size past the index's): what a mirror that publishes a
+    /// new version while files are downloaded looks like (the index read before, the files
+    /// after), so reading the index again may help.
+    pub fn may_be_torn(&self) -> bool {
+        matches!(
+            self,
+            UpdateError::Mismatch { .. }
+                | UpdateError::Fetch(FetchError::NotFound(_) | FetchError::TooLarge { .. })
+        )
+    }
+
     /// The error for an I/O failure on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         UpdateError::Io {

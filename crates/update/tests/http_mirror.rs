@@ -104,6 +104,35 @@ fn refused(spoil: impl FnOnce(&Setup, &FileServer)) -> bulwark_update::Report {
 }
 
 #[test]
+fn a_mirror_that_publishes_while_files_download_is_read_again() {
+    let s = Setup::new();
+    s.build(1);
+    let srv = FileServer::start(&s.mirror);
+    let req = s.request(&[srv.url()]);
+    assert_eq!(run(&req).outcome, Outcome::Updated);
+    // The updater reads version 2's index; by the time it asks for the files, version 3 has
+    // replaced them (test.ndb differs from what that index says).
+    write_sigs(&s.src, "MARKER-TWO");
+    s.build(2);
+    let v2 = std::fs::read(s.mirror.join(INDEX_FILE)).unwrap();
+    write_sigs(&s.src, "MARKER-THREE");
+    s.build(3);
+    std::fs::write(s.mirror.join("v2.index"), v2).unwrap();
+    srv.fault(INDEX_FILE, Fault::OnceFrom("v2.index"));
+    srv.take_requests();
+    let r = run(&req);
+    assert_eq!(r.outcome, Outcome::Updated, "{}", r.summary());
+    assert_eq!(s.version(), Some(3));
+    assert!(s.installed("test.ndb").unwrap().contains("MARKER-THREE"));
+    let got = srv.take_requests();
+    assert_eq!(
+        got.iter().filter(|n| n.as_str() == INDEX_FILE).count(),
+        2,
+        "{got:?}"
+    );
+}
+
+#[test]
 fn a_tampered_file_is_refused() {
     let r = refused(|s, _| {
         let p = s.mirror.join("test.ndb");
@@ -113,6 +142,33 @@ fn a_tampered_file_is_refused() {
         std::fs::write(p, t).unwrap();
     });
     assert!(r.summary().contains("SHA-256"), "{}", r.summary());
+}
+
+#[test]
+fn a_file_that_differs_from_an_unchanged_index_is_refused_after_one_more_look() {
+    // The index is read again once (it might have changed), then the file is refused.
+    let s = Setup::new();
+    s.build(1);
+    let srv = FileServer::start(&s.mirror);
+    let req = s.request(&[srv.url()]);
+    assert_eq!(run(&req).outcome, Outcome::Updated);
+    write_sigs(&s.src, "MARKER-TWO");
+    s.build(2);
+    let p = s.mirror.join("test.ndb");
+    let t = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("MARKER-TWO", "MARKER-BAD");
+    std::fs::write(p, t).unwrap();
+    srv.take_requests();
+    let r = run(&req);
+    assert_eq!(r.outcome, Outcome::Failed, "{}", r.summary());
+    assert_eq!(s.version(), Some(1));
+    let got = srv.take_requests();
+    assert_eq!(
+        got.iter().filter(|n| n.as_str() == INDEX_FILE).count(),
+        2,
+        "{got:?}"
+    );
 }
 
 #[test]

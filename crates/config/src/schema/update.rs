@@ -15,6 +15,9 @@ pub struct UpdateConfig {
     /// Update sources, tried in order until one works: `http://…` or `https://…` mirrors, or a
     /// local directory (a path or `file://…`), all with the layout `bulwark db build` writes.
     /// Prefix `clamav:` for a ClamAV-layout mirror (`main.cvd`, `daily.cvd`, `bytecode.cvd`).
+    /// A file missing from a Bulwark-layout source or differing from its signed index makes
+    /// the update read the index once more (the mirror may have published a new version
+    /// meanwhile) and start again if it changed; otherwise the source is refused.
     pub sources: Vec<String>,
     /// The installed database: a symbolic link to the current version directory beside it
     /// (`<database_dir>.ver-v<VERSION>`), switched atomically. Point `[engine] database` at it.

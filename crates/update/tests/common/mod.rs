@@ -22,6 +22,9 @@ pub enum Fault {
     Truncate,
     /// Answer 500.
     Error,
+    /// Answer this once with the named file of the same directory instead (a mirror caught
+    /// between two versions), then serve the file itself.
+    OnceFrom(&'static str),
 }
 
 /// An HTTP/1.1 server for one directory, one thread per connection.
@@ -118,8 +121,15 @@ fn serve(
             w.write_all(b"HTTP/1.1 500 Oops\r\ncontent-length: 0\r\n\r\n")?;
             continue;
         }
-        let file = root.join(&name);
-        let data = if name.contains("..") || name.contains('/') {
+        let served = match fault {
+            Some(Fault::OnceFrom(other)) => {
+                faults.lock().unwrap().remove(&name);
+                other.to_string()
+            }
+            _ => name.clone(),
+        };
+        let file = root.join(&served);
+        let data = if served.contains("..") || served.contains('/') {
             None
         } else {
             std::fs::read(&file).ok()
