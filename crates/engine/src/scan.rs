@@ -864,7 +864,8 @@ impl Inner {
                 let (min, max) = part.gap;
                 let from = end + min as usize;
                 let to = max.map_or(data.len(), |m| (end + m as usize).min(data.len()));
-                match (from..=to).find_map(|p| match_part_at(c.elems(part), w, p, b.nocase)) {
+                let elems = c.elems(part);
+                match (from..=to).find_map(|p| match_part_at(elems, w, p, b.nocase)) {
                     Some(e) => end = e,
                     None => {
                         ok = false;
@@ -907,7 +908,8 @@ impl Inner {
                         max.map_or(pair.len(), |m| (end + m as usize).min(pair.len())),
                     )
                 };
-                match (from..=to).find_map(|p| match_part_at(c.elems(part), w, p, b.nocase)) {
+                let elems = c.elems(part);
+                match (from..=to).find_map(|p| match_part_at(elems, w, p, b.nocase)) {
                     Some(x) => end = x,
                     None => {
                         ok = false;
