@@ -40,11 +40,11 @@ impl BulwarkSource {
     fn with_index(
         &self,
         env: &UpdateEnv,
-        apply: impl Fn(Vec<u8>, Index) -> Result<Step, UpdateError>,
+        apply: impl Fn(&[u8], Index) -> Result<Step, UpdateError>,
     ) -> Result<Step, UpdateError> {
         let (bytes, index) = self.fetch_index(env)?;
         let version = index.version;
-        match apply(bytes.clone(), index) {
+        match apply(&bytes, index) {
             Err(e) if e.may_be_torn() => {
                 let (again, index) = self.fetch_index(env)?;
                 if again == bytes {
@@ -57,7 +57,7 @@ impl BulwarkSource {
                     error = %e,
                     "the source changed while its files were downloaded; starting again with its new index"
                 );
-                apply(again, index)
+                apply(&again, index)
             }
             r => r,
         }
@@ -91,7 +91,7 @@ fn install_index(
     env: &UpdateEnv,
     inst: &Installation,
     location: &Location,
-    bytes: Vec<u8>,
+    bytes: &[u8],
     index: Index,
 ) -> Result<Step, UpdateError> {
     let current_dir = inst.current_dir();
@@ -127,7 +127,7 @@ fn install_index(
         }
     }
     let idx_path = staging.path().join(INDEX_FILE);
-    std::fs::write(&idx_path, &bytes).map_err(|e| UpdateError::io(&idx_path, e))?;
+    std::fs::write(&idx_path, bytes).map_err(|e| UpdateError::io(&idx_path, e))?;
     let loaded = test_load(staging.path())?;
     inst.install(staging, &format!("v{}", index.version))?;
     Ok(Step::Installed {
@@ -145,7 +145,7 @@ fn mirror_index(
     env: &UpdateEnv,
     dir: &Path,
     location: &Location,
-    bytes: Vec<u8>,
+    bytes: &[u8],
     index: Index,
 ) -> Result<Step, UpdateError> {
     // Any index there, for the files it lists (removed when the new index does not list them).
@@ -176,7 +176,7 @@ fn mirror_index(
             total += n;
         }
     }
-    mirror::write(dir, INDEX_FILE, &bytes)?;
+    mirror::write(dir, INDEX_FILE, bytes)?;
     if let Some(old) = &old {
         for f in &old.files {
             if index.file(&f.name).is_none() {
