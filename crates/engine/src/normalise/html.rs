@@ -67,6 +67,20 @@ const fn is_space(b: u8) -> bool {
     matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ')
 }
 
+/// A table of the bytes `b` for which `pred` holds (built at compile time).
+macro_rules! byte_table {
+    (|$b:ident| $pred:expr) => {{
+        let mut t = [false; 256];
+        let mut i = 0;
+        while i < 256 {
+            let $b = i as u8;
+            t[i] = $pred;
+            i += 1;
+        }
+        t
+    }};
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum St {
     Bad,
@@ -145,7 +159,9 @@ struct Norm {
     js_view: Vec<u8>,
     /// Scripts encoded with Microsoft's Script Encoder.
     enc: encoded::Encoded,
-    /// Text runs are written in bulk (false only to test the byte steps against it).
+    /// Text runs, tag and attribute names and plain runs of attribute values are written in
+    /// bulk, and white space after a step passed at once (false only to test the byte steps
+    /// against it).
     bulk: bool,
 }
 
@@ -215,15 +231,7 @@ const fn is_plain(b: u8) -> bool {
 }
 
 /// [`is_plain`] as a table (one load per byte in [`plain_run`]'s byte loop).
-const PLAIN: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        t[b] = is_plain(b as u8);
-        b += 1;
-    }
-    t
-};
+const PLAIN: [bool; 256] = byte_table!(|b| is_plain(b));
 
 /// Bytes [`plain_run`] checks at once.
 const RUN_BLOCK: usize = 16;
@@ -264,6 +272,44 @@ fn plain_run(line: &[u8], p: usize, script: bool) -> usize {
         }
     }
     e
+}
+
+/// Bytes that go on a tag's name in `Tag` (after its first byte): anything but white space
+/// and `>`.
+const TAG_NAME: [bool; 256] = byte_table!(|b| !is_space(b) && b != b'>');
+
+/// Bytes that go on an attribute's name in `TagArg` (after its first byte): anything but white
+/// space, `=` and `>`.
+const ARG_NAME: [bool; 256] = byte_table!(|b| !is_space(b) && b != b'>' && b != b'=');
+
+/// Bytes of an attribute value that `TagArgVal` writes as they are (lower-cased) and keeps:
+/// printable ASCII but quotes, `&` and `>` (anything else takes the byte steps).
+const ARG_VALUE: [bool; 256] =
+    byte_table!(|b| b > b' ' && b < 0x80 && !matches!(b, b'&' | b'\'' | b'"' | b'>'));
+
+/// The end of the run of bytes from `p` that `set` holds.
+fn run_end(line: &[u8], p: usize, set: &[bool; 256]) -> usize {
+    line.get(p..)
+        .and_then(|rest| rest.iter().position(|&b| !set[usize::from(b)]))
+        .map_or(line.len(), |n| p + n)
+}
+
+/// Writes `run` lower-cased to `out`, and to `keep` (as it is, or lower-cased when `lower`) up
+/// to [`STR_MAX`] bytes, as the byte steps of a name or value do.
+fn push_run(out: &mut Vec<u8>, keep: &mut Vec<u8>, run: &[u8], lower: bool) {
+    out.extend(run.iter().map(u8::to_ascii_lowercase));
+    let kept = &run[..run.len().min(STR_MAX.saturating_sub(keep.len()))];
+    if lower {
+        keep.extend(kept.iter().map(u8::to_ascii_lowercase));
+    } else {
+        keep.extend_from_slice(kept);
+    }
+}
+
+/// True while an attribute value read so far (with its opening quote) may still become a
+/// `data:` URI, which [`Norm::tag_arg_val`] checks before every byte.
+fn may_become_data(val: &[u8]) -> bool {
+    b"data:".starts_with(val.strip_prefix(b"\"").unwrap_or(val))
 }
 
 /// The three multi-byte sequences ClamAV writes as `.`.
@@ -486,6 +532,13 @@ impl Norm {
                             self.tag.push(l);
                         }
                         p += 1;
+                        // The rest of the name in one go: past its first byte, every byte
+                        // but white space and `>` takes the step above.
+                        if self.bulk && self.state == St::Tag {
+                            let e = run_end(line, p, &TAG_NAME);
+                            push_run(&mut self.out, &mut self.tag, &line[p..e], true);
+                            p = e;
+                        }
                     } else {
                         self.state = St::SkipWs;
                         self.tag_arg.clear();
@@ -523,6 +576,12 @@ impl Norm {
                             self.tag_arg.push(l);
                         }
                         p += 1;
+                        // The rest of the name in one go (the same step for each byte).
+                        if self.bulk {
+                            let e = run_end(line, p, &ARG_NAME);
+                            push_run(&mut self.out, &mut self.tag_arg, &line[p..e], true);
+                            p = e;
+                        }
                     }
                 }
                 St::TagArgEqual => {
@@ -683,6 +742,16 @@ impl Norm {
                 St::JsDecode => p = self.js_decode(line, p),
                 St::JsDecodeLength => p = self.screnc_header(line, p),
                 St::JsDecodeDecrypt => self.screnc_decrypt(line, p),
+            }
+            // Most steps in tags end in `SkipWs`: its white space passed and the next state
+            // entered here, as the `SkipWs` step would, without another trip through the
+            // dispatch above.
+            if self.bulk && self.state == St::SkipWs {
+                p = skip_ws(line, p, self.binary);
+                if p < line.len() {
+                    self.state = self.next;
+                    self.next = St::Bad;
+                }
             }
         }
         // The script's part in this chunk.
@@ -899,11 +968,18 @@ impl Norm {
                 }
                 if c >= 0x80 {
                     self.mbchar2 = (self.mbchar2 << 8) | u32::from(c);
-                } else {
-                    self.out.push(c.to_ascii_lowercase());
-                    self.val_push(c);
+                    return p + 1;
                 }
-                p + 1
+                self.out.push(c.to_ascii_lowercase());
+                self.val_push(c);
+                // Plain bytes after it in one go: each takes the step just taken, once the
+                // value can no longer become a `data:` URI (checked before every byte).
+                if !self.bulk || may_become_data(&self.tag_val) {
+                    return p + 1;
+                }
+                let e = run_end(line, p + 1, &ARG_VALUE);
+                push_run(&mut self.out, &mut self.tag_val, &line[p + 1..e], false);
+                e
             }
         }
     }
@@ -1084,7 +1160,7 @@ pub(super) fn normalise(data: &[u8], want_text: bool) -> (Vec<u8>, Option<Vec<u8
 mod tests {
     use super::*;
 
-    /// `normalise` with text runs written byte by byte (ClamAV's steps, as reproduced first).
+    /// `normalise` with every run written byte by byte (ClamAV's steps, as reproduced first).
     fn normalise_bytewise(data: &[u8]) -> (Vec<u8>, Option<Vec<u8>>, Vec<u8>) {
         let mut n = Norm::new(true, data.len());
         n.bulk = false;
@@ -1092,9 +1168,10 @@ mod tests {
         n.finish()
     }
 
-    /// The bulk text runs write what the byte steps write, on pages of every kind: words and
-    /// spaces of each kind, tags, attributes, references, scripts and styles, comments,
-    /// non-ASCII and control bytes, at chunk boundaries too.
+    /// The bulk runs write what the byte steps write, on pages of every kind: words and
+    /// spaces of each kind, tags, attributes (quoted or not, `data:` URIs and values that
+    /// begin like one), references, scripts and styles, comments, non-ASCII and control bytes,
+    /// at chunk boundaries too.
     #[test]
     fn bulk_text_runs_equal_byte_steps() {
         let pieces: &[&[u8]] = &[
@@ -1130,6 +1207,20 @@ mod tests {
             b">",
             b"x<y",
             b"\x0b",
+            b"<DIV Class=\"Nav Bar\" ID=Top>",
+            b"<a HREF = \"http://A.test/b?c=d&amp;e=\xc3\xa9F\">",
+            b"<img SRC='Data:x'>",
+            b"<img src=data:image/png,AB%41>",
+            b"<a href=\"dat\">",
+            b"<a href=\"datA:x\">",
+            b"<a href=\"data",
+            b"<input value='it''s' disabled>",
+            b"<p style=\"color:Red\x01;\">",
+            b"<a href=\"",
+            b"<Script Language=\"JScript\">",
+            b"<script language=\"JScript.Encode\">",
+            b"<%@ Language=VBScript.Encode %>",
+            b"x=\"",
         ];
         let mut x = 0x9e37_79b9u32;
         let mut next = || {
