@@ -28,10 +28,49 @@ pub const DEFAULT_SPILL_LIMIT: u64 = 512 << 20;
 /// Largest object PCRE subsignatures run on (ClamAV's PCREMaxFileSize is 100 MB).
 const PCRE_MAX: u64 = 64 << 20;
 
+/// The logical signatures with a matched subsignature: per signature, its subsignatures' match
+/// counts and the end (+ 1) of each one's last match, in two arrays all of them share (no
+/// allocation per signature: a web page touches dozens).
 #[derive(Debug, Default)]
-struct LState {
+struct LStates {
+    /// Where each signature's subsignatures start in `counts` and `last_end`.
+    at: HashMap<u32, u32>,
     counts: Vec<u32>,
     last_end: Vec<u64>,
+}
+
+impl LStates {
+    /// The counts of `lsig`'s `n` subsignatures, if it has a state.
+    fn counts(&self, lsig: u32, n: usize) -> Option<&[u32]> {
+        let a = *self.at.get(&lsig)? as usize;
+        self.counts.get(a..a + n)
+    }
+
+    /// Where `lsig`'s `n` subsignatures are, its state made (all zero) if it has none.
+    fn entry(&mut self, lsig: u32, n: usize) -> usize {
+        let LStates {
+            at,
+            counts,
+            last_end,
+        } = self;
+        *at.entry(lsig).or_insert_with(|| {
+            let a = counts.len();
+            counts.resize(a + n, 0);
+            last_end.resize(a + n, 0);
+            a as u32
+        }) as usize
+    }
+
+    fn contains(&self, lsig: u32) -> bool {
+        self.at.contains_key(&lsig)
+    }
+
+    /// The signatures with a state, in ascending order.
+    fn sorted(&self) -> Vec<u32> {
+        let mut keys: Vec<u32> = self.at.keys().copied().collect();
+        keys.sort_unstable();
+        keys
+    }
 }
 
 /// One scan of one object (see [`crate::Scanner`]).
@@ -59,7 +98,7 @@ pub(crate) struct Inner {
     spill_limit: u64,
     spill_dir: Option<std::path::PathBuf>,
     hashers: Option<Hashers>,
-    state: HashMap<u32, LState>,
+    state: LStates,
     chains: HashMap<u32, Vec<Vec<(u64, u64)>>>,
     detected: HashSet<u32>,
     /// Per scanned group, a bit per atom whose hits can change nothing any more (its one
@@ -86,6 +125,27 @@ pub(crate) struct Inner {
     /// On a view's scan: whether target 0's signatures run too (not on a second scan of the
     /// same view for another target).
     view_target_0: bool,
+}
+
+/// Where an anchored body may start (see [`Inner::eval_anchored`]): at each occurrence of its
+/// first byte (of either case), or at every position when it has no fixed first byte. An enum
+/// rather than a boxed iterator: one allocation less per candidate body.
+enum Starts<'h> {
+    Byte(memchr::Memchr<'h>),
+    Either(memchr::Memchr2<'h>),
+    Every(std::ops::RangeInclusive<usize>),
+}
+
+impl Iterator for Starts<'_> {
+    type Item = usize;
+
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Starts::Byte(it) => it.next(),
+            Starts::Either(it) => it.next(),
+            Starts::Every(it) => it.next(),
+        }
+    }
 }
 
 fn mask_for(db: &Database, opts: &ScanOptions) -> u64 {
@@ -125,7 +185,7 @@ impl Inner {
             spill_limit: opts.spill_limit.unwrap_or(DEFAULT_SPILL_LIMIT),
             spill_dir: opts.spill_dir.clone(),
             hashers: None,
-            state: HashMap::default(),
+            state: LStates::default(),
             chains: HashMap::default(),
             detected: HashSet::default(),
             dead: [Vec::new(), Vec::new()],
@@ -582,8 +642,8 @@ impl Inner {
             return false;
         };
         self.state
-            .get(&lsig)
-            .and_then(|s| s.counts.get(sub as usize))
+            .counts(lsig, usize::from(ls.nsubs))
+            .and_then(|s| s.get(sub as usize))
             .is_some_and(|&n| n >= limit)
     }
 
@@ -630,17 +690,16 @@ impl Inner {
 
     fn on_sub(&mut self, c: &Compiled, lsig: u32, sub: u8, _st: u64, en: u64) {
         let ls = &c.lsigs[lsig as usize];
-        let s = self.state.entry(lsig).or_insert_with(|| LState {
-            counts: vec![0; ls.nsubs as usize],
-            last_end: vec![0; ls.nsubs as usize],
-        });
+        let n = usize::from(ls.nsubs);
+        let a = self.state.entry(lsig, n);
         let i = sub as usize;
-        if i >= s.counts.len() || s.last_end[i] == en + 1 {
+        let s = &mut self.state;
+        if i >= n || s.last_end[a + i] == en + 1 {
             return;
         }
-        s.last_end[i] = en + 1;
-        s.counts[i] += 1;
-        if ls.early && c.expr(ls).eval(&s.counts) {
+        s.last_end[a + i] = en + 1;
+        s.counts[a + i] += 1;
+        if ls.early && c.expr(ls).eval(&s.counts[a..a + n]) {
             self.detect(c, lsig);
         }
     }
@@ -747,13 +806,11 @@ impl Inner {
         }
         for p in used.iter().flat_map(|g| &g.pcre) {
             // Without a matched subsignature only an unconditional trigger can fire.
-            if p.unconditional || self.state.contains_key(&p.lsig) {
+            if p.unconditional || self.state.contains(p.lsig) {
                 self.eval_pcre(c, p.lsig, exe.as_ref());
             }
         }
-        let mut keys: Vec<u32> = self.state.keys().copied().collect();
-        keys.sort_unstable();
-        for li in keys {
+        for li in self.state.sorted() {
             let ls = &c.lsigs[li as usize];
             if self.detected.contains(&li) || self.set_mask & (1 << ls.set) == 0 {
                 continue;
@@ -777,8 +834,8 @@ impl Inner {
             }
             if self
                 .state
-                .get(&li)
-                .is_some_and(|s| c.expr(ls).eval(&s.counts))
+                .counts(li, usize::from(ls.nsubs))
+                .is_some_and(|s| c.expr(ls).eval(s))
             {
                 self.detect(c, li);
             }
@@ -841,16 +898,16 @@ impl Inner {
             return None;
         }
         let last = ((hi - lo) as usize).min(data.len() - 1);
-        let starts: Box<dyn Iterator<Item = usize>> = match first_byte(first) {
+        let starts = match first_byte(first) {
             // The start positions are where the first byte is (found with memchr: a range
             // offset such as `0,8192` or `*` would otherwise test every byte).
-            Some(f) if b.nocase => Box::new(memchr::memchr2_iter(
+            Some(f) if b.nocase => Starts::Either(memchr::memchr2_iter(
                 f.to_ascii_lowercase(),
                 f.to_ascii_uppercase(),
                 &data[..=last],
             )),
-            Some(f) => Box::new(memchr::memchr_iter(f, &data[..=last])),
-            None => Box::new(0..=(hi - lo) as usize),
+            Some(f) => Starts::Byte(memchr::memchr_iter(f, &data[..=last])),
+            None => Starts::Every(0..=(hi - lo) as usize),
         };
         for s in starts {
             let Some(mut end) = match_part_at(first, w, s, b.nocase) else {
@@ -930,11 +987,11 @@ impl Inner {
         {
             return;
         }
+        let n = usize::from(ls.nsubs);
         let mut counts = self
             .state
-            .get(&li)
-            .map(|s| s.counts.clone())
-            .unwrap_or_else(|| vec![0; ls.nsubs as usize]);
+            .counts(li, n)
+            .map_or_else(|| vec![0; n], <[u32]>::to_vec);
         let size = self.size;
         let mut any = false;
         let mut data = None;
@@ -970,9 +1027,10 @@ impl Inner {
             }
         }
         if any {
-            let s = self.state.entry(li).or_default();
-            s.last_end.resize(counts.len(), 0);
-            s.counts = counts;
+            let a = self.state.entry(li, n);
+            for (dst, &k) in self.state.counts[a..a + n].iter_mut().zip(&counts) {
+                *dst = k;
+            }
         }
     }
 

@@ -52,6 +52,7 @@
 //! which could otherwise make the work and the views grow with the square of the chunk's size; a
 //! page read as ClamAV reads it needs a few times the chunk's size at most.
 
+mod args;
 mod encoded;
 
 use super::entities::ENTITIES;
@@ -137,7 +138,7 @@ struct Norm {
     tag_arg: Vec<u8>,
     tag_val: Vec<u8>,
     /// Attributes of the current tag: name, value (without its opening quote and last byte).
-    args: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    args: args::Args,
     quoted: Quoted,
     value: i64,
     hex: bool,
@@ -327,7 +328,7 @@ impl Norm {
             tag: Vec::new(),
             tag_arg: Vec::new(),
             tag_val: Vec::new(),
-            args: Vec::new(),
+            args: args::Args::default(),
             quoted: Quoted::Not,
             value: 0,
             hex: false,
@@ -377,7 +378,7 @@ impl Norm {
     fn add_arg(&mut self, with_value: bool) {
         // Only `href` (of `<a>`), `src` (of `<img>`), `language` (of `<%@ … %>`) and the
         // attributes of `<script>` (written again for an encoded one, `encoded.rs`) are ever
-        // read: keeping no other attribute saves two allocations per attribute.
+        // read: no other attribute is kept.
         if self.tag != b"script"
             && !matches!(self.tag_arg.as_slice(), b"href" | b"src" | b"language")
         {
@@ -389,17 +390,14 @@ impl Norm {
             None => &self.tag_val[..],
         };
         let value = with_value.then(|| match val.split_first() {
-            Some((b'"', rest)) => rest[..rest.len().saturating_sub(1)].to_vec(),
-            _ => val.to_vec(),
+            Some((b'"', rest)) => &rest[..rest.len().saturating_sub(1)],
+            _ => val,
         });
-        self.args.push((self.tag_arg.clone(), value));
+        self.args.push(&self.tag_arg, value);
     }
 
     fn arg_value(&self, name: &[u8]) -> Option<&[u8]> {
-        self.args
-            .iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.as_deref())
+        self.args.value(name)
     }
 
     /// Writes the pending non-ASCII bytes of an attribute value (`mbchar2`); false when ClamAV
@@ -1072,10 +1070,9 @@ impl Norm {
             };
         } else if self.tag == b"a" || self.tag == b"img" {
             let key: &[u8] = if self.tag == b"a" { b"href" } else { b"src" };
-            if let Some(v) = self.arg_value(key).filter(|v| !v.is_empty()) {
-                let v = v.to_vec();
+            if let Some(v) = self.args.value(key).filter(|v| !v.is_empty()) {
                 if let Some(t) = self.text.as_mut() {
-                    t.extend_from_slice(&v);
+                    t.extend_from_slice(v);
                     t.push(b' ');
                 }
                 self.text_space = true;

@@ -117,14 +117,12 @@ impl Norm {
         } else {
             b"vbscript"
         };
-        if let Some((_, v)) = self.args.iter_mut().find(|(n, _)| n == b"language") {
-            *v = Some(plain.to_vec());
-        }
+        self.args.set_value(b"language", plain);
         self.state = St::SkipWs;
         self.next = St::JsDecode;
         self.out.push(b'<');
         self.out.extend_from_slice(&self.tag);
-        for (name, value) in &self.args {
+        for (name, value) in self.args.iter() {
             self.out.push(b' ');
             self.out.extend_from_slice(name);
             if let Some(v) = value {
