@@ -76,15 +76,22 @@ fn a_dead_first_mirror_falls_back_to_the_second() {
     assert_eq!(broken.take_requests().len(), 2);
 }
 
+/// Version `version` built, served by a mirror and installed from it: the setup, the mirror
+/// and the request that installed it.
+fn installed_from_mirror(version: u64) -> (Setup, FileServer, bulwark_update::UpdateRequest) {
+    let s = Setup::new();
+    s.build(version);
+    let srv = FileServer::start(&s.mirror);
+    let req = s.request(&[srv.url()]);
+    assert_eq!(run(&req).outcome, Outcome::Updated);
+    (s, srv, req)
+}
+
 /// Installs version 1, then makes the mirror offer a broken version 2 with `spoil`; the update
 /// must fail with exit code 10 and leave version 1 in place. Returns its report and the paths
 /// it requested.
 fn refused(spoil: impl FnOnce(&Setup, &FileServer)) -> (bulwark_update::Report, Vec<String>) {
-    let s = Setup::new();
-    s.build(1);
-    let srv = FileServer::start(&s.mirror);
-    let req = s.request(&[srv.url()]);
-    assert_eq!(run(&req).outcome, Outcome::Updated);
+    let (s, srv, req) = installed_from_mirror(1);
     let before = s.installed("test.ndb").unwrap();
     write_sigs(&s.src, "MARKER-TWO");
     s.build(2);
@@ -108,11 +115,7 @@ fn refused(spoil: impl FnOnce(&Setup, &FileServer)) -> (bulwark_update::Report, 
 
 #[test]
 fn a_mirror_that_publishes_while_files_download_is_read_again() {
-    let s = Setup::new();
-    s.build(1);
-    let srv = FileServer::start(&s.mirror);
-    let req = s.request(&[srv.url()]);
-    assert_eq!(run(&req).outcome, Outcome::Updated);
+    let (s, srv, req) = installed_from_mirror(1);
     // The updater reads version 2's index; by the time it asks for the files, version 3 has
     // replaced them (test.ndb differs from what that index says).
     write_sigs(&s.src, "MARKER-TWO");
@@ -180,11 +183,7 @@ fn an_index_signed_by_an_untrusted_key_is_refused() {
 
 #[test]
 fn an_older_version_is_refused() {
-    let s = Setup::new();
-    s.build(50);
-    let srv = FileServer::start(&s.mirror);
-    let req = s.request(&[srv.url()]);
-    assert_eq!(run(&req).outcome, Outcome::Updated);
+    let (s, _mirror, _) = installed_from_mirror(50);
     // A validly signed, older set (a replayed mirror).
     let old = s.tmp.path().join("old-mirror");
     publish::build(
