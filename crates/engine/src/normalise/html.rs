@@ -396,10 +396,6 @@ impl Norm {
         self.args.push(&self.tag_arg, value);
     }
 
-    fn arg_value(&self, name: &[u8]) -> Option<&[u8]> {
-        self.args.value(name)
-    }
-
     /// Writes the pending non-ASCII bytes of an attribute value (`mbchar2`); false when ClamAV
     /// then skips the current byte.
     fn flush_mb2(&mut self, c: u8) -> bool {

@@ -27,26 +27,25 @@ impl Args {
         self.items.push((name, value));
     }
 
+    /// Which attribute is the first called `name`.
+    fn position(&self, name: &[u8]) -> Option<usize> {
+        self.items
+            .iter()
+            .position(|(n, _)| &self.buf[n.clone()] == name)
+    }
+
     /// The value of the first attribute called `name` (`None` also when it has none).
     pub fn value(&self, name: &[u8]) -> Option<&[u8]> {
-        let (_, v) = self
-            .items
-            .iter()
-            .find(|(n, _)| &self.buf[n.clone()] == name)?;
+        let (_, v) = &self.items[self.position(name)?];
         v.clone().map(|v| &self.buf[v])
     }
 
     /// Gives the first attribute called `name` the value `value`.
     pub fn set_value(&mut self, name: &[u8], value: &[u8]) {
-        let Some(i) = self
-            .items
-            .iter()
-            .position(|(n, _)| &self.buf[n.clone()] == name)
-        else {
-            return;
-        };
-        let v = self.put(value);
-        self.items[i].1 = Some(v);
+        if let Some(i) = self.position(name) {
+            let v = self.put(value);
+            self.items[i].1 = Some(v);
+        }
     }
 
     /// Every attribute, in the order read.

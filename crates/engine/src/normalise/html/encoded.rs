@@ -75,7 +75,7 @@ impl Norm {
     /// `<%@ … %>` (at `ProcessTag`): with an encoded `language`, this chunk from here and every
     /// next one are searched for a block.
     pub(super) fn asp_language(&mut self) {
-        if self.arg_value(b"language").is_some_and(is_encoded) {
+        if self.args.value(b"language").is_some_and(is_encoded) {
             self.enc.saved_next = self.next;
             self.next = self.state;
             self.enc.look_for = false;
@@ -109,7 +109,7 @@ impl Norm {
     /// writes the tag again with the plain language, every value lower-cased, and reads the
     /// script's bytes up to its block in `JsDecode`.
     pub(super) fn encoded_script(&mut self) {
-        let Some(lang) = self.arg_value(b"language").filter(|v| is_encoded(v)) else {
+        let Some(lang) = self.args.value(b"language").filter(|v| is_encoded(v)) else {
             return;
         };
         let plain: &[u8] = if lang.first().is_some_and(|c| c.eq_ignore_ascii_case(&b'j')) {
